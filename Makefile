@@ -1,0 +1,124 @@
+# eex build. `make` builds the library and CLI; `make test` installs what is
+# missing, builds and runs every test. See README.md.
+#
+# Knobs:  BLAS=none     built-in GEMM instead of OpenBLAS
+#         SAN=asan      -fsanitize=address,undefined build (in build-asan/)
+#         CROSS=aarch64-linux-gnu-  cross compile;  STATIC=1  static CLI
+#         PREFIX=/usr/local  for `make install`
+
+CC      ?= cc
+CROSS   ?=
+ifneq ($(CROSS),)
+CC      := $(CROSS)gcc
+AR      := $(CROSS)ar
+endif
+AR      ?= ar
+PY      := /usr/bin/python3
+PREFIX  ?= /usr/local
+BLAS    ?= openblas
+SAN     ?=
+
+BUILD   ?= build$(if $(CROSS),-$(patsubst %-,%,$(CROSS)))$(if $(filter none,$(BLAS)),-noblas)$(if $(SAN),-$(SAN))
+
+CFLAGS  ?= -O2
+CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror -fPIC -pthread -Iinclude
+LDLIBS  := -lm -pthread
+ifeq ($(BLAS),none)
+CFLAGS  += -DEEX_NO_BLAS
+else
+CFLAGS  += -I/usr/include/$(shell $(CC) -print-multiarch 2>/dev/null)/openblas-pthread
+LDLIBS  := -lopenblas $(LDLIBS)
+endif
+ifeq ($(SAN),asan)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -g
+LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(STATIC),1)
+LDFLAGS += -static
+endif
+
+LIB_SRC := $(wildcard engine/*.c weights/*.c kernels/*.c kernels/ref/*.c)
+CLI_SRC := $(wildcard tools/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SRC := $(wildcard tests/unit/*.c)
+
+# Debian packages the build, the tests, the converter and the benchmarks need.
+DEPS_PKGS := build-essential pkg-config libopenblas-dev libstb-dev libcriterion-dev \
+             python3-torch python3-torchvision python3-onnx python3-numpy python3-matplotlib
+
+.PHONY: all deps test test-unit test-parity test-converter test-cli test-asan install clean help
+
+all: $(BUILD)/libeex.a $(BUILD)/libeex.so $(BUILD)/eex
+
+help:
+	@sed -n '1,10p' Makefile
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+
+$(BUILD)/libeex.a: $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/libeex.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/eex: $(CLI_OBJ) $(BUILD)/libeex.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libeex.a $(LDLIBS)
+
+# Installs only what is missing; fast when everything is present.
+deps:
+	@missing=""; for p in $(DEPS_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "make deps: all packages present"; fi
+
+# ---- tests -------------------------------------------------------------------
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libeex.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libeex.a -lcriterion $(LDLIBS)
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(filter-out tests/unit/testutil.c,$(TEST_SRC)))
+
+test-unit: $(UNIT_TESTS)
+	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t --jobs 2; done
+
+PARITY_DIR := build/parity
+test-parity: $(BUILD)/eex
+	BUILD=$(BUILD) PY=$(PY) PARITY_DIR=$(PARITY_DIR) sh tests/parity/run.sh
+
+test-converter:
+	$(PY) tests/parity/test_converter.py
+
+test-cli: $(BUILD)/eex
+	BUILD=$(BUILD) PY=$(PY) sh tests/cli/run.sh
+
+test: deps all
+	$(MAKE) test-unit test-converter test-cli test-parity
+	$(MAKE) BLAS=none test-unit test-parity
+	$(MAKE) test-asan
+
+# The unit tests (reader, kernels, planner) under address+undefined sanitizers.
+test-asan:
+	$(MAKE) SAN=asan test-unit
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/eex.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(BUILD)/libeex.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libeex.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/eex $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*EEX_VERSION_STRING "\(.*\)"/\1/p' include/eex.h)|' \
+	    -e 's|@LIBS@|$(LDLIBS)|' eex.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/eex.pc
+
+clean:
+	rm -rf build build-*

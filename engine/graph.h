@@ -1,0 +1,87 @@
+/* The bound graph: what eex_model holds after a file is validated. Values are
+ * activations (graph inputs and node outputs); constants point into the file.
+ * Shapes are logical NCHW per image; memory is NHWC. */
+#ifndef EEX_GRAPH_H
+#define EEX_GRAPH_H
+
+#include <stdint.h>
+
+#include "../kernels/kernels.h"
+#include "../weights/eexfile.h"
+#include "arena.h"
+#include "eex.h"
+#include "ops.h"
+
+typedef struct eex_value {
+    const char *name;
+    int rank;              /* logical rank: 2 ([N,C]) or 4 ([N,C,H,W]) */
+    int c, h, w;           /* per-image dims; rank 2 has h = w = 1 */
+    int producer;          /* node index, -1 for a graph input */
+    int last_use;          /* last node that reads it (graph outputs: n_nodes) */
+} eex_value;
+
+typedef enum eex_operand_kind { EEX_OPND_NONE = 0, EEX_OPND_VALUE, EEX_OPND_CONST } eex_operand_kind;
+
+typedef struct eex_operand {
+    eex_operand_kind kind;
+    int index;             /* into values or into the file's tensors */
+} eex_operand;
+
+#define EEX_NODE_MAX_INPUTS 16
+
+/* How a fast conv is executed; chosen at load from the shape. */
+typedef enum eex_conv_algo {
+    EEX_CONV_GEMM_1X1 = 0, /* pointwise, stride 1, no padding: one GEMM */
+    EEX_CONV_DEPTHWISE,    /* group == in == out channels */
+    EEX_CONV_IM2COL        /* everything else: im2col per group, then GEMM */
+} eex_conv_algo;
+
+typedef struct eex_node {
+    eex_op op;
+    const char *name;
+    int n_in;
+    eex_operand in[EEX_NODE_MAX_INPUTS];
+    int out;               /* value index */
+    /* attributes, parsed and checked at load */
+    int kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, group, ceil_mode, count_include_pad;
+    eex_act_params act;
+    float p0, p1;          /* clip min/max or hardsigmoid alpha/beta */
+    eex_bcast bcast;       /* add/mul: how the second operand is indexed */
+    int swap;              /* add/mul: operands swapped so the full one is first */
+    /* derived */
+    int64_t macs;          /* per image */
+    eex_conv_algo algo;
+    float *packed;         /* fast-kernel weight layout, or NULL */
+    int64_t scratch_floats;/* per-image scratch the fast kernel needs */
+} eex_node;
+
+struct eex_model {
+    eex_file file;
+    eex_arena arena;       /* owns the bound graph below */
+    int n_values;
+    eex_value *values;
+    int n_nodes;
+    eex_node *nodes;
+    int n_inputs, n_outputs;
+    int *inputs, *outputs; /* value indices */
+    int64_t params, macs;
+    const char *name;
+    int n_labels;
+    const char *const *labels;
+    int n_mean, n_std;
+    const double *mean, *std;
+};
+
+static inline int64_t eex_value_elems(const eex_value *v) { return (int64_t)v->c * v->h * v->w; }
+
+/* Binds a parsed file: resolves names, parses attributes, infers shapes,
+ * computes lifetimes and MACs, and packs weights for the fast kernels. */
+eex_status eex_graph_bind(eex_model *m);
+
+/* Pointer to a constant operand's floats. */
+static inline const float *eex_const_data(const eex_model *m, eex_operand o)
+{
+    return (const float *)m->file.tensors[o.index].data;
+}
+
+#endif

@@ -1,0 +1,37 @@
+#include "ops.h"
+
+#include <string.h>
+
+static const char *const op_names[EEX_OP_COUNT] = {
+    [EEX_OP_INVALID] = "invalid",
+    [EEX_OP_CONV] = "conv",
+    [EEX_OP_DENSE] = "dense",
+    [EEX_OP_ADD] = "add",
+    [EEX_OP_MUL] = "mul",
+    [EEX_OP_RELU] = "relu",
+    [EEX_OP_CLIP] = "clip",
+    [EEX_OP_SIGMOID] = "sigmoid",
+    [EEX_OP_HARDSIGMOID] = "hardsigmoid",
+    [EEX_OP_HARDSWISH] = "hardswish",
+    [EEX_OP_MAXPOOL] = "maxpool",
+    [EEX_OP_AVGPOOL] = "avgpool",
+    [EEX_OP_GLOBALAVGPOOL] = "globalavgpool",
+    [EEX_OP_FLATTEN] = "flatten",
+    [EEX_OP_CONCAT] = "concat",
+    [EEX_OP_SOFTMAX] = "softmax",
+};
+
+eex_op eex_op_from_name(const char *name)
+{
+    for (int i = 1; i < EEX_OP_COUNT; i++)
+        if (strcmp(name, op_names[i]) == 0)
+            return (eex_op)i;
+    return EEX_OP_INVALID;
+}
+
+const char *eex_op_name(eex_op op)
+{
+    if ((unsigned)op >= EEX_OP_COUNT)
+        return "invalid";
+    return op_names[op];
+}

@@ -1,0 +1,37 @@
+/* The op set of the .eex format (docs/format.md, "Ops of v1"). */
+#ifndef EEX_OPS_H
+#define EEX_OPS_H
+
+typedef enum eex_op {
+    EEX_OP_INVALID = 0,
+    EEX_OP_CONV,
+    EEX_OP_DENSE,
+    EEX_OP_ADD,
+    EEX_OP_MUL,
+    EEX_OP_RELU,
+    EEX_OP_CLIP,
+    EEX_OP_SIGMOID,
+    EEX_OP_HARDSIGMOID,
+    EEX_OP_HARDSWISH,
+    EEX_OP_MAXPOOL,
+    EEX_OP_AVGPOOL,
+    EEX_OP_GLOBALAVGPOOL,
+    EEX_OP_FLATTEN,
+    EEX_OP_CONCAT,
+    EEX_OP_SOFTMAX,
+    EEX_OP_COUNT
+} eex_op;
+
+/* EEX_OP_INVALID for a name this build does not know. */
+eex_op eex_op_from_name(const char *name);
+const char *eex_op_name(eex_op op);
+
+/* Activation fused into conv, dense and add. */
+typedef enum eex_act {
+    EEX_ACT_NONE = 0,
+    EEX_ACT_RELU,
+    EEX_ACT_CLIP,
+    EEX_ACT_HARDSWISH
+} eex_act;
+
+#endif

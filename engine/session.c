@@ -1,0 +1,345 @@
+/* eex_session: one activation arena planned from tensor lifetimes, and the
+ * executor that walks the bound graph in order. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../kernels/conv_fast.h"
+#include "../kernels/gemm.h"
+#include "../kernels/kernels.h"
+#include "graph.h"
+#include "planner.h"
+#include "status.h"
+
+struct eex_session {
+    const eex_model *m;
+    eex_kernels kernels;
+    int threads;
+    int batch;               /* batch the arena is planned for */
+    unsigned char *arena;
+    size_t arena_bytes;
+    size_t *offsets;         /* per value */
+    float *scratch;          /* im2col patches of one image, largest conv */
+    size_t scratch_floats;
+    int input_set;
+    int ran;
+    int profiling;
+    double *node_ms;
+};
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static float *value_ptr(const eex_session *s, int v) { return (float *)(s->arena + s->offsets[v]); }
+
+static eex_status plan(eex_session *s, int batch)
+{
+    const eex_model *m = s->m;
+    eex_plan_item *items = calloc((size_t)m->n_values, sizeof *items);
+    if (!items)
+        return eex_fail(EEX_ERR_NOMEM, "session: out of memory planning %d values", m->n_values);
+    for (int v = 0; v < m->n_values; v++) {
+        const eex_value *val = &m->values[v];
+        items[v].bytes = (size_t)batch * (size_t)eex_value_elems(val) * sizeof(float);
+        items[v].first = val->producer;
+        items[v].last = val->last_use > val->producer ? val->last_use : val->producer;
+    }
+    int ok;
+    size_t total = eex_plan(items, m->n_values, &ok);
+    if (!ok) {
+        free(items);
+        return eex_fail(EEX_ERR_NOMEM, "session: out of memory planning the arena");
+    }
+    unsigned char *arena = total ? aligned_alloc(64, total) : NULL;
+    if (total && !arena) {
+        free(items);
+        return eex_fail(EEX_ERR_NOMEM, "session: cannot allocate a %zu-byte arena", total);
+    }
+    free(s->arena);
+    s->arena = arena;
+    s->arena_bytes = total;
+    for (int v = 0; v < m->n_values; v++)
+        s->offsets[v] = items[v].offset;
+    free(items);
+    s->batch = batch;
+    return EEX_OK;
+}
+
+eex_status eex_session_new(const eex_model *m, const eex_session_opts *opts, eex_session **out)
+{
+    if (!m || !out)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_new: NULL argument");
+    *out = NULL;
+    eex_session_opts o = {0};
+    if (opts)
+        o = *opts;
+    if (o.batch < 0 || o.batch > 4096 || o.threads < 0 || o.threads > 256)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_new: batch %d or threads %d out of range", o.batch,
+                        o.threads);
+    if (o.kernels != EEX_KERNELS_AUTO && o.kernels != EEX_KERNELS_REF)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_new: unknown kernels choice %d", (int)o.kernels);
+    eex_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return eex_fail(EEX_ERR_NOMEM, "session: out of memory");
+    s->m = m;
+    s->kernels = o.kernels;
+    s->threads = o.threads ? o.threads : 1;
+    s->offsets = calloc((size_t)m->n_values, sizeof *s->offsets);
+    s->node_ms = calloc((size_t)m->n_nodes + 1, sizeof *s->node_ms);
+    for (int i = 0; i < m->n_nodes; i++)
+        if ((size_t)m->nodes[i].scratch_floats > s->scratch_floats)
+            s->scratch_floats = (size_t)m->nodes[i].scratch_floats;
+    s->scratch = s->scratch_floats ? aligned_alloc(64, (s->scratch_floats * sizeof(float) + 63) & ~(size_t)63) : NULL;
+    if (!s->offsets || !s->node_ms || (s->scratch_floats && !s->scratch)) {
+        eex_session_free(s);
+        return eex_fail(EEX_ERR_NOMEM, "session: out of memory");
+    }
+    eex_status st = plan(s, o.batch ? o.batch : 1);
+    if (st) {
+        eex_session_free(s);
+        return st;
+    }
+    *out = s;
+    return EEX_OK;
+}
+
+void eex_session_free(eex_session *s)
+{
+    if (!s)
+        return;
+    free(s->arena);
+    free(s->offsets);
+    free(s->scratch);
+    free(s->node_ms);
+    free(s);
+}
+
+size_t eex_session_arena_bytes(const eex_session *s) { return s ? s->arena_bytes : 0; }
+
+eex_status eex_session_set_input(eex_session *s, int index, const float *data, const int64_t *shape, int rank)
+{
+    if (!s || !data || !shape)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_set_input: NULL argument");
+    const eex_model *m = s->m;
+    if (index < 0 || index >= m->n_inputs)
+        return eex_fail(EEX_ERR_NOT_FOUND, "session: input index %d out of range (model has %d)", index,
+                        m->n_inputs);
+    const eex_value *v = &m->values[m->inputs[index]];
+    int64_t want[4] = {shape[0], v->c, v->h, v->w};
+    int ok = rank == v->rank && shape[0] >= 1 && shape[0] <= 4096;
+    for (int d = 1; ok && d < rank; d++)
+        ok = shape[d] == want[d];
+    if (!ok) {
+        if (v->rank == 4)
+            return eex_fail(EEX_ERR_SHAPE, "session: input '%s' must be [N,%d,%d,%d] with 1 <= N <= 4096", v->name,
+                            v->c, v->h, v->w);
+        return eex_fail(EEX_ERR_SHAPE, "session: input '%s' must be [N,%d] with 1 <= N <= 4096", v->name, v->c);
+    }
+    if (shape[0] != s->batch) {
+        eex_status st = plan(s, (int)shape[0]);
+        if (st)
+            return st;
+    }
+    float *dst = value_ptr(s, m->inputs[index]);
+    const int64_t hw = (int64_t)v->h * v->w;
+    for (int64_t n = 0; n < shape[0]; n++)
+        for (int c = 0; c < v->c; c++)
+            for (int64_t p = 0; p < hw; p++)
+                dst[(n * hw + p) * v->c + c] = data[(n * v->c + c) * hw + p];
+    s->input_set = 1;
+    s->ran = 0;
+    return EEX_OK;
+}
+
+static eex_conv_shape conv_shape(const eex_session *s, const eex_node *nd)
+{
+    const eex_value *x = &s->m->values[nd->in[0].index], *y = &s->m->values[nd->out];
+    return (eex_conv_shape){.n = s->batch, .ih = x->h, .iw = x->w, .ic = x->c, .oh = y->h, .ow = y->w,
+                            .oc = y->c, .kh = nd->kh, .kw = nd->kw, .sh = nd->sh, .sw = nd->sw,
+                            .pt = nd->pt, .pl = nd->pl, .dh = nd->dh, .dw = nd->dw, .group = nd->group};
+}
+
+static const float *operand_ptr(const eex_session *s, eex_operand o)
+{
+    if (o.kind == EEX_OPND_VALUE)
+        return value_ptr(s, o.index);
+    if (o.kind == EEX_OPND_CONST)
+        return eex_const_data(s->m, o);
+    return NULL;
+}
+
+static void exec_conv(const eex_session *s, const eex_node *nd, float *y)
+{
+    const eex_conv_shape cs = conv_shape(s, nd);
+    const float *x = operand_ptr(s, nd->in[0]);
+    const float *bias = nd->n_in > 2 ? operand_ptr(s, nd->in[2]) : NULL;
+    if (s->kernels == EEX_KERNELS_REF) {
+        eex_conv_ref(&cs, x, eex_const_data(s->m, nd->in[1]), bias, &nd->act, y);
+        return;
+    }
+    switch (nd->algo) {
+    case EEX_CONV_GEMM_1X1: eex_conv1x1_gemm(&cs, x, nd->packed, bias, &nd->act, y); break;
+    case EEX_CONV_DEPTHWISE: eex_dwconv(&cs, x, nd->packed, bias, &nd->act, y); break;
+    default: eex_conv_im2col(&cs, x, nd->packed, bias, &nd->act, s->scratch, y); break;
+    }
+}
+
+static void exec_dense(const eex_session *s, const eex_node *nd, float *y)
+{
+    const eex_value *x = &s->m->values[nd->in[0].index], *out = &s->m->values[nd->out];
+    const float *w = eex_const_data(s->m, nd->in[1]);
+    const float *bias = nd->n_in > 2 ? operand_ptr(s, nd->in[2]) : NULL;
+    if (s->kernels == EEX_KERNELS_REF) {
+        eex_dense_ref(s->batch, x->c, out->c, value_ptr(s, nd->in[0].index), w, bias, &nd->act, y);
+        return;
+    }
+    eex_gemm(s->batch, out->c, x->c, value_ptr(s, nd->in[0].index), x->c, w, x->c, 1, y, out->c);
+    eex_bias_act(s->batch, out->c, out->c, bias, &nd->act, y);
+}
+
+static eex_pool_shape pool_shape(const eex_session *s, const eex_node *nd)
+{
+    const eex_value *x = &s->m->values[nd->in[0].index], *y = &s->m->values[nd->out];
+    return (eex_pool_shape){.n = s->batch, .ih = x->h, .iw = x->w, .c = x->c, .oh = y->h, .ow = y->w,
+                            .kh = nd->kh, .kw = nd->kw, .sh = nd->sh, .sw = nd->sw, .pt = nd->pt,
+                            .pl = nd->pl, .pb = nd->pb, .pr = nd->pr,
+                            .count_include_pad = nd->count_include_pad};
+}
+
+static void exec_node(const eex_session *s, const eex_node *nd)
+{
+    const eex_model *m = s->m;
+    const eex_value *out = &m->values[nd->out];
+    float *y = value_ptr(s, nd->out);
+    const eex_value *x = nd->in[0].kind == EEX_OPND_VALUE ? &m->values[nd->in[0].index] : NULL;
+    const int64_t count = (int64_t)s->batch * eex_value_elems(out);
+    switch (nd->op) {
+    case EEX_OP_CONV: exec_conv(s, nd, y); break;
+    case EEX_OP_DENSE: exec_dense(s, nd, y); break;
+    case EEX_OP_ADD:
+    case EEX_OP_MUL:
+        eex_binary_ref(nd->op == EEX_OP_MUL, s->batch, out->h * out->w, out->c, operand_ptr(s, nd->in[0]),
+                       operand_ptr(s, nd->in[1]), nd->bcast, &nd->act, y);
+        break;
+    case EEX_OP_RELU: eex_unary_ref(EEX_UNARY_RELU, 0, 0, count, operand_ptr(s, nd->in[0]), y); break;
+    case EEX_OP_CLIP: eex_unary_ref(EEX_UNARY_CLIP, nd->p0, nd->p1, count, operand_ptr(s, nd->in[0]), y); break;
+    case EEX_OP_SIGMOID: eex_unary_ref(EEX_UNARY_SIGMOID, 0, 0, count, operand_ptr(s, nd->in[0]), y); break;
+    case EEX_OP_HARDSIGMOID:
+        eex_unary_ref(EEX_UNARY_HARDSIGMOID, nd->p0, nd->p1, count, operand_ptr(s, nd->in[0]), y);
+        break;
+    case EEX_OP_HARDSWISH: eex_unary_ref(EEX_UNARY_HARDSWISH, 0, 0, count, operand_ptr(s, nd->in[0]), y); break;
+    case EEX_OP_MAXPOOL: {
+        const eex_pool_shape ps = pool_shape(s, nd);
+        eex_maxpool_ref(&ps, operand_ptr(s, nd->in[0]), y);
+        break;
+    }
+    case EEX_OP_AVGPOOL: {
+        const eex_pool_shape ps = pool_shape(s, nd);
+        eex_avgpool_ref(&ps, operand_ptr(s, nd->in[0]), y);
+        break;
+    }
+    case EEX_OP_GLOBALAVGPOOL: eex_gap_ref(s->batch, x->h * x->w, x->c, operand_ptr(s, nd->in[0]), y); break;
+    case EEX_OP_FLATTEN: eex_flatten_ref(s->batch, x->h * x->w, x->c, operand_ptr(s, nd->in[0]), y); break;
+    case EEX_OP_SOFTMAX: eex_softmax_ref(s->batch, out->c, operand_ptr(s, nd->in[0]), y); break;
+    case EEX_OP_CONCAT: {
+        const float *xs[EEX_NODE_MAX_INPUTS];
+        int cs[EEX_NODE_MAX_INPUTS];
+        for (int k = 0; k < nd->n_in; k++) {
+            xs[k] = operand_ptr(s, nd->in[k]);
+            cs[k] = m->values[nd->in[k].index].c;
+        }
+        eex_concat_ref(s->batch, out->h * out->w, nd->n_in, xs, cs, y);
+        break;
+    }
+    default: break; /* bind rejects every other op */
+    }
+}
+
+eex_status eex_session_run(eex_session *s)
+{
+    if (!s)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_run: NULL session");
+    if (!s->input_set)
+        return eex_fail(EEX_ERR_STATE, "session: run before any input was set");
+    for (int i = 0; i < s->m->n_nodes; i++) {
+        if (s->profiling) {
+            const double t0 = now_ms();
+            exec_node(s, &s->m->nodes[i]);
+            s->node_ms[i] = now_ms() - t0;
+        } else
+            exec_node(s, &s->m->nodes[i]);
+    }
+    s->ran = 1;
+    return EEX_OK;
+}
+
+eex_status eex_session_output(const eex_session *s, int index, float *dst, size_t cap,
+                              int64_t shape[EEX_MAX_RANK], int *rank)
+{
+    if (!s || !dst)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_output: NULL argument");
+    const eex_model *m = s->m;
+    if (index < 0 || index >= m->n_outputs)
+        return eex_fail(EEX_ERR_NOT_FOUND, "session: output index %d out of range (model has %d)", index,
+                        m->n_outputs);
+    if (!s->ran)
+        return eex_fail(EEX_ERR_STATE, "session: output read before a successful run");
+    const eex_value *v = &m->values[m->outputs[index]];
+    const int64_t hw = (int64_t)v->h * v->w, total = (int64_t)s->batch * v->c * hw;
+    if ((size_t)total > cap)
+        return eex_fail(EEX_ERR_ARGUMENT, "session: output '%s' needs %lld floats, buffer holds %zu", v->name,
+                        (long long)total, cap);
+    const float *src = value_ptr(s, m->outputs[index]);
+    for (int64_t n = 0; n < s->batch; n++)
+        for (int c = 0; c < v->c; c++)
+            for (int64_t p = 0; p < hw; p++)
+                dst[(n * v->c + c) * hw + p] = src[(n * hw + p) * v->c + c];
+    if (shape) {
+        shape[0] = s->batch, shape[1] = v->c;
+        if (v->rank == 4)
+            shape[2] = v->h, shape[3] = v->w;
+    }
+    if (rank)
+        *rank = v->rank;
+    return EEX_OK;
+}
+
+eex_status eex_session_enable_profiling(eex_session *s, int on)
+{
+    if (!s)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_enable_profiling: NULL session");
+    s->profiling = on != 0;
+    return EEX_OK;
+}
+
+int eex_session_node_count(const eex_session *s) { return s ? s->m->n_nodes : 0; }
+
+eex_status eex_session_node_info(const eex_session *s, int index, eex_node_info *info)
+{
+    if (!s || !info)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_node_info: NULL argument");
+    if (index < 0 || index >= s->m->n_nodes)
+        return eex_fail(EEX_ERR_NOT_FOUND, "session: node index %d out of range", index);
+    const eex_node *nd = &s->m->nodes[index];
+    const eex_value *y = &s->m->values[nd->out];
+    memset(info, 0, sizeof *info);
+    info->name = nd->name;
+    info->op = eex_op_name(nd->op);
+    info->out_rank = y->rank;
+    info->out_shape[0] = s->batch, info->out_shape[1] = y->c, info->out_shape[2] = y->h, info->out_shape[3] = y->w;
+    info->macs = nd->macs * s->batch;
+    int64_t bytes = eex_value_elems(y) * s->batch * 4;
+    for (int k = 0; k < nd->n_in; k++) {
+        if (nd->in[k].kind == EEX_OPND_VALUE)
+            bytes += eex_value_elems(&s->m->values[nd->in[k].index]) * s->batch * 4;
+        else if (nd->in[k].kind == EEX_OPND_CONST)
+            bytes += (int64_t)s->m->file.tensors[nd->in[k].index].nbytes;
+    }
+    info->bytes = bytes;
+    info->ms = s->node_ms[index];
+    return EEX_OK;
+}

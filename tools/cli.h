@@ -1,0 +1,35 @@
+/* Shared pieces of the eex command line. Every command returns its exit
+ * code: 0 success, 1 runtime failure, 2 usage error. */
+#ifndef EEX_CLI_H
+#define EEX_CLI_H
+
+#include <stdio.h>
+
+#include "eex.h"
+
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+int cmd_info(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+
+/* Prints "eex <cmd>: <message>" to stderr and returns CLI_FAIL. */
+int cli_error(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* The same for a failed library call, with the library's message. */
+int cli_status(const char *cmd, eex_status st);
+/* Prints a usage hint and returns CLI_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Parses a positive int option value; returns -1 when it is not one. */
+int cli_parse_int(const char *s, int lo, int hi);
+/* Writes s as a JSON string literal. */
+void cli_json_string(FILE *f, const char *s);
+
+#endif

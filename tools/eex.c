@@ -1,0 +1,36 @@
+/* eex: the command line. One binary, one subcommand per job. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+    "usage: eex <command> [options]\n"
+    "\n"
+    "eex " EEX_VERSION_STRING ": an inference engine for early-exit neural networks.\n"
+    "\n"
+    "commands:\n"
+    "  info MODEL.eex [--json]      inputs, outputs, ops, parameters, MACs, arena bytes\n"
+    "  run  MODEL.eex IMAGE         classify an image (PNG, JPEG, BMP, ...): top-5 classes\n"
+    "  run  MODEL.eex --input IN.npy --output OUT.npy\n"
+    "                               run on a float32 NCHW array, write the output array\n"
+    "\n"
+    "'eex <command> --help' describes a command's options.\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_USAGE : CLI_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("eex %s\n", EEX_VERSION_STRING);
+        return CLI_OK;
+    }
+    if (!strcmp(argv[1], "info"))
+        return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "run"))
+        return cmd_run(argc - 1, argv + 1);
+    fprintf(stderr, "eex: unknown command '%s'\n\n%s", argv[1], usage);
+    return CLI_USAGE;
+}
