@@ -1,0 +1,47 @@
+#!/usr/bin/python3
+"""Compares an output against a reference:  check.py OUT.npy REF.npy
+
+PASS when the shapes match and max|out - ref| <= 1e-4 * max(1, max|ref|).
+Exit status 0 on PASS, 1 on FAIL, 2 on bad arguments or unreadable files.
+"""
+
+import sys
+
+import numpy as np
+
+RTOL = 1e-4
+
+
+def compare(out, ref):
+    """Returns (ok, message)."""
+    if out.shape != ref.shape:
+        return False, f"shape {list(out.shape)} != reference {list(ref.shape)}  FAIL"
+    out = out.astype(np.float64)
+    ref = ref.astype(np.float64)
+    if not np.all(np.isfinite(out)):
+        return False, "output has NaN or Inf  FAIL"
+    diff = float(np.max(np.abs(out - ref))) if out.size else 0.0
+    mref = float(np.max(np.abs(ref))) if ref.size else 0.0
+    tol = RTOL * max(1.0, mref)
+    ok = diff <= tol
+    rel = diff / mref if mref else 0.0
+    return ok, (f"max|a-b| {diff:.3e}  max|ref| {mref:.3e}  tol {tol:.3e}  "
+                f"(rel {rel:.1e})  {'PASS' if ok else 'FAIL'}")
+
+
+def main(argv):
+    if len(argv) != 2:
+        print("usage: check.py OUT.npy REF.npy", file=sys.stderr)
+        return 2
+    try:
+        out, ref = np.load(argv[0]), np.load(argv[1])
+    except (OSError, ValueError) as e:
+        print(f"check.py: {e}", file=sys.stderr)
+        return 2
+    ok, msg = compare(out, ref)
+    print(f"{argv[0]}: {msg}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,458 @@
+#!/usr/bin/python3
+"""Tests of the converter and the .eex writer/reader, on tiny ONNX graphs built with
+onnx.helper. Plain script: prints one line per test and 'N passed, N failed';
+exit status 1 if anything failed."""
+
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import traceback
+import zlib
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CONVERTER = os.path.normpath(os.path.join(HERE, "..", "..", "converter"))
+EEX_CONVERT = os.path.join(CONVERTER, "eex-convert")
+sys.path.insert(0, CONVERTER)
+import eexfile  # noqa: E402
+import eexref   # noqa: E402
+
+TMP = tempfile.mkdtemp(prefix="eex-test-converter-")
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def make_model(nodes, inits, in_shape, out_names=("y",), name="t", opset=13):
+    arrays = [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()]
+    g = helper.make_graph(
+        nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in out_names],
+        arrays)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def save(model, stem):
+    path = os.path.join(TMP, stem + ".onnx")
+    onnx.save(model, path)
+    return path
+
+
+def run_convert(*args):
+    r = subprocess.run([EEX_CONVERT, *args], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    return r.returncode, r.stderr
+
+
+def convert(model, stem, *extra):
+    src = save(model, stem)
+    out = os.path.join(TMP, stem + ".eex")
+    rc, err = run_convert(src, "-o", out, *extra)
+    assert rc == 0, f"eex-convert failed ({rc}): {err}"
+    return eexfile.read_eex(out), out
+
+
+def expect_refusal(model, stem, *words):
+    rc, err = run_convert(save(model, stem), "-o", os.path.join(TMP, stem + ".eex"))
+    assert rc != 0, "eex-convert accepted it"
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected one line, got {err!r}"
+    for w in words:
+        assert w in lines[0], f"message lacks {w!r}: {lines[0]!r}"
+    assert not os.path.exists(os.path.join(TMP, stem + ".eex")), "wrote a file anyway"
+    return rc, lines[0]
+
+
+RNG = np.random.default_rng(7)
+
+
+def rand(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def bn_params(c):
+    return {"s": RNG.uniform(0.5, 1.5, c).astype(np.float32),
+            "b": RNG.normal(0, 0.5, c).astype(np.float32),
+            "m": RNG.normal(0, 0.5, c).astype(np.float32),
+            "v": RNG.uniform(0.5, 1.5, c).astype(np.float32)}
+
+
+def conv_nchw(x, w, b, pad):
+    """Direct (slow, obvious) convolution, stride 1, for checking eexref and folding."""
+    n, c, h, wd = x.shape
+    co, _, kh, kw = w.shape
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    ho, wo = h + 2 * pad - kh + 1, wd + 2 * pad - kw + 1
+    y = np.zeros((n, co, ho, wo))
+    for i in range(ho):
+        for j in range(wo):
+            y[:, :, i, j] = np.einsum("nchw,ochw->no", xp[:, :, i:i + kh, j:j + kw], w)
+    return y + b.reshape(1, -1, 1, 1)
+
+
+def one_node(m, op):
+    nodes = [n for n in m["nodes"] if n["op"] == op]
+    assert len(nodes) == 1, f"expected one {op} node, got {[n['op'] for n in m['nodes']]}"
+    return nodes[0]
+
+
+# ----------------------------------------------------------------------------- (a) refusals
+
+@test
+def refuses_lstm():
+    nodes = [helper.make_node("LSTM", ["x", "W", "R"], ["y"], name="lstm_1", hidden_size=4)]
+    m = make_model(nodes, {"W": rand(1, 16, 3), "R": rand(1, 16, 4)}, [2, 1, 3])
+    rc, msg = expect_refusal(m, "lstm", "'LSTM'", "'lstm_1'", "unsupported ONNX op")
+    assert rc == 2, rc
+
+
+@test
+def refuses_einsum():
+    nodes = [helper.make_node("Einsum", ["x", "W"], ["y"], name="einsum_1",
+                              equation="nc,kc->nk")]
+    m = make_model(nodes, {"W": rand(4, 3)}, ["N", 3])
+    rc, _ = expect_refusal(m, "einsum", "'Einsum'", "'einsum_1'")
+    assert rc == 2, rc
+
+
+@test
+def refuses_unsupported_op_after_supported_ones():
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu_1"),
+             helper.make_node("Tanh", ["r"], ["y"], name="tanh_7")]
+    expect_refusal(make_model(nodes, {}, ["N", 3]), "tanh", "'Tanh'", "'tanh_7'")
+
+
+@test
+def refuses_conv_same_upper():
+    nodes = [helper.make_node("Conv", ["x", "W"], ["y"], name="conv_same",
+                              auto_pad="SAME_UPPER")]
+    m = make_model(nodes, {"W": rand(4, 3, 3, 3)}, ["N", 3, 8, 8])
+    rc, _ = expect_refusal(m, "same_upper", "'Conv'", "'conv_same'", "auto_pad",
+                           "SAME_UPPER")
+    assert rc == 2, rc
+
+
+@test
+def refuses_maxpool_dilation_and_bad_flatten_axis():
+    nodes = [helper.make_node("MaxPool", ["x"], ["y"], name="pool_d", kernel_shape=[2, 2],
+                              dilations=[2, 2])]
+    expect_refusal(make_model(nodes, {}, ["N", 3, 8, 8]), "pool_d", "'MaxPool'",
+                   "'pool_d'", "dilations")
+    nodes = [helper.make_node("Flatten", ["x"], ["y"], name="flat2", axis=2)]
+    expect_refusal(make_model(nodes, {}, ["N", 3, 8, 8]), "flat2", "'Flatten'",
+                   "'flat2'", "axis")
+
+
+@test
+def cli_errors_are_one_line():
+    rc, err = run_convert(os.path.join(TMP, "missing.onnx"), "-o", "x.eex")
+    assert rc == 1 and len(err.strip().splitlines()) == 1 and "missing.onnx" in err, err
+    rc, err = run_convert("--bogus")
+    assert rc == 2 and len(err.strip().splitlines()) == 1, (rc, err)
+    r = subprocess.run([EEX_CONVERT, "--help"], stdout=subprocess.PIPE, text=True)
+    assert r.returncode == 0
+    for word in ("--mean", "--std", "--labels", "--name", "-o", "exit status"):
+        assert word in r.stdout, word
+
+
+# ----------------------------------------------------------------------------- (b) folding
+
+@test
+def conv_bn_relu_folds():
+    c = 5
+    w, cb, p = rand(c, 3, 3, 3), rand(c), bn_params(c)
+    nodes = [helper.make_node("Conv", ["x", "W", "B"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["n"],
+                              name="bn", epsilon=1e-3),
+             helper.make_node("Relu", ["n"], ["y"], name="relu")]
+    model = make_model(nodes, {"W": w, "B": cb, **p}, ["N", 3, 6, 7])
+    m, _ = convert(model, "cbr", "--name", "tiny", "--mean", "0.1,0.2,0.3",
+                   "--std", "1,2,3")
+    assert [n["op"] for n in m["nodes"]] == ["conv"], m["nodes"]
+    node = m["nodes"][0]
+    assert node["attrs"].get("act") == "relu", node["attrs"]
+    assert node["attrs"]["pads"] == [1, 1, 1, 1]
+    assert node["outputs"] == ["y"] and m["outputs"] == ["y"]
+    assert m["inputs"] == [("x", [1, 3, 6, 7])], m["inputs"]
+    scale = p["s"].astype(np.float64) / np.sqrt(p["v"].astype(np.float64) + 1e-3)
+    w_ref = (w * scale[:, None, None, None]).astype(np.float32)
+    b_ref = ((cb - p["m"]) * scale + p["b"]).astype(np.float32)
+    w_got = m["tensors"][node["inputs"][1]]["data"]
+    b_got = m["tensors"][node["inputs"][2]]["data"]
+    np.testing.assert_allclose(w_got, w_ref, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(b_got, b_ref, rtol=1e-6, atol=1e-7)
+    assert m["meta"]["model.name"] == "tiny"
+    assert m["meta"]["input.mean"] == [0.1, 0.2, 0.3]
+    assert m["meta_types"]["input.std"] == eexfile.T_F64S
+    assert m["meta"]["producer"].startswith("eex-convert")
+
+    # and the whole graph computes what the unfused ONNX graph meant
+    x = rand(2, 3, 6, 7)
+    y = eexref.run(m, x)["y"]
+    bn = (conv_nchw(x, w, cb, 1) - p["m"].reshape(1, -1, 1, 1)) * \
+        scale.reshape(1, -1, 1, 1) + p["b"].reshape(1, -1, 1, 1)
+    np.testing.assert_allclose(y, np.maximum(bn, 0), rtol=1e-5, atol=1e-5)
+
+
+@test
+def conv_without_bias_folds_and_standalone_bn_becomes_mul_add():
+    c = 4
+    w, p1, p2 = rand(c, 1, 3, 3), bn_params(c), bn_params(c)
+    inits = {"W": w, **p1, **{k + "2": v for k, v in p2.items()}}
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"], name="dw", group=c,
+                              strides=[2, 2], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["n"],
+                              name="bn1"),
+             helper.make_node("MaxPool", ["n"], ["p"], name="pool", kernel_shape=[2, 2]),
+             helper.make_node("BatchNormalization", ["p", "s2", "b2", "m2", "v2"], ["y"],
+                              name="bn2")]
+    m, _ = convert(make_model(nodes, inits, ["N", c, 9, 9]), "dwbn")
+    assert [n["op"] for n in m["nodes"]] == ["conv", "maxpool", "mul", "add"], m["nodes"]
+    assert m["nodes"][0]["attrs"]["group"] == c
+    for n in m["nodes"][2:]:
+        assert m["tensors"][n["inputs"][1]]["dims"] == [1, c, 1, 1]
+
+
+@test
+def fusions_and_standalone_activations():
+    c = 3
+    inits = {"W": rand(c, c, 1, 1), "W2": rand(c, c, 1, 1), "lo": np.float32(0),
+             "hi": np.float32(6)}
+    nodes = [
+        # conv -> Clip(0, 6) fuses as act clip
+        helper.make_node("Conv", ["x", "W"], ["c1"], name="c1"),
+        helper.make_node("Clip", ["c1", "lo", "hi"], ["r6"], name="relu6"),
+        # conv -> x * HardSigmoid(x, 1/6, 1/2) becomes hardswish, then fuses
+        helper.make_node("Conv", ["r6", "W2"], ["c2"], name="c2"),
+        helper.make_node("HardSigmoid", ["c2"], ["hs"], name="hsig", alpha=1 / 6),
+        helper.make_node("Mul", ["c2", "hs"], ["hsw"], name="hsw"),
+        # add whose output is read twice: its relu stays standalone
+        helper.make_node("Add", ["hsw", "r6"], ["a"], name="add"),
+        helper.make_node("Relu", ["a"], ["ra"], name="relu_a"),
+        helper.make_node("Identity", ["a"], ["a_id"], name="ident"),
+        helper.make_node("Dropout", ["ra"], ["rd"], name="drop"),
+        helper.make_node("Add", ["rd", "a_id"], ["y"], name="add2"),
+    ]
+    m, _ = convert(make_model(nodes, inits, ["N", c, 4, 4], opset=13), "fuse")
+    ops = [(n["op"], n["attrs"].get("act", "none")) for n in m["nodes"]]
+    assert ops == [("conv", "clip"), ("conv", "hardswish"), ("add", "none"),
+                   ("relu", "none"), ("add", "none")], ops
+    a = m["nodes"][0]["attrs"]
+    assert (a["act_min"], a["act_max"]) == (0.0, 6.0), a
+    x = rand(2, c, 4, 4)
+    c1 = np.clip(np.einsum("oc,nchw->nohw", inits["W"][:, :, 0, 0], x), 0, 6)
+    c2 = np.einsum("oc,nchw->nohw", inits["W2"][:, :, 0, 0], c1)
+    hsw = c2 * np.clip(c2 / 6 + 0.5, 0, 1)
+    add = hsw + c1
+    np.testing.assert_allclose(eexref.run(m, x)["y"], np.maximum(add, 0) + add,
+                               rtol=1e-5, atol=1e-5)
+
+
+@test
+def dense_broadcast_reshape_softmax():
+    inits = {"Wg": rand(6, 12), "Bg": rand(6), "Wm": rand(6, 5), "Bm": rand(5),
+             "cs": rand(1, 3, 1, 1), "sc": np.float32(0.5), "shape": np.array([0, -1])}
+    nodes = [
+        helper.make_node("Mul", ["cs", "x"], ["m1"], name="chan_scale"),
+        helper.make_node("GlobalAveragePool", ["m1"], ["g"], name="gap"),
+        helper.make_node("Sigmoid", ["g"], ["sg"], name="sig"),
+        helper.make_node("Mul", ["m1", "sg"], ["se"], name="se"),      # [N,C,H,W]*[N,C,1,1]
+        helper.make_node("AveragePool", ["se"], ["ap"], name="ap", kernel_shape=[2, 2],
+                         strides=[2, 2], pads=[0, 0, 1, 1], count_include_pad=1),
+        helper.make_node("Reshape", ["ap", "shape"], ["f"], name="flat"),
+        helper.make_node("Gemm", ["f", "Wg", "Bg"], ["d1"], name="fc1", transB=1),
+        helper.make_node("Mul", ["d1", "sc"], ["d2"], name="half"),
+        helper.make_node("MatMul", ["d2", "Wm"], ["d3"], name="fc2"),
+        helper.make_node("Add", ["d3", "Bm"], ["d4"], name="fc2_bias"),
+        helper.make_node("Softmax", ["d4"], ["y"], name="sm"),
+    ]
+    m, _ = convert(make_model(nodes, inits, ["N", 3, 3, 3]), "dense")
+    ops = [n["op"] for n in m["nodes"]]
+    assert ops == ["mul", "globalavgpool", "sigmoid", "mul", "avgpool", "flatten",
+                   "dense", "mul", "dense", "softmax"], ops
+    t = m["tensors"]
+    assert t[m["nodes"][0]["inputs"][1]]["dims"] == [1, 3, 1, 1]
+    assert t[m["nodes"][7]["inputs"][1]]["dims"] == []               # scalar
+    fc2 = m["nodes"][8]
+    assert t[fc2["inputs"][1]]["dims"] == [5, 6] and len(fc2["inputs"]) == 3
+    np.testing.assert_array_equal(t[fc2["inputs"][1]]["data"], inits["Wm"].T)
+    x = rand(2, 3, 3, 3)
+    m1 = inits["cs"] * x
+    se = m1 / (1 + np.exp(-m1.mean(axis=(2, 3), keepdims=True)))
+    pad = np.pad(se, ((0, 0), (0, 0), (0, 1), (0, 1)))
+    ap = pad.reshape(2, 3, 2, 2, 2, 2).mean(axis=(3, 5))
+    d = (ap.reshape(2, -1) @ inits["Wg"].T + inits["Bg"]) * 0.5
+    d = d @ inits["Wm"] + inits["Bm"]
+    e = np.exp(d - d.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(eexref.run(m, x)["y"], e / e.sum(axis=1, keepdims=True),
+                               rtol=1e-5, atol=1e-6)
+
+
+@test
+def labels_are_stored():
+    path = os.path.join(TMP, "labels.txt")
+    with open(path, "w") as f:
+        f.write("cat\ndog\nbird\n")
+    nodes = [helper.make_node("Gemm", ["x", "W"], ["y"], name="fc")]
+    m, _ = convert(make_model(nodes, {"W": rand(4, 3)}, ["N", 4]), "labels",
+                   "--labels", path)
+    assert m["meta"]["labels"] == ["cat", "dog", "bird"]
+    rc, err = run_convert(os.path.join(TMP, "labels.onnx"), "-o",
+                          os.path.join(TMP, "l2.eex"), "--labels", path, "--mean", "1,2")
+    assert rc != 0 and "mean" in err
+
+
+# ----------------------------------------------------------------------------- (c) writer
+
+def small_writer():
+    w = eexfile.EexWriter()
+    w.add_metadata("model.name", "m")
+    w.add_tensor("W", np.ones((2, 2), np.float32))
+    w.set_inputs([("x", [7, 2])])
+    w.set_outputs(["y"])
+    w.add_node("dense", "fc", ["x", "W"], ["y"])
+    return w
+
+
+def expect_eex_error(fn, what):
+    try:
+        fn()
+    except eexfile.EexError:
+        return
+    raise AssertionError(f"no EexError for {what}")
+
+
+@test
+def writer_refuses_calls_out_of_order():
+    w = eexfile.EexWriter()
+    w.add_tensor("W", np.ones(3, np.float32))
+    expect_eex_error(lambda: w.add_metadata("k", 1), "metadata after a tensor")
+    w.set_inputs([("x", [1, 3])])
+    expect_eex_error(lambda: w.add_tensor("W2", np.ones(3)), "tensor after inputs")
+    expect_eex_error(lambda: w.set_inputs([("z", [1])]), "set_inputs twice")
+    expect_eex_error(lambda: w.add_node("relu", "r", ["x"], ["y"]), "node before outputs")
+
+    w = eexfile.EexWriter()
+    expect_eex_error(lambda: w.set_outputs(["y"]), "outputs before inputs")
+    expect_eex_error(lambda: w.write(os.path.join(TMP, "empty.eex")), "write with no graph")
+
+    w = small_writer()
+    expect_eex_error(lambda: w.set_outputs(["y"]), "outputs after a node")
+    expect_eex_error(lambda: w.add_tensor("B", np.ones(2)), "tensor after a node")
+    w.write(os.path.join(TMP, "small.eex"))
+    expect_eex_error(lambda: w.add_node("relu", "r", ["y"], ["z"]), "node after write")
+    expect_eex_error(lambda: w.write(os.path.join(TMP, "again.eex")), "write twice")
+    m = eexfile.read_eex(os.path.join(TMP, "small.eex"))
+    assert m["inputs"] == [("x", [1, 2])], m["inputs"]   # batch stored as 1
+
+
+@test
+def writer_refuses_bad_graphs():
+    def w0():
+        w = eexfile.EexWriter()
+        w.add_tensor("W", np.ones((2, 2), np.float32))
+        w.set_inputs([("x", [1, 2])])
+        w.set_outputs(["y"])
+        return w
+    expect_eex_error(lambda: w0().add_node("lstm", "l", ["x"], ["y"]), "unknown op")
+    expect_eex_error(lambda: w0().add_node("relu", "r", ["q"], ["y"]), "undefined input")
+    expect_eex_error(lambda: w0().add_node("relu", "r", ["x"], ["W"]), "output = tensor")
+    expect_eex_error(lambda: w0().add_node("relu", "r", ["x"], ["y"], {"alpha": 1.0}),
+                     "unknown attribute")
+    expect_eex_error(lambda: w0().add_node("dense", "d", ["x", "W"], ["y"], {"act": "tanh"}),
+                     "unknown act")
+    w = w0()
+    w.add_node("relu", "r", ["x"], ["z"])
+    expect_eex_error(lambda: w.add_node("relu", "r", ["z"], ["y"]), "duplicate node name")
+    expect_eex_error(lambda: w.write(os.path.join(TMP, "noout.eex")), "output never made")
+
+
+# ----------------------------------------------------------------------------- (d) file
+
+@test
+def crc_alignment_and_layout():
+    w = eexfile.EexWriter()
+    w.add_metadata("x.odd", "abc")
+    for i, n in enumerate((3, 17, 1, 40)):
+        w.add_tensor(f"t{i}", np.arange(n, dtype=np.float32))
+    w.set_inputs([("x", [1, 40])])
+    w.set_outputs(["y"])
+    w.add_node("relu", "r", ["x"], ["y"])
+    path = os.path.join(TMP, "layout.eex")
+    size = w.write(path)
+    buf = open(path, "rb").read()
+    assert len(buf) == size
+    h = struct.unpack_from("<8sIIQQQQQQQQQII", buf)
+    (magic, ver, hsize, fsize, moff, msize, toff, tsize, goff, gsize, doff, dsize,
+     crc, res) = h
+    assert (magic, ver, hsize, fsize, res) == (b"EEXMODEL", 1, 96, len(buf), 0), h
+    assert crc == zlib.crc32(buf[96:]) & 0xFFFFFFFF
+    assert moff == 96 and moff + msize <= toff and toff + tsize <= goff
+    assert goff + gsize <= doff and doff % 64 == 0 and doff + dsize == len(buf)
+    assert not any(buf[goff + gsize:doff])
+    m = eexfile.read_eex(path)
+    for i, n in enumerate((3, 17, 1, 40)):
+        t = m["tensors"][f"t{i}"]
+        assert (doff + t["offset"]) % 64 == 0 and t["nbytes"] == 4 * n
+        np.testing.assert_array_equal(t["data"], np.arange(n, dtype=np.float32))
+
+    bad = bytearray(buf)
+    bad[doff + 5] ^= 1
+    expect_eex_error(lambda: eexfile.read_eex(bytes(bad)), "flipped data bit")
+    bad = bytearray(buf)
+    bad[8] = 2
+    try:
+        eexfile.read_eex(bytes(bad))
+        raise AssertionError("newer version accepted")
+    except eexfile.EexError as e:
+        assert "newer" in str(e), e
+    expect_eex_error(lambda: eexfile.read_eex(buf[:-1]), "truncated file")
+
+
+@test
+def converted_file_crc_and_alignment():
+    _, path = convert(make_model([helper.make_node("Conv", ["x", "W", "B"], ["y"],
+                                                   name="c")],
+                                 {"W": rand(3, 3, 3, 3), "B": rand(3)}, ["N", 3, 5, 5]),
+                      "crc")
+    buf = open(path, "rb").read()
+    doff = struct.unpack_from("<Q", buf, 72)[0]
+    assert struct.unpack_from("<I", buf, 88)[0] == zlib.crc32(buf[96:]) & 0xFFFFFFFF
+    assert doff % 64 == 0
+    for t in eexfile.read_eex(path)["tensors"].values():
+        assert (doff + t["offset"]) % 64 == 0
+
+
+# ----------------------------------------------------------------------------- main
+
+def main():
+    passed = failed = 0
+    for fn in TESTS:
+        try:
+            fn()
+        except Exception:
+            failed += 1
+            print(f"FAIL {fn.__name__}")
+            traceback.print_exc()
+        else:
+            passed += 1
+            print(f"ok   {fn.__name__}")
+    print(f"{passed} passed, {failed} failed")
+    if not failed:
+        shutil.rmtree(TMP, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
