@@ -37,8 +37,11 @@ ifeq ($(STATIC),1)
 LDFLAGS += -static
 endif
 
-LIB_SRC := $(wildcard engine/*.c weights/*.c kernels/*.c kernels/ref/*.c)
+LIB_SRC := $(wildcard engine/*.c weights/*.c branches/*.c kernels/*.c kernels/ref/*.c)
 CLI_SRC := $(wildcard tools/*.c)
+
+# Each area keeps its own targets and sources in mk/<area>.mk.
+include $(sort $(wildcard mk/*.mk))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(wildcard tests/unit/*.c)
@@ -56,7 +59,8 @@ help:
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@echo "CC $<"
+	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 

@@ -23,6 +23,7 @@ struct eex_session {
     int ran;
     int profiling;
     double *node_ms;
+    eex_pool *pool;
 };
 
 static double now_ms(void)
@@ -91,8 +92,11 @@ eex_status eex_session_new(const eex_model *m, const eex_session_opts *opts, eex
     for (int i = 0; i < m->n_nodes; i++)
         if ((size_t)m->nodes[i].scratch_floats > s->scratch_floats)
             s->scratch_floats = (size_t)m->nodes[i].scratch_floats;
-    s->scratch = s->scratch_floats ? aligned_alloc(64, (s->scratch_floats * sizeof(float) + 63) & ~(size_t)63) : NULL;
-    if (!s->offsets || !s->node_ms || (s->scratch_floats && !s->scratch)) {
+    /* each thread gets its own slice of scratch */
+    const size_t scratch_bytes = (s->scratch_floats * sizeof(float) * (size_t)s->threads + 63) & ~(size_t)63;
+    s->scratch = s->scratch_floats ? aligned_alloc(64, scratch_bytes) : NULL;
+    s->pool = eex_pool_new(s->threads);
+    if (!s->offsets || !s->node_ms || (s->scratch_floats && !s->scratch) || (s->threads > 1 && !s->pool)) {
         eex_session_free(s);
         return eex_fail(EEX_ERR_NOMEM, "session: out of memory");
     }
@@ -113,6 +117,7 @@ void eex_session_free(eex_session *s)
     free(s->offsets);
     free(s->scratch);
     free(s->node_ms);
+    eex_pool_free(s->pool);
     free(s);
 }
 
@@ -160,7 +165,8 @@ eex_status eex_session_run(eex_session *s)
     if (!s->input_set)
         return eex_fail(EEX_ERR_STATE, "session: run before any input was set");
     const eex_exec_ctx ctx = {.m = s->m, .batch = s->batch, .arena = s->arena, .offsets = s->offsets,
-                              .scratch = s->scratch, .kernels = s->kernels};
+                              .scratch = s->scratch, .scratch_floats = s->scratch_floats,
+                              .kernels = s->kernels, .pool = s->pool};
     for (int i = 0; i < s->m->n_nodes; i++) {
         if (s->profiling) {
             const double t0 = now_ms();
