@@ -23,12 +23,13 @@ static const char help[] =
     "\n"
     "options:\n"
     "  --top K            classes to print for an image (default 5)\n"
+    "  --threads N        worker threads (default 1)\n"
     "  --kernels ref|auto ref runs the scalar reference kernels (default auto)\n"
     "  --json             print the image result as one JSON object\n";
 
 typedef struct run_opts {
     const char *model, *image, *in, *out;
-    int top, json;
+    int top, json, threads;
     eex_kernels kernels;
 } run_opts;
 
@@ -49,6 +50,9 @@ static int parse(int argc, char **argv, run_opts *o)
         else if (!strcmp(a, "--top") && has_val) {
             if ((o->top = cli_parse_int(argv[++i], 1, 1000000)) < 0)
                 return cli_usage("run", "--top takes a positive integer, not '%s'", argv[i]);
+        } else if (!strcmp(a, "--threads") && has_val) {
+            if ((o->threads = cli_parse_int(argv[++i], 1, 256)) < 0)
+                return cli_usage("run", "--threads takes an integer from 1 to 256, not '%s'", argv[i]);
         } else if (!strcmp(a, "--kernels") && has_val) {
             const char *k = argv[++i];
             if (!strcmp(k, "ref"))
@@ -214,7 +218,7 @@ int cmd_run(int argc, char **argv)
     if (st)
         return cli_status("run", st);
     eex_session *s;
-    eex_session_opts so = {.kernels = o.kernels};
+    eex_session_opts so = {.kernels = o.kernels, .threads = o.threads};
     if ((st = eex_session_new(m, &so, &s))) {
         eex_model_close(m);
         return cli_status("run", st);

@@ -1,0 +1,43 @@
+#!/bin/sh
+# Parity: torchvision models exported to ONNX, converted, run by `eex run`,
+# compared with PyTorch: max|eex - torch| <= 1e-4 * max(1, max|torch|).
+# Env: BUILD (build dir), PY (Debian python), PARITY_DIR (fixtures, cached),
+#      THREADS (list, default "1 2"), REF=1 also checks the reference kernels at batch 1.
+set -eu
+BUILD=${BUILD:-build}
+PY=${PY:-/usr/bin/python3}
+PARITY_DIR=${PARITY_DIR:-build/parity}
+THREADS=${THREADS:-"1 2"}
+MODELS="mobilenet_v2 mobilenet_v3_small resnet18 squeezenet1_1"
+$PY tests/parity/make_models.py --out "$PARITY_DIR"
+pass=0
+fail=0
+check() {  # label out ref
+    if $PY tests/parity/check.py "$2" "$3" >"$2.log" 2>&1; then
+        pass=$((pass + 1)); echo "ok    $1: $(tail -1 "$2.log")"
+    else
+        fail=$((fail + 1)); echo "FAIL  $1: $(tail -1 "$2.log")"
+    fi
+}
+for m in $MODELS; do
+    for b in 1 4; do
+        for t in $THREADS; do
+            out="$PARITY_DIR/${m}_eex_b${b}_t${t}.npy"
+            if "$BUILD/eex" run "$PARITY_DIR/$m.eex" --threads "$t" --input "$PARITY_DIR/${m}_in_b$b.npy" --output "$out"; then
+                check "$m batch $b threads $t" "$out" "$PARITY_DIR/${m}_out_b$b.npy"
+            else
+                fail=$((fail + 1)); echo "FAIL  $m batch $b threads $t: eex run failed"
+            fi
+        done
+    done
+    if [ "${REF:-1}" = 1 ]; then
+        out="$PARITY_DIR/${m}_ref_b1.npy"
+        if "$BUILD/eex" run "$PARITY_DIR/$m.eex" --kernels ref --input "$PARITY_DIR/${m}_in_b1.npy" --output "$out"; then
+            check "$m batch 1 reference kernels" "$out" "$PARITY_DIR/${m}_out_b1.npy"
+        else
+            fail=$((fail + 1)); echo "FAIL  $m reference kernels: eex run failed"
+        fi
+    fi
+done
+echo "parity: $pass passed, $fail failed"
+[ "$fail" = 0 ]
