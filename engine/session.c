@@ -7,24 +7,8 @@
 #include "exec.h"
 #include "graph.h"
 #include "planner.h"
+#include "session.h"
 #include "status.h"
-
-struct eex_session {
-    const eex_model *m;
-    eex_kernels kernels;
-    int threads;
-    int batch;               /* batch the arena is planned for */
-    unsigned char *arena;
-    size_t arena_bytes;
-    size_t *offsets;         /* per value */
-    float *scratch;          /* im2col patches of one image, largest conv */
-    size_t scratch_floats;
-    int input_set;
-    int ran;
-    int profiling;
-    double *node_ms;
-    eex_pool *pool;
-};
 
 static double now_ms(void)
 {
@@ -33,7 +17,6 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static float *value_ptr(const eex_session *s, int v) { return (float *)(s->arena + s->offsets[v]); }
 
 static eex_status plan(eex_session *s, int batch)
 {
@@ -147,7 +130,7 @@ eex_status eex_session_set_input(eex_session *s, int index, const float *data, c
         if (st)
             return st;
     }
-    float *dst = value_ptr(s, m->inputs[index]);
+    float *dst = eex_session_value(s, m->inputs[index]);
     const int64_t hw = (int64_t)v->h * v->w;
     for (int64_t n = 0; n < shape[0]; n++)
         for (int c = 0; c < v->c; c++)
@@ -155,7 +138,30 @@ eex_status eex_session_set_input(eex_session *s, int index, const float *data, c
                 dst[(n * hw + p) * v->c + c] = data[(n * v->c + c) * hw + p];
     s->input_set = 1;
     s->ran = 0;
+    s->ee_ran = 0;
+    s->cut_ready = -1;
     return EEX_OK;
+}
+
+eex_exec_ctx eex_session_ctx(const eex_session *s)
+{
+    return (eex_exec_ctx){.m = s->m, .batch = s->batch, .arena = s->arena, .offsets = s->offsets,
+                          .scratch = s->scratch, .scratch_floats = s->scratch_floats,
+                          .kernels = s->kernels, .pool = s->pool};
+}
+
+void eex_session_run_nodes(eex_session *s, const eex_exec_ctx *ctx, const int *nodes, int n)
+{
+    for (int k = 0; k < n; k++) {
+        const int i = nodes ? nodes[k] : k;
+        if (s->profiling) {
+            const double t0 = now_ms();
+            eex_exec_node(ctx, &s->m->nodes[i]);
+            s->node_ms[i] = now_ms() - t0;
+        } else
+            eex_exec_node(ctx, &s->m->nodes[i]);
+    }
+    s->nodes_executed += n;
 }
 
 eex_status eex_session_run(eex_session *s)
@@ -164,20 +170,14 @@ eex_status eex_session_run(eex_session *s)
         return eex_fail(EEX_ERR_ARGUMENT, "eex_session_run: NULL session");
     if (!s->input_set)
         return eex_fail(EEX_ERR_STATE, "session: run before any input was set");
-    const eex_exec_ctx ctx = {.m = s->m, .batch = s->batch, .arena = s->arena, .offsets = s->offsets,
-                              .scratch = s->scratch, .scratch_floats = s->scratch_floats,
-                              .kernels = s->kernels, .pool = s->pool};
-    for (int i = 0; i < s->m->n_nodes; i++) {
-        if (s->profiling) {
-            const double t0 = now_ms();
-            eex_exec_node(&ctx, &s->m->nodes[i]);
-            s->node_ms[i] = now_ms() - t0;
-        } else
-            eex_exec_node(&ctx, &s->m->nodes[i]);
-    }
+    const eex_exec_ctx ctx = eex_session_ctx(s);
+    s->nodes_executed = 0;
+    eex_session_run_nodes(s, &ctx, NULL, s->m->n_nodes);
     s->ran = 1;
     return EEX_OK;
 }
+
+int eex_session_nodes_executed(const eex_session *s) { return s ? s->nodes_executed : 0; }
 
 eex_status eex_session_output(const eex_session *s, int index, float *dst, size_t cap,
                               int64_t shape[EEX_MAX_RANK], int *rank)
@@ -195,7 +195,7 @@ eex_status eex_session_output(const eex_session *s, int index, float *dst, size_
     if ((size_t)total > cap)
         return eex_fail(EEX_ERR_ARGUMENT, "session: output '%s' needs %lld floats, buffer holds %zu", v->name,
                         (long long)total, cap);
-    const float *src = value_ptr(s, m->outputs[index]);
+    const float *src = eex_session_value(s, m->outputs[index]);
     for (int64_t n = 0; n < s->batch; n++)
         for (int c = 0; c < v->c; c++)
             for (int64_t p = 0; p < hw; p++)

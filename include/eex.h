@@ -150,6 +150,119 @@ typedef struct eex_node_info {
 } eex_node_info;
 eex_status eex_session_node_info(const eex_session *session, int index, eex_node_info *info);
 
+
+/* ---- images ------------------------------------------------------------------ */
+
+/* Sets the model's image input (and, for models with a distortion detector,
+ * its spectrum input) from 8-bit pixels, HWC, row-major, 1 or 3 channels:
+ * converted to the model's channel count, resized (bilinear, half-pixel
+ * centres), scaled to 0..1 and normalised with the file's mean/std. Batch 1. */
+eex_status eex_session_set_image(eex_session *session, const uint8_t *pixels, int height, int width,
+                                 int channels);
+
+/* ---- early exits ------------------------------------------------------------- */
+
+#define EEX_MAX_EXITS 16
+#define EEX_MAX_CLASSES_DET 16
+
+/* Side exits E (0 for a plain model); the final classifier is exit E + 1. */
+int eex_model_exit_count(const eex_model *model);
+int eex_model_class_count(const eex_model *model);
+int eex_model_expert_count(const eex_model *model);
+const char *eex_model_expert_name(const eex_model *model, int index);
+/* Index of an expert set by name, or EEX_ERR_NOT_FOUND naming the known ones. */
+eex_status eex_model_find_expert(const eex_model *model, const char *name, int *index);
+/* Temperature of exit k (1-based; E + 1 = final) in an expert set, or 0 for bad indices. */
+float eex_model_temperature(const eex_model *model, int exit, int expert);
+int eex_model_has_detector(const eex_model *model);
+int eex_model_detector_class_count(const eex_model *model);
+const char *eex_model_detector_class(const eex_model *model, int index);
+/* Default p_tar stored in the file, or a negative value. */
+float eex_model_default_threshold(const eex_model *model);
+/* Cut points: where the edge may hand over to the cloud. */
+int eex_model_cut_count(const eex_model *model);
+const char *eex_model_cut_name(const eex_model *model, int index);
+int eex_model_cut_shape(const eex_model *model, int index, int64_t dims[EEX_MAX_RANK]);
+/* The last exit computed on the edge before cut `index` (0 when none). */
+int eex_model_cut_exit(const eex_model *model, int index);
+
+typedef enum eex_metric {
+    EEX_METRIC_MAXPROB = 0,  /* confidence = max softmax(logits / T) */
+    EEX_METRIC_ENTROPY = 1   /* confidence = 1 - H(softmax(logits / T)) / ln(classes) */
+} eex_metric;
+
+#define EEX_EXPERT_AUTO (-1)  /* let the distortion detector choose */
+#define EEX_NO_CUT (-1)
+
+typedef struct eex_policy {
+    float threshold;   /* p_tar: an exit answers when its confidence > threshold */
+    eex_metric metric;
+    int expert;        /* expert set index, or EEX_EXPERT_AUTO */
+    int cut;           /* EEX_NO_CUT: run to the end here; else stop at cut `cut`
+                          when no exit before it answered (the cloud finishes) */
+} eex_policy;
+
+typedef enum eex_where {
+    EEX_WHERE_EDGE = 0,   /* an exit answered */
+    EEX_WHERE_LOCAL,      /* no exit answered; the rest of the network ran here */
+    EEX_WHERE_CUT,        /* no exit answered; stopped at the cut (ship the cut tensor) */
+    EEX_WHERE_CLOUD,      /* answered by a cloud server (set by the offload client) */
+    EEX_WHERE_DEGRADED    /* the cloud failed; the best local exit answered */
+} eex_where;
+
+typedef struct eex_exit_result {
+    eex_where where;
+    int exit;                 /* 1-based exit that answered; E + 1 for the final; 0 none yet */
+    int cls;                  /* answer (the best local exit's when where == CUT) */
+    float confidence;
+    int expert;               /* expert set used */
+    int detector_class;       /* -1 when the detector did not run */
+    int n_detector_classes;
+    float detector_probs[EEX_MAX_CLASSES_DET];
+    int n_computed;           /* exits computed, in order (the final counts) */
+    float confidences[EEX_MAX_EXITS + 1];
+    int predictions[EEX_MAX_EXITS + 1];
+    double stage_ms[EEX_MAX_EXITS + 2];   /* per exit: its stage + head; last: detector */
+    int cut;                  /* the cut index when where == CUT, else -1 */
+    int nodes_executed;
+} eex_exit_result;
+
+/* (a) Runs with a policy on the image set by eex_session_set_image or
+ * eex_session_set_input (batch 1): detector (if expert is AUTO), then stage
+ * by stage, stopping at the first exit whose calibrated confidence is
+ * strictly above the threshold; nothing past it is computed. With no exit
+ * firing and no cut, the rest of the network and the final classifier run;
+ * if that is not above the threshold either, the most confident classifier
+ * computed answers. NaN or Inf logits give EEX_ERR_NUMERIC. */
+eex_status eex_session_run_policy(eex_session *session, const eex_policy *policy, eex_exit_result *result);
+
+/* (b) Runs everything (all exits of all experts, finals, detector) for the
+ * whole batch; then read any exit's calibrated probabilities. */
+eex_status eex_session_run_all(eex_session *session);
+/* probs: batch x classes floats of exit k (1-based; E + 1 = final) of an expert. */
+eex_status eex_session_exit_probs(const eex_session *session, int exit, int expert, float *probs, size_t cap);
+/* probs: batch x detector classes. */
+eex_status eex_session_detector_probs(const eex_session *session, float *probs, size_t cap);
+
+/* (c) The tensor at cut `cut` after a run that reached it (EEX_WHERE_CUT or
+ * a full run), copied out as logical NCHW floats. */
+eex_status eex_session_cut_tensor(const eex_session *session, int cut, float *dst, size_t cap,
+                                  int64_t shape[EEX_MAX_RANK], int *rank);
+/* (d) The cloud half: sets the cut tensor (NCHW, batch 1) and runs the rest
+ * of the network with the expert's final classifier; the result holds its
+ * answer and confidence (where = LOCAL, exit = E + 1). */
+eex_status eex_session_resume(eex_session *session, int cut, const float *data, const int64_t *shape, int rank,
+                              int expert, eex_metric metric, eex_exit_result *result);
+
+/* Confidence of one logits vector: softmax(logits / temperature), then the
+ * metric. Writes the argmax class. EEX_ERR_NUMERIC for NaN/Inf logits or a
+ * non-positive temperature. */
+eex_status eex_confidence(const float *logits, int n, float temperature, eex_metric metric, float *confidence,
+                          int *cls);
+
+/* Nodes executed by the last run of any kind (for tests and profiling). */
+int eex_session_nodes_executed(const eex_session *session);
+
 #ifdef __cplusplus
 }
 #endif
