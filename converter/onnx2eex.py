@@ -157,7 +157,9 @@ def _constant_value(n):
     raise UnsupportedOp(f"unsupported Constant form {sorted(a)} {_where(n)}")
 
 
-def load_onnx(path):
+def load_onnx(path, multi_input=False):
+    """multi_input: accept several graph inputs (eex-export's image + spectrum); the
+    default keeps eex-convert's rule of exactly one."""
     import onnx
     from onnx import numpy_helper
     if not os.path.isfile(path):
@@ -198,29 +200,33 @@ def load_onnx(path):
         g.reserve(n.name)
 
     graph_inputs = [vi for vi in og.input if vi.name not in g.consts]
-    if len(graph_inputs) != 1:
+    if not graph_inputs or (len(graph_inputs) != 1 and not multi_input):
         raise ConvertError(f"the model has {len(graph_inputs)} graph inputs; "
-                           "exactly one is supported")
-    vi = graph_inputs[0]
-    tt = vi.type.tensor_type
-    if tt.elem_type != onnx.TensorProto.FLOAT:
-        raise ConvertError(f"graph input '{vi.name}' is not float32")
-    dims = []
-    for k, d in enumerate(tt.shape.dim):
-        if k == 0:
-            dims.append(1)
-        elif d.HasField("dim_value") and d.dim_value > 0:
-            dims.append(d.dim_value)
-        else:
-            raise ConvertError(f"graph input '{vi.name}' dim {k} is not a fixed size")
-    if len(dims) < 2:
-        raise ConvertError(f"graph input '{vi.name}' has rank {len(dims)}; need [N, ...]")
-    g.inputs = [(vi.name, dims)]
-    g.shapes[vi.name] = list(dims)
-    g.reserve(vi.name)
+                           + ("at least one is needed" if multi_input
+                              else "exactly one is supported"))
+    g.inputs = []
+    for vi in graph_inputs:
+        tt = vi.type.tensor_type
+        if tt.elem_type != onnx.TensorProto.FLOAT:
+            raise ConvertError(f"graph input '{vi.name}' is not float32")
+        dims = []
+        for k, d in enumerate(tt.shape.dim):
+            if k == 0:
+                dims.append(1)
+            elif d.HasField("dim_value") and d.dim_value > 0:
+                dims.append(d.dim_value)
+            else:
+                raise ConvertError(f"graph input '{vi.name}' dim {k} is not a fixed size")
+        if len(dims) < 2:
+            raise ConvertError(f"graph input '{vi.name}' has rank {len(dims)}; "
+                               "need [N, ...]")
+        g.inputs.append((vi.name, dims))
+        g.shapes[vi.name] = list(dims)
+        g.reserve(vi.name)
+    input_names = {name for name, _ in g.inputs}
     g.outputs = [o.name for o in og.output]
     for o in g.outputs:
-        if o in g.consts or o == vi.name:
+        if o in g.consts or o in input_names:
             raise ConvertError(f"graph output '{o}' is a constant or the input itself")
     return g
 

@@ -55,6 +55,41 @@ typedef struct eex_node {
     int64_t scratch_floats;/* per-image scratch the fast kernel needs */
 } eex_node;
 
+/* A set of node indices in graph (topological) order. */
+typedef struct eex_nodeset {
+    int n;
+    int *idx;
+} eex_nodeset;
+
+/* The early-exit structure named by the ee.* metadata (docs/format.md),
+ * resolved to values and node sets at load. Exit index k is 0-based here;
+ * k == n_exits is the final classifier. */
+typedef struct eex_ee {
+    int n_exits;               /* side exits E */
+    int n_experts;
+    const char *const *experts;
+    int n_classes;
+    int image_input;           /* index into model inputs */
+    int *attach;               /* [E + 1] value read by exit k (k = E: final) */
+    int *logits;               /* [(E + 1) * n_experts] value of exit k, expert e */
+    float *temperature;        /* same shape */
+    eex_nodeset *stage;        /* [E + 1] backbone nodes first needed for attach[k] */
+    eex_nodeset *head;         /* [(E + 1) * n_experts] head nodes from attach[k] to logits */
+    int detector_input;        /* index into model inputs, -1 without detector */
+    int det_logits;            /* value, -1 without detector */
+    int n_det_classes;
+    const char *const *det_classes;
+    int *det_expert;           /* [n_det_classes] expert index each class selects */
+    int det_h, det_w;
+    eex_nodeset detector;
+    int n_cuts;
+    int *cut_value;            /* [n_cuts] */
+    int *cut_exit;             /* [n_cuts] exits (count) whose attach is computed before the cut */
+    eex_nodeset *to_cut;       /* [n_cuts] backbone nodes needed for the cut value */
+    eex_nodeset *after_cut;    /* [n_cuts * n_experts] nodes from the cut to expert e's final logits */
+    float threshold;           /* default p_tar, < 0 when absent */
+} eex_ee;
+
 struct eex_model {
     eex_file file;
     eex_arena arena;       /* owns the bound graph below */
@@ -70,6 +105,8 @@ struct eex_model {
     const char *const *labels;
     int n_mean, n_std;
     const double *mean, *std;
+    eex_ee ee;                 /* n_exits == 0 and no detector for a plain model */
+    int has_ee;
 };
 
 static inline int64_t eex_value_elems(const eex_value *v) { return (int64_t)v->c * v->h * v->w; }
@@ -77,6 +114,9 @@ static inline int64_t eex_value_elems(const eex_value *v) { return (int64_t)v->c
 /* Binds a parsed file: resolves names, parses attributes, infers shapes,
  * computes lifetimes and MACs, and packs weights for the fast kernels. */
 eex_status eex_graph_bind(eex_model *m);
+
+/* Reads the ee.* metadata, when present, into m->ee (after eex_graph_bind). */
+eex_status eex_ee_bind(eex_model *m);
 
 /* Pointer to a constant operand's floats. */
 static inline const float *eex_const_data(const eex_model *m, eex_operand o)

@@ -8,6 +8,8 @@
 static eex_status finish_open(eex_model *m, eex_model **out)
 {
     eex_status st = eex_graph_bind(m);
+    if (!st)
+        st = eex_ee_bind(m);
     if (st) {
         eex_model_close(m);
         return st;

@@ -51,6 +51,16 @@ static eex_status plan(eex_session *s, int batch)
     return EEX_OK;
 }
 
+eex_status eex_session_replan(eex_session *s, int batch)
+{
+    eex_status st = plan(s, batch);
+    s->inputs_set = 0;
+    s->ran = s->ee_ran = 0;
+    s->cut_ready = -1;
+    s->final_ready = 0;
+    return st;
+}
+
 eex_status eex_session_new(const eex_model *m, const eex_session_opts *opts, eex_session **out)
 {
     if (!m || !out)
@@ -68,10 +78,12 @@ eex_status eex_session_new(const eex_model *m, const eex_session_opts *opts, eex
     if (!s)
         return eex_fail(EEX_ERR_NOMEM, "session: out of memory");
     s->m = m;
+    s->cut_ready = -1;
     s->kernels = o.kernels;
     s->threads = o.threads ? o.threads : 1;
     s->offsets = calloc((size_t)m->n_values, sizeof *s->offsets);
     s->node_ms = calloc((size_t)m->n_nodes + 1, sizeof *s->node_ms);
+    s->done = calloc((size_t)m->n_nodes + 1, 1);
     for (int i = 0; i < m->n_nodes; i++)
         if ((size_t)m->nodes[i].scratch_floats > s->scratch_floats)
             s->scratch_floats = (size_t)m->nodes[i].scratch_floats;
@@ -79,7 +91,7 @@ eex_status eex_session_new(const eex_model *m, const eex_session_opts *opts, eex
     const size_t scratch_bytes = (s->scratch_floats * sizeof(float) * (size_t)s->threads + 63) & ~(size_t)63;
     s->scratch = s->scratch_floats ? aligned_alloc(64, scratch_bytes) : NULL;
     s->pool = eex_pool_new(s->threads);
-    if (!s->offsets || !s->node_ms || (s->scratch_floats && !s->scratch) || (s->threads > 1 && !s->pool)) {
+    if (!s->offsets || !s->node_ms || !s->done || (s->scratch_floats && !s->scratch) || (s->threads > 1 && !s->pool)) {
         eex_session_free(s);
         return eex_fail(EEX_ERR_NOMEM, "session: out of memory");
     }
@@ -100,6 +112,7 @@ void eex_session_free(eex_session *s)
     free(s->offsets);
     free(s->scratch);
     free(s->node_ms);
+    free(s->done);
     eex_pool_free(s->pool);
     free(s);
 }
@@ -129,18 +142,37 @@ eex_status eex_session_set_input(eex_session *s, int index, const float *data, c
         eex_status st = plan(s, (int)shape[0]);
         if (st)
             return st;
+        s->inputs_set = 0;  /* the other inputs were laid out for the old batch */
     }
-    float *dst = eex_session_value(s, m->inputs[index]);
-    const int64_t hw = (int64_t)v->h * v->w;
-    for (int64_t n = 0; n < shape[0]; n++)
-        for (int c = 0; c < v->c; c++)
-            for (int64_t p = 0; p < hw; p++)
-                dst[(n * hw + p) * v->c + c] = data[(n * v->c + c) * hw + p];
-    s->input_set = 1;
+    eex_value_from_nchw(s, m->inputs[index], data);
+    s->inputs_set |= 1ull << index;
     s->ran = 0;
     s->ee_ran = 0;
     s->cut_ready = -1;
+    s->final_ready = 0;
     return EEX_OK;
+}
+
+void eex_value_from_nchw(eex_session *s, int v, const float *data)
+{
+    const eex_value *val = &s->m->values[v];
+    float *dst = eex_session_value(s, v);
+    const int64_t hw = (int64_t)val->h * val->w;
+    for (int64_t n = 0; n < s->batch; n++)
+        for (int c = 0; c < val->c; c++)
+            for (int64_t p = 0; p < hw; p++)
+                dst[(n * hw + p) * val->c + c] = data[(n * val->c + c) * hw + p];
+}
+
+void eex_value_to_nchw(const eex_session *s, int v, float *dst)
+{
+    const eex_value *val = &s->m->values[v];
+    const float *src = eex_session_value(s, v);
+    const int64_t hw = (int64_t)val->h * val->w;
+    for (int64_t n = 0; n < s->batch; n++)
+        for (int c = 0; c < val->c; c++)
+            for (int64_t p = 0; p < hw; p++)
+                dst[(n * val->c + c) * hw + p] = src[(n * hw + p) * val->c + c];
 }
 
 eex_exec_ctx eex_session_ctx(const eex_session *s)
@@ -160,6 +192,7 @@ void eex_session_run_nodes(eex_session *s, const eex_exec_ctx *ctx, const int *n
             s->node_ms[i] = now_ms() - t0;
         } else
             eex_exec_node(ctx, &s->m->nodes[i]);
+        s->done[i] = 1;
     }
     s->nodes_executed += n;
 }
@@ -168,12 +201,22 @@ eex_status eex_session_run(eex_session *s)
 {
     if (!s)
         return eex_fail(EEX_ERR_ARGUMENT, "eex_session_run: NULL session");
-    if (!s->input_set)
-        return eex_fail(EEX_ERR_STATE, "session: run before any input was set");
+    eex_status st = eex_session_need_inputs(s, s->m->n_inputs >= 64 ? ~0ull : (1ull << s->m->n_inputs) - 1);
+    if (st)
+        return st;
     const eex_exec_ctx ctx = eex_session_ctx(s);
     s->nodes_executed = 0;
     eex_session_run_nodes(s, &ctx, NULL, s->m->n_nodes);
     s->ran = 1;
+    return EEX_OK;
+}
+
+eex_status eex_session_need_inputs(const eex_session *s, uint64_t mask)
+{
+    for (int i = 0; i < s->m->n_inputs; i++)
+        if ((mask >> i & 1) && !(s->inputs_set >> i & 1))
+            return eex_fail(EEX_ERR_STATE, "session: input '%s' was not set (for this batch size) before the run",
+                            s->m->values[s->m->inputs[i]].name);
     return EEX_OK;
 }
 
@@ -195,11 +238,7 @@ eex_status eex_session_output(const eex_session *s, int index, float *dst, size_
     if ((size_t)total > cap)
         return eex_fail(EEX_ERR_ARGUMENT, "session: output '%s' needs %lld floats, buffer holds %zu", v->name,
                         (long long)total, cap);
-    const float *src = eex_session_value(s, m->outputs[index]);
-    for (int64_t n = 0; n < s->batch; n++)
-        for (int c = 0; c < v->c; c++)
-            for (int64_t p = 0; p < hw; p++)
-                dst[(n * v->c + c) * hw + p] = src[(n * hw + p) * v->c + c];
+    eex_value_to_nchw(s, m->outputs[index], dst);
     if (shape) {
         shape[0] = s->batch, shape[1] = v->c;
         if (v->rank == 4)

@@ -10,6 +10,8 @@
 #include "graph.h"
 #include "threadpool.h"
 
+#define EEX_CUT_ALL (-2)
+
 struct eex_session {
     const eex_model *m;
     eex_kernels kernels;
@@ -20,17 +22,28 @@ struct eex_session {
     size_t *offsets;         /* per value */
     float *scratch;          /* im2col patches of one image, largest conv */
     size_t scratch_floats;
-    int input_set;
+    uint64_t inputs_set;     /* bit i: input i holds data for the planned batch */
     int ran;
     int profiling;
     double *node_ms;
     eex_pool *pool;
     int nodes_executed;      /* by the last run of any kind */
     int ee_ran;              /* eex_session_run_all completed: exit probabilities readable */
-    int cut_ready;           /* bitmask-free: index of the cut whose tensor is valid, or -1 */
+    int cut_ready;           /* cut whose tensor is valid: its index, EEX_CUT_ALL, or -1 */
+    int final_ready;         /* expert + 1 whose final logits a resume computed, or 0 */
+    unsigned char *done;     /* per node: executed in the current early-exit run */
 };
 
+/* EEX_OK when every input in `mask` was set since the last re-plan. */
+eex_status eex_session_need_inputs(const eex_session *s, uint64_t mask);
+
 static inline float *eex_session_value(const eex_session *s, int v) { return (float *)(s->arena + s->offsets[v]); }
+
+/* Copies between a value (NHWC, current batch) and logical NCHW floats. */
+void eex_value_from_nchw(eex_session *s, int v, const float *data);
+void eex_value_to_nchw(const eex_session *s, int v, float *dst);
+/* Re-plans the arena for another batch size (forgets every input). */
+eex_status eex_session_replan(eex_session *s, int batch);
 
 /* The executor context for this session's current plan. */
 eex_exec_ctx eex_session_ctx(const eex_session *s);

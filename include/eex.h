@@ -263,6 +263,22 @@ eex_status eex_confidence(const float *logits, int n, float temperature, eex_met
 /* Nodes executed by the last run of any kind (for tests and profiling). */
 int eex_session_nodes_executed(const eex_session *session);
 
+/* ---- distortions and the detector's spectrum (docs/distortions.md) -------------- */
+
+/* splitmix64: advances *state and returns the next 64-bit value. */
+uint64_t eex_splitmix64(uint64_t *state);
+/* Additive Gaussian noise, sigma on the 0..255 scale, clipped; HWC uint8. */
+eex_status eex_noise_u8(const uint8_t *src, uint8_t *dst, int height, int width, int channels, double sigma,
+                        uint64_t seed);
+/* Gaussian blur, kernel 2*ceil(2 sigma)+1, zero border; HWC uint8. */
+eex_status eex_blur_u8(const uint8_t *src, uint8_t *dst, int height, int width, int channels, double sigma);
+/* fftshift(20 ln |DFT2(gray)|) clipped to 0..255 and truncated; out is height x width. */
+eex_status eex_spectrum_u8(const uint8_t *src, int height, int width, int channels, uint8_t *out);
+/* Bilinear resize (half-pixel centres) of one channel of an HWC uint8 image
+ * into a float plane of oh x ow, with out = (v / 255 - mean) / std. */
+void eex_resize_channel(const uint8_t *src, int height, int width, int channels, int channel, int oh, int ow,
+                        float mean, float std, float *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,377 @@
+/* The early-exit executor: run with a policy (stop at the first confident
+ * exit), run everything (evaluation), hand out the tensor at a cut, and
+ * finish the network from a cut tensor (the cloud half). The node sets come
+ * from engine/ee_bind.c; each run executes a subsequence of the planned
+ * order, so partial runs never read a value that was overwritten. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "session.h"
+#include "status.h"
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static eex_status need_ee(const eex_model *m, const char *what)
+{
+    if (!m->has_ee)
+        return eex_fail(EEX_ERR_UNSUPPORTED, "%s: the model has no early-exit structure (no ee.* metadata)", what);
+    return EEX_OK;
+}
+
+/* Runs the nodes of `set` that this run has not executed yet. */
+static void run_set(eex_session *s, const eex_exec_ctx *ctx, const eex_nodeset *set)
+{
+    for (int k = 0; k < set->n; k++)
+        if (!s->done[set->idx[k]])
+            eex_session_run_nodes(s, ctx, &set->idx[k], 1);
+}
+
+static void begin_run(eex_session *s)
+{
+    memset(s->done, 0, (size_t)s->m->n_nodes);
+    s->nodes_executed = 0;
+    s->ran = s->ee_ran = 0;
+    s->cut_ready = -1;
+    s->final_ready = 0;
+}
+
+static void softmax_row(const float *z, int n, float t, float *p)
+{
+    float mx = z[0];
+    for (int i = 1; i < n; i++)
+        mx = z[i] > mx ? z[i] : mx;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++)
+        sum += exp(((double)z[i] - mx) / t);
+    for (int i = 0; i < n; i++)
+        p[i] = (float)(exp(((double)z[i] - mx) / t) / sum);
+}
+
+/* Detector on image 0: class, probabilities and the expert it selects. */
+static eex_status run_detector(eex_session *s, const eex_exec_ctx *ctx, eex_exit_result *r)
+{
+    const eex_ee *ee = &s->m->ee;
+    const double t0 = now_ms();
+    run_set(s, ctx, &ee->detector);
+    const float *z = eex_session_value(s, ee->det_logits);
+    for (int i = 0; i < ee->n_det_classes; i++)
+        if (!isfinite(z[i]))
+            return eex_fail(EEX_ERR_NUMERIC, "detector: logit %d is not finite", i);
+    softmax_row(z, ee->n_det_classes, 1.0f, r->detector_probs);
+    int best = 0;
+    for (int i = 1; i < ee->n_det_classes; i++)
+        if (r->detector_probs[i] > r->detector_probs[best])
+            best = i;
+    r->detector_class = best;
+    r->n_detector_classes = ee->n_det_classes;
+    r->expert = ee->det_expert[best];
+    r->stage_ms[EEX_MAX_EXITS + 1] = now_ms() - t0;
+    return EEX_OK;
+}
+
+/* Computes exit k (0-based; E = final) of image 0 and records it. */
+static eex_status run_exit(eex_session *s, const eex_exec_ctx *ctx, int k, int e, eex_metric metric,
+                           eex_exit_result *r)
+{
+    const eex_ee *ee = &s->m->ee;
+    const int X = ee->n_experts;
+    const double t0 = now_ms();
+    run_set(s, ctx, &ee->stage[k]);
+    run_set(s, ctx, &ee->head[k * X + e]);
+    eex_status st = eex_confidence(eex_session_value(s, ee->logits[k * X + e]), ee->n_classes,
+                                   ee->temperature[k * X + e], metric, &r->confidences[k], &r->predictions[k]);
+    if (st)
+        return eex_fail(st, "exit %d (%s): %s", k + 1, ee->experts[e], eex_last_error());
+    r->n_computed = k + 1;
+    r->stage_ms[k] = now_ms() - t0;
+    return EEX_OK;
+}
+
+static void answer(eex_exit_result *r, eex_where where, int k)
+{
+    r->where = where;
+    r->exit = k + 1;
+    r->cls = r->predictions[k];
+    r->confidence = r->confidences[k];
+}
+
+/* The most confident of the classifiers computed so far. */
+static int most_confident(const eex_exit_result *r)
+{
+    int best = 0;
+    for (int k = 1; k < r->n_computed; k++)
+        if (r->confidences[k] > r->confidences[best])
+            best = k;
+    return best;
+}
+
+eex_status eex_session_run_policy(eex_session *s, const eex_policy *p, eex_exit_result *r)
+{
+    if (!s || !p || !r)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_run_policy: NULL argument");
+    const eex_model *m = s->m;
+    const eex_ee *ee = &m->ee;
+    eex_status st;
+    if ((st = need_ee(m, "run_policy")))
+        return st;
+    if (!isfinite(p->threshold))
+        return eex_fail(EEX_ERR_NUMERIC, "run_policy: threshold is not a finite number");
+    if (p->metric != EEX_METRIC_MAXPROB && p->metric != EEX_METRIC_ENTROPY)
+        return eex_fail(EEX_ERR_ARGUMENT, "run_policy: unknown metric %d", (int)p->metric);
+    if (p->expert == EEX_EXPERT_AUTO ? ee->det_logits < 0 : (p->expert < 0 || p->expert >= ee->n_experts))
+        return eex_fail(EEX_ERR_ARGUMENT, p->expert == EEX_EXPERT_AUTO ? "run_policy: expert 'auto' needs a detector, and the model has none"
+                                                                      : "run_policy: expert index %d out of range", p->expert);
+    if (p->cut != EEX_NO_CUT && (p->cut < 0 || p->cut >= ee->n_cuts))
+        return eex_fail(EEX_ERR_ARGUMENT, "run_policy: cut %d out of range (model has %d)", p->cut, ee->n_cuts);
+    if (s->batch != 1)
+        return eex_fail(EEX_ERR_SHAPE, "run_policy: decides per image; set a batch of 1 (have %d)", s->batch);
+    uint64_t need = 1ull << ee->image_input;
+    if (p->expert == EEX_EXPERT_AUTO)
+        need |= 1ull << ee->detector_input;
+    if ((st = eex_session_need_inputs(s, need)))
+        return st;
+
+    memset(r, 0, sizeof *r);
+    r->detector_class = -1;
+    r->cut = -1;
+    r->expert = p->expert;
+    begin_run(s);
+    const eex_exec_ctx ctx = eex_session_ctx(s);
+    if (p->expert == EEX_EXPERT_AUTO && (st = run_detector(s, &ctx, r)))
+        return st;
+    const int E = ee->n_exits, e = r->expert;
+    const int last = p->cut == EEX_NO_CUT ? E : ee->cut_exit[p->cut];
+    for (int k = 0; k < last; k++) {
+        if ((st = run_exit(s, &ctx, k, e, p->metric, r)))
+            return st;
+        if (r->confidences[k] > p->threshold) {
+            answer(r, EEX_WHERE_EDGE, k);
+            r->nodes_executed = s->nodes_executed;
+            return EEX_OK;
+        }
+    }
+    if (p->cut != EEX_NO_CUT) {
+        run_set(s, &ctx, &ee->to_cut[p->cut]);
+        if (r->n_computed)
+            answer(r, EEX_WHERE_CUT, most_confident(r));
+        r->exit = 0;  /* no exit answered: the cloud will */
+        r->cut = p->cut;
+        s->cut_ready = p->cut;
+    } else {
+        if ((st = run_exit(s, &ctx, E, e, p->metric, r)))
+            return st;
+        /* the paper's rule: a final answer under p_tar yields to a more confident exit */
+        answer(r, EEX_WHERE_LOCAL, r->confidences[E] > p->threshold ? E : most_confident(r));
+    }
+    r->nodes_executed = s->nodes_executed;
+    return EEX_OK;
+}
+
+eex_status eex_session_run_all(eex_session *s)
+{
+    eex_status st;
+    if (!s)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_run_all: NULL session");
+    if ((st = need_ee(s->m, "run_all")) || (st = eex_session_run(s)))
+        return st;
+    s->ee_ran = 1;
+    s->cut_ready = EEX_CUT_ALL;
+    return EEX_OK;
+}
+
+static eex_status probs_of(const eex_session *s, int v, float t, float *probs, size_t cap)
+{
+    const int c = s->m->values[v].c;
+    if ((size_t)s->batch * (size_t)c > cap)
+        return eex_fail(EEX_ERR_ARGUMENT, "probs: need %d x %d floats, buffer holds %zu", s->batch, c, cap);
+    const float *z = eex_session_value(s, v);
+    for (int n = 0; n < s->batch; n++) {
+        for (int i = 0; i < c; i++)
+            if (!isfinite(z[(size_t)n * c + i]))
+                return eex_fail(EEX_ERR_NUMERIC, "probs: image %d logit %d of '%s' is not finite", n, i,
+                                s->m->values[v].name);
+        softmax_row(z + (size_t)n * c, c, t, probs + (size_t)n * c);
+    }
+    return EEX_OK;
+}
+
+eex_status eex_session_exit_probs(const eex_session *s, int exit, int expert, float *probs, size_t cap)
+{
+    if (!s || !probs)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_exit_probs: NULL argument");
+    const eex_ee *ee = &s->m->ee;
+    eex_status st;
+    if ((st = need_ee(s->m, "exit_probs")))
+        return st;
+    if (exit < 1 || exit > ee->n_exits + 1 || expert < 0 || expert >= ee->n_experts)
+        return eex_fail(EEX_ERR_ARGUMENT, "exit_probs: exit %d / expert %d out of range (%d exits + final, %d experts)",
+                        exit, expert, ee->n_exits, ee->n_experts);
+    if (!s->ee_ran && !(exit == ee->n_exits + 1 && s->final_ready == expert + 1))
+        return eex_fail(EEX_ERR_STATE, "exit_probs: run eex_session_run_all (or resume) first");
+    const int k = exit - 1;
+    return probs_of(s, ee->logits[k * ee->n_experts + expert], ee->temperature[k * ee->n_experts + expert], probs, cap);
+}
+
+eex_status eex_session_detector_probs(const eex_session *s, float *probs, size_t cap)
+{
+    if (!s || !probs)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_detector_probs: NULL argument");
+    if (!s->m->has_ee || s->m->ee.det_logits < 0)
+        return eex_fail(EEX_ERR_UNSUPPORTED, "detector_probs: the model has no detector");
+    if (!s->ee_ran)
+        return eex_fail(EEX_ERR_STATE, "detector_probs: run eex_session_run_all first");
+    return probs_of(s, s->m->ee.det_logits, 1.0f, probs, cap);
+}
+
+static int cut_shape(const eex_model *m, int cut, int batch, int64_t dims[EEX_MAX_RANK])
+{
+    const eex_value *v = &m->values[m->ee.cut_value[cut]];
+    dims[0] = batch, dims[1] = v->c;
+    if (v->rank == 2)
+        return 2;
+    dims[2] = v->h, dims[3] = v->w;
+    return 4;
+}
+
+eex_status eex_session_cut_tensor(const eex_session *s, int cut, float *dst, size_t cap, int64_t shape[EEX_MAX_RANK],
+                                  int *rank)
+{
+    if (!s || !dst)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_cut_tensor: NULL argument");
+    const eex_model *m = s->m;
+    eex_status st;
+    if ((st = need_ee(m, "cut_tensor")))
+        return st;
+    if (cut < 0 || cut >= m->ee.n_cuts)
+        return eex_fail(EEX_ERR_ARGUMENT, "cut_tensor: cut %d out of range (model has %d)", cut, m->ee.n_cuts);
+    if (s->cut_ready != cut && s->cut_ready != EEX_CUT_ALL)
+        return eex_fail(EEX_ERR_STATE, "cut_tensor: the last run did not reach cut %d", cut);
+    const int v = m->ee.cut_value[cut];
+    const size_t need = (size_t)s->batch * (size_t)eex_value_elems(&m->values[v]);
+    if (need > cap)
+        return eex_fail(EEX_ERR_ARGUMENT, "cut_tensor: needs %zu floats, buffer holds %zu", need, cap);
+    eex_value_to_nchw(s, v, dst);
+    int64_t d[EEX_MAX_RANK];
+    const int r = cut_shape(m, cut, s->batch, d);
+    if (shape)
+        memcpy(shape, d, sizeof(int64_t) * (size_t)r);
+    if (rank)
+        *rank = r;
+    return EEX_OK;
+}
+
+eex_status eex_session_resume(eex_session *s, int cut, const float *data, const int64_t *shape, int rank, int expert,
+                              eex_metric metric, eex_exit_result *r)
+{
+    if (!s || !data || !shape || !r)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_resume: NULL argument");
+    const eex_model *m = s->m;
+    const eex_ee *ee = &m->ee;
+    eex_status st;
+    if ((st = need_ee(m, "resume")))
+        return st;
+    if (cut < 0 || cut >= ee->n_cuts)
+        return eex_fail(EEX_ERR_ARGUMENT, "resume: cut %d out of range (model has %d)", cut, ee->n_cuts);
+    if (expert < 0 || expert >= ee->n_experts)
+        return eex_fail(EEX_ERR_ARGUMENT, "resume: expert %d out of range (model has %d)", expert, ee->n_experts);
+    int64_t want[EEX_MAX_RANK];
+    const int wr = cut_shape(m, cut, 1, want);
+    int ok = rank == wr && shape[0] >= 1 && shape[0] <= 4096;
+    for (int d = 1; ok && d < rank; d++)
+        ok = shape[d] == want[d];
+    if (!ok)
+        return eex_fail(EEX_ERR_SHAPE, "resume: cut '%s' takes [N,%lld%s%s] tensors", m->values[ee->cut_value[cut]].name,
+                        (long long)want[1], wr == 4 ? ",H,W" : "", "");
+    if (shape[0] != s->batch && (st = eex_session_replan(s, (int)shape[0])))
+        return st;
+    begin_run(s);
+    eex_value_from_nchw(s, ee->cut_value[cut], data);
+    const eex_exec_ctx ctx = eex_session_ctx(s);
+    run_set(s, &ctx, &ee->after_cut[cut * ee->n_experts + expert]);
+    memset(r, 0, sizeof *r);
+    r->detector_class = -1;
+    r->cut = -1;
+    r->expert = expert;
+    const int E = ee->n_exits, k = E * ee->n_experts + expert;
+    if ((st = eex_confidence(eex_session_value(s, ee->logits[k]), ee->n_classes, ee->temperature[k], metric,
+                             &r->confidences[E], &r->predictions[E])))
+        return st;
+    r->n_computed = E + 1;
+    answer(r, EEX_WHERE_LOCAL, E);
+    r->nodes_executed = s->nodes_executed;
+    s->final_ready = expert + 1;
+    return EEX_OK;
+}
+
+/* ---- model accessors ----------------------------------------------------------- */
+
+int eex_model_exit_count(const eex_model *m) { return m && m->has_ee ? m->ee.n_exits : 0; }
+int eex_model_class_count(const eex_model *m) { return m && m->has_ee ? m->ee.n_classes : 0; }
+int eex_model_expert_count(const eex_model *m) { return m && m->has_ee ? m->ee.n_experts : 0; }
+
+const char *eex_model_expert_name(const eex_model *m, int i)
+{
+    return m && m->has_ee && i >= 0 && i < m->ee.n_experts ? m->ee.experts[i] : NULL;
+}
+
+eex_status eex_model_find_expert(const eex_model *m, const char *name, int *index)
+{
+    if (!m || !name || !index)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_model_find_expert: NULL argument");
+    if (!m->has_ee)
+        return eex_fail(EEX_ERR_NOT_FOUND, "expert '%s': the model has no expert sets", name);
+    char known[256] = "";
+    for (int e = 0; e < m->ee.n_experts; e++) {
+        if (!strcmp(m->ee.experts[e], name)) {
+            *index = e;
+            return EEX_OK;
+        }
+        if (strlen(known) + strlen(m->ee.experts[e]) + 3 < sizeof known) {
+            strcat(known, e ? ", " : "");
+            strcat(known, m->ee.experts[e]);
+        }
+    }
+    return eex_fail(EEX_ERR_NOT_FOUND, "unknown expert '%s' (the model has: %s)", name, known);
+}
+
+float eex_model_temperature(const eex_model *m, int exit, int expert)
+{
+    if (!m || !m->has_ee || exit < 1 || exit > m->ee.n_exits + 1 || expert < 0 || expert >= m->ee.n_experts)
+        return 0.0f;
+    return m->ee.temperature[(exit - 1) * m->ee.n_experts + expert];
+}
+
+int eex_model_has_detector(const eex_model *m) { return m && m->has_ee && m->ee.det_logits >= 0; }
+int eex_model_detector_class_count(const eex_model *m) { return eex_model_has_detector(m) ? m->ee.n_det_classes : 0; }
+
+const char *eex_model_detector_class(const eex_model *m, int i)
+{
+    return eex_model_has_detector(m) && i >= 0 && i < m->ee.n_det_classes ? m->ee.det_classes[i] : NULL;
+}
+
+float eex_model_default_threshold(const eex_model *m) { return m && m->has_ee ? m->ee.threshold : -1.0f; }
+int eex_model_cut_count(const eex_model *m) { return m && m->has_ee ? m->ee.n_cuts : 0; }
+
+const char *eex_model_cut_name(const eex_model *m, int i)
+{
+    return m && m->has_ee && i >= 0 && i < m->ee.n_cuts ? m->values[m->ee.cut_value[i]].name : NULL;
+}
+
+int eex_model_cut_shape(const eex_model *m, int i, int64_t dims[EEX_MAX_RANK])
+{
+    if (!m || !m->has_ee || i < 0 || i >= m->ee.n_cuts)
+        return -1;
+    return cut_shape(m, i, 1, dims);
+}
+
+int eex_model_cut_exit(const eex_model *m, int i)
+{
+    return m && m->has_ee && i >= 0 && i < m->ee.n_cuts ? m->ee.cut_exit[i] : 0;
+}

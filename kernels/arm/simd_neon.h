@@ -1,0 +1,41 @@
+/* The SIMD layer for AArch64 NEON: 4 floats; NEON has no masked memory
+ * access, so tails go through a small stack buffer. */
+#ifndef EEX_SIMD_NEON_H
+#define EEX_SIMD_NEON_H
+
+#include <arm_neon.h>
+#include <string.h>
+
+#define EEX_ISA_SUFFIX neon
+#define EEX_ISA_ID EEX_ISA_NEON
+#define VL 4
+/* 8 x 3 vectors: 24 accumulators + 3 weight vectors + broadcasts of 32. */
+#define GEMM_MR 8
+#define GEMM_NV 3
+
+typedef float32x4_t vf;
+
+static inline vf v_load(const float *p) { return vld1q_f32(p); }
+static inline void v_store(float *p, vf v) { vst1q_f32(p, v); }
+static inline vf v_loadn(const float *p, int n)
+{
+    float t[4] = {0, 0, 0, 0};
+    memcpy(t, p, sizeof(float) * (size_t)n);
+    return vld1q_f32(t);
+}
+static inline void v_storen(float *p, vf v, int n)
+{
+    float t[4];
+    vst1q_f32(t, v);
+    memcpy(p, t, sizeof(float) * (size_t)n);
+}
+static inline vf v_set1(float x) { return vdupq_n_f32(x); }
+static inline vf v_zero(void) { return vdupq_n_f32(0.0f); }
+static inline vf v_fma(vf a, vf b, vf c) { return vfmaq_f32(c, a, b); }
+static inline vf v_add(vf a, vf b) { return vaddq_f32(a, b); }
+static inline vf v_mul(vf a, vf b) { return vmulq_f32(a, b); }
+static inline vf v_max(vf a, vf b) { return vmaxq_f32(a, b); }
+static inline vf v_min(vf a, vf b) { return vminq_f32(a, b); }
+static inline float v_hsum(vf a) { return vaddvq_f32(a); }
+
+#endif

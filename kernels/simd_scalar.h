@@ -1,0 +1,34 @@
+/* The SIMD layer with one-lane "vectors": the portable fallback, built
+ * from the same kernel source as the SIMD ISAs. */
+#ifndef EEX_SIMD_SCALAR_H
+#define EEX_SIMD_SCALAR_H
+
+
+#define EEX_ISA_SUFFIX scalar
+#define EEX_ISA_ID EEX_ISA_SCALAR
+#define VL 1
+#define GEMM_MR 4
+#define GEMM_NV 4
+
+typedef float vf;
+
+static inline vf v_load(const float *p) { return *p; }
+static inline void v_store(float *p, vf v) { *p = v; }
+/* With one lane a partial vector never occurs. */
+static inline vf v_loadn(const float *p, int n) { return n > 0 ? *p : 0.0f; }
+static inline void v_storen(float *p, vf v, int n)
+{
+    if (n > 0)
+        *p = v;
+}
+static inline vf v_set1(float x) { return x; }
+static inline vf v_zero(void) { return 0.0f; }
+/* a*b+c, not fmaf: without hardware FMA fmaf is a slow libm call */
+static inline vf v_fma(vf a, vf b, vf c) { return a * b + c; }
+static inline vf v_add(vf a, vf b) { return a + b; }
+static inline vf v_mul(vf a, vf b) { return a * b; }
+static inline vf v_max(vf a, vf b) { return a > b ? a : b; }
+static inline vf v_min(vf a, vf b) { return a < b ? a : b; }
+static inline float v_hsum(vf a) { return a; }
+
+#endif

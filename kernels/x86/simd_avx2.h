@@ -1,0 +1,39 @@
+/* The SIMD layer for AVX2 + FMA: 8 floats, tails through maskload/maskstore. */
+#ifndef EEX_SIMD_AVX2_H
+#define EEX_SIMD_AVX2_H
+
+#include <immintrin.h>
+
+#define EEX_ISA_SUFFIX avx2
+#define EEX_ISA_ID EEX_ISA_AVX2
+#define VL 8
+/* 6 x 2 vectors: 12 accumulators + 2 weight vectors + 1 broadcast of 16. */
+#define GEMM_MR 6
+#define GEMM_NV 2
+
+typedef __m256 vf;
+
+static inline vf v_load(const float *p) { return _mm256_loadu_ps(p); }
+static inline void v_store(float *p, vf v) { _mm256_storeu_ps(p, v); }
+static inline __m256i v_mask(int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+static inline vf v_loadn(const float *p, int n) { return _mm256_maskload_ps(p, v_mask(n)); }
+static inline void v_storen(float *p, vf v, int n) { _mm256_maskstore_ps(p, v_mask(n), v); }
+static inline vf v_set1(float x) { return _mm256_set1_ps(x); }
+static inline vf v_zero(void) { return _mm256_setzero_ps(); }
+static inline vf v_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+static inline vf v_add(vf a, vf b) { return _mm256_add_ps(a, b); }
+static inline vf v_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+static inline vf v_max(vf a, vf b) { return _mm256_max_ps(a, b); }
+static inline vf v_min(vf a, vf b) { return _mm256_min_ps(a, b); }
+static inline float v_hsum(vf a)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+#endif

@@ -1,0 +1,32 @@
+/* The SIMD layer for AVX-512 (F, VL, DQ): 16 floats, masked tails. */
+#ifndef EEX_SIMD_AVX512_H
+#define EEX_SIMD_AVX512_H
+
+#include <immintrin.h>
+
+#define EEX_ISA_SUFFIX avx512
+#define EEX_ISA_ID EEX_ISA_AVX512
+#define VL 16
+/* 8 x 3 vectors: 24 accumulators + 3 weight vectors + 1 broadcast of the 32
+ * registers, and 8 broadcast loads feed 24 FMAs per k. */
+#define GEMM_MR 8
+#define GEMM_NV 3
+
+typedef __m512 vf;
+
+static inline vf v_load(const float *p) { return _mm512_loadu_ps(p); }
+static inline void v_store(float *p, vf v) { _mm512_storeu_ps(p, v); }
+static inline __mmask16 v_mask(int n) { return (__mmask16)((1u << n) - 1u); }
+/* The first n (0 < n < VL) lanes; the rest read as zero and are not touched. */
+static inline vf v_loadn(const float *p, int n) { return _mm512_maskz_loadu_ps(v_mask(n), p); }
+static inline void v_storen(float *p, vf v, int n) { _mm512_mask_storeu_ps(p, v_mask(n), v); }
+static inline vf v_set1(float x) { return _mm512_set1_ps(x); }
+static inline vf v_zero(void) { return _mm512_setzero_ps(); }
+static inline vf v_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+static inline vf v_add(vf a, vf b) { return _mm512_add_ps(a, b); }
+static inline vf v_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+static inline vf v_max(vf a, vf b) { return _mm512_max_ps(a, b); }
+static inline vf v_min(vf a, vf b) { return _mm512_min_ps(a, b); }
+static inline float v_hsum(vf a) { return _mm512_reduce_add_ps(a); }
+
+#endif
