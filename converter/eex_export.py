@@ -587,7 +587,9 @@ def check_cuts(m):
                 if role.startswith("final/"):
                     problems.append(f"{role} logits '{t}' do not depend on cut '{c}'")
                 continue
-            rest = g.closure([t], stop={c})
+            # The nodes the rest runs; any value they read from the edge side (or a
+            # graph input) other than c crosses the cut too.
+            rest = g.closure([t], stop={c}) - edge
             crossing = sorted(x for x in g.reads(rest) if x != c)
             if crossing:
                 problems.append(f"cut '{c}': the rest of the network ({role}) also "
@@ -632,10 +634,12 @@ def check_ee(m):
             problems.append(f"{role} logits '{logits}' is not a graph output")
         nodes = g.closure([logits], stop={attach})
         if nodes & backbone:
-            problems.append(f"{role} head shares nodes with the backbone")
+            problems.append(f"{role} head does not read the backbone only through "
+                            f"'{attach}': it includes backbone nodes")
         reads = g.reads(nodes)
         if reads != {attach}:
-            problems.append(f"{role} head reads {sorted(reads)}, not only '{attach}'")
+            problems.append(f"{role} head reads {sorted(reads)}, not only through "
+                            f"'{attach}'")
 
     def temperature(key):
         t = meta.get(key, 1.0)

@@ -5,6 +5,7 @@
 
 
 #define EEX_ISA_SUFFIX scalar
+#define EEX_ISA_NAME "scalar"
 #define EEX_ISA_ID EEX_ISA_SCALAR
 #define VL 1
 #define GEMM_MR 4

@@ -1,5 +1,6 @@
-/* eex run: one model on one input, either an image (top-5 classes) or a
- * float32 NCHW .npy array (the raw output written back as .npy). */
+/* eex run: one model on one input. An image on an early-exit model runs the
+ * exit policy (detector, exits, local finish or stop at a cut); an image on a
+ * plain model prints the top classes; .npy arrays in give .npy arrays out. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,53 +8,85 @@
 #include "cli.h"
 #include "image.h"
 #include "npy.h"
+#include "run_ee.h"
 
 static const char help[] =
     "usage: eex run MODEL.eex IMAGE [options]\n"
-    "       eex run MODEL.eex --input IN.npy --output OUT.npy [options]\n"
+    "       eex run MODEL.eex --input [NAME=]IN.npy ... --output [NAME=]OUT.npy ... [options]\n"
     "\n"
     "With IMAGE (PNG, JPEG, BMP, GIF, ...): the image is converted to the model's\n"
     "channel count, resized (bilinear) to its input size, scaled to 0..1 and\n"
-    "normalised with the mean/std stored in the model; the top classes are printed\n"
-    "with their labels and probabilities (softmax of the output, unless the output\n"
-    "already is a probability vector).\n"
+    "normalised with the mean/std stored in the model.\n"
+    "  On an early-exit model: the distortion detector picks the expert set (unless\n"
+    "  --expert names one), then exits run in order and the first whose calibrated\n"
+    "  confidence is above the threshold answers; nothing past it is computed. When\n"
+    "  none answers, the rest of the network runs here (or, with --cut, the edge stops\n"
+    "  at that cut point and reports what it would send to the cloud).\n"
+    "  On a plain model: the top classes with labels and probabilities.\n"
     "\n"
-    "With --input: IN.npy is a float32 array in NCHW order (as PyTorch and ONNX\n"
-    "use), any batch; the model's first output is written to OUT.npy as float32.\n"
+    "With --input: float32 arrays in NCHW order (as PyTorch and ONNX use), any batch;\n"
+    "NAME= picks a graph input or output by name (default: the first). Every graph\n"
+    "input must be given.\n"
     "\n"
     "options:\n"
-    "  --top K            classes to print for an image (default 5)\n"
+    "  --threshold T      p_tar in [0,1]: exit when confidence > T (default: the\n"
+    "                     model's ee.threshold, else 0.8)\n"
+    "  --expert auto|NAME expert set (default auto when the model has a detector,\n"
+    "                     else its first set)\n"
+    "  --metric maxprob|entropy   confidence metric (default maxprob)\n"
+    "  --cut N|NAME       stop at cut point N (0-based) or named value when no exit\n"
+    "                     answers before it\n"
+    "  --top K            classes to print for a plain model (default 5)\n"
     "  --threads N        worker threads (default 1)\n"
     "  --kernels ref|auto ref runs the scalar reference kernels (default auto)\n"
-    "  --json             print the image result as one JSON object\n";
+    "  --json             print the result as one JSON object\n";
 
-typedef struct run_opts {
-    const char *model, *image, *in, *out;
-    int top, json, threads;
-    eex_kernels kernels;
-} run_opts;
+enum { MAX_ARRAYS = 16 };
 
 static int parse(int argc, char **argv, run_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->top = 5;
+    o->threshold = -1.0f;
+    o->cut = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const int has_val = i + 1 < argc;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(help, stdout);
             return -1;
-        } else if (!strcmp(a, "--input") && has_val)
-            o->in = argv[++i];
-        else if (!strcmp(a, "--output") && has_val)
-            o->out = argv[++i];
-        else if (!strcmp(a, "--top") && has_val) {
+        } else if (!strcmp(a, "--input") && has_val) {
+            if (o->n_in == MAX_ARRAYS)
+                return cli_usage("run", "at most %d --input arrays", MAX_ARRAYS);
+            o->in[o->n_in++] = argv[++i];
+        } else if (!strcmp(a, "--output") && has_val) {
+            if (o->n_out == MAX_ARRAYS)
+                return cli_usage("run", "at most %d --output arrays", MAX_ARRAYS);
+            o->out[o->n_out++] = argv[++i];
+        } else if (!strcmp(a, "--top") && has_val) {
             if ((o->top = cli_parse_int(argv[++i], 1, 1000000)) < 0)
                 return cli_usage("run", "--top takes a positive integer, not '%s'", argv[i]);
         } else if (!strcmp(a, "--threads") && has_val) {
             if ((o->threads = cli_parse_int(argv[++i], 1, 256)) < 0)
                 return cli_usage("run", "--threads takes an integer from 1 to 256, not '%s'", argv[i]);
-        } else if (!strcmp(a, "--kernels") && has_val) {
+        } else if (!strcmp(a, "--threshold") && has_val) {
+            char *end;
+            o->threshold = strtof(argv[++i], &end);
+            if (*end || !(o->threshold >= 0.0f && o->threshold <= 1.0f))
+                return cli_usage("run", "--threshold takes a number in [0, 1], not '%s'", argv[i]);
+        } else if (!strcmp(a, "--expert") && has_val)
+            o->expert = argv[++i];
+        else if (!strcmp(a, "--metric") && has_val) {
+            const char *v = argv[++i];
+            if (!strcmp(v, "maxprob"))
+                o->metric = EEX_METRIC_MAXPROB;
+            else if (!strcmp(v, "entropy"))
+                o->metric = EEX_METRIC_ENTROPY;
+            else
+                return cli_usage("run", "--metric takes 'maxprob' or 'entropy', not '%s'", v);
+        } else if (!strcmp(a, "--cut") && has_val)
+            o->cut = argv[++i];
+        else if (!strcmp(a, "--kernels") && has_val) {
             const char *k = argv[++i];
             if (!strcmp(k, "ref"))
                 o->kernels = EEX_KERNELS_REF;
@@ -74,41 +107,98 @@ static int parse(int argc, char **argv, run_opts *o)
     }
     if (!o->model)
         return cli_usage("run", "missing MODEL.eex");
-    if (!!o->in != !!o->out)
+    if (!o->n_in != !o->n_out)
         return cli_usage("run", "--input and --output go together");
-    if (!o->in && !o->image)
+    if (!o->n_in && !o->image)
         return cli_usage("run", "give an IMAGE or --input IN.npy --output OUT.npy");
-    if (o->in && o->image)
+    if (o->n_in && o->image)
         return cli_usage("run", "give either an IMAGE or --input, not both");
     return 0;
 }
 
+/* "NAME=FILE" -> name, file; "FILE" -> NULL, file */
+static const char *split_named(const char *arg, char *name, size_t cap)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || (size_t)(eq - arg) >= cap) {
+        name[0] = '\0';
+        return arg;
+    }
+    memcpy(name, arg, (size_t)(eq - arg));
+    name[eq - arg] = '\0';
+    return eq + 1;
+}
+
+static int find_name(const eex_model *m, const char *name, int outputs)
+{
+    const int n = outputs ? eex_model_output_count(m) : eex_model_input_count(m);
+    for (int i = 0; i < n; i++)
+        if (!strcmp(outputs ? eex_model_output_name(m, i) : eex_model_input_name(m, i), name))
+            return i;
+    return -1;
+}
+
+static void list_names(const eex_model *m, int outputs, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    const int n = outputs ? eex_model_output_count(m) : eex_model_input_count(m);
+    for (int i = 0; i < n; i++) {
+        const char *s = outputs ? eex_model_output_name(m, i) : eex_model_input_name(m, i);
+        if (strlen(buf) + strlen(s) + 3 >= cap)
+            break;
+        strcat(buf, i ? ", " : "");
+        strcat(buf, s);
+    }
+}
+
 static int run_npy(const run_opts *o, eex_model *m, eex_session *s)
 {
-    npy_array in;
-    char err[256];
-    if (npy_load(o->in, &in, err, sizeof err))
-        return cli_error("run", "%s: %s", o->in, err);
-    eex_status st = eex_session_set_input(s, 0, in.data, in.shape, in.rank);
-    npy_free(&in);
-    if (st || (st = eex_session_run(s)))
-        return cli_status("run", st);
-    int64_t shape[EEX_MAX_RANK];
-    int rank = eex_model_output_shape(m, 0, shape);
-    size_t count = 1;
-    shape[0] = in.shape[0];
-    for (int d = 0; d < rank; d++)
-        count *= (size_t)shape[d];
-    float *out = malloc(count * sizeof(float));
-    if (!out)
-        return cli_error("run", "out of memory");
-    if ((st = eex_session_output(s, 0, out, count, shape, &rank))) {
-        free(out);
-        return cli_status("run", st);
+    char err[256], name[256], known[1024];
+    eex_status st;
+    int64_t batch = 1;
+    for (int i = 0; i < o->n_in; i++) {
+        const char *path = split_named(o->in[i], name, sizeof name);
+        const int idx = name[0] ? find_name(m, name, 0) : 0;
+        if (idx < 0) {
+            list_names(m, 0, known, sizeof known);
+            return cli_error("run", "the model has no input '%s' (it has: %s)", name, known);
+        }
+        npy_array in;
+        if (npy_load(path, &in, err, sizeof err))
+            return cli_error("run", "%s: %s", path, err);
+        batch = in.rank ? in.shape[0] : 1;
+        st = eex_session_set_input(s, idx, in.data, in.shape, in.rank);
+        npy_free(&in);
+        if (st)
+            return cli_status("run", st);
     }
-    int rc = npy_save(o->out, out, shape, rank, err, sizeof err) ? cli_error("run", "%s", err) : CLI_OK;
-    free(out);
-    return rc;
+    if ((st = eex_session_run(s)))
+        return cli_status("run", st);
+    for (int i = 0; i < o->n_out; i++) {
+        const char *path = split_named(o->out[i], name, sizeof name);
+        const int idx = name[0] ? find_name(m, name, 1) : 0;
+        if (idx < 0) {
+            list_names(m, 1, known, sizeof known);
+            return cli_error("run", "the model has no output '%s' (it has: %s)", name, known);
+        }
+        int64_t shape[EEX_MAX_RANK];
+        int rank = eex_model_output_shape(m, idx, shape);
+        size_t count = (size_t)batch;
+        for (int d = 1; d < rank; d++)
+            count *= (size_t)shape[d];
+        float *out = malloc(count * sizeof(float));
+        if (!out)
+            return cli_error("run", "out of memory");
+        if ((st = eex_session_output(s, idx, out, count, shape, &rank))) {
+            free(out);
+            return cli_status("run", st);
+        }
+        const int rc = npy_save(path, out, shape, rank, err, sizeof err);
+        free(out);
+        if (rc)
+            return cli_error("run", "%s", err);
+    }
+    return CLI_OK;
 }
 
 static void to_probabilities(float *v, int n)
@@ -132,39 +222,16 @@ static void to_probabilities(float *v, int n)
         v[i] = (float)(v[i] / sum);
 }
 
-static int run_image(const run_opts *o, eex_model *m, eex_session *s)
+static int run_topk(const run_opts *o, eex_model *m, eex_session *s)
 {
-    int64_t d[EEX_MAX_RANK];
-    if (eex_model_input_shape(m, 0, d) != 4)
-        return cli_error("run", "model input is not an image ([N,C,H,W])");
-    eex_image img;
-    char err[256];
-    if (eex_image_load(o->image, (int)d[1], &img, err, sizeof err))
-        return cli_error("run", "%s: %s", o->image, err);
-    float mean[3] = {0, 0, 0}, stdv[3] = {1, 1, 1};
-    if (eex_model_mean(m, mean, 3) != 0 && eex_model_mean(m, mean, 3) != d[1])
-        fprintf(stderr, "eex run: warning: model mean has %d values for %lld channels; using 0\n",
-                eex_model_mean(m, mean, 3), (long long)d[1]), memset(mean, 0, sizeof mean);
-    if (eex_model_std(m, stdv, 3) != 0 && eex_model_std(m, stdv, 3) != d[1])
-        fprintf(stderr, "eex run: warning: model std has %d values for %lld channels; using 1\n",
-                eex_model_std(m, stdv, 3), (long long)d[1]), stdv[0] = stdv[1] = stdv[2] = 1.0f;
-    const size_t n_in = (size_t)(d[1] * d[2] * d[3]);
-    float *x = malloc(n_in * sizeof(float));
-    if (!x) {
-        eex_image_free(&img);
-        return cli_error("run", "out of memory");
-    }
-    eex_image_to_tensor(&img, (int)d[2], (int)d[3], mean, stdv, x);
-    eex_image_free(&img);
-    eex_status st = eex_session_set_input(s, 0, x, d, 4);
-    free(x);
-    if (st || (st = eex_session_run(s)))
-        return cli_status("run", st);
     int64_t od[EEX_MAX_RANK];
     const int orank = eex_model_output_shape(m, 0, od);
     int n = 1;
     for (int i = 1; i < orank; i++)
         n *= (int)od[i];
+    eex_status st = eex_session_run(s);
+    if (st)
+        return cli_status("run", st);
     float *p = malloc((size_t)n * sizeof(float));
     int *idx = malloc((size_t)n * sizeof(int));
     if (!p || !idx || (st = eex_session_output(s, 0, p, (size_t)n, NULL, NULL))) {
@@ -207,6 +274,28 @@ static int run_image(const run_opts *o, eex_model *m, eex_session *s)
     return CLI_OK;
 }
 
+static int run_image(const run_opts *o, eex_model *m, eex_session *s)
+{
+    int64_t d[EEX_MAX_RANK];
+    const int image_input = 0;
+    if (eex_model_input_shape(m, image_input, d) != 4)
+        return cli_error("run", "model input is not an image ([N,C,H,W])");
+    eex_image img;
+    char err[256];
+    /* early-exit models take the image as decoded (the detector wants its
+     * colours); plain models get it in their channel count */
+    const int channels = eex_model_exit_count(m) || eex_model_has_detector(m) ? 0 : (int)d[1];
+    if (eex_image_load(o->image, channels, &img, err, sizeof err))
+        return cli_error("run", "%s: %s", o->image, err);
+    eex_status st = eex_session_set_image(s, img.px, img.h, img.w, img.c);
+    eex_image_free(&img);
+    if (st)
+        return cli_status("run", st);
+    if (eex_model_expert_count(m) > 0)
+        return run_ee(o, m, s);
+    return run_topk(o, m, s);
+}
+
 int cmd_run(int argc, char **argv)
 {
     run_opts o;
@@ -223,7 +312,7 @@ int cmd_run(int argc, char **argv)
         eex_model_close(m);
         return cli_status("run", st);
     }
-    rc = o.in ? run_npy(&o, m, s) : run_image(&o, m, s);
+    rc = o.n_in ? run_npy(&o, m, s) : run_image(&o, m, s);
     eex_session_free(s);
     eex_model_close(m);
     return rc;

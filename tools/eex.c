@@ -11,9 +11,13 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  info MODEL.eex [--json]      inputs, outputs, ops, parameters, MACs, arena bytes\n"
-    "  run  MODEL.eex IMAGE         classify an image (PNG, JPEG, BMP, ...): top-5 classes\n"
+    "  run  MODEL.eex IMAGE         classify an image (PNG, JPEG, BMP, ...); on an early-exit\n"
+    "                               model: detector, exits, where the answer came from\n"
     "  run  MODEL.eex --input IN.npy --output OUT.npy\n"
-    "                               run on a float32 NCHW array, write the output array\n"
+    "                               run on float32 NCHW arrays, write output arrays\n"
+    "  distort IN OUT (--blur S | --noise S) [--seed N]\n"
+    "                               the evaluation distortions, on an image file\n"
+    "  spectrum IN OUT              the distortion detector's input for an image\n"
     "\n"
     "'eex <command> --help' describes a command's options.\n";
 
@@ -31,6 +35,10 @@ int main(int argc, char **argv)
         return cmd_info(argc - 1, argv + 1);
     if (!strcmp(argv[1], "run"))
         return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "distort"))
+        return cmd_distort(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "spectrum"))
+        return cmd_spectrum(argc - 1, argv + 1);
     fprintf(stderr, "eex: unknown command '%s'\n\n%s", argv[1], usage);
     return CLI_USAGE;
 }

@@ -24,7 +24,7 @@ static int finish(unsigned char *px, int w, int h, int channels, eex_image *img,
 int eex_image_load(const char *path, int channels, eex_image *img, char *err, size_t errlen)
 {
     memset(img, 0, sizeof *img);
-    if (channels != 1 && channels != 3) {
+    if (channels != 0 && channels != 1 && channels != 3) {
         snprintf(err, errlen, "models with %d input channels cannot take images", channels);
         return -1;
     }
@@ -34,6 +34,9 @@ int eex_image_load(const char *path, int channels, eex_image *img, char *err, si
         return -1;
     }
     int w, h, n;
+    if (channels == 0) {  /* as stored: gray stays gray, colour becomes RGB */
+        channels = stbi_info_from_file(f, &w, &h, &n) && n <= 2 ? 1 : 3;
+    }
     unsigned char *px = stbi_load_from_file(f, &w, &h, &n, channels);
     fclose(f);
     return finish(px, w, h, channels, img, err, errlen);
@@ -43,11 +46,13 @@ int eex_image_load_memory(const unsigned char *buf, size_t size, int channels, e
                           size_t errlen)
 {
     memset(img, 0, sizeof *img);
-    if (size > 0x7fffffff || (channels != 1 && channels != 3)) {
+    if (size > 0x7fffffff || (channels != 0 && channels != 1 && channels != 3)) {
         snprintf(err, errlen, "bad image buffer or channel count");
         return -1;
     }
     int w, h, n;
+    if (channels == 0)
+        channels = stbi_info_from_memory(buf, (int)size, &w, &h, &n) && n <= 2 ? 1 : 3;
     unsigned char *px = stbi_load_from_memory(buf, (int)size, &w, &h, &n, channels);
     return finish(px, w, h, channels, img, err, errlen);
 }
@@ -57,37 +62,4 @@ void eex_image_free(eex_image *img)
     if (img->px)
         stbi_image_free(img->px);
     img->px = NULL;
-}
-
-void eex_image_to_tensor(const eex_image *img, int oh, int ow, const float *mean, const float *std, float *out)
-{
-    const float sy = (float)img->h / (float)oh, sx = (float)img->w / (float)ow;
-    for (int c = 0; c < img->c; c++) {
-        const float m = mean ? mean[c] : 0.0f, s = std ? std[c] : 1.0f;
-        for (int y = 0; y < oh; y++) {
-            float fy = ((float)y + 0.5f) * sy - 0.5f;
-            if (fy < 0)
-                fy = 0;
-            int y0 = (int)fy;
-            if (y0 > img->h - 1)
-                y0 = img->h - 1;
-            const int y1 = y0 + 1 < img->h ? y0 + 1 : y0;
-            const float wy = fy - (float)y0;
-            for (int x = 0; x < ow; x++) {
-                float fx = ((float)x + 0.5f) * sx - 0.5f;
-                if (fx < 0)
-                    fx = 0;
-                int x0 = (int)fx;
-                if (x0 > img->w - 1)
-                    x0 = img->w - 1;
-                const int x1 = x0 + 1 < img->w ? x0 + 1 : x0;
-                const float wx = fx - (float)x0;
-                const unsigned char *p = img->px;
-                const int C = img->c, W = img->w;
-                const float v = (1 - wy) * ((1 - wx) * p[(y0 * W + x0) * C + c] + wx * p[(y0 * W + x1) * C + c]) +
-                                wy * ((1 - wx) * p[(y1 * W + x0) * C + c] + wx * p[(y1 * W + x1) * C + c]);
-                out[((size_t)c * oh + y) * ow + x] = (v / 255.0f - m) / s;
-            }
-        }
-    }
 }

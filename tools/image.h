@@ -1,6 +1,4 @@
-/* Image files to model inputs: decode (stb_image: PNG, JPEG, BMP, ...),
- * convert to the model's channel count, resize (bilinear, half-pixel
- * centres), scale to 0..1 and normalise with the model's mean/std. */
+/* Image files: decoding with stb_image (PNG, JPEG, BMP, GIF, PNM, ...). */
 #ifndef EEX_IMAGE_H
 #define EEX_IMAGE_H
 
@@ -11,14 +9,12 @@ typedef struct eex_image {
     unsigned char *px;    /* HWC, malloc'd */
 } eex_image;
 
-/* channels: 1 or 3. Returns 0, or -1 with a message in err. */
+/* channels: 1 or 3, or 0 for the file's own (1 for gray, else 3).
+ * Returns 0, or -1 with a message in err. The library's
+ * eex_session_set_image does the resizing and normalisation. */
 int eex_image_load(const char *path, int channels, eex_image *img, char *err, size_t errlen);
 int eex_image_load_memory(const unsigned char *buf, size_t size, int channels, eex_image *img, char *err,
                           size_t errlen);
 void eex_image_free(eex_image *img);
-
-/* Writes a [1, c, oh, ow] NCHW float tensor: resized, /255, (v - mean) / std.
- * mean/std may be NULL (0 and 1) or hold c values. */
-void eex_image_to_tensor(const eex_image *img, int oh, int ow, const float *mean, const float *std, float *out);
 
 #endif

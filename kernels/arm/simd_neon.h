@@ -7,6 +7,7 @@
 #include <string.h>
 
 #define EEX_ISA_SUFFIX neon
+#define EEX_ISA_NAME "neon"
 #define EEX_ISA_ID EEX_ISA_NEON
 #define VL 4
 /* 8 x 3 vectors: 24 accumulators + 3 weight vectors + broadcasts of 32. */

@@ -1,0 +1,607 @@
+/* The fast kernels, written once against the SIMD layer (v_load, v_fma, ...)
+ * and compiled once per ISA: a per-ISA file includes its simd_<isa>.h, then
+ * this file, and gets functions named eex_<kernel>_f32_<isa> and a table
+ * eex_kernel_table_<isa>. Each kernel has a scalar twin in kernels/ref that
+ * tests/unit/test_simd.c compares it with.
+ *
+ * Layout facts every kernel relies on: activations are NHWC float32, so the
+ * channel loop is unit-stride and is what gets vectorised; tails (channel
+ * counts that are not a multiple of VL) use masked loads and stores. */
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "dispatch.h"
+
+#define EEX_PASTE_(a, b) a##_##b
+#define EEX_PASTE(a, b) EEX_PASTE_(a, b)
+#define FN(name) EEX_PASTE(eex_##name, EEX_ISA_SUFFIX)
+#define GEMM_NR (GEMM_NV * VL)
+
+#define AINLINE inline __attribute__((always_inline))
+#define UNROLL _Pragma("GCC unroll 16")
+
+/* ---- fused activation ---------------------------------------------------- */
+
+/* Every activation but hardswish is a clamp to [lo, hi] (none: +-inf,
+ * relu: [0, inf), relu6/clip: [lo, hi]), so the epilogues need one branch. */
+typedef struct vact {
+    vf lo, hi;
+    int hswish;
+} vact;
+
+static inline vact vact_make(const eex_act_params *a)
+{
+    float lo = -INFINITY, hi = INFINITY;
+    if (a->act == EEX_ACT_RELU)
+        lo = 0.0f;
+    else if (a->act == EEX_ACT_CLIP)
+        lo = a->lo, hi = a->hi;
+    return (vact){.lo = v_set1(lo), .hi = v_set1(hi), .hswish = a->act == EEX_ACT_HARDSWISH};
+}
+
+static AINLINE vf vact_apply(vf x, const vact *a)
+{
+    if (a->hswish) {
+        vf t = v_fma(x, v_set1(1.0f / 6.0f), v_set1(0.5f));
+        t = v_min(v_max(t, v_zero()), v_set1(1.0f));
+        return v_mul(x, t);
+    }
+    return v_min(v_max(x, a->lo), a->hi);
+}
+
+/* ---- GEMM micro-kernel ------------------------------------------------------ */
+
+/* One GEMM_MR x (nv*VL) output tile: acc = bias + sum over segments s and
+ * k < kc of a[s][i][k] * w[s*kc + k][j], then the activation. A segment is
+ * one tap of the kernel window: a[s*GEMM_MR + i] points at the kc input
+ * channels that output pixel i reads for that tap (the NHWC input itself, or
+ * a zero row for padding), so no im2col copy is made. Only rows i < mrv are
+ * stored; the others repeat row 0's pointers and cost a little compute in
+ * the last tile only. w is one packed panel: [GEMM_NR bias][segs*kc][GEMM_NR]. */
+static AINLINE void gemm_tile(const int mr, const int nv, int segs, int kc, const float *const *a,
+                              const float *w, const vact *act, float *c, int64_t ldc, int mrv, int nlast)
+{
+    vf acc[GEMM_MR][GEMM_NV];
+    UNROLL for (int j = 0; j < nv; j++)
+    {
+        const vf b = v_load(w + j * VL);
+        UNROLL for (int i = 0; i < mr; i++) acc[i][j] = b;
+    }
+    w += GEMM_NR;
+    for (int sg = 0; sg < segs; sg++) {
+        const float *ap[GEMM_MR];
+        UNROLL for (int i = 0; i < mr; i++) ap[i] = a[sg * GEMM_MR + i];
+        for (int k = 0; k < kc; k++) {
+            vf b[GEMM_NV];
+            UNROLL for (int j = 0; j < nv; j++) b[j] = v_load(w + j * VL);
+            UNROLL for (int i = 0; i < mr; i++)
+            {
+                const vf av = v_set1(ap[i][k]);
+                UNROLL for (int j = 0; j < nv; j++) acc[i][j] = v_fma(av, b[j], acc[i][j]);
+            }
+            w += GEMM_NR;
+        }
+    }
+    UNROLL for (int i = 0; i < mr; i++)
+    {
+        if (i >= mrv)
+            break;
+        float *ci = c + (int64_t)i * ldc;
+        UNROLL for (int j = 0; j < nv - 1; j++) v_store(ci + j * VL, vact_apply(acc[i][j], act));
+        const vf last = vact_apply(acc[i][nv - 1], act);
+        if (nlast == VL)
+            v_store(ci + (nv - 1) * VL, last);
+        else
+            v_storen(ci + (nv - 1) * VL, last, nlast);
+    }
+}
+
+/* Specialisations: full-height tiles for every panel width, and one-row
+ * tiles (a dense layer at batch 1, the odd last pixel) that would otherwise
+ * waste GEMM_MR-fold work on a memory-bound product. */
+static void gemm_tile_any(int mr, int nv, int segs, int kc, const float *const *a, const float *w,
+                          const vact *act, float *c, int64_t ldc, int mrv, int nlast)
+{
+#define GT_(m, n) gemm_tile(m, (n) < GEMM_NV ? (n) : GEMM_NV, segs, kc, a, w, act, c, ldc, mrv, nlast)
+    if (mr == 1) {
+        switch (nv) {
+        case 1: GT_(1, 1); return;
+        case 2: GT_(1, 2); return;
+        case 3: GT_(1, 3); return;
+        default: GT_(1, 4); return;
+        }
+    }
+    switch (nv) {
+    case 1: GT_(GEMM_MR, 1); return;
+    case 2: GT_(GEMM_MR, 2); return;
+    case 3: GT_(GEMM_MR, 3); return;
+    default: GT_(GEMM_MR, 4); return;
+    }
+#undef GT_
+}
+
+/* Inputs with few channels per tap (an RGB stem: 3) would run the k loop a
+ * handful of times per tap; they are gathered into one contiguous patch row
+ * per pixel instead, up to this many floats. */
+#define GATHER_MAX_K 256
+#define GATHER_MAX_ICG 8
+
+#define MAX_TAPS 64
+
+/* Kernels with more than MAX_TAPS taps (no such conv is in the networks eex
+ * targets): pixel by pixel, straight from the packed panels. */
+static void conv_gemm_slow(const eex_conv_shape *s, const float *x, const float *w_packed, const eex_act_params *act,
+                           float *y, int64_t p0, int64_t p1, int j0, int j1)
+{
+    const int icg = s->ic / s->group, ocg = s->oc / s->group, taps = s->kh * s->kw;
+    const int ppg = (ocg + GEMM_NR - 1) / GEMM_NR;
+    const int64_t panel = eex_gemm_panel_floats(GEMM_NR, taps, icg);
+    const int64_t ohw = (int64_t)s->oh * s->ow;
+    for (int64_t p = p0; p < p1; p++) {
+        const int64_t n = p / ohw, r = p % ohw;
+        const int oy = (int)(r / s->ow), ox = (int)(r % s->ow);
+        for (int jp = j0; jp < j1; jp++) {
+            const int g = jp / ppg, j = jp % ppg;
+            const int ncols = ocg - j * GEMM_NR < GEMM_NR ? ocg - j * GEMM_NR : GEMM_NR;
+            const float *w = w_packed + (int64_t)jp * panel + GEMM_NR;
+            float acc[GEMM_NR];
+            memcpy(acc, w - GEMM_NR, sizeof acc);
+            for (int ky = 0; ky < s->kh; ky++)
+                for (int kx = 0; kx < s->kw; kx++) {
+                    const int iy = oy * s->sh - s->pt + ky * s->dh, ix = ox * s->sw - s->pl + kx * s->dw;
+                    const float *wt = w + (int64_t)(ky * s->kw + kx) * icg * GEMM_NR;
+                    if (iy < 0 || iy >= s->ih || ix < 0 || ix >= s->iw)
+                        continue;
+                    const float *src = x + (((n * s->ih + iy) * s->iw + ix) * s->ic) + g * icg;
+                    for (int ci = 0; ci < icg; ci++)
+                        for (int o = 0; o < GEMM_NR; o++)
+                            acc[o] += src[ci] * wt[(int64_t)ci * GEMM_NR + o];
+                }
+            float *c = y + p * s->oc + g * ocg + j * GEMM_NR;
+            for (int o = 0; o < ncols; o++)
+                c[o] = eex_act_apply(acc[o], act);
+        }
+    }
+}
+
+void FN(conv_gemm_f32)(const eex_conv_shape *s, const float *x, const float *w_packed, const eex_act_params *act,
+                       float *y, int64_t p0, int64_t p1, int j0, int j1, const float *zeros)
+{
+    const int icg = s->ic / s->group, ocg = s->oc / s->group, taps = s->kh * s->kw;
+    const int ppg = (ocg + GEMM_NR - 1) / GEMM_NR;
+    const int64_t panel = eex_gemm_panel_floats(GEMM_NR, taps, icg);
+    const int64_t ohw = (int64_t)s->oh * s->ow;
+    const int direct = taps == 1 && s->sh == 1 && s->sw == 1 && s->pt == 0 && s->pl == 0 && s->oh == s->ih &&
+                       s->ow == s->iw;
+    const int gather = !direct && icg <= GATHER_MAX_ICG && taps * icg <= GATHER_MAX_K;
+    const vact va = vact_make(act);
+    /* A chunk of pixels is reused across all panels; sized so its rows of
+     * input stay in L2 while the panels stream. */
+    const int64_t kfl = (int64_t)taps * icg;
+    int64_t chunk = (65536 / (kfl > 0 ? kfl : 1)) / GEMM_MR * GEMM_MR;
+    chunk = chunk < GEMM_MR ? GEMM_MR : chunk > 4096 ? 4096 : chunk;
+    /* pointer rows per tap; gathered patches replace them when `gather` */
+    const float *ptrs[MAX_TAPS * GEMM_MR];
+    float patch[GEMM_MR * GATHER_MAX_K];
+    if (!direct && !gather && taps > MAX_TAPS) {
+        conv_gemm_slow(s, x, w_packed, act, y, p0, p1, j0, j1);
+        return;
+    }
+
+    for (int64_t pc = p0; pc < p1; pc += chunk) {
+        const int64_t pe = pc + chunk < p1 ? pc + chunk : p1;
+        for (int jp = j0; jp < j1; jp++) {
+            const int g = jp / ppg, j = jp % ppg;
+            const int c0 = g * icg;
+            const int ncols = ocg - j * GEMM_NR < GEMM_NR ? ocg - j * GEMM_NR : GEMM_NR;
+            const int nv = (ncols + VL - 1) / VL, nlast = ncols - (nv - 1) * VL;
+            const float *w = w_packed + (int64_t)jp * panel;
+            for (int64_t p = pc; p < pe; p += GEMM_MR) {
+                const int mrv = pe - p < GEMM_MR ? (int)(pe - p) : GEMM_MR;
+                const int mr = mrv == 1 ? 1 : GEMM_MR;
+                float *c = y + p * s->oc + g * ocg + j * GEMM_NR;
+                if (direct) {
+                    for (int i = 0; i < GEMM_MR; i++)
+                        ptrs[i] = x + (p + (i < mrv ? i : 0)) * s->ic + c0;
+                    gemm_tile_any(mr, nv, 1, icg, ptrs, w, &va, c, s->oc, mrv, nlast);
+                    continue;
+                }
+                for (int i = 0; i < GEMM_MR; i++) {
+                    const int64_t pi = p + (i < mrv ? i : 0);
+                    const int64_t n = pi / ohw, r = pi % ohw;
+                    const int oy = (int)(r / s->ow), ox = (int)(r % s->ow);
+                    const float *xn = x + n * s->ih * s->iw * s->ic + c0;
+                    for (int ky = 0; ky < s->kh; ky++) {
+                        const int iy = oy * s->sh - s->pt + ky * s->dh;
+                        for (int kx = 0; kx < s->kw; kx++) {
+                            const int ix = ox * s->sw - s->pl + kx * s->dw;
+                            const int t = ky * s->kw + kx;
+                            const float *src = iy >= 0 && iy < s->ih && ix >= 0 && ix < s->iw
+                                                   ? xn + ((int64_t)iy * s->iw + ix) * s->ic
+                                                   : zeros;
+                            if (gather)
+                                memcpy(patch + (int64_t)i * kfl + (int64_t)t * icg, src, sizeof(float) * (size_t)icg);
+                            else
+                                ptrs[t * GEMM_MR + i] = src;
+                        }
+                    }
+                }
+                if (gather) {
+                    for (int i = 0; i < GEMM_MR; i++)
+                        ptrs[i] = patch + (int64_t)i * kfl;
+                    gemm_tile_any(mr, nv, 1, (int)kfl, ptrs, w, &va, c, s->oc, mrv, nlast);
+                } else
+                    gemm_tile_any(mr, nv, taps, icg, ptrs, w, &va, c, s->oc, mrv, nlast);
+            }
+        }
+    }
+}
+
+/* ---- depthwise convolution ---------------------------------------------------- */
+
+/* One channel block (VL channels, or nt < VL for the tail) of one output row
+ * of a 3x3 depthwise conv at stride S. r[3] are the three input rows; a row
+ * that falls in the padding points at a valid row and has zero weights, so
+ * the inner loops need no vertical checks. Columns whose window crosses the
+ * left or right edge take the checked path; the rest run unchecked, several
+ * outputs per step so that neighbouring windows share their column loads. */
+static AINLINE void dw3x3_block(const int S, const int tail, int nt, const float *r0, const float *r1,
+                                const float *r2, int C, int iw, int ow, int pl, const vf *w, vf bv,
+                                const vact *act, float *out)
+{
+#define LD(p) (tail ? v_loadn((p), nt) : v_load(p))
+#define ST(p, v) (tail ? v_storen((p), (v), nt) : v_store((p), (v)))
+    /* [ox_lo, ox_hi): the columns whose whole window is inside the row */
+    int ox_lo = 0, ox_hi = ow;
+    while (ox_lo < ow && ox_lo * S - pl < 0)
+        ox_lo++;
+    while (ox_hi > ox_lo && (ox_hi - 1) * S - pl + 2 >= iw)
+        ox_hi--;
+    for (int pass = 0; pass < 2; pass++) {
+        /* the checked edge columns: left (pass 0), then right (pass 1) */
+        for (int o = pass ? ox_hi : 0; o < (pass ? ow : ox_lo); o++) {
+            vf acc = bv;
+            for (int kx = 0; kx < 3; kx++) {
+                const int ix = o * S - pl + kx;
+                if (ix < 0 || ix >= iw)
+                    continue;
+                acc = v_fma(LD(r0 + (int64_t)ix * C), w[kx], acc);
+                acc = v_fma(LD(r1 + (int64_t)ix * C), w[3 + kx], acc);
+                acc = v_fma(LD(r2 + (int64_t)ix * C), w[6 + kx], acc);
+            }
+            ST(out + (int64_t)o * C, vact_apply(acc, act));
+        }
+        if (pass == 1)
+            break;
+        int ox = ox_lo;
+        const int ox_end = ox_hi;
+        if (S == 1) {
+            for (; ox + 3 < ox_end; ox += 4) {
+                const int64_t ix = (int64_t)(ox - pl) * C;
+                vf a0 = bv, a1 = bv, a2 = bv, a3 = bv;
+                const float *rr[3] = {r0, r1, r2};
+                UNROLL for (int ky = 0; ky < 3; ky++)
+                {
+                    const float *q = rr[ky] + ix;
+                    const vf x0 = LD(q), x1 = LD(q + C), x2 = LD(q + 2 * C), x3 = LD(q + 3 * C);
+                    const vf x4 = LD(q + 4 * C), x5 = LD(q + 5 * C);
+                    const vf w0 = w[3 * ky], w1 = w[3 * ky + 1], w2 = w[3 * ky + 2];
+                    a0 = v_fma(x0, w0, a0), a1 = v_fma(x1, w0, a1), a2 = v_fma(x2, w0, a2), a3 = v_fma(x3, w0, a3);
+                    a0 = v_fma(x1, w1, a0), a1 = v_fma(x2, w1, a1), a2 = v_fma(x3, w1, a2), a3 = v_fma(x4, w1, a3);
+                    a0 = v_fma(x2, w2, a0), a1 = v_fma(x3, w2, a1), a2 = v_fma(x4, w2, a2), a3 = v_fma(x5, w2, a3);
+                }
+                float *q = out + (int64_t)ox * C;
+                ST(q, vact_apply(a0, act));
+                ST(q + C, vact_apply(a1, act));
+                ST(q + 2 * C, vact_apply(a2, act));
+                ST(q + 3 * C, vact_apply(a3, act));
+            }
+        } else {
+            for (; ox + 1 < ox_end; ox += 2) {
+                const int64_t ix = (int64_t)(ox * S - pl) * C;
+                vf a0 = bv, a1 = bv;
+                const float *rr[3] = {r0, r1, r2};
+                UNROLL for (int ky = 0; ky < 3; ky++)
+                {
+                    const float *q = rr[ky] + ix;
+                    const vf x0 = LD(q), x1 = LD(q + C), x2 = LD(q + 2 * C), x3 = LD(q + 3 * C), x4 = LD(q + 4 * C);
+                    const vf w0 = w[3 * ky], w1 = w[3 * ky + 1], w2 = w[3 * ky + 2];
+                    a0 = v_fma(x0, w0, a0), a1 = v_fma(x2, w0, a1);
+                    a0 = v_fma(x1, w1, a0), a1 = v_fma(x3, w1, a1);
+                    a0 = v_fma(x2, w2, a0), a1 = v_fma(x4, w2, a1);
+                }
+                float *q = out + (int64_t)ox * C;
+                ST(q, vact_apply(a0, act));
+                ST(q + C, vact_apply(a1, act));
+            }
+        }
+        for (; ox < ox_end; ox++) {
+            const int64_t ix = (int64_t)(ox * S - pl) * C;
+            vf acc = bv;
+            acc = v_fma(LD(r0 + ix), w[0], acc), acc = v_fma(LD(r0 + ix + C), w[1], acc);
+            acc = v_fma(LD(r0 + ix + 2 * C), w[2], acc);
+            acc = v_fma(LD(r1 + ix), w[3], acc), acc = v_fma(LD(r1 + ix + C), w[4], acc);
+            acc = v_fma(LD(r1 + ix + 2 * C), w[5], acc);
+            acc = v_fma(LD(r2 + ix), w[6], acc), acc = v_fma(LD(r2 + ix + C), w[7], acc);
+            acc = v_fma(LD(r2 + ix + 2 * C), w[8], acc);
+            ST(out + (int64_t)ox * C, vact_apply(acc, act));
+        }
+    }
+#undef LD
+#undef ST
+}
+
+static AINLINE void dw3x3_rows(const int S, const eex_conv_shape *s, const float *x, const float *w_kc,
+                               const float *bias, const eex_act_params *act, float *y, int64_t r0, int64_t r1)
+{
+    const int C = s->oc;
+    const vact va = vact_make(act);
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t n = r / s->oh;
+        const int oy = (int)(r % s->oh);
+        const float *xn = x + n * s->ih * s->iw * C;
+        float *out = y + r * s->ow * C;
+        int valid[3], any = -1;
+        for (int ky = 0; ky < 3; ky++) {
+            const int iy = oy * S - s->pt + ky;
+            valid[ky] = iy >= 0 && iy < s->ih;
+            if (valid[ky] && any < 0)
+                any = ky;
+        }
+        const float *rows[3];
+        for (int ky = 0; ky < 3; ky++) {
+            const int iy = oy * S - s->pt + (valid[ky] ? ky : any);
+            rows[ky] = xn + (int64_t)(any < 0 ? 0 : iy) * s->iw * C;
+        }
+        for (int c0 = 0; c0 < C; c0 += VL) {
+            const int nt = C - c0 < VL ? C - c0 : VL;
+            vf w[9];
+            for (int t = 0; t < 9; t++)
+                w[t] = valid[t / 3] ? (nt == VL ? v_load(w_kc + t * C + c0) : v_loadn(w_kc + t * C + c0, nt))
+                                    : v_zero();
+            const vf bv = !bias ? v_zero() : nt == VL ? v_load(bias + c0) : v_loadn(bias + c0, nt);
+            if (nt == VL)
+                dw3x3_block(S, 0, VL, rows[0] + c0, rows[1] + c0, rows[2] + c0, C, s->iw, s->ow, s->pl, w, bv, &va,
+                            out + c0);
+            else
+                dw3x3_block(S, 1, nt, rows[0] + c0, rows[1] + c0, rows[2] + c0, C, s->iw, s->ow, s->pl, w, bv, &va,
+                            out + c0);
+        }
+    }
+}
+
+void FN(dwconv3x3_s1_f32)(const eex_conv_shape *s, const float *x, const float *w_kc, const float *bias,
+                          const eex_act_params *act, float *y, int64_t r0, int64_t r1)
+{
+    dw3x3_rows(1, s, x, w_kc, bias, act, y, r0, r1);
+}
+
+void FN(dwconv3x3_s2_f32)(const eex_conv_shape *s, const float *x, const float *w_kc, const float *bias,
+                          const eex_act_params *act, float *y, int64_t r0, int64_t r1)
+{
+    dw3x3_rows(2, s, x, w_kc, bias, act, y, r0, r1);
+}
+
+/* Any depthwise conv (kernel size, stride, dilation): per output pixel, the
+ * channel blocks accumulate the window's valid taps. */
+void FN(dwconv_f32)(const eex_conv_shape *s, const float *x, const float *w_kc, const float *bias,
+                    const eex_act_params *act, float *y, int64_t r0, int64_t r1)
+{
+    const int C = s->oc;
+    const vact va = vact_make(act);
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t n = r / s->oh;
+        const int oy = (int)(r % s->oh);
+        const float *xn = x + n * s->ih * s->iw * C;
+        for (int ox = 0; ox < s->ow; ox++) {
+            float *out = y + (r * s->ow + ox) * C;
+            for (int c0 = 0; c0 < C; c0 += VL) {
+                const int nt = C - c0 < VL ? C - c0 : VL;
+                vf acc = !bias ? v_zero() : nt == VL ? v_load(bias + c0) : v_loadn(bias + c0, nt);
+                for (int ky = 0; ky < s->kh; ky++) {
+                    const int iy = oy * s->sh - s->pt + ky * s->dh;
+                    if (iy < 0 || iy >= s->ih)
+                        continue;
+                    for (int kx = 0; kx < s->kw; kx++) {
+                        const int ix = ox * s->sw - s->pl + kx * s->dw;
+                        if (ix < 0 || ix >= s->iw)
+                            continue;
+                        const float *in = xn + ((int64_t)iy * s->iw + ix) * C + c0;
+                        const float *wt = w_kc + (int64_t)(ky * s->kw + kx) * C + c0;
+                        acc = nt == VL ? v_fma(v_load(in), v_load(wt), acc)
+                                       : v_fma(v_loadn(in, nt), v_loadn(wt, nt), acc);
+                    }
+                }
+                acc = vact_apply(acc, &va);
+                if (nt == VL)
+                    v_store(out + c0, acc);
+                else
+                    v_storen(out + c0, acc, nt);
+            }
+        }
+    }
+}
+
+/* ---- pooling -------------------------------------------------------------------- */
+
+void FN(maxpool_f32)(const eex_pool_shape *s, const float *x, float *y, int64_t r0, int64_t r1)
+{
+    const int C = s->c;
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t n = r / s->oh;
+        const int oy = (int)(r % s->oh);
+        const float *xn = x + n * s->ih * s->iw * C;
+        for (int ox = 0; ox < s->ow; ox++) {
+            float *out = y + (r * s->ow + ox) * C;
+            for (int c0 = 0; c0 < C; c0 += VL) {
+                const int nt = C - c0 < VL ? C - c0 : VL;
+                vf m = v_set1(-FLT_MAX);
+                for (int ky = 0; ky < s->kh; ky++) {
+                    const int iy = oy * s->sh - s->pt + ky;
+                    if (iy < 0 || iy >= s->ih)
+                        continue;
+                    for (int kx = 0; kx < s->kw; kx++) {
+                        const int ix = ox * s->sw - s->pl + kx;
+                        if (ix < 0 || ix >= s->iw)
+                            continue;
+                        const float *in = xn + ((int64_t)iy * s->iw + ix) * C + c0;
+                        m = v_max(m, nt == VL ? v_load(in) : v_loadn(in, nt));
+                    }
+                }
+                if (nt == VL)
+                    v_store(out + c0, m);
+                else
+                    v_storen(out + c0, m, nt);
+            }
+        }
+    }
+}
+
+/* The divisor follows eex_avgpool_ref (PyTorch/ONNX semantics). */
+void FN(avgpool_f32)(const eex_pool_shape *s, const float *x, float *y, int64_t r0, int64_t r1)
+{
+    const int C = s->c;
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t n = r / s->oh;
+        const int oy = (int)(r % s->oh);
+        const float *xn = x + n * s->ih * s->iw * C;
+        for (int ox = 0; ox < s->ow; ox++) {
+            const int y0 = oy * s->sh - s->pt, x0 = ox * s->sw - s->pl;
+            int y1 = y0 + s->kh, x1 = x0 + s->kw;
+            if (y1 > s->ih + s->pb)
+                y1 = s->ih + s->pb;
+            if (x1 > s->iw + s->pr)
+                x1 = s->iw + s->pr;
+            const int padded = (y1 - y0) * (x1 - x0);
+            const int ya = y0 < 0 ? 0 : y0, xa = x0 < 0 ? 0 : x0;
+            const int yb = y1 > s->ih ? s->ih : y1, xb = x1 > s->iw ? s->iw : x1;
+            const int valid = (yb - ya) * (xb - xa);
+            const int div = s->count_include_pad ? padded : valid;
+            const vf scale = v_set1(div > 0 ? 1.0f / (float)div : 0.0f);
+            float *out = y + (r * s->ow + ox) * C;
+            for (int c0 = 0; c0 < C; c0 += VL) {
+                const int nt = C - c0 < VL ? C - c0 : VL;
+                vf acc = v_zero();
+                for (int iy = ya; iy < yb; iy++)
+                    for (int ix = xa; ix < xb; ix++) {
+                        const float *in = xn + ((int64_t)iy * s->iw + ix) * C + c0;
+                        acc = v_add(acc, nt == VL ? v_load(in) : v_loadn(in, nt));
+                    }
+                acc = v_mul(acc, scale);
+                if (nt == VL)
+                    v_store(out + c0, acc);
+                else
+                    v_storen(out + c0, acc, nt);
+            }
+        }
+    }
+}
+
+void FN(gap_f32)(int n, int hw, int c, const float *x, float *y, int c0, int c1)
+{
+    const vf scale = v_set1(1.0f / (float)hw);
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (int64_t)i * hw * c;
+        for (int cb = c0; cb < c1; cb += VL) {
+            const int nt = c1 - cb < VL ? c1 - cb : VL;
+            /* two accumulators halve the add-latency chain */
+            vf a0 = v_zero(), a1 = v_zero();
+            int p = 0;
+            if (nt == VL) {
+                for (; p + 1 < hw; p += 2) {
+                    a0 = v_add(a0, v_load(xi + (int64_t)p * c + cb));
+                    a1 = v_add(a1, v_load(xi + (int64_t)(p + 1) * c + cb));
+                }
+                for (; p < hw; p++)
+                    a0 = v_add(a0, v_load(xi + (int64_t)p * c + cb));
+                v_store(y + (int64_t)i * c + cb, v_mul(v_add(a0, a1), scale));
+            } else {
+                for (; p < hw; p++)
+                    a0 = v_add(a0, v_loadn(xi + (int64_t)p * c + cb, nt));
+                v_storen(y + (int64_t)i * c + cb, v_mul(a0, scale), nt);
+            }
+        }
+    }
+}
+
+/* ---- element-wise ---------------------------------------------------------------- */
+
+void FN(binary_f32)(int is_mul, int n, int hw, int c, const float *a, const float *b, eex_bcast mode,
+                    const eex_act_params *act, float *y, int64_t p0, int64_t p1)
+{
+    (void)n;
+    const vact va = vact_make(act);
+    for (int64_t p = p0; p < p1; p++) {
+        const float *ap = a + p * c;
+        const float *bp = mode == EEX_BCAST_SAME              ? b + p * c
+                          : mode == EEX_BCAST_CHANNEL         ? b
+                          : mode == EEX_BCAST_IMAGE_CHANNEL   ? b + (p / hw) * c
+                                                              : b;
+        float *yp = y + p * c;
+        const vf bs = v_set1(b[0]);
+        for (int c0 = 0; c0 < c; c0 += VL) {
+            const int nt = c - c0 < VL ? c - c0 : VL;
+            const vf av = nt == VL ? v_load(ap + c0) : v_loadn(ap + c0, nt);
+            const vf bv = mode == EEX_BCAST_SCALAR ? bs : nt == VL ? v_load(bp + c0) : v_loadn(bp + c0, nt);
+            const vf r = vact_apply(is_mul ? v_mul(av, bv) : v_add(av, bv), &va);
+            if (nt == VL)
+                v_store(yp + c0, r);
+            else
+                v_storen(yp + c0, r, nt);
+        }
+    }
+}
+
+void FN(unary_f32)(eex_unary op, float p0, float p1, const float *x, float *y, int64_t i0, int64_t i1)
+{
+    if (op == EEX_UNARY_SIGMOID) {
+        /* exp has no SIMD-layer twin yet; sigmoid is rare in the target nets */
+        for (int64_t i = i0; i < i1; i++)
+            y[i] = 1.0f / (1.0f + expf(-x[i]));
+        return;
+    }
+    eex_act_params ap = {.act = EEX_ACT_NONE};
+    vf scale = v_set1(1.0f), shift = v_zero();
+    switch (op) {
+    case EEX_UNARY_RELU: ap.act = EEX_ACT_RELU; break;
+    case EEX_UNARY_CLIP: ap = (eex_act_params){.act = EEX_ACT_CLIP, .lo = p0, .hi = p1}; break;
+    case EEX_UNARY_HARDSWISH: ap.act = EEX_ACT_HARDSWISH; break;
+    default: /* hardsigmoid: clamp(p0 * v + p1, 0, 1) */
+        ap = (eex_act_params){.act = EEX_ACT_CLIP, .lo = 0.0f, .hi = 1.0f};
+        scale = v_set1(p0), shift = v_set1(p1);
+        break;
+    }
+    const vact va = vact_make(&ap);
+    const int affine = op == EEX_UNARY_HARDSIGMOID;
+    int64_t i = i0;
+    for (; i + VL <= i1; i += VL) {
+        vf v = v_load(x + i);
+        if (affine)
+            v = v_fma(v, scale, shift);
+        v_store(y + i, vact_apply(v, &va));
+    }
+    if (i < i1) {
+        vf v = v_loadn(x + i, (int)(i1 - i));
+        if (affine)
+            v = v_fma(v, scale, shift);
+        v_storen(y + i, vact_apply(v, &va), (int)(i1 - i));
+    }
+}
+
+const eex_kernel_table EEX_PASTE(eex_kernel_table, EEX_ISA_SUFFIX) = {
+    .isa = EEX_ISA_ID,
+    .name = EEX_ISA_NAME,
+    .vl = VL,
+    .mr = GEMM_MR,
+    .nr = GEMM_NR,
+    .conv_gemm_f32 = FN(conv_gemm_f32),
+    .dwconv3x3_s1_f32 = FN(dwconv3x3_s1_f32),
+    .dwconv3x3_s2_f32 = FN(dwconv3x3_s2_f32),
+    .dwconv_f32 = FN(dwconv_f32),
+    .maxpool_f32 = FN(maxpool_f32),
+    .avgpool_f32 = FN(avgpool_f32),
+    .gap_f32 = FN(gap_f32),
+    .binary_f32 = FN(binary_f32),
+    .unary_f32 = FN(unary_f32),
+};

@@ -1,0 +1,160 @@
+#include "run_ee.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char *where_name(eex_where w)
+{
+    static const char *const names[] = {"edge", "local", "cut", "cloud", "degraded"};
+    return (unsigned)w < 5 ? names[w] : "?";
+}
+
+int resolve_expert(const char *cmd, const eex_model *m, const char *name, int *expert)
+{
+    if (!name || !strcmp(name, "auto")) {
+        if (eex_model_has_detector(m)) {
+            *expert = EEX_EXPERT_AUTO;
+            return CLI_OK;
+        }
+        if (name)
+            return cli_error(cmd, "--expert auto needs a distortion detector, and this model has none");
+        *expert = 0;
+        return CLI_OK;
+    }
+    eex_status st = eex_model_find_expert(m, name, expert);
+    return st ? cli_status(cmd, st) : CLI_OK;
+}
+
+int resolve_cut(const char *cmd, const eex_model *m, const char *spec, int *cut)
+{
+    *cut = EEX_NO_CUT;
+    if (!spec)
+        return CLI_OK;
+    const int n = eex_model_cut_count(m);
+    for (int i = 0; i < n; i++)
+        if (!strcmp(eex_model_cut_name(m, i), spec)) {
+            *cut = i;
+            return CLI_OK;
+        }
+    int idx = cli_parse_int(spec, 0, n - 1);
+    if (idx < 0)
+        return cli_error(cmd, "--cut '%s' is neither a cut index (0..%d) nor a cut name", spec, n - 1);
+    *cut = idx;
+    return CLI_OK;
+}
+
+static void print_json(const eex_model *m, const run_opts *o, const eex_exit_result *r, float threshold)
+{
+    FILE *f = stdout;
+    fputs("{\"image\": ", f);
+    cli_json_string(f, o->image);
+    fputs(", \"detector\": ", f);
+    if (r->detector_class >= 0) {
+        cli_json_string(f, eex_model_detector_class(m, r->detector_class));
+        fputs(", \"detector_probs\": {", f);
+        for (int i = 0; i < r->n_detector_classes; i++) {
+            fputs(i ? ", " : "", f);
+            cli_json_string(f, eex_model_detector_class(m, i));
+            fprintf(f, ": %.6f", r->detector_probs[i]);
+        }
+        fprintf(f, "}, \"detector_ms\": %.3f", r->stage_ms[EEX_MAX_EXITS + 1]);
+    } else
+        fputs("null", f);
+    fputs(", \"expert\": ", f);
+    cli_json_string(f, eex_model_expert_name(m, r->expert));
+    fprintf(f, ", \"threshold\": %.6g, \"metric\": \"%s\"", threshold,
+            o->metric == EEX_METRIC_ENTROPY ? "entropy" : "maxprob");
+    if (r->exit > 0)
+        fprintf(f, ", \"exit\": %d", r->exit);
+    else
+        fputs(", \"exit\": null", f);
+    fprintf(f, ", \"final_exit\": %d, \"where\": \"%s\", \"class\": %d, \"label\": ", eex_model_exit_count(m) + 1,
+            where_name(r->where), r->cls);
+    cli_json_string(f, eex_model_label(m, r->cls));
+    fprintf(f, ", \"confidence\": %.6f, \"confidences\": [", r->confidence);
+    for (int k = 0; k < r->n_computed; k++)
+        fprintf(f, "%s%.6f", k ? ", " : "", r->confidences[k]);
+    fputs("], \"predictions\": [", f);
+    for (int k = 0; k < r->n_computed; k++)
+        fprintf(f, "%s%d", k ? ", " : "", r->predictions[k]);
+    fputs("], \"stage_ms\": [", f);
+    for (int k = 0; k < r->n_computed; k++)
+        fprintf(f, "%s%.3f", k ? ", " : "", r->stage_ms[k]);
+    fprintf(f, "], \"nodes_executed\": %d", r->nodes_executed);
+    if (r->where == EEX_WHERE_CUT) {
+        int64_t d[EEX_MAX_RANK];
+        const int rank = eex_model_cut_shape(m, r->cut, d);
+        int64_t elems = 1;
+        fputs(", \"cut\": {\"index\": ", f);
+        fprintf(f, "%d, \"name\": ", r->cut);
+        cli_json_string(f, eex_model_cut_name(m, r->cut));
+        fputs(", \"shape\": [", f);
+        for (int i = 0; i < rank; i++) {
+            fprintf(f, "%s%lld", i ? ", " : "", (long long)d[i]);
+            elems *= d[i];
+        }
+        fprintf(f, "], \"bytes_f32\": %lld}", (long long)elems * 4);
+    }
+    fputs("}\n", f);
+}
+
+static void print_text(const eex_model *m, const run_opts *o, const eex_exit_result *r, float threshold)
+{
+    const int E = eex_model_exit_count(m);
+    printf("%s\n", o->image);
+    if (r->detector_class >= 0) {
+        printf("  detector   %s (", eex_model_detector_class(m, r->detector_class));
+        for (int i = 0; i < r->n_detector_classes; i++)
+            printf("%s%s %.3f", i ? ", " : "", eex_model_detector_class(m, i), r->detector_probs[i]);
+        printf(")  %.2f ms\n", r->stage_ms[EEX_MAX_EXITS + 1]);
+    }
+    printf("  expert     %s\n", eex_model_expert_name(m, r->expert));
+    for (int k = 0; k < r->n_computed; k++) {
+        const char *label = eex_model_label(m, r->predictions[k]);
+        char name[16];
+        if (k < E)
+            snprintf(name, sizeof name, "exit %d", k + 1);
+        else
+            snprintf(name, sizeof name, "final");
+        printf("  %-9s  confidence %.3f  class %d %-14s %7.2f ms%s\n", name, r->confidences[k], r->predictions[k],
+               label ? label : "", r->stage_ms[k], r->confidences[k] > threshold ? "  (> threshold)" : "");
+    }
+    const char *label = eex_model_label(m, r->cls);
+    if (r->where == EEX_WHERE_CUT) {
+        int64_t d[EEX_MAX_RANK];
+        const int rank = eex_model_cut_shape(m, r->cut, d);
+        int64_t elems = 1;
+        for (int i = 0; i < rank; i++)
+            elems *= d[i];
+        printf("  answer     needs cloud: no exit above %.2f; cut %d '%s' sends %lld floats (%lld bytes as f32)\n",
+               threshold, r->cut, eex_model_cut_name(m, r->cut), (long long)elems, (long long)elems * 4);
+        if (r->n_computed)
+            printf("             best local guess: class %d %s (confidence %.3f)\n", r->cls, label ? label : "",
+                   r->confidence);
+    } else
+        printf("  answer     class %d %s, confidence %.3f, %s %d (%s)\n", r->cls, label ? label : "", r->confidence,
+               r->exit == E + 1 ? "final classifier, exit" : "exit", r->exit,
+               r->where == EEX_WHERE_EDGE ? "answered on the edge" : "no exit above threshold: ran to the end here");
+}
+
+int run_ee(const run_opts *o, const eex_model *m, eex_session *s)
+{
+    eex_policy p = {.metric = o->metric};
+    int rc;
+    if ((rc = resolve_expert("run", m, o->expert, &p.expert)) || (rc = resolve_cut("run", m, o->cut, &p.cut)))
+        return rc;
+    p.threshold = o->threshold >= 0 ? o->threshold
+                                    : (eex_model_default_threshold(m) >= 0 ? eex_model_default_threshold(m) : 0.8f);
+    eex_exit_result r;
+    eex_status st = eex_session_run_policy(s, &p, &r);
+    if (st)
+        return cli_status("run", st);
+    if (o->json)
+        print_json(m, o, &r, p.threshold);
+    else
+        print_text(m, o, &r, p.threshold);
+    return CLI_OK;
+}
