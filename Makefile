@@ -48,9 +48,9 @@ TEST_SRC := $(wildcard tests/unit/*.c)
 
 # Debian packages the build, the tests, the converter and the benchmarks need.
 DEPS_PKGS := build-essential pkg-config libopenblas-dev libstb-dev libcriterion-dev \
-             python3-torch python3-torchvision python3-onnx python3-numpy python3-matplotlib
+             python3-torch python3-torchvision python3-onnx python3-numpy python3-matplotlib python3-pil
 
-.PHONY: all deps test test-unit test-parity test-converter test-cli test-asan install clean help
+.PHONY: all deps test test-unit test-parity test-converter test-cli test-ee test-asan install clean help
 
 all: $(BUILD)/libeex.a $(BUILD)/libeex.so $(BUILD)/eex
 
@@ -103,11 +103,14 @@ test-parity: $(BUILD)/eex
 test-converter:
 	$(PY) tests/parity/test_converter.py
 
+test-ee: $(BUILD)/eex
+	$(PY) tests/ee/test_distort.py $(BUILD)
+
 test-cli: $(BUILD)/eex
 	BUILD=$(BUILD) PY=$(PY) sh tests/cli/run.sh
 
 test: deps all
-	$(MAKE) test-unit test-converter test-cli test-parity
+	$(MAKE) test-unit test-converter test-cli test-ee test-parity
 	$(MAKE) BLAS=none test-unit test-parity
 	$(MAKE) test-asan
 
