@@ -245,6 +245,11 @@ class _Plan:
 def _wrapper(plan):
     import torch
 
+    pin = set(plan.pinned)
+    exits_at = {}
+    for k, (st, _, _) in enumerate(plan.exits, start=1):
+        exits_at.setdefault(st, []).append(k)
+
     class EarlyExitGraph(torch.nn.Module):
         """forward(image[, spectrum]) -> logits in plan order, then pinned values."""
 
@@ -259,19 +264,28 @@ def _wrapper(plan):
             self.detector = _as_module(plan.detector[0]) if plan.detector else None
 
         def forward(self, image, spectrum=None):
-            vals, x = [], image
-            for st in self.stages:
+            outs, pinned, seen, x = {}, {}, [], image
+            for i, st in enumerate(self.stages):
                 x = st(x)
-                vals.append(x)
-            outs = []
-            for _, kind, e in plan.outputs:
-                if kind == "final":
-                    outs.append(self.final_heads[e](vals[-1]))
-                elif kind == "detector":
-                    outs.append(self.detector(spectrum))
-                else:
-                    outs.append(self.exit_heads[kind - 1][e](vals[plan.exits[kind - 1][0]]))
-            return tuple(outs) + tuple(vals[i] for i in plan.pinned)
+                seen.append((i, x, x._version))
+                if i in pin:
+                    pinned[i] = x
+                # Heads run right after their stage, as in the model they come from.
+                for k in exits_at.get(i, ()):
+                    for e, h in self.exit_heads[k - 1].items():
+                        outs[exit_value(k, e)] = h(x)
+            for e, h in self.final_heads.items():
+                outs[final_value(e)] = h(x)
+            if self.detector is not None:
+                outs[DETECTOR_OUTPUT] = self.detector(spectrum)
+            if not torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export():
+                for i, v, ver in seen:
+                    if v._version != ver:
+                        raise ExportError(f"the output of stages[{i}] is modified in "
+                                          "place by a later stage or head (e.g. "
+                                          "ReLU(inplace=True) on a stage input)")
+            return tuple(outs[n] for n, _, _ in plan.outputs) + \
+                tuple(pinned[i] for i in plan.pinned)
 
     return EarlyExitGraph()
 
@@ -353,6 +367,14 @@ def to_onnx(model, spec, onnx_path, example_inputs=None):
         model.eval()
     wrapper = _wrapper(plan).eval()
     ins = _example_inputs(plan, example_inputs)
+    with torch.no_grad():
+        try:
+            wrapper(*ins)           # eager: shapes, and in-place modification checks
+        except ExportError:
+            raise
+        except Exception as e:
+            raise ExportError(f"the model fails on inputs of the spec's sizes: "
+                              f"{type(e).__name__}: {e}") from e
     names = [IMAGE_INPUT] + ([SPECTRUM_INPUT] if plan.detector else [])
     out_names = [n for n, _, _ in plan.outputs] + [backbone_value(i) for i in plan.pinned]
     torch.onnx.register_custom_op_symbolic("aten::adaptive_avg_pool2d",

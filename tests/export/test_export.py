@@ -300,6 +300,56 @@ def cut_at_every_stage():
     _, _, m = export(model, model.spec(cuts=list(range(6))), "tinyallcuts")
     assert m["meta"]["ee.cuts"] == [f"backbone.{i}" for i in range(6)]
     assert eex_export.check_cuts(m) == [], eex_export.check_cuts(m)
+    check_numbers(model, m, "tinyallcuts", seeds=(3,))
+
+
+class PreAct(nn.Module):
+    """Stages split between a conv+BN and its ReLU6, so the pinned value backbone.0 is a
+    pre-activation value that the next stage's activation must not absorb."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.s0 = conv_bn(3, 8, 3, 2, act=False)
+        self.s1 = nn.Sequential(nn.ReLU6(inplace=inplace), Inverted(8, 8, 1))
+        self.s2 = conv_bn(8, 16, 3, 2)
+        self.h0 = nn.ModuleDict({"pristine": branch(8, 5)})
+        self.f = nn.ModuleDict({"pristine": branch(16, 5, pool=1)})
+
+    def forward(self, x):
+        a = self.s0(x)
+        e = self.h0["pristine"](a)
+        y = self.s2(self.s1(a))
+        return {"exit1.pristine": e, "final.pristine": self.f["pristine"](y)}
+
+    def spec(self):
+        return {"input_size": (3, 16, 16), "stages": [self.s0, self.s1, self.s2],
+                "exits": [{"stage": 0, "heads": dict(self.h0.items())}],
+                "final": {"heads": dict(self.f.items())}, "cuts": [0, 1]}
+
+
+@test
+def pinned_value_before_an_activation():
+    torch.manual_seed(11)
+    model = randomise(PreAct(), 12)
+    _, _, m = export(model, model.spec(), "preact")
+    check_numbers(model, m, "preact")
+    producer = {o: n for n in m["nodes"] for o in n["outputs"]}
+    assert producer["backbone.0"]["op"] == "conv" and \
+        producer["backbone.0"]["attrs"].get("act", "none") == "none", producer["backbone.0"]
+    assert any(n["op"] == "clip" and n["inputs"] == ["backbone.0"] for n in m["nodes"])
+    assert eex_export.check_ee(m) == []
+
+
+@test
+def in_place_stage_input_is_refused():
+    torch.manual_seed(11)
+    model = randomise(PreAct(inplace=True), 12)
+    try:
+        export(model, model.spec(), "preact_inplace")
+    except eex_export.ExportError as e:
+        assert "modified in place" in str(e) and "stages[0]" in str(e), str(e)
+    else:
+        raise AssertionError("in-place modification of a stage output accepted")
 
 
 def _with_meta(m, **kv):
