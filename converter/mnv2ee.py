@@ -8,6 +8,11 @@ as an early-exit model with three expert sets and the CollabAR distortion detect
 - Backbone: torchvision mobilenet_v2(weights=None) after torch.manual_seed(0); its 19
   `features` blocks are the stages. Weights are random: speed and wire size do not
   depend on them.
+- BatchNorm statistics: with default initialisation a random MobileNetV2 in eval mode
+  shrinks its activations layer after layer (the final logits come out near 1e-9, so
+  parity checks on them mean nothing and every exit is equally unsure). build() therefore
+  sets each BN layer's running mean/var from one train-mode pass of the features over a
+  seeded random batch (4 x 3 x 224 x 224, normal(0, 1)); --raw-bn skips that.
 - Exits: after the `features` block where the cumulative backbone FLOPs first reach
   25%, 50% and 75% (the SPINN placement the paper uses). FLOPs are counted per block
   from a forward pass: 2 x the multiply-accumulates of every convolution (BN folds into
@@ -99,7 +104,28 @@ def collabar_detector(size=SPECTRUM, classes=3):
                          nn.Flatten(), nn.Linear(s * s, classes))
 
 
-def build(verbose=True):
+def calibrate_bn(blocks, x):
+    """Sets every BatchNorm's running statistics to those of one train-mode pass on x
+    (cumulative average over one batch = that batch's statistics)."""
+    import torch
+    bns = [m for b in blocks for m in b.modules()
+           if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, m.training) for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    try:
+        with torch.no_grad():
+            for b in blocks:
+                x = b(x)
+    finally:
+        for m, (mom, tr) in zip(bns, saved):
+            m.momentum = mom
+            m.train(tr)
+
+
+def build(verbose=True, raw_bn=False):
     """Returns (model, spec) for eex_export.export."""
     import torch
     import torchvision
@@ -109,6 +135,9 @@ def build(verbose=True):
     model = nn.Module()
     model.backbone = torchvision.models.mobilenet_v2(weights=None).eval()
     feats = model.backbone.features
+    if not raw_bn:
+        gen = torch.Generator().manual_seed(1)
+        calibrate_bn(list(feats), torch.randn(4, 3, SIZE, SIZE, generator=gen))
     flops, shapes = block_flops(list(feats), torch.zeros(1, 3, SIZE, SIZE))
     where, cums = placement(flops)
     if verbose:
@@ -168,11 +197,13 @@ def main(argv=None):
     p.add_argument("--check", action="store_true",
                    help="compare every output of the file (run by eexref.py) with "
                         "PyTorch on a random input")
+    p.add_argument("--raw-bn", action="store_true",
+                   help="keep the default BatchNorm statistics (mean 0, var 1)")
     args = p.parse_args(argv)
     import torch
     import eex_export
     torch.set_num_threads(2)
-    model, spec = build()
+    model, spec = build(raw_bn=args.raw_bn)
     t0 = time.time()
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     s = eex_export.export(model, spec, args.output)

@@ -1,54 +1,109 @@
+/* Load-time weight packing for the fast kernels (kernels/dispatch.h):
+ * depthwise convs get [kh*kw][C] so the channel loop is unit-stride; every
+ * other conv and every dense layer gets the GEMM panels of the CPU's kernel
+ * table, bias included. Afterwards the file's copies of those weights are no
+ * longer read on the fast path, so their pages are released from memory. */
 #include "pack.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../kernels/dispatch.h"
 #include "graph.h"
 #include "status.h"
 
-static eex_status pack_conv(eex_model *m, eex_node *nd)
+static eex_status pack_conv(eex_model *m, eex_node *nd, int nr)
 {
     const eex_value *x = &m->values[nd->in[0].index];
     const eex_value *y = &m->values[nd->out];
     const float *w = eex_const_data(m, nd->in[1]);
-    const int oc = y->c, ic = x->c, g = nd->group, icg = ic / g, ocg = oc / g;
+    const float *bias = nd->n_in > 2 && nd->in[2].kind == EEX_OPND_CONST ? eex_const_data(m, nd->in[2]) : NULL;
+    const int oc = y->c, ic = x->c, g = nd->group, icg = ic / g;
     const int kk = nd->kh * nd->kw;
-    float *p = eex_arena_array(&m->arena, (size_t)oc * icg * kk, sizeof(float));
-    if (!p)
-        return eex_fail(EEX_ERR_NOMEM, "pack: out of memory for conv '%s'", nd->name);
     if (g == ic && g == oc) {
-        /* depthwise: [kh*kw][C], so the channel loop is unit-stride */
         nd->algo = EEX_CONV_DEPTHWISE;
+        float *p = eex_arena_array(&m->arena, (size_t)oc * kk, sizeof(float));
+        if (!p)
+            return eex_fail(EEX_ERR_NOMEM, "pack: out of memory for conv '%s'", nd->name);
         for (int c = 0; c < oc; c++)
             for (int t = 0; t < kk; t++)
                 p[(size_t)t * oc + c] = w[(size_t)c * kk + t];
-    } else {
-        /* per group, a [K = kh*kw*icg][ocg] matrix whose K order matches the
-         * NHWC patch order (ky, kx, ci) of im2col */
-        const int is_1x1 = g == 1 && kk == 1 && nd->sh == 1 && nd->sw == 1 && nd->pt == 0 && nd->pl == 0 &&
-                           nd->pb == 0 && nd->pr == 0;
-        nd->algo = is_1x1 ? EEX_CONV_GEMM_1X1 : EEX_CONV_IM2COL;
-        const size_t K = (size_t)kk * icg;
-        for (int gi = 0; gi < g; gi++)
-            for (int o = 0; o < ocg; o++)
-                for (int ci = 0; ci < icg; ci++)
-                    for (int t = 0; t < kk; t++) {
-                        const int co = gi * ocg + o;
-                        p[(size_t)gi * K * ocg + ((size_t)t * icg + ci) * ocg + o] =
-                            w[((size_t)co * icg + ci) * kk + t];
-                    }
-        if (!is_1x1)
-            nd->scratch_floats = (int64_t)y->h * y->w * (int64_t)K;
+        nd->packed = p;
+        return EEX_OK;
     }
+    const int is_1x1 = g == 1 && kk == 1 && nd->sh == 1 && nd->sw == 1 && nd->pt == 0 && nd->pl == 0 &&
+                       nd->pb == 0 && nd->pr == 0;
+    nd->algo = is_1x1 ? EEX_CONV_GEMM_1X1 : EEX_CONV_IM2COL;
+    const int64_t floats = eex_pack_gemm_floats(oc, icg, nd->kh, nd->kw, g, nr);
+    float *p = eex_arena_array(&m->arena, (size_t)floats, sizeof(float));
+    if (!p)
+        return eex_fail(EEX_ERR_NOMEM, "pack: out of memory for conv '%s'", nd->name);
+    eex_pack_gemm_weights(w, bias, oc, icg, nd->kh, nd->kw, g, nr, p);
     nd->packed = p;
     return EEX_OK;
 }
 
+static eex_status pack_dense(eex_model *m, eex_node *nd, int nr)
+{
+    const eex_value *x = &m->values[nd->in[0].index];
+    const eex_value *y = &m->values[nd->out];
+    const float *bias = nd->n_in > 2 && nd->in[2].kind == EEX_OPND_CONST ? eex_const_data(m, nd->in[2]) : NULL;
+    const int64_t floats = eex_pack_gemm_floats(y->c, x->c, 1, 1, 1, nr);
+    float *p = eex_arena_array(&m->arena, (size_t)floats, sizeof(float));
+    if (!p)
+        return eex_fail(EEX_ERR_NOMEM, "pack: out of memory for dense '%s'", nd->name);
+    eex_pack_gemm_weights(eex_const_data(m, nd->in[1]), bias, y->c, x->c, 1, 1, 1, nr, p);
+    nd->packed = p;
+    return EEX_OK;
+}
+
+/* Drops the resident pages of a constant that only the reference kernels
+ * still read (they fault back in from the page cache if those run). Only for
+ * a mapped file: on a caller's buffer MADV_DONTNEED would destroy data. */
+static void release_const(eex_model *m, eex_operand o)
+{
+    if (!m->file.map || o.kind != EEX_OPND_CONST)
+        return;
+    const long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0)
+        return;
+    const eex_ftensor *t = &m->file.tensors[o.index];
+    uintptr_t a = (uintptr_t)t->data, e = a + t->nbytes;
+    a = (a + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1); /* whole pages inside the tensor only */
+    e &= ~((uintptr_t)pg - 1);
+    if (e > a)
+        (void)madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
 eex_status eex_pack_weights(eex_model *m)
 {
+    const int nr = eex_kernels_best()->nr;
+    int max_icg = 0;
     for (int i = 0; i < m->n_nodes; i++) {
         eex_node *nd = &m->nodes[i];
+        eex_status st = EEX_OK;
         if (nd->op == EEX_OP_CONV) {
-            eex_status st = pack_conv(m, nd);
-            if (st)
-                return st;
+            st = pack_conv(m, nd, nr);
+            const int icg = m->values[nd->in[0].index].c / nd->group;
+            if (nd->algo == EEX_CONV_IM2COL && icg > max_icg)
+                max_icg = icg;
+        } else if (nd->op == EEX_OP_DENSE)
+            st = pack_dense(m, nd, nr);
+        if (st)
+            return st;
+    }
+    /* one read-only zero row, shared by every padded GEMM conv */
+    float *zeros = max_icg ? eex_arena_array(&m->arena, (size_t)max_icg, sizeof(float)) : NULL;
+    if (max_icg && !zeros)
+        return eex_fail(EEX_ERR_NOMEM, "pack: out of memory");
+    for (int i = 0; i < m->n_nodes; i++) {
+        eex_node *nd = &m->nodes[i];
+        if (nd->op == EEX_OP_CONV && nd->algo == EEX_CONV_IM2COL)
+            nd->zeros = zeros;
+        if (nd->op == EEX_OP_CONV || nd->op == EEX_OP_DENSE) {
+            release_const(m, nd->in[1]);
+            if (nd->n_in > 2)
+                release_const(m, nd->in[2]);
         }
     }
     return EEX_OK;
