@@ -40,6 +40,8 @@ endif
 LIB_SRC := $(wildcard engine/*.c weights/*.c branches/*.c kernels/*.c kernels/ref/*.c)
 CLI_SRC := $(wildcard tools/*.c)
 
+.DEFAULT_GOAL := all
+
 # Each area keeps its own targets and sources in mk/<area>.mk.
 include $(sort $(wildcard mk/*.mk))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -110,7 +112,7 @@ test-cli: $(BUILD)/eex
 	BUILD=$(BUILD) PY=$(PY) sh tests/cli/run.sh
 
 test: deps all
-	$(MAKE) test-unit test-converter test-cli test-ee test-parity
+	$(MAKE) test-unit test-converter test-cli test-ee test-export test-parity
 	$(MAKE) BLAS=none test-unit test-parity
 	$(MAKE) test-asan
 

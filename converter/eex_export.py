@@ -50,6 +50,11 @@ Names in the file:
     backbone       "backbone.<i>" = output of stages[i] (i from 0), for every attach
                    point and cut; ee.exit.k.attach, ee.final.attach and ee.cuts name them
 
+Before tracing, the wrapper runs once eagerly: a model that fails on inputs of the
+spec's sizes, or a stage or head that modifies a stage's output in place (e.g.
+ReLU(inplace=True) as the first layer of the next stage, which would change what an exit
+head reads), is refused. Exit heads run right after their stage, as in a real model.
+
 Limits: a stage must compute a new tensor (not return its input); heads, finals and the
 detector must only use ops onnx2eex supports. nn.AdaptiveAvgPool2d / F.adaptive_avg_pool2d
 are exported as AveragePool when every output cell's window has the same size and the

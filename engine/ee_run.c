@@ -219,6 +219,30 @@ eex_status eex_session_exit_probs(const eex_session *s, int exit, int expert, fl
     return probs_of(s, ee->logits[k * ee->n_experts + expert], ee->temperature[k * ee->n_experts + expert], probs, cap);
 }
 
+eex_status eex_session_exit_confidence(const eex_session *s, int exit, int expert, eex_metric metric, float *conf,
+                                       int *cls, size_t cap)
+{
+    if (!s || !conf || !cls)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_exit_confidence: NULL argument");
+    const eex_ee *ee = &s->m->ee;
+    eex_status st;
+    if ((st = need_ee(s->m, "exit_confidence")))
+        return st;
+    if (exit < 1 || exit > ee->n_exits + 1 || expert < 0 || expert >= ee->n_experts)
+        return eex_fail(EEX_ERR_ARGUMENT, "exit_confidence: exit %d / expert %d out of range", exit, expert);
+    if (!s->ee_ran && !(exit == ee->n_exits + 1 && s->final_ready == expert + 1))
+        return eex_fail(EEX_ERR_STATE, "exit_confidence: run eex_session_run_all (or resume) first");
+    if ((size_t)s->batch > cap)
+        return eex_fail(EEX_ERR_ARGUMENT, "exit_confidence: batch %d exceeds the buffers (%zu)", s->batch, cap);
+    const int k = (exit - 1) * ee->n_experts + expert;
+    const float *z = eex_session_value(s, ee->logits[k]);
+    for (int n = 0; n < s->batch; n++)
+        if ((st = eex_confidence(z + (size_t)n * ee->n_classes, ee->n_classes, ee->temperature[k], metric, &conf[n],
+                                 &cls[n])))
+            return eex_fail(st, "exit %d (%s), image %d: %s", exit, ee->experts[expert], n, eex_last_error());
+    return EEX_OK;
+}
+
 eex_status eex_session_detector_probs(const eex_session *s, float *probs, size_t cap)
 {
     if (!s || !probs)
@@ -347,6 +371,9 @@ float eex_model_temperature(const eex_model *m, int exit, int expert)
         return 0.0f;
     return m->ee.temperature[(exit - 1) * m->ee.n_experts + expert];
 }
+
+int eex_model_image_input(const eex_model *m) { return m && m->has_ee ? m->ee.image_input : 0; }
+int eex_model_detector_input(const eex_model *m) { return m && m->has_ee ? m->ee.detector_input : -1; }
 
 int eex_model_has_detector(const eex_model *m) { return m && m->has_ee && m->ee.det_logits >= 0; }
 int eex_model_detector_class_count(const eex_model *m) { return eex_model_has_detector(m) ? m->ee.n_det_classes : 0; }

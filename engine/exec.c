@@ -1,9 +1,13 @@
-/* Executing one node: picks the kernel for its op and algorithm (reference
- * or fast) and hands it pointers into the session's arena. */
+/* Executing one node: picks the kernel for its op and algorithm (reference,
+ * or the fast table chosen for this CPU), splits the work across the
+ * session's pool, and hands the kernels pointers into the arena.
+ *
+ * Splits are static (eex_split) and every output element is computed by
+ * exactly one task with the same arithmetic whatever the split, so results
+ * are bit-identical for any thread count. */
 #include "exec.h"
 
-#include "../kernels/conv_fast.h"
-#include "../kernels/gemm.h"
+#include "../kernels/dispatch.h"
 #include "../kernels/kernels.h"
 
 static float *value_ptr(const eex_exec_ctx *s, int v) { return (float *)(s->arena + s->offsets[v]); }
@@ -25,6 +29,98 @@ static const float *operand_ptr(const eex_exec_ctx *s, eex_operand o)
     return NULL;
 }
 
+/* Below this many bytes touched a node runs on the calling thread: waking
+ * the pool would cost more than the split saves. */
+#define PARALLEL_MIN_BYTES (32 * 1024)
+
+static int tasks_for(const eex_exec_ctx *s, int64_t bytes, int64_t units)
+{
+    int t = eex_pool_threads(s->pool);
+    if (bytes < PARALLEL_MIN_BYTES)
+        return 1;
+    return units < t ? (int)(units > 0 ? units : 1) : t;
+}
+
+/* ---- conv and dense through the GEMM kernel ---- */
+
+typedef struct gemm_job {
+    const eex_kernel_table *kt;
+    eex_conv_shape cs;
+    const float *x, *w, *zeros;
+    const eex_act_params *act;
+    float *y;
+    int64_t pixels;
+    int panels;
+    int split_panels; /* 1: tasks split panels, 0: tasks split pixels */
+} gemm_job;
+
+static void gemm_task(void *arg, int t, int n)
+{
+    const gemm_job *j = arg;
+    int64_t lo, hi;
+    if (j->split_panels) {
+        eex_split(j->panels, t, n, 1, &lo, &hi);
+        j->kt->conv_gemm_f32(&j->cs, j->x, j->w, j->act, j->y, 0, j->pixels, (int)lo, (int)hi, j->zeros);
+    } else {
+        eex_split(j->pixels, t, n, j->kt->mr, &lo, &hi);
+        j->kt->conv_gemm_f32(&j->cs, j->x, j->w, j->act, j->y, lo, hi, 0, j->panels, j->zeros);
+    }
+}
+
+static void run_gemm(const eex_exec_ctx *s, const eex_conv_shape *cs, const float *x, const float *w,
+                     const float *zeros, const eex_act_params *act, float *y, int64_t macs)
+{
+    const eex_kernel_table *kt = eex_kernels_best();
+    const int ocg = cs->oc / cs->group;
+    gemm_job j = {.kt = kt, .cs = *cs, .x = x, .w = w, .zeros = zeros, .act = act, .y = y,
+                  .pixels = (int64_t)cs->n * cs->oh * cs->ow,
+                  .panels = cs->group * ((ocg + kt->nr - 1) / kt->nr)};
+    const int threads = eex_pool_threads(s->pool);
+    int tasks = macs * 4 < PARALLEL_MIN_BYTES * 8 ? 1 : threads;
+    if (tasks > 1) {
+        /* split whichever dimension balances better; pixels on a tie, as
+         * each task then reads only its own rows of the input */
+        const int64_t tiles = (j.pixels + kt->mr - 1) / kt->mr;
+        const double by_pix = (double)((tiles + tasks - 1) / tasks) / (double)tiles;
+        const double by_pan = (double)((j.panels + tasks - 1) / tasks) / (double)j.panels;
+        j.split_panels = by_pan < by_pix;
+    }
+    eex_pool_run(s->pool, tasks, gemm_task, &j);
+}
+
+/* ---- depthwise ---- */
+
+typedef void (*dw_fn)(const eex_conv_shape *, const float *, const float *, const float *, const eex_act_params *,
+                      float *, int64_t, int64_t);
+
+typedef struct dw_job {
+    dw_fn fn;
+    eex_conv_shape cs;
+    const float *x, *w, *bias;
+    const eex_act_params *act;
+    float *y;
+} dw_job;
+
+static void dw_task(void *arg, int t, int n)
+{
+    const dw_job *j = arg;
+    int64_t lo, hi;
+    eex_split((int64_t)j->cs.n * j->cs.oh, t, n, 1, &lo, &hi);
+    j->fn(&j->cs, j->x, j->w, j->bias, j->act, j->y, lo, hi);
+}
+
+static void run_dw(const eex_exec_ctx *s, const eex_conv_shape *cs, const float *x, const float *w,
+                   const float *bias, const eex_act_params *act, float *y)
+{
+    const eex_kernel_table *kt = eex_kernels_best();
+    dw_job j = {.fn = kt->dwconv_f32, .cs = *cs, .x = x, .w = w, .bias = bias, .act = act, .y = y};
+    if (cs->kh == 3 && cs->kw == 3 && cs->dh == 1 && cs->dw == 1 && cs->sh == cs->sw && cs->sh <= 2)
+        j.fn = cs->sh == 1 ? kt->dwconv3x3_s1_f32 : kt->dwconv3x3_s2_f32;
+    const int64_t rows = (int64_t)cs->n * cs->oh;
+    const int64_t bytes = 4 * (int64_t)cs->n * cs->oc * ((int64_t)cs->ih * cs->iw + (int64_t)cs->oh * cs->ow);
+    eex_pool_run(s->pool, tasks_for(s, bytes, rows), dw_task, &j);
+}
+
 static void exec_conv(const eex_exec_ctx *s, const eex_node *nd, float *y)
 {
     const eex_conv_shape cs = conv_shape(s, nd);
@@ -34,25 +130,28 @@ static void exec_conv(const eex_exec_ctx *s, const eex_node *nd, float *y)
         eex_conv_ref(&cs, x, eex_const_data(s->m, nd->in[1]), bias, &nd->act, y);
         return;
     }
-    switch (nd->algo) {
-    case EEX_CONV_GEMM_1X1: eex_conv1x1_gemm(&cs, x, nd->packed, bias, &nd->act, y); break;
-    case EEX_CONV_DEPTHWISE: eex_dwconv(&cs, x, nd->packed, bias, &nd->act, y); break;
-    default: eex_conv_im2col(&cs, x, nd->packed, bias, &nd->act, s->scratch, y); break;
-    }
+    if (nd->algo == EEX_CONV_DEPTHWISE)
+        run_dw(s, &cs, x, nd->packed, bias, &nd->act, y);
+    else
+        run_gemm(s, &cs, x, nd->packed, nd->zeros, &nd->act, y, nd->macs * s->batch);
 }
 
 static void exec_dense(const eex_exec_ctx *s, const eex_node *nd, float *y)
 {
     const eex_value *x = &s->m->values[nd->in[0].index], *out = &s->m->values[nd->out];
-    const float *w = eex_const_data(s->m, nd->in[1]);
-    const float *bias = nd->n_in > 2 ? operand_ptr(s, nd->in[2]) : NULL;
     if (s->kernels == EEX_KERNELS_REF) {
-        eex_dense_ref(s->batch, x->c, out->c, value_ptr(s, nd->in[0].index), w, bias, &nd->act, y);
+        const float *bias = nd->n_in > 2 ? operand_ptr(s, nd->in[2]) : NULL;
+        eex_dense_ref(s->batch, x->c, out->c, value_ptr(s, nd->in[0].index), eex_const_data(s->m, nd->in[1]), bias,
+                      &nd->act, y);
         return;
     }
-    eex_gemm(s->batch, out->c, x->c, value_ptr(s, nd->in[0].index), x->c, w, x->c, 1, y, out->c);
-    eex_bias_act(s->batch, out->c, out->c, bias, &nd->act, y);
+    /* a dense layer is a 1x1 conv over `batch` one-pixel images */
+    const eex_conv_shape cs = {.n = s->batch, .ih = 1, .iw = 1, .ic = x->c, .oh = 1, .ow = 1, .oc = out->c,
+                               .kh = 1, .kw = 1, .sh = 1, .sw = 1, .dh = 1, .dw = 1, .group = 1};
+    run_gemm(s, &cs, value_ptr(s, nd->in[0].index), nd->packed, NULL, &nd->act, y, nd->macs * s->batch);
 }
+
+/* ---- pooling ---- */
 
 static eex_pool_shape pool_shape(const eex_exec_ctx *s, const eex_node *nd)
 {
@@ -63,6 +162,97 @@ static eex_pool_shape pool_shape(const eex_exec_ctx *s, const eex_node *nd)
                             .count_include_pad = nd->count_include_pad};
 }
 
+typedef struct pool_job {
+    void (*fn)(const eex_pool_shape *, const float *, float *, int64_t, int64_t);
+    eex_pool_shape ps;
+    const float *x;
+    float *y;
+} pool_job;
+
+static void pool_task(void *arg, int t, int n)
+{
+    const pool_job *j = arg;
+    int64_t lo, hi;
+    eex_split((int64_t)j->ps.n * j->ps.oh, t, n, 1, &lo, &hi);
+    j->fn(&j->ps, j->x, j->y, lo, hi);
+}
+
+static void exec_pool(const eex_exec_ctx *s, const eex_node *nd, float *y)
+{
+    const eex_pool_shape ps = pool_shape(s, nd);
+    const float *x = operand_ptr(s, nd->in[0]);
+    if (s->kernels == EEX_KERNELS_REF) {
+        (nd->op == EEX_OP_MAXPOOL ? eex_maxpool_ref : eex_avgpool_ref)(&ps, x, y);
+        return;
+    }
+    const eex_kernel_table *kt = eex_kernels_best();
+    pool_job j = {.fn = nd->op == EEX_OP_MAXPOOL ? kt->maxpool_f32 : kt->avgpool_f32, .ps = ps, .x = x, .y = y};
+    const int64_t bytes = 4 * (int64_t)ps.n * ps.c * ((int64_t)ps.ih * ps.iw + (int64_t)ps.oh * ps.ow);
+    eex_pool_run(s->pool, tasks_for(s, bytes, (int64_t)ps.n * ps.oh), pool_task, &j);
+}
+
+typedef struct gap_job {
+    const eex_kernel_table *kt;
+    int n, hw, c;
+    const float *x;
+    float *y;
+} gap_job;
+
+static void gap_task(void *arg, int t, int n)
+{
+    const gap_job *j = arg;
+    int64_t lo, hi;
+    eex_split(j->c, t, n, j->kt->vl, &lo, &hi);
+    j->kt->gap_f32(j->n, j->hw, j->c, j->x, j->y, (int)lo, (int)hi);
+}
+
+/* ---- element-wise ---- */
+
+typedef struct binary_job {
+    const eex_kernel_table *kt;
+    int is_mul, n, hw, c;
+    const float *a, *b;
+    eex_bcast mode;
+    const eex_act_params *act;
+    float *y;
+} binary_job;
+
+static void binary_task(void *arg, int t, int n)
+{
+    const binary_job *j = arg;
+    int64_t lo, hi;
+    eex_split((int64_t)j->n * j->hw, t, n, 1, &lo, &hi);
+    j->kt->binary_f32(j->is_mul, j->n, j->hw, j->c, j->a, j->b, j->mode, j->act, j->y, lo, hi);
+}
+
+typedef struct unary_job {
+    const eex_kernel_table *kt;
+    eex_unary op;
+    float p0, p1;
+    const float *x;
+    float *y;
+    int64_t count;
+} unary_job;
+
+static void unary_task(void *arg, int t, int n)
+{
+    const unary_job *j = arg;
+    int64_t lo, hi;
+    eex_split(j->count, t, n, 64, &lo, &hi);
+    j->kt->unary_f32(j->op, j->p0, j->p1, j->x, j->y, lo, hi);
+}
+
+static void exec_unary(const eex_exec_ctx *s, eex_unary op, float p0, float p1, int64_t count, const float *x,
+                       float *y)
+{
+    if (s->kernels == EEX_KERNELS_REF) {
+        eex_unary_ref(op, p0, p1, count, x, y);
+        return;
+    }
+    unary_job j = {.kt = eex_kernels_best(), .op = op, .p0 = p0, .p1 = p1, .x = x, .y = y, .count = count};
+    eex_pool_run(s->pool, tasks_for(s, 8 * count, (count + 63) / 64), unary_task, &j);
+}
+
 void eex_exec_node(const eex_exec_ctx *s, const eex_node *nd)
 {
     const eex_model *m = s->m;
@@ -70,32 +260,43 @@ void eex_exec_node(const eex_exec_ctx *s, const eex_node *nd)
     float *y = value_ptr(s, nd->out);
     const eex_value *x = nd->in[0].kind == EEX_OPND_VALUE ? &m->values[nd->in[0].index] : NULL;
     const int64_t count = (int64_t)s->batch * eex_value_elems(out);
+    const int ref = s->kernels == EEX_KERNELS_REF;
     switch (nd->op) {
     case EEX_OP_CONV: exec_conv(s, nd, y); break;
     case EEX_OP_DENSE: exec_dense(s, nd, y); break;
     case EEX_OP_ADD:
-    case EEX_OP_MUL:
-        eex_binary_ref(nd->op == EEX_OP_MUL, s->batch, out->h * out->w, out->c, operand_ptr(s, nd->in[0]),
-                       operand_ptr(s, nd->in[1]), nd->bcast, &nd->act, y);
+    case EEX_OP_MUL: {
+        const int is_mul = nd->op == EEX_OP_MUL;
+        const float *a = operand_ptr(s, nd->in[0]), *b = operand_ptr(s, nd->in[1]);
+        const int hw = out->h * out->w;
+        if (ref) {
+            eex_binary_ref(is_mul, s->batch, hw, out->c, a, b, nd->bcast, &nd->act, y);
+            break;
+        }
+        binary_job j = {.kt = eex_kernels_best(), .is_mul = is_mul, .n = s->batch, .hw = hw, .c = out->c,
+                        .a = a, .b = b, .mode = nd->bcast, .act = &nd->act, .y = y};
+        eex_pool_run(s->pool, tasks_for(s, 12 * count, (int64_t)s->batch * hw), binary_task, &j);
         break;
-    case EEX_OP_RELU: eex_unary_ref(EEX_UNARY_RELU, 0, 0, count, operand_ptr(s, nd->in[0]), y); break;
-    case EEX_OP_CLIP: eex_unary_ref(EEX_UNARY_CLIP, nd->p0, nd->p1, count, operand_ptr(s, nd->in[0]), y); break;
-    case EEX_OP_SIGMOID: eex_unary_ref(EEX_UNARY_SIGMOID, 0, 0, count, operand_ptr(s, nd->in[0]), y); break;
+    }
+    case EEX_OP_RELU: exec_unary(s, EEX_UNARY_RELU, 0, 0, count, operand_ptr(s, nd->in[0]), y); break;
+    case EEX_OP_CLIP: exec_unary(s, EEX_UNARY_CLIP, nd->p0, nd->p1, count, operand_ptr(s, nd->in[0]), y); break;
+    case EEX_OP_SIGMOID: exec_unary(s, EEX_UNARY_SIGMOID, 0, 0, count, operand_ptr(s, nd->in[0]), y); break;
     case EEX_OP_HARDSIGMOID:
-        eex_unary_ref(EEX_UNARY_HARDSIGMOID, nd->p0, nd->p1, count, operand_ptr(s, nd->in[0]), y);
+        exec_unary(s, EEX_UNARY_HARDSIGMOID, nd->p0, nd->p1, count, operand_ptr(s, nd->in[0]), y);
         break;
-    case EEX_OP_HARDSWISH: eex_unary_ref(EEX_UNARY_HARDSWISH, 0, 0, count, operand_ptr(s, nd->in[0]), y); break;
-    case EEX_OP_MAXPOOL: {
-        const eex_pool_shape ps = pool_shape(s, nd);
-        eex_maxpool_ref(&ps, operand_ptr(s, nd->in[0]), y);
+    case EEX_OP_HARDSWISH: exec_unary(s, EEX_UNARY_HARDSWISH, 0, 0, count, operand_ptr(s, nd->in[0]), y); break;
+    case EEX_OP_MAXPOOL:
+    case EEX_OP_AVGPOOL: exec_pool(s, nd, y); break;
+    case EEX_OP_GLOBALAVGPOOL:
+        if (ref)
+            eex_gap_ref(s->batch, x->h * x->w, x->c, operand_ptr(s, nd->in[0]), y);
+        else {
+            gap_job j = {.kt = eex_kernels_best(), .n = s->batch, .hw = x->h * x->w, .c = x->c,
+                         .x = operand_ptr(s, nd->in[0]), .y = y};
+            const int64_t bytes = 4 * (int64_t)s->batch * eex_value_elems(x);
+            eex_pool_run(s->pool, tasks_for(s, bytes, (x->c + j.kt->vl - 1) / j.kt->vl), gap_task, &j);
+        }
         break;
-    }
-    case EEX_OP_AVGPOOL: {
-        const eex_pool_shape ps = pool_shape(s, nd);
-        eex_avgpool_ref(&ps, operand_ptr(s, nd->in[0]), y);
-        break;
-    }
-    case EEX_OP_GLOBALAVGPOOL: eex_gap_ref(s->batch, x->h * x->w, x->c, operand_ptr(s, nd->in[0]), y); break;
     case EEX_OP_FLATTEN: eex_flatten_ref(s->batch, x->h * x->w, x->c, operand_ptr(s, nd->in[0]), y); break;
     case EEX_OP_SOFTMAX: eex_softmax_ref(s->batch, out->c, operand_ptr(s, nd->in[0]), y); break;
     case EEX_OP_CONCAT: {
@@ -111,4 +312,3 @@ void eex_exec_node(const eex_exec_ctx *s, const eex_node *nd)
     default: break; /* bind rejects every other op */
     }
 }
-

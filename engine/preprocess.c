@@ -47,37 +47,39 @@ static uint8_t *to_gray(const uint8_t *px, size_t n)
     return g;
 }
 
-static eex_status set_plane_input(eex_session *s, int input, const uint8_t *px, int h, int w, int c,
-                                  const double *mean, int n_mean, const double *std, int n_std)
+/* One image plane set into a [1,C,H,W] buffer for model input `input`. */
+static eex_status fill_input(const eex_model *m, int input, const uint8_t *px, int h, int w, int c,
+                             const double *mean, int n_mean, const double *std, int n_std, float *x)
 {
-    const eex_model *m = s->m;
     const eex_value *v = &m->values[m->inputs[input]];
     if (v->rank != 4)
         return eex_fail(EEX_ERR_SHAPE, "image: input '%s' is not an image [N,C,H,W]", v->name);
-    float *x = malloc(sizeof(float) * (size_t)v->c * v->h * v->w);
-    if (!x)
-        return eex_fail(EEX_ERR_NOMEM, "image: out of memory");
     for (int ch = 0; ch < v->c; ch++) {
         /* a gray image feeds every channel of an RGB model */
         const int src_ch = c == 1 ? 0 : ch;
         const float mu = n_mean == v->c ? (float)mean[ch] : 0.0f, sd = n_std == v->c ? (float)std[ch] : 1.0f;
         eex_resize_channel(px, h, w, c, src_ch, v->h, v->w, mu, sd, x + (size_t)ch * v->h * v->w);
     }
-    const int64_t shape[4] = {1, v->c, v->h, v->w};
-    eex_status st = eex_session_set_input(s, input, x, shape, 4);
-    free(x);
-    return st;
+    return EEX_OK;
 }
 
-eex_status eex_session_set_image(eex_session *s, const uint8_t *px, int h, int w, int c)
+static size_t input_floats(const eex_model *m, int input)
 {
-    if (!s || !px)
-        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_set_image: NULL argument");
+    const eex_value *v = &m->values[m->inputs[input]];
+    return (size_t)v->c * v->h * v->w;
+}
+
+eex_status eex_model_preprocess(const eex_model *m, const uint8_t *px, int h, int w, int c, float *image,
+                                float *detector)
+{
+    if (!m || !px || !image)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_model_preprocess: NULL argument");
     if (h < 1 || w < 1 || h > 16384 || w > 16384 || (c != 1 && c != 3))
         return eex_fail(EEX_ERR_ARGUMENT, "image: %dx%d with %d channels is not supported (1 or 3 channels)", w, h, c);
-    const eex_model *m = s->m;
     const int image_input = m->has_ee ? m->ee.image_input : 0;
     const eex_value *v = &m->values[m->inputs[image_input]];
+    if (v->rank != 4 || (v->c != 1 && v->c != 3))
+        return eex_fail(EEX_ERR_UNSUPPORTED, "image: model input '%s' is not a 1- or 3-channel image", v->name);
     uint8_t *gray = NULL;
     const uint8_t *src = px;
     int sc = c;
@@ -85,17 +87,42 @@ eex_status eex_session_set_image(eex_session *s, const uint8_t *px, int h, int w
         if (!(gray = to_gray(px, (size_t)h * w)))
             return eex_fail(EEX_ERR_NOMEM, "image: out of memory");
         src = gray, sc = 1;
-    } else if (v->rank == 4 && v->c != 1 && v->c != 3)
-        return eex_fail(EEX_ERR_UNSUPPORTED, "image: model input '%s' has %d channels", v->name, v->c);
-    eex_status st = set_plane_input(s, image_input, src, h, w, sc, m->mean, m->n_mean, m->std, m->n_std);
-    if (!st && m->has_ee && m->ee.detector_input >= 0) {
-        uint8_t *spec = malloc((size_t)h * w);
-        if (!spec)
-            st = eex_fail(EEX_ERR_NOMEM, "image: out of memory");
-        else if (!(st = eex_spectrum_u8(px, h, w, c, spec)))
-            st = set_plane_input(s, m->ee.detector_input, spec, h, w, 1, NULL, 0, NULL, 0);
-        free(spec);
     }
+    eex_status st = fill_input(m, image_input, src, h, w, sc, m->mean, m->n_mean, m->std, m->n_std, image);
     free(gray);
+    if (st || !m->has_ee || m->ee.detector_input < 0 || !detector)
+        return st;
+    uint8_t *spec = malloc((size_t)h * w);
+    if (!spec)
+        return eex_fail(EEX_ERR_NOMEM, "image: out of memory");
+    if (!(st = eex_spectrum_u8(px, h, w, c, spec)))
+        st = fill_input(m, m->ee.detector_input, spec, h, w, 1, NULL, 0, NULL, 0, detector);
+    free(spec);
+    return st;
+}
+
+eex_status eex_session_set_image(eex_session *s, const uint8_t *px, int h, int w, int c)
+{
+    if (!s || !px)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_set_image: NULL argument");
+    const eex_model *m = s->m;
+    const int image_input = m->has_ee ? m->ee.image_input : 0;
+    const int det = m->has_ee ? m->ee.detector_input : -1;
+    float *x = malloc(sizeof(float) * input_floats(m, image_input));
+    float *d = det >= 0 ? malloc(sizeof(float) * input_floats(m, det)) : NULL;
+    eex_status st;
+    if (!x || (det >= 0 && !d))
+        st = eex_fail(EEX_ERR_NOMEM, "image: out of memory");
+    else if (!(st = eex_model_preprocess(m, px, h, w, c, x, d))) {
+        int64_t shape[EEX_MAX_RANK];
+        eex_model_input_shape(m, image_input, shape);
+        st = eex_session_set_input(s, image_input, x, shape, 4);
+        if (!st && det >= 0) {
+            eex_model_input_shape(m, det, shape);
+            st = eex_session_set_input(s, det, d, shape, 4);
+        }
+    }
+    free(x);
+    free(d);
     return st;
 }

@@ -160,6 +160,15 @@ eex_status eex_session_node_info(const eex_session *session, int index, eex_node
 eex_status eex_session_set_image(eex_session *session, const uint8_t *pixels, int height, int width,
                                  int channels);
 
+/* The same preprocessing into caller buffers, for batching: `image` gets the
+ * image input ([C,H,W] floats of the model's image input), `detector` (may be
+ * NULL; ignored for models without a detector) the detector's input. */
+eex_status eex_model_preprocess(const eex_model *model, const uint8_t *pixels, int height, int width, int channels,
+                                float *image, float *detector);
+/* Index of the image input and of the detector input (-1 when none). */
+int eex_model_image_input(const eex_model *model);
+int eex_model_detector_input(const eex_model *model);
+
 /* ---- early exits ------------------------------------------------------------- */
 
 #define EEX_MAX_EXITS 16
@@ -241,6 +250,10 @@ eex_status eex_session_run_policy(eex_session *session, const eex_policy *policy
 eex_status eex_session_run_all(eex_session *session);
 /* probs: batch x classes floats of exit k (1-based; E + 1 = final) of an expert. */
 eex_status eex_session_exit_probs(const eex_session *session, int exit, int expert, float *probs, size_t cap);
+/* Calibrated confidence (the policy's metric) and argmax class of exit k for
+ * every image of the batch: conf and cls hold batch entries. */
+eex_status eex_session_exit_confidence(const eex_session *session, int exit, int expert, eex_metric metric,
+                                       float *conf, int *cls, size_t cap);
 /* probs: batch x detector classes. */
 eex_status eex_session_detector_probs(const eex_session *session, float *probs, size_t cap);
 

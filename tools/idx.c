@@ -1,0 +1,141 @@
+#include "idx.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <stb/stb_image.h>
+
+#include "../weights/crc32.h"
+
+static int fail(char *err, size_t errlen, const char *msg)
+{
+    snprintf(err, errlen, "%s", msg);
+    return -1;
+}
+
+int idx_parse(const uint8_t *buf, size_t size, idx_array *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (size < 4 || buf[0] != 0 || buf[1] != 0)
+        return fail(err, errlen, "idx: bad magic (not an IDX file)");
+    if (buf[2] != 0x08)
+        return fail(err, errlen, "idx: only unsigned-byte IDX arrays are supported");
+    const int ndim = buf[3];
+    if (ndim < 1 || ndim > 4)
+        return fail(err, errlen, "idx: 1 to 4 dimensions supported");
+    if (size < 4 + 4 * (size_t)ndim)
+        return fail(err, errlen, "idx: truncated header");
+    size_t count = 1;
+    for (int d = 0; d < ndim; d++) {
+        const uint8_t *p = buf + 4 + 4 * d;
+        const uint32_t v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+        if (v == 0 || v > (1u << 30))
+            return fail(err, errlen, "idx: dimension out of range");
+        if (count > ((size_t)1 << 40) / v)
+            return fail(err, errlen, "idx: array too large");
+        count *= v;
+        out->dims[d] = (int)v;
+    }
+    const size_t off = 4 + 4 * (size_t)ndim;
+    if (count != size - off)
+        return fail(err, errlen, count > size - off ? "idx: file is shorter than its dimensions say"
+                                                    : "idx: file is longer than its dimensions say");
+    out->data = malloc(count ? count : 1);
+    if (!out->data)
+        return fail(err, errlen, "idx: out of memory");
+    memcpy(out->data, buf + off, count);
+    out->ndim = ndim;
+    out->count = count;
+    return 0;
+}
+
+int idx_gunzip(const uint8_t *buf, size_t size, uint8_t **out, size_t *out_size, char *err, size_t errlen)
+{
+    *out = NULL;
+    *out_size = 0;
+    if (size < 18 || buf[0] != 0x1f || buf[1] != 0x8b || buf[2] != 8)
+        return fail(err, errlen, "gzip: bad header");
+    const int flags = buf[3];
+    size_t p = 10;
+    if (flags & 0xE0)
+        return fail(err, errlen, "gzip: reserved flags set");
+    if (flags & 4) { /* FEXTRA */
+        if (p + 2 > size)
+            return fail(err, errlen, "gzip: truncated");
+        p += 2 + ((size_t)buf[p] | (size_t)buf[p + 1] << 8);
+    }
+    for (int f = 8; f <= 16; f *= 2) /* FNAME, FCOMMENT: NUL-terminated */
+        if (flags & f) {
+            while (p < size && buf[p])
+                p++;
+            p++;
+        }
+    if (flags & 2) /* FHCRC */
+        p += 2;
+    if (p + 8 > size || size - p - 8 > 0x7fffffff)
+        return fail(err, errlen, "gzip: truncated or too large");
+    int n = 0;
+    char *data = stbi_zlib_decode_noheader_malloc((const char *)buf + p, (int)(size - p - 8), &n);
+    if (!data || n < 0)
+        return fail(err, errlen, "gzip: corrupt deflate stream");
+    const uint8_t *t = buf + size - 8;
+    const uint32_t crc = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
+    const uint32_t isize = (uint32_t)t[4] | (uint32_t)t[5] << 8 | (uint32_t)t[6] << 16 | (uint32_t)t[7] << 24;
+    if (isize != (uint32_t)n || eex_crc32(0, data, (size_t)n) != crc) {
+        free(data);
+        return fail(err, errlen, "gzip: CRC or length mismatch");
+    }
+    *out = (uint8_t *)data;
+    *out_size = (size_t)n;
+    return 0;
+}
+
+int idx_load(const char *path, idx_array *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    uint8_t *buf = NULL;
+    size_t size = 0, cap = 0;
+    for (;;) {
+        if (size == cap) {
+            cap = cap ? cap * 2 : 1 << 20;
+            uint8_t *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return fail(err, errlen, "idx: out of memory");
+            }
+            buf = nb;
+        }
+        const size_t got = fread(buf + size, 1, cap - size, f);
+        size += got;
+        if (!got)
+            break;
+    }
+    fclose(f);
+    int rc;
+    if (size >= 2 && buf[0] == 0x1f && buf[1] == 0x8b) {
+        uint8_t *raw;
+        size_t raw_size;
+        rc = idx_gunzip(buf, size, &raw, &raw_size, err, errlen);
+        if (!rc) {
+            rc = idx_parse(raw, raw_size, out, err, errlen);
+            free(raw);
+        }
+    } else
+        rc = idx_parse(buf, size, out, err, errlen);
+    free(buf);
+    return rc;
+}
+
+void idx_free(idx_array *a)
+{
+    free(a->data);
+    a->data = NULL;
+}
