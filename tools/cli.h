@@ -12,7 +12,9 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 int cmd_info(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_distort(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_spectrum(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Prints "eex <cmd>: <message>" to stderr and returns CLI_FAIL. */
 int cli_error(const char *cmd, const char *fmt, ...)

@@ -167,12 +167,8 @@ static int load_idx(const char *dir, const char *split, const char *kind, idx_ar
         fclose(f);
     else
         snprintf(path, sizeof path, "%s/%s-%s-%s.gz", dir, stem, kind, suffix);
-    if (idx_load(path, a, err, errlen)) {
-        char tmp[512];
-        snprintf(tmp, sizeof tmp, "%s", err);
-        snprintf(err, errlen, "%s (%s)", tmp, path);
-        return -1;
-    }
+    if (idx_load(path, a, err, errlen))
+        return cli_error("eval", "%s: %s", path, err);
     return 0;
 }
 
@@ -185,10 +181,10 @@ int cmd_eval(int argc, char **argv)
     char err[1024];
     idx_array images, labels;
     if (load_idx(o.dataset, o.split, "images", &images, err, sizeof err))
-        return cli_error("eval", "%s", err);
+        return CLI_FAIL;
     if (load_idx(o.dataset, o.split, "labels", &labels, err, sizeof err)) {
         idx_free(&images);
-        return cli_error("eval", "%s", err);
+        return CLI_FAIL;
     }
     if (images.ndim != 3 || labels.ndim != 1 || labels.dims[0] != images.dims[0]) {
         idx_free(&images), idx_free(&labels);

@@ -15,9 +15,14 @@ static const char usage[] =
     "                               model: detector, exits, where the answer came from\n"
     "  run  MODEL.eex --input IN.npy --output OUT.npy\n"
     "                               run on float32 NCHW arrays, write output arrays\n"
+    "  eval MODEL.eex --dataset DIR [--distortion none|blur:S|noise:S] [--expert ...]\n"
+    "       [--threshold T,...]     an early-exit model over an IDX dataset: exits,\n"
+    "                               P(offload), edge/cloud/overall accuracy per threshold\n"
     "  distort IN OUT (--blur S | --noise S) [--seed N]\n"
     "                               the evaluation distortions, on an image file\n"
     "  spectrum IN OUT              the distortion detector's input for an image\n"
+    "  bench MODEL.eex [--threads N] [--runs R] [--warmup W] [--json]\n"
+    "                               latency (min/median/max), per-node table, peak RSS\n"
     "\n"
     "'eex <command> --help' describes a command's options.\n";
 
@@ -35,10 +40,14 @@ int main(int argc, char **argv)
         return cmd_info(argc - 1, argv + 1);
     if (!strcmp(argv[1], "run"))
         return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "eval"))
+        return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(argv[1], "distort"))
         return cmd_distort(argc - 1, argv + 1);
     if (!strcmp(argv[1], "spectrum"))
         return cmd_spectrum(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "bench"))
+        return cmd_bench(argc - 1, argv + 1);
     fprintf(stderr, "eex: unknown command '%s'\n\n%s", argv[1], usage);
     return CLI_USAGE;
 }

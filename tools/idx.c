@@ -77,7 +77,9 @@ int idx_gunzip(const uint8_t *buf, size_t size, uint8_t **out, size_t *out_size,
     if (p + 8 > size || size - p - 8 > 0x7fffffff)
         return fail(err, errlen, "gzip: truncated or too large");
     int n = 0;
-    char *data = stbi_zlib_decode_noheader_malloc((const char *)buf + p, (int)(size - p - 8), &n);
+    /* the 8-byte trailer is passed too: the bit reader may look ahead past the
+     * final block, and it stops at the final block whatever follows */
+    char *data = stbi_zlib_decode_noheader_malloc((const char *)buf + p, (int)(size - p), &n);
     if (!data || n < 0)
         return fail(err, errlen, "gzip: corrupt deflate stream");
     const uint8_t *t = buf + size - 8;
