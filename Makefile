@@ -105,7 +105,15 @@ test-parity: $(BUILD)/eex
 test-converter:
 	$(PY) tests/parity/test_converter.py
 
-test-ee: $(BUILD)/eex
+$(BUILD)/tests/test_ee: tests/ee/test_ee.c $(BUILD)/libeex.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeex.a -lcriterion $(LDLIBS)
+
+# Early exits on a small exported model, and C/Python distortions.
+test-ee: $(BUILD)/eex $(BUILD)/tests/test_ee
+	@mkdir -p build/ee
+	$(PY) tests/ee/make_tiny.py build/ee/tiny.eex
+	EEX_TEST_MODEL=build/ee/tiny.eex $(BUILD)/tests/test_ee --jobs 2
 	$(PY) tests/ee/test_distort.py $(BUILD)
 
 test-cli: $(BUILD)/eex

@@ -417,6 +417,10 @@ eex_status eex_graph_bind(eex_model *m)
                 m->values[nd->in[k].index].last_use = i;
         m->macs += nd->macs;
     }
+    /* inputs stay readable for the whole run, so a session can run the same
+     * input again (full run, then a policy run, then a cut) without setting it */
+    for (int i = 0; i < m->n_inputs; i++)
+        m->values[m->inputs[i]].last_use = m->n_nodes;
     for (int i = 0; i < m->n_outputs; i++) {
         int v = eex_strmap_get(&b.values, f->outputs[i]);
         if (v < 0)

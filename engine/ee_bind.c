@@ -178,6 +178,8 @@ static eex_status reorder(ee_ctx *c)
     }
     for (int i = 0; i < m->n_outputs; i++)
         m->values[m->outputs[i]].last_use = m->n_nodes;
+    for (int i = 0; i < m->n_inputs; i++)
+        m->values[m->inputs[i]].last_use = m->n_nodes;
     free(order), free(placed), free(copy);
     return EEX_OK;
 }

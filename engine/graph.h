@@ -53,7 +53,7 @@ typedef struct eex_node {
     eex_conv_algo algo;
     float *packed;         /* fast-kernel weight layout, or NULL */
     int64_t scratch_floats;/* per-image scratch the fast kernel needs */
-    const float *zeros;    /* ic/group zeros a padded GEMM conv reads for taps in the padding */
+    const float *zeros;    /* kw*ic zeros a padded GEMM conv reads for taps in the padding */
 } eex_node;
 
 /* A set of node indices in graph (topological) order. */

@@ -78,15 +78,16 @@ static void release_const(eex_model *m, eex_operand o)
 eex_status eex_pack_weights(eex_model *m)
 {
     const int nr = eex_kernels_best()->nr;
-    int max_icg = 0;
+    int max_icg = 0; /* floats of the shared zero row */
     for (int i = 0; i < m->n_nodes; i++) {
         eex_node *nd = &m->nodes[i];
         eex_status st = EEX_OK;
         if (nd->op == EEX_OP_CONV) {
             st = pack_conv(m, nd, nr);
-            const int icg = m->values[nd->in[0].index].c / nd->group;
-            if (nd->algo == EEX_CONV_IM2COL && icg > max_icg)
-                max_icg = icg;
+            /* a whole kernel row of input channels (see conv_gemm_f32) */
+            const int row = nd->kw * m->values[nd->in[0].index].c;
+            if (nd->algo == EEX_CONV_IM2COL && row > max_icg)
+                max_icg = row;
         } else if (nd->op == EEX_OP_DENSE)
             st = pack_dense(m, nd, nr);
         if (st)

@@ -38,7 +38,7 @@ typedef struct eex_kernel_table {
      * NHWC input directly (indirect: per micro-tile, one row pointer per pixel
      * and tap; padding reads a zero row). Computes output pixels [p0, p1) of
      * n*oh*ow and panels [j0, j1) of group*ceil(ocg/nr), bias and act fused.
-     * `zeros` holds ic/group zeros when the conv has padding (else may be NULL).
+     * `zeros` holds kw*ic zeros when the conv has padding (else may be NULL).
      * Dense layers are the 1x1 case with n = batch and h = w = 1. */
     void (*conv_gemm_f32)(const eex_conv_shape *s, const float *x, const float *w_packed,
                           const eex_act_params *act, float *y, int64_t p0, int64_t p1, int j0, int j1,

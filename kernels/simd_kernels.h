@@ -58,7 +58,8 @@ static AINLINE vf vact_apply(vf x, const vact *a)
  * channels that output pixel i reads for that tap (the NHWC input itself, or
  * a zero row for padding), so no im2col copy is made. Only rows i < mrv are
  * stored; the others repeat row 0's pointers and cost a little compute in
- * the last tile only. w is one packed panel: [GEMM_NR bias][segs*kc][GEMM_NR]. */
+ * the last tile only. w is one packed panel: [GEMM_NR bias][segs*kc][GEMM_NR].
+ * A segment is a tap (kc = channels per group) or a whole kernel row. */
 static AINLINE void gemm_tile(const int mr, const int nv, int segs, int kc, const float *const *a,
                               const float *w, const vact *act, float *c, int64_t ldc, int mrv, int nlast)
 {
@@ -121,12 +122,6 @@ static void gemm_tile_any(int mr, int nv, int segs, int kc, const float *const *
 #undef GT_
 }
 
-/* Inputs with few channels per tap (an RGB stem: 3) would run the k loop a
- * handful of times per tap; they are gathered into one contiguous patch row
- * per pixel instead, up to this many floats. */
-#define GATHER_MAX_K 256
-#define GATHER_MAX_ICG 8
-
 #define MAX_TAPS 64
 
 /* Kernels with more than MAX_TAPS taps (no such conv is in the networks eex
@@ -174,20 +169,22 @@ void FN(conv_gemm_f32)(const eex_conv_shape *s, const float *x, const float *w_p
     const int64_t ohw = (int64_t)s->oh * s->ow;
     const int direct = taps == 1 && s->sh == 1 && s->sw == 1 && s->pt == 0 && s->pl == 0 && s->oh == s->ih &&
                        s->ow == s->iw;
-    const int gather = !direct && icg <= GATHER_MAX_ICG && taps * icg <= GATHER_MAX_K;
+    /* With one group and no horizontal dilation, the kw taps of one kernel
+     * row are kw*ic contiguous input floats, in the packed K order: one
+     * segment per kernel row instead of one per tap, which matters most for
+     * an RGB stem (3 channels per tap) */
+    const int row_segs = s->group == 1 && s->dw == 1;
     const vact va = vact_make(act);
+    if (!direct && taps > MAX_TAPS) {
+        conv_gemm_slow(s, x, w_packed, act, y, p0, p1, j0, j1);
+        return;
+    }
     /* A chunk of pixels is reused across all panels; sized so its rows of
      * input stay in L2 while the panels stream. */
     const int64_t kfl = (int64_t)taps * icg;
     int64_t chunk = (65536 / (kfl > 0 ? kfl : 1)) / GEMM_MR * GEMM_MR;
     chunk = chunk < GEMM_MR ? GEMM_MR : chunk > 4096 ? 4096 : chunk;
-    /* pointer rows per tap; gathered patches replace them when `gather` */
     const float *ptrs[MAX_TAPS * GEMM_MR];
-    float patch[GEMM_MR * GATHER_MAX_K];
-    if (!direct && !gather && taps > MAX_TAPS) {
-        conv_gemm_slow(s, x, w_packed, act, y, p0, p1, j0, j1);
-        return;
-    }
 
     for (int64_t pc = p0; pc < p1; pc += chunk) {
         const int64_t pe = pc + chunk < p1 ? pc + chunk : p1;
@@ -207,6 +204,12 @@ void FN(conv_gemm_f32)(const eex_conv_shape *s, const float *x, const float *w_p
                     gemm_tile_any(mr, nv, 1, icg, ptrs, w, &va, c, s->oc, mrv, nlast);
                     continue;
                 }
+                int full_rows = row_segs;
+                for (int i = 0; i < GEMM_MR && full_rows; i++) {
+                    const int64_t pi = p + (i < mrv ? i : 0);
+                    const int ix0 = (int)((pi % ohw) % s->ow) * s->sw - s->pl;
+                    full_rows = ix0 >= 0 && ix0 + s->kw <= s->iw;
+                }
                 for (int i = 0; i < GEMM_MR; i++) {
                     const int64_t pi = p + (i < mrv ? i : 0);
                     const int64_t n = pi / ohw, r = pi % ohw;
@@ -214,24 +217,22 @@ void FN(conv_gemm_f32)(const eex_conv_shape *s, const float *x, const float *w_p
                     const float *xn = x + n * s->ih * s->iw * s->ic + c0;
                     for (int ky = 0; ky < s->kh; ky++) {
                         const int iy = oy * s->sh - s->pt + ky * s->dh;
+                        const int yin = iy >= 0 && iy < s->ih;
+                        if (full_rows) {
+                            ptrs[ky * GEMM_MR + i] =
+                                yin ? xn + ((int64_t)iy * s->iw + ox * s->sw - s->pl) * s->ic : zeros;
+                            continue;
+                        }
                         for (int kx = 0; kx < s->kw; kx++) {
                             const int ix = ox * s->sw - s->pl + kx * s->dw;
-                            const int t = ky * s->kw + kx;
-                            const float *src = iy >= 0 && iy < s->ih && ix >= 0 && ix < s->iw
-                                                   ? xn + ((int64_t)iy * s->iw + ix) * s->ic
-                                                   : zeros;
-                            if (gather)
-                                memcpy(patch + (int64_t)i * kfl + (int64_t)t * icg, src, sizeof(float) * (size_t)icg);
-                            else
-                                ptrs[t * GEMM_MR + i] = src;
+                            ptrs[(ky * s->kw + kx) * GEMM_MR + i] =
+                                yin && ix >= 0 && ix < s->iw ? xn + ((int64_t)iy * s->iw + ix) * s->ic : zeros;
                         }
                     }
                 }
-                if (gather) {
-                    for (int i = 0; i < GEMM_MR; i++)
-                        ptrs[i] = patch + (int64_t)i * kfl;
-                    gemm_tile_any(mr, nv, 1, (int)kfl, ptrs, w, &va, c, s->oc, mrv, nlast);
-                } else
+                if (full_rows)
+                    gemm_tile_any(mr, nv, s->kh, s->kw * icg, ptrs, w, &va, c, s->oc, mrv, nlast);
+                else
                     gemm_tile_any(mr, nv, taps, icg, ptrs, w, &va, c, s->oc, mrv, nlast);
             }
         }
