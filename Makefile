@@ -21,7 +21,8 @@ SAN     ?=
 BUILD   ?= build$(if $(CROSS),-$(patsubst %-,%,$(CROSS)))$(if $(filter none,$(BLAS)),-noblas)$(if $(SAN),-$(SAN))
 
 CFLAGS  ?= -O2
-CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror -fPIC -pthread -Iinclude
+EXTRA_CFLAGS ?=
+CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror -fPIC -pthread -Iinclude $(EXTRA_CFLAGS)
 LDLIBS  := -lm -pthread
 ifeq ($(BLAS),none)
 CFLAGS  += -DEEX_NO_BLAS
@@ -50,7 +51,8 @@ TEST_SRC := $(wildcard tests/unit/*.c)
 
 # Debian packages the build, the tests, the converter and the benchmarks need.
 DEPS_PKGS := build-essential pkg-config libopenblas-dev libstb-dev libcriterion-dev \
-             python3-torch python3-torchvision python3-onnx python3-numpy python3-matplotlib python3-pil
+             python3-torch python3-torchvision python3-onnx python3-numpy python3-matplotlib python3-pil \
+             clang-14 libfuzzer-14-dev
 
 .PHONY: all deps test test-unit test-parity test-converter test-cli test-ee test-asan install clean help
 
@@ -123,6 +125,7 @@ test: deps all
 	$(MAKE) test-unit test-converter test-cli test-ee test-export test-parity
 	$(MAKE) BLAS=none test-unit test-parity
 	$(MAKE) test-asan
+	$(MAKE) test-fuzz-regress
 
 # The unit tests (reader, kernels, planner) under address+undefined sanitizers.
 test-asan:

@@ -13,13 +13,16 @@ Two kinds of functions live here:
   C DFT will differ in the last bits of |F|, which changes the truncated uint8 only when
   20 ln|F| lies within rounding distance of an integer (rare, and at most by 1).
 
-* Fast ones for training-time augmentation (`add_noise_fast`, `blur_batch`,
-  `spectrum_u8_batch`). They work on whole batches [N, H, W] and need NOT be bit-exact:
+* Batch and fast ones (`add_noise_batch`, `add_noise_fast`, `blur_batch`,
+  `spectrum_u8_batch`) work on whole batches [N, H, W]:
+  `add_noise_batch(exact=True)` is exact (vectorised splitmix64, libm per value);
+  `blur_batch` is exact too (the same IEEE double operations in the same order, only
+  vectorised over images; elementwise numpy +,* are correctly rounded like C's).
+  The fast ones for training-time augmentation need NOT be bit-exact:
   `add_noise_fast` draws its normals with numpy's vectorised log/cos (may differ from
-  libm in the last bit, so a pixel can very rarely round the other way) from any seed
-  stream the caller picks; `blur_batch` runs the exact algorithm vectorised over the
-  batch (in practice bit-identical to `blur`); `spectrum_u8_batch` uses numpy's log.
-  Never use them to produce reference data for the C engine.
+  libm in the last bit, so a pixel can very rarely round the other way);
+  `spectrum_u8_batch` uses numpy's log (and numpy's DFT, as `spectrum_u8`).
+  Never use the fast ones to produce reference data for the C engine.
 
 Images are uint8 numpy arrays, HW (one channel) or HWC, row-major.
 """
@@ -112,23 +115,43 @@ def add_noise(img_u8, sigma, seed):
     return _round_clip_u8(v)
 
 
-def add_noise_fast(imgs_u8, sigma, seed):
-    """Training-time noise for a batch [N, ...]: the same splitmix64 Box-Muller stream
-    (image j gets seed + j) but with numpy's vectorised log/cos, so NOT guaranteed
-    bit-exact. `sigma` may be a scalar or one value per image."""
-    imgs = np.asarray(imgs_u8, dtype=np.uint8)
-    n_img = imgs.shape[0]
-    per = int(np.prod(imgs.shape[1:]))
+def _batch_uniforms(n_img, per, seed):
+    """uniform() calls 1..2*per for the seeds seed + j, j = 0..n_img-1: [n_img, 2*per]."""
     k = np.arange(1, 2 * per + 1, dtype=np.uint64)
     with np.errstate(over="ignore"):
         seeds = (np.arange(n_img, dtype=np.uint64) + _U64(seed & MASK64))[:, None]
         z = _mix(seeds + k[None, :] * _U64(GAMMA)) >> _U64(11)
-    u = z.astype(np.float64) * TWO_POW_M53
+    return z.astype(np.float64) * TWO_POW_M53
+
+
+def add_noise_batch(imgs_u8, sigma, seed, exact=True):
+    """`add_noise` over a batch [N, ...] where image j uses seed + j (the evaluation
+    convention: image i of a split with seed s uses s + i, so pass seed = s + first
+    index). exact=True: libm log/cos/sqrt per value via `math` (bit-exact, ~0.5 us per
+    pixel); exact=False: numpy's vectorised log/cos (fast, NOT guaranteed bit-exact).
+    `sigma` may be a scalar or one value per image."""
+    imgs = np.asarray(imgs_u8, dtype=np.uint8)
+    n_img = imgs.shape[0]
+    per = int(np.prod(imgs.shape[1:]))
+    u = _batch_uniforms(n_img, per, seed)
     u1, u2 = u[:, 0::2], u[:, 1::2]
-    nrm = np.sqrt(-2 * np.log(1 - u1)) * np.cos(2 * np.pi * u2)
+    if exact:
+        log, cos, sqrt, two_pi = math.log, math.cos, math.sqrt, 2 * math.pi
+        nrm = np.array([sqrt(-2 * log(1 - a)) * cos(two_pi * b)
+                        for a, b in zip(u1.ravel().tolist(), u2.ravel().tolist())],
+                       dtype=np.float64)
+    else:
+        nrm = np.sqrt(-2 * np.log(1 - u1)) * np.cos(2 * np.pi * u2)
     sig = np.asarray(sigma, dtype=np.float64).reshape(-1, *([1] * (imgs.ndim - 1)))
     v = imgs.astype(np.float64) + sig * nrm.reshape(imgs.shape)
     return _round_clip_u8(v)
+
+
+def add_noise_fast(imgs_u8, sigma, seed):
+    """Training-time noise for a batch [N, ...]: add_noise_batch(exact=False). The same
+    splitmix64 Box-Muller stream (image j gets seed + j) but numpy's vectorised log/cos,
+    so NOT guaranteed bit-exact (a pixel may, very rarely, round the other way)."""
+    return add_noise_batch(imgs_u8, sigma, seed, exact=False)
 
 
 # ----------------------------------------------------------------------------- blur

@@ -33,12 +33,18 @@ static const float *operand_ptr(const eex_exec_ctx *s, eex_operand o)
  * the pool would cost more than the split saves. */
 #define PARALLEL_MIN_BYTES (32 * 1024)
 
+/* Tasks per thread: threads take tasks as they come free, so when one of
+ * them is slowed (another process on its core, a page fault) the others
+ * take over its share instead of waiting for it at the end of the node. */
+#define TASKS_PER_THREAD 4
+
 static int tasks_for(const eex_exec_ctx *s, int64_t bytes, int64_t units)
 {
-    int t = eex_pool_threads(s->pool);
-    if (bytes < PARALLEL_MIN_BYTES)
+    const int threads = eex_pool_threads(s->pool);
+    if (threads == 1 || bytes < PARALLEL_MIN_BYTES)
         return 1;
-    return units < t ? (int)(units > 0 ? units : 1) : t;
+    const int64_t t = (int64_t)threads * TASKS_PER_THREAD;
+    return units < t ? (int)(units > 0 ? units : 1) : (int)t;
 }
 
 /* ---- conv and dense through the GEMM kernel ---- */
@@ -76,14 +82,22 @@ static void run_gemm(const eex_exec_ctx *s, const eex_conv_shape *cs, const floa
                   .pixels = (int64_t)cs->n * cs->oh * cs->ow,
                   .panels = cs->group * ((ocg + kt->nr - 1) / kt->nr)};
     const int threads = eex_pool_threads(s->pool);
-    int tasks = macs * 4 < PARALLEL_MIN_BYTES * 8 ? 1 : threads;
-    if (tasks > 1) {
-        /* split whichever dimension balances better; pixels on a tie, as
-         * each task then reads only its own rows of the input */
+    int tasks = 1;
+    if (threads > 1 && macs >= 64 * 1024) {
+        /* split pixels when there are enough tiles for every task, as each
+         * task then reads only its own rows of the input; else whichever
+         * dimension balances better */
         const int64_t tiles = (j.pixels + kt->mr - 1) / kt->mr;
-        const double by_pix = (double)((tiles + tasks - 1) / tasks) / (double)tiles;
-        const double by_pan = (double)((j.panels + tasks - 1) / tasks) / (double)j.panels;
-        j.split_panels = by_pan < by_pix;
+        const int64_t want = (int64_t)threads * TASKS_PER_THREAD;
+        if (tiles >= want)
+            tasks = (int)want;
+        else {
+            const double by_pix = (double)((tiles + threads - 1) / threads) / (double)tiles;
+            const double by_pan = (double)((j.panels + threads - 1) / threads) / (double)j.panels;
+            j.split_panels = by_pan < by_pix;
+            const int64_t units = j.split_panels ? j.panels : tiles;
+            tasks = (int)(units < want ? units : want);
+        }
     }
     eex_pool_run(s->pool, tasks, gemm_task, &j);
 }
@@ -114,8 +128,12 @@ static void run_dw(const eex_exec_ctx *s, const eex_conv_shape *cs, const float 
 {
     const eex_kernel_table *kt = eex_kernels_best();
     dw_job j = {.fn = kt->dwconv_f32, .cs = *cs, .x = x, .w = w, .bias = bias, .act = act, .y = y};
-    if (cs->kh == 3 && cs->kw == 3 && cs->dh == 1 && cs->dw == 1 && cs->sh == cs->sw && cs->sh <= 2)
-        j.fn = cs->sh == 1 ? kt->dwconv3x3_s1_f32 : kt->dwconv3x3_s2_f32;
+    if (cs->dh == 1 && cs->dw == 1 && cs->sh == cs->sw && cs->sh <= 2 && cs->kh == cs->kw) {
+        if (cs->kh == 3)
+            j.fn = cs->sh == 1 ? kt->dwconv3x3_s1_f32 : kt->dwconv3x3_s2_f32;
+        else if (cs->kh == 5)
+            j.fn = cs->sh == 1 ? kt->dwconv5x5_s1_f32 : kt->dwconv5x5_s2_f32;
+    }
     const int64_t rows = (int64_t)cs->n * cs->oh;
     const int64_t bytes = 4 * (int64_t)cs->n * cs->oc * ((int64_t)cs->ih * cs->iw + (int64_t)cs->oh * cs->ow);
     eex_pool_run(s->pool, tasks_for(s, bytes, rows), dw_task, &j);

@@ -292,6 +292,153 @@ eex_status eex_spectrum_u8(const uint8_t *src, int height, int width, int channe
 void eex_resize_channel(const uint8_t *src, int height, int width, int channels, int channel, int oh, int ow,
                         float mean, float std, float *out);
 
+/* ---- partition executor ------------------------------------------------------ */
+/* The edge ships the cut tensor to an `eex serve` cloud running the same file,
+ * which finishes the network; when the cloud is unreachable, too slow or
+ * answers an error, the edge answers locally, marked degraded. Wire protocol:
+ * docs/protocol.md; design: docs/architecture.md, "Partition executor". */
+
+#define EEX_DIGEST_BYTES 32
+
+/* SHA-256 of a buffer. */
+void eex_sha256(const void *data, size_t size, uint8_t digest[EEX_DIGEST_BYTES]);
+/* SHA-256 of the model file's bytes: edge and cloud must hold the same file. */
+eex_status eex_model_digest(const eex_model *model, uint8_t digest[EEX_DIGEST_BYTES]);
+
+/* How the cut tensor travels. */
+typedef enum eex_wire {
+    EEX_WIRE_F32 = 1,  /* exact */
+    EEX_WIRE_F16 = 2,  /* IEEE binary16, round to nearest even, saturating at +-65504 */
+    EEX_WIRE_I8 = 3    /* int8 with a per-tensor scale and zero point (min/max, asymmetric) */
+} eex_wire;
+
+/* The edge's client: one TCP connection, reused across requests, opened
+ * lazily and re-opened on a later request after any failure. Not
+ * thread-safe: one client per edge thread. */
+typedef struct eex_cloud_client eex_cloud_client;
+
+typedef struct eex_cloud_opts {
+    eex_wire wire;       /* 0 = EEX_WIRE_F32 */
+    int deadline_ms;     /* per request, from the start of eex_session_run_offload (or of
+                            eex_cloud_client_send); 0 = 5000 */
+    int retry_ms;        /* after a failure, requests within this window do not try the
+                            cloud (they degrade at once); doubles on each further failure
+                            up to 8x. 0 = 200; -1 = always try */
+} eex_cloud_opts;
+
+/* host: a name or an address; the model is the edge's copy (its digest goes
+ * into every request). No connection is made here. */
+eex_status eex_cloud_client_new(const eex_model *model, const char *host, int port, const eex_cloud_opts *opts,
+                                eex_cloud_client **out);
+void eex_cloud_client_free(eex_cloud_client *client);
+
+/* What one offloaded request did (filled by eex_session_run_offload and
+ * eex_cloud_client_send). */
+typedef struct eex_offload_info {
+    int offloaded;            /* 1: the edge stopped at the cut and the cloud was asked (or skipped) */
+    int degraded;             /* 1: the answer is local because the cloud failed */
+    char reason[192];         /* why it degraded ("" otherwise) */
+    uint64_t request_id;
+    size_t bytes_sent;        /* request frame, header to CRC */
+    size_t bytes_received;    /* reply frame */
+    size_t payload_bytes;     /* the encoded tensor alone */
+    int connects;             /* connections this request opened (0: reused) */
+    double edge_ms;           /* the edge's policy run (detector, exits, stages to the cut) */
+    double offload_ms;        /* tensor ready -> answer: encode, network, cloud, decode */
+    double total_ms;          /* the whole call */
+    double server_ms;         /* the cloud's own time, from its reply */
+} eex_offload_info;
+
+/* The cloud's answer to one cut tensor: every classifier after the cut (side
+ * exits the edge did not host, then the final), each calibrated with the
+ * request's metric, and the one the paper's rule picks among them. */
+typedef struct eex_cloud_answer {
+    int exit;                 /* the cloud's choice among its classifiers (1-based; E + 1 final) */
+    int cls;
+    float confidence;
+    int n;                    /* classifiers reported, exits first_exit .. first_exit + n - 1 */
+    int first_exit;
+    int classes[EEX_MAX_EXITS + 1];
+    float confidences[EEX_MAX_EXITS + 1];
+    double server_ms;
+} eex_cloud_answer;
+
+/* Sends one cut tensor (NCHW floats, batch 1) and waits for the answer,
+ * within the client's deadline counted from this call. EEX_ERR_IO for
+ * network failures and timeouts, EEX_ERR_FORMAT for a malformed reply,
+ * EEX_ERR_STATE while the retry window is open, EEX_ERR_NOT_FOUND /
+ * EEX_ERR_ARGUMENT / EEX_ERR_NUMERIC for an error frame (digest, request,
+ * numbers); info->reason says which. */
+eex_status eex_cloud_client_send(eex_cloud_client *client, int cut, int expert, eex_metric metric, float threshold,
+                                 const float *tensor, const int64_t *shape, int rank, eex_cloud_answer *answer,
+                                 eex_offload_info *info);
+
+/* The edge half: eex_session_run_policy with policy->cut (EEX_NO_CUT picks
+ * the last cut point); when no edge exit answers, sends the cut tensor and
+ * applies the exit rule to the cloud's classifiers and the local exits, so
+ * the answer equals a local full run (where = CLOUD). When the cloud fails
+ * the call still succeeds: where = DEGRADED, the most confident local exit
+ * answers (or, when no exit precedes the cut, the rest of the network runs
+ * here), and info->reason says why. Errors are only those of the local run. */
+eex_status eex_session_run_offload(eex_session *session, eex_cloud_client *client, const eex_policy *policy,
+                                   eex_exit_result *result, eex_offload_info *info);
+
+/* The cloud: `eex serve`. One I/O thread (poll) and a pool of workers, each
+ * with its own session over the shared read-only model. */
+typedef struct eex_server eex_server;
+
+/* One line of the request log, handed to the log callback (called from the
+ * server's I/O thread, one call at a time). */
+typedef struct eex_server_log_rec {
+    double unix_time;
+    uint64_t request_id;
+    const char *peer;         /* "ADDR:PORT" */
+    int type;                 /* request frame type (docs/protocol.md), 0 when unreadable */
+    int cut, expert;          /* -1 when unknown */
+    const char *dtype;        /* "f32", "f16", "i8" or "" */
+    size_t bytes_in, bytes_out;
+    double ms;                /* frame received -> reply queued */
+    int error;                /* 0, or the error code sent (docs/protocol.md) */
+    const char *reason;       /* "" or the error frame's reason */
+    int exit, cls;            /* the cloud's choice (0, -1 on error) */
+    float confidence;
+} eex_server_log_rec;
+typedef void (*eex_server_log_fn)(void *user, const eex_server_log_rec *rec);
+
+typedef struct eex_server_opts {
+    const char *host;         /* address to bind; NULL = "127.0.0.1" */
+    int port;                 /* 0 = a free port (see eex_server_port) */
+    int threads;              /* worker sessions; 0 = 1 */
+    int max_conns;            /* 0 = 256; more are refused at accept */
+    int frame_timeout_ms;     /* a frame must arrive whole within this from its first byte; 0 = 5000 */
+    int idle_timeout_ms;      /* a connection between frames is closed after this; 0 = 60000 */
+    int write_timeout_ms;     /* a reply must be taken within this; 0 = 5000 */
+    int drain_timeout_ms;     /* after stop, longest wait for requests in flight; 0 = 10000 */
+    eex_server_log_fn log;    /* optional */
+    void *log_user;
+} eex_server_opts;
+
+typedef struct eex_server_stats {
+    uint64_t connections;     /* accepted */
+    uint64_t refused;         /* over max_conns */
+    uint64_t requests;        /* answered with a result */
+    uint64_t errors;          /* error frames sent */
+    uint64_t closed_bad;      /* connections closed for a bad frame or a timeout */
+    int open;                 /* connections open now */
+} eex_server_stats;
+
+/* Binds and listens; the model must outlive the server. */
+eex_status eex_server_new(const eex_model *model, const eex_server_opts *opts, eex_server **out);
+/* The bound port. */
+int eex_server_port(const eex_server *server);
+/* Serves until eex_server_stop; then stops accepting, finishes the requests
+ * in flight (within drain_timeout_ms), closes every connection, returns. */
+eex_status eex_server_run(eex_server *server);
+/* Async-signal-safe: may be called from a signal handler or another thread. */
+void eex_server_stop(eex_server *server);
+void eex_server_get_stats(const eex_server *server, eex_server_stats *stats);
+void eex_server_free(eex_server *server);
+
 #ifdef __cplusplus
 }
 #endif

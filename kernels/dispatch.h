@@ -32,7 +32,7 @@ typedef struct eex_kernel_table {
     eex_isa isa;
     const char *name;          /* "avx512", "avx2", "neon", "scalar" */
     int vl;                    /* floats per vector */
-    int mr, nr;                /* GEMM micro-tile: output pixels x output channels */
+    int mr, nr;                /* GEMM: pixel-split granularity (a multiple of every tile height), panel width */
 
     /* Convolution as a register-blocked GEMM over packed weights, reading the
      * NHWC input directly (indirect: per micro-tile, one row pointer per pixel
@@ -44,10 +44,16 @@ typedef struct eex_kernel_table {
                           const eex_act_params *act, float *y, int64_t p0, int64_t p1, int j0, int j1,
                           const float *zeros);
     /* Depthwise (group = ic = oc) over weights [kh*kw][C], output rows
-     * [r0, r1) of n*oh. The 3x3 ones need kh = kw = 3, dilation 1 and their stride. */
+     * [r0, r1) of n*oh. The 3x3 ones need kh = kw = 3, dilation 1 and their stride;
+     * dwconv_f32 takes any kernel, stride and dilation. */
     void (*dwconv3x3_s1_f32)(const eex_conv_shape *s, const float *x, const float *w_kc, const float *bias,
                              const eex_act_params *act, float *y, int64_t r0, int64_t r1);
     void (*dwconv3x3_s2_f32)(const eex_conv_shape *s, const float *x, const float *w_kc, const float *bias,
+                             const eex_act_params *act, float *y, int64_t r0, int64_t r1);
+    /* The 5x5 ones (MobileNetV3) need kh = kw = 5, dilation 1 and their stride. */
+    void (*dwconv5x5_s1_f32)(const eex_conv_shape *s, const float *x, const float *w_kc, const float *bias,
+                             const eex_act_params *act, float *y, int64_t r0, int64_t r1);
+    void (*dwconv5x5_s2_f32)(const eex_conv_shape *s, const float *x, const float *w_kc, const float *bias,
                              const eex_act_params *act, float *y, int64_t r0, int64_t r1);
     void (*dwconv_f32)(const eex_conv_shape *s, const float *x, const float *w_kc, const float *bias,
                        const eex_act_params *act, float *y, int64_t r0, int64_t r1);

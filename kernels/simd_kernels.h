@@ -52,27 +52,46 @@ static AINLINE vf vact_apply(vf x, const vact *a)
 
 /* ---- GEMM micro-kernel ------------------------------------------------------ */
 
-/* One GEMM_MR x (nv*VL) output tile: acc = bias + sum over segments s and
+/* Every panel width uses GEMM_MR-row tiles. Taller tiles for narrow panels
+ * (24 rows x 1 vector instead of 8 x 3 on AVX-512) were measured slower:
+ * each row needs its own input pointer, and past ~12 they no longer fit the
+ * general-purpose registers (docs/performance.md). */
+#define GEMM_ROWS(nv) GEMM_MR
+/* pixel splits in multiples of this keep tiles whole */
+#define GEMM_ALIGN GEMM_MR
+
+/* One mr x (nv*VL) output tile: acc = bias + sum over segments s and
  * k < kc of a[s][i][k] * w[s*kc + k][j], then the activation. A segment is
- * one tap of the kernel window: a[s*GEMM_MR + i] points at the kc input
+ * one tap of the kernel window: a[s*astride + i] points at the kc input
  * channels that output pixel i reads for that tap (the NHWC input itself, or
  * a zero row for padding), so no im2col copy is made. Only rows i < mrv are
  * stored; the others repeat row 0's pointers and cost a little compute in
  * the last tile only. w is one packed panel: [GEMM_NR bias][segs*kc][GEMM_NR].
  * A segment is a tap (kc = channels per group) or a whole kernel row. */
-static AINLINE void gemm_tile(const int mr, const int nv, int segs, int kc, const float *const *a,
-                              const float *w, const vact *act, float *c, int64_t ldc, int mrv, int nlast)
+static AINLINE void gemm_tile(const int mr, const int nv, int segs, int kc, const float *const *a, int astride,
+                              const float *w, const float *wk, int first, int last, const vact *act, float *c,
+                              int64_t ldc, int mrv, int nlast)
 {
     vf acc[GEMM_MR][GEMM_NV];
-    UNROLL for (int j = 0; j < nv; j++)
-    {
-        const vf b = v_load(w + j * VL);
-        UNROLL for (int i = 0; i < mr; i++) acc[i][j] = b;
+    if (first) {
+        UNROLL for (int j = 0; j < nv; j++)
+        {
+            const vf b = v_load(w + j * VL);
+            UNROLL for (int i = 0; i < mr; i++) acc[i][j] = b;
+        }
+    } else {
+        /* a later K block: continue from the partial sums stored in C */
+        UNROLL for (int i = 0; i < mr; i++)
+        {
+            const float *ci = c + (int64_t)(i < mrv ? i : 0) * ldc;
+            UNROLL for (int j = 0; j < nv - 1; j++) acc[i][j] = v_load(ci + j * VL);
+            acc[i][nv - 1] = nlast == VL ? v_load(ci + (nv - 1) * VL) : v_loadn(ci + (nv - 1) * VL, nlast);
+        }
     }
-    w += GEMM_NR;
+    w = wk;
     for (int sg = 0; sg < segs; sg++) {
         const float *ap[GEMM_MR];
-        UNROLL for (int i = 0; i < mr; i++) ap[i] = a[sg * GEMM_MR + i];
+        UNROLL for (int i = 0; i < mr; i++) ap[i] = a[sg * astride + i];
         for (int k = 0; k < kc; k++) {
             vf b[GEMM_NV];
             UNROLL for (int j = 0; j < nv; j++) b[j] = v_load(w + j * VL);
@@ -84,27 +103,33 @@ static AINLINE void gemm_tile(const int mr, const int nv, int segs, int kc, cons
             w += GEMM_NR;
         }
     }
+    /* a local copy: the stores below cannot alias it; partial sums of a
+     * K block that is not the last are stored without the activation */
+    const vact none = {.lo = v_set1(-INFINITY), .hi = v_set1(INFINITY), .hswish = 0};
+    const vact va = last ? *act : none;
     UNROLL for (int i = 0; i < mr; i++)
     {
         if (i >= mrv)
             break;
         float *ci = c + (int64_t)i * ldc;
-        UNROLL for (int j = 0; j < nv - 1; j++) v_store(ci + j * VL, vact_apply(acc[i][j], act));
-        const vf last = vact_apply(acc[i][nv - 1], act);
+        UNROLL for (int j = 0; j < nv - 1; j++) v_store(ci + j * VL, vact_apply(acc[i][j], &va));
+        const vf lastv = vact_apply(acc[i][nv - 1], &va);
         if (nlast == VL)
-            v_store(ci + (nv - 1) * VL, last);
+            v_store(ci + (nv - 1) * VL, lastv);
         else
-            v_storen(ci + (nv - 1) * VL, last, nlast);
+            v_storen(ci + (nv - 1) * VL, lastv, nlast);
     }
 }
 
 /* Specialisations: full-height tiles for every panel width, and one-row
  * tiles (a dense layer at batch 1, the odd last pixel) that would otherwise
- * waste GEMM_MR-fold work on a memory-bound product. */
-static void gemm_tile_any(int mr, int nv, int segs, int kc, const float *const *a, const float *w,
-                          const vact *act, float *c, int64_t ldc, int mrv, int nlast)
+ * waste a tile's worth of work on a memory-bound product. */
+static void gemm_tile_any(int mr, int nv, int segs, int kc, const float *const *a, int astride, const float *w,
+                          const float *wk, int first, int last, const vact *act, float *c, int64_t ldc, int mrv,
+                          int nlast)
 {
-#define GT_(m, n) gemm_tile(m, (n) < GEMM_NV ? (n) : GEMM_NV, segs, kc, a, w, act, c, ldc, mrv, nlast)
+#define NV_(n) ((n) < GEMM_NV ? (n) : GEMM_NV)
+#define GT_(m, n) gemm_tile(m, NV_(n), segs, kc, a, astride, w, wk, first, last, act, c, ldc, mrv, nlast)
     if (mr == 1) {
         switch (nv) {
         case 1: GT_(1, 1); return;
@@ -114,12 +139,13 @@ static void gemm_tile_any(int mr, int nv, int segs, int kc, const float *const *
         }
     }
     switch (nv) {
-    case 1: GT_(GEMM_MR, 1); return;
-    case 2: GT_(GEMM_MR, 2); return;
-    case 3: GT_(GEMM_MR, 3); return;
-    default: GT_(GEMM_MR, 4); return;
+    case 1: GT_(GEMM_ROWS(NV_(1)), 1); return;
+    case 2: GT_(GEMM_ROWS(NV_(2)), 2); return;
+    case 3: GT_(GEMM_ROWS(NV_(3)), 3); return;
+    default: GT_(GEMM_ROWS(NV_(4)), 4); return;
     }
 #undef GT_
+#undef NV_
 }
 
 #define MAX_TAPS 64
@@ -160,30 +186,81 @@ static void conv_gemm_slow(const eex_conv_shape *s, const float *x, const float 
     }
 }
 
+/* Long products are split along K into blocks of whole segments of about
+ * this many floats, so that a block of the weight panel stays in L2 while
+ * every tile of a chunk of pixels uses it; later blocks continue from the
+ * partial sums in the output (ResNet's 3x3 convs have K up to 4608). */
+#define KC_TARGET 512
+
+/* Row pointers of one tile: per segment, the input each of its pixels reads
+ * (see gemm_tile). Returns the segment length; *segs gets their count. */
+static int tile_pointers(const eex_conv_shape *s, const float *x, const float *zeros, int c0, int64_t p, int mrv,
+                         int row_segs, const float **ptrs, int *segs)
+{
+    const int64_t ohw = (int64_t)s->oh * s->ow;
+    /* output coordinates of the tile's pixels, stepped without divisions
+     * (they would cost as much as a small tile's FMAs) */
+    int64_t n0 = p / ohw;
+    int oy0 = (int)((p % ohw) / s->ow), ox0 = (int)((p % ohw) % s->ow);
+    int pn[GEMM_MR] = {0}, py[GEMM_MR] = {0}, px[GEMM_MR] = {0};
+    int full_rows = row_segs;
+    for (int i = 0; i < GEMM_MR; i++) {
+        if (i < mrv) {
+            pn[i] = (int)n0, py[i] = oy0, px[i] = ox0;
+            if (++ox0 == s->ow) {
+                ox0 = 0;
+                if (++oy0 == s->oh)
+                    oy0 = 0, n0++;
+            }
+        } else
+            pn[i] = pn[0], py[i] = py[0], px[i] = px[0];
+        const int ix0 = px[i] * s->sw - s->pl;
+        full_rows &= ix0 >= 0 && ix0 + s->kw <= s->iw;
+    }
+    for (int i = 0; i < GEMM_MR; i++) {
+        const int oy = py[i], ox = px[i];
+        const float *xn = x + (int64_t)pn[i] * s->ih * s->iw * s->ic + c0;
+        for (int ky = 0; ky < s->kh; ky++) {
+            const int iy = oy * s->sh - s->pt + ky * s->dh;
+            const int yin = iy >= 0 && iy < s->ih;
+            if (full_rows) {
+                ptrs[ky * GEMM_MR + i] = yin ? xn + ((int64_t)iy * s->iw + ox * s->sw - s->pl) * s->ic : zeros;
+                continue;
+            }
+            for (int kx = 0; kx < s->kw; kx++) {
+                const int ix = ox * s->sw - s->pl + kx * s->dw;
+                ptrs[(ky * s->kw + kx) * GEMM_MR + i] =
+                    yin && ix >= 0 && ix < s->iw ? xn + ((int64_t)iy * s->iw + ix) * s->ic : zeros;
+            }
+        }
+    }
+    *segs = full_rows ? s->kh : s->kh * s->kw;
+    return full_rows ? s->kw * (s->ic / s->group) : s->ic / s->group;
+}
+
 void FN(conv_gemm_f32)(const eex_conv_shape *s, const float *x, const float *w_packed, const eex_act_params *act,
                        float *y, int64_t p0, int64_t p1, int j0, int j1, const float *zeros)
 {
     const int icg = s->ic / s->group, ocg = s->oc / s->group, taps = s->kh * s->kw;
     const int ppg = (ocg + GEMM_NR - 1) / GEMM_NR;
     const int64_t panel = eex_gemm_panel_floats(GEMM_NR, taps, icg);
-    const int64_t ohw = (int64_t)s->oh * s->ow;
     const int direct = taps == 1 && s->sh == 1 && s->sw == 1 && s->pt == 0 && s->pl == 0 && s->oh == s->ih &&
                        s->ow == s->iw;
     /* With one group and no horizontal dilation, the kw taps of one kernel
      * row are kw*ic contiguous input floats, in the packed K order: one
-     * segment per kernel row instead of one per tap, which matters most for
-     * an RGB stem (3 channels per tap) */
-    const int row_segs = s->group == 1 && s->dw == 1;
+     * segment per kernel row instead of one per tap (an RGB stem has 3
+     * channels per tap), unless that makes segments longer than a K block */
+    const int row_segs = s->group == 1 && s->dw == 1 && s->kw * icg <= KC_TARGET;
     const vact va = vact_make(act);
     if (!direct && taps > MAX_TAPS) {
         conv_gemm_slow(s, x, w_packed, act, y, p0, p1, j0, j1);
         return;
     }
-    /* A chunk of pixels is reused across all panels; sized so its rows of
-     * input stay in L2 while the panels stream. */
-    const int64_t kfl = (int64_t)taps * icg;
-    int64_t chunk = (65536 / (kfl > 0 ? kfl : 1)) / GEMM_MR * GEMM_MR;
-    chunk = chunk < GEMM_MR ? GEMM_MR : chunk > 4096 ? 4096 : chunk;
+    /* A chunk of pixels is reused across all panels, its input rows for
+     * one K block staying in L2 while the panels stream. */
+    const int64_t kfl = (int64_t)taps * icg, kblk = kfl < KC_TARGET ? kfl : KC_TARGET;
+    int64_t chunk = (65536 / (kblk > 0 ? kblk : 1)) / GEMM_ALIGN * GEMM_ALIGN;
+    chunk = chunk < GEMM_ALIGN ? GEMM_ALIGN : chunk > 4096 ? 4096 : chunk;
     const float *ptrs[MAX_TAPS * GEMM_MR];
 
     for (int64_t pc = p0; pc < p1; pc += chunk) {
@@ -194,46 +271,34 @@ void FN(conv_gemm_f32)(const eex_conv_shape *s, const float *x, const float *w_p
             const int ncols = ocg - j * GEMM_NR < GEMM_NR ? ocg - j * GEMM_NR : GEMM_NR;
             const int nv = (ncols + VL - 1) / VL, nlast = ncols - (nv - 1) * VL;
             const float *w = w_packed + (int64_t)jp * panel;
-            for (int64_t p = pc; p < pe; p += GEMM_MR) {
-                const int mrv = pe - p < GEMM_MR ? (int)(pe - p) : GEMM_MR;
-                const int mr = mrv == 1 ? 1 : GEMM_MR;
-                float *c = y + p * s->oc + g * ocg + j * GEMM_NR;
-                if (direct) {
+            if (direct) {
+                for (int64_t p = pc; p < pe; p += GEMM_MR) {
+                    const int mrv = pe - p < GEMM_MR ? (int)(pe - p) : GEMM_MR;
                     for (int i = 0; i < GEMM_MR; i++)
                         ptrs[i] = x + (p + (i < mrv ? i : 0)) * s->ic + c0;
-                    gemm_tile_any(mr, nv, 1, icg, ptrs, w, &va, c, s->oc, mrv, nlast);
-                    continue;
+                    gemm_tile_any(mrv == 1 ? 1 : GEMM_MR, nv, 1, icg, ptrs, GEMM_MR, w, w + GEMM_NR, 1, 1, &va,
+                                  y + p * s->oc + g * ocg + j * GEMM_NR, s->oc, mrv, nlast);
                 }
-                int full_rows = row_segs;
-                for (int i = 0; i < GEMM_MR && full_rows; i++) {
-                    const int64_t pi = p + (i < mrv ? i : 0);
-                    const int ix0 = (int)((pi % ohw) % s->ow) * s->sw - s->pl;
-                    full_rows = ix0 >= 0 && ix0 + s->kw <= s->iw;
+                continue;
+            }
+            /* K blocks of whole segments. A tile at the left or right edge
+             * has per-tap segments (its rows cross the padding), the others
+             * per-row ones, so blocks are multiples of a whole kernel row
+             * (when rows are segments) and start at the same K offset for
+             * every tile. */
+            const int64_t unit = row_segs ? (int64_t)s->kw * icg : icg;
+            const int64_t block = (KC_TARGET / unit > 0 ? KC_TARGET / unit : 1) * unit;
+            for (int64_t k0 = 0; k0 < kfl; k0 += block) {
+                const int64_t k1 = k0 + block < kfl ? k0 + block : kfl;
+                for (int64_t p = pc; p < pe; p += GEMM_MR) {
+                    const int mrv = pe - p < GEMM_MR ? (int)(pe - p) : GEMM_MR;
+                    int segs;
+                    const int kc = tile_pointers(s, x, zeros, c0, p, mrv, row_segs, ptrs, &segs);
+                    const int sb = (int)(k0 / kc), se = (int)(k1 / kc);
+                    gemm_tile_any(mrv == 1 ? 1 : GEMM_MR, nv, se - sb, kc, ptrs + (int64_t)sb * GEMM_MR, GEMM_MR, w,
+                                  w + GEMM_NR + k0 * GEMM_NR, k0 == 0, k1 == kfl, &va,
+                                  y + p * s->oc + g * ocg + j * GEMM_NR, s->oc, mrv, nlast);
                 }
-                for (int i = 0; i < GEMM_MR; i++) {
-                    const int64_t pi = p + (i < mrv ? i : 0);
-                    const int64_t n = pi / ohw, r = pi % ohw;
-                    const int oy = (int)(r / s->ow), ox = (int)(r % s->ow);
-                    const float *xn = x + n * s->ih * s->iw * s->ic + c0;
-                    for (int ky = 0; ky < s->kh; ky++) {
-                        const int iy = oy * s->sh - s->pt + ky * s->dh;
-                        const int yin = iy >= 0 && iy < s->ih;
-                        if (full_rows) {
-                            ptrs[ky * GEMM_MR + i] =
-                                yin ? xn + ((int64_t)iy * s->iw + ox * s->sw - s->pl) * s->ic : zeros;
-                            continue;
-                        }
-                        for (int kx = 0; kx < s->kw; kx++) {
-                            const int ix = ox * s->sw - s->pl + kx * s->dw;
-                            ptrs[(ky * s->kw + kx) * GEMM_MR + i] =
-                                yin && ix >= 0 && ix < s->iw ? xn + ((int64_t)iy * s->iw + ix) * s->ic : zeros;
-                        }
-                    }
-                }
-                if (full_rows)
-                    gemm_tile_any(mr, nv, s->kh, s->kw * icg, ptrs, w, &va, c, s->oc, mrv, nlast);
-                else
-                    gemm_tile_any(mr, nv, taps, icg, ptrs, w, &va, c, s->oc, mrv, nlast);
             }
         }
     }
@@ -249,8 +314,9 @@ void FN(conv_gemm_f32)(const eex_conv_shape *s, const float *x, const float *w_p
  * outputs per step so that neighbouring windows share their column loads. */
 static AINLINE void dw3x3_block(const int S, const int tail, int nt, const float *r0, const float *r1,
                                 const float *r2, int C, int iw, int ow, int pl, const vf *w, vf bv,
-                                const vact *act, float *out)
+                                const vact *act_in, float *out)
 {
+    const vact act_local = *act_in, *act = &act_local; /* the stores cannot alias a local */
 #define LD(p) (tail ? v_loadn((p), nt) : v_load(p))
 #define ST(p, v) (tail ? v_storen((p), (v), nt) : v_store((p), (v)))
     /* [ox_lo, ox_hi): the columns whose whole window is inside the row */
@@ -382,6 +448,117 @@ void FN(dwconv3x3_s2_f32)(const eex_conv_shape *s, const float *x, const float *
                           const eex_act_params *act, float *y, int64_t r0, int64_t r1)
 {
     dw3x3_rows(2, s, x, w_kc, bias, act, y, r0, r1);
+}
+
+/* The same scheme for a KxK window at stride S (used for 5x5, MobileNetV3's
+ * other depthwise size): K input rows, invalid rows given zero weights,
+ * checked edge columns, and two outputs per step in the interior sharing
+ * their overlapping column loads. */
+static AINLINE void dwk_block(const int K, const int S, const int tail, int nt, const float *const *r, int C, int iw,
+                              int ow, int pl, const vf *w, vf bv, const vact *act_in, float *out)
+{
+    const vact act_local = *act_in, *act = &act_local; /* the stores cannot alias a local */
+#define LD(p) (tail ? v_loadn((p), nt) : v_load(p))
+#define ST(p, v) (tail ? v_storen((p), (v), nt) : v_store((p), (v)))
+    int ox_lo = 0, ox_hi = ow;
+    while (ox_lo < ow && ox_lo * S - pl < 0)
+        ox_lo++;
+    while (ox_hi > ox_lo && (ox_hi - 1) * S - pl + K > iw)
+        ox_hi--;
+    for (int pass = 0; pass < 2; pass++)
+        for (int o = pass ? ox_hi : 0; o < (pass ? ow : ox_lo); o++) {
+            vf acc = bv;
+            for (int kx = 0; kx < K; kx++) {
+                const int ix = o * S - pl + kx;
+                if (ix < 0 || ix >= iw)
+                    continue;
+                for (int ky = 0; ky < K; ky++)
+                    acc = v_fma(LD(r[ky] + (int64_t)ix * C), w[ky * K + kx], acc);
+            }
+            ST(out + (int64_t)o * C, vact_apply(acc, act));
+        }
+    int ox = ox_lo;
+    for (; ox + 1 < ox_hi; ox += 2) {
+        const int64_t ix = (int64_t)(ox * S - pl) * C;
+        vf a0 = bv, a1 = bv;
+        UNROLL for (int ky = 0; ky < K; ky++)
+        {
+            const float *q = r[ky] + ix;
+            UNROLL for (int kx = 0; kx < K + S; kx++)
+            {
+                const vf xv = LD(q + kx * C);
+                if (kx < K)
+                    a0 = v_fma(xv, w[ky * K + kx], a0);
+                if (kx >= S)
+                    a1 = v_fma(xv, w[ky * K + kx - S], a1);
+            }
+        }
+        ST(out + (int64_t)ox * C, vact_apply(a0, act));
+        ST(out + (int64_t)(ox + 1) * C, vact_apply(a1, act));
+    }
+    for (; ox < ox_hi; ox++) {
+        const int64_t ix = (int64_t)(ox * S - pl) * C;
+        vf acc = bv;
+        UNROLL for (int ky = 0; ky < K; ky++)
+        {
+            UNROLL for (int kx = 0; kx < K; kx++) acc = v_fma(LD(r[ky] + ix + kx * C), w[ky * K + kx], acc);
+        }
+        ST(out + (int64_t)ox * C, vact_apply(acc, act));
+    }
+#undef LD
+#undef ST
+}
+
+static AINLINE void dwk_rows(const int K, const int S, const eex_conv_shape *s, const float *x, const float *w_kc,
+                             const float *bias, const eex_act_params *act, float *y, int64_t r0, int64_t r1)
+{
+    const int C = s->oc;
+    const vact va = vact_make(act);
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t n = r / s->oh;
+        const int oy = (int)(r % s->oh);
+        const float *xn = x + n * s->ih * s->iw * C;
+        float *out = y + r * s->ow * C;
+        int valid[8], any = -1;
+        for (int ky = 0; ky < K; ky++) {
+            const int iy = oy * S - s->pt + ky;
+            valid[ky] = iy >= 0 && iy < s->ih;
+            if (valid[ky] && any < 0)
+                any = ky;
+        }
+        const float *rows[8];
+        for (int ky = 0; ky < K; ky++) {
+            const int iy = oy * S - s->pt + (valid[ky] ? ky : any);
+            rows[ky] = xn + (int64_t)(any < 0 ? 0 : iy) * s->iw * C;
+        }
+        for (int c0 = 0; c0 < C; c0 += VL) {
+            const int nt = C - c0 < VL ? C - c0 : VL;
+            vf w[64];
+            for (int t = 0; t < K * K; t++)
+                w[t] = valid[t / K] ? (nt == VL ? v_load(w_kc + t * C + c0) : v_loadn(w_kc + t * C + c0, nt))
+                                    : v_zero();
+            const vf bv = !bias ? v_zero() : nt == VL ? v_load(bias + c0) : v_loadn(bias + c0, nt);
+            const float *rc[8];
+            for (int ky = 0; ky < K; ky++)
+                rc[ky] = rows[ky] + c0;
+            if (nt == VL)
+                dwk_block(K, S, 0, VL, rc, C, s->iw, s->ow, s->pl, w, bv, &va, out + c0);
+            else
+                dwk_block(K, S, 1, nt, rc, C, s->iw, s->ow, s->pl, w, bv, &va, out + c0);
+        }
+    }
+}
+
+void FN(dwconv5x5_s1_f32)(const eex_conv_shape *s, const float *x, const float *w_kc, const float *bias,
+                          const eex_act_params *act, float *y, int64_t r0, int64_t r1)
+{
+    dwk_rows(5, 1, s, x, w_kc, bias, act, y, r0, r1);
+}
+
+void FN(dwconv5x5_s2_f32)(const eex_conv_shape *s, const float *x, const float *w_kc, const float *bias,
+                          const eex_act_params *act, float *y, int64_t r0, int64_t r1)
+{
+    dwk_rows(5, 2, s, x, w_kc, bias, act, y, r0, r1);
 }
 
 /* Any depthwise conv (kernel size, stride, dilation): per output pixel, the
@@ -594,11 +771,13 @@ const eex_kernel_table EEX_PASTE(eex_kernel_table, EEX_ISA_SUFFIX) = {
     .isa = EEX_ISA_ID,
     .name = EEX_ISA_NAME,
     .vl = VL,
-    .mr = GEMM_MR,
+    .mr = GEMM_ALIGN,
     .nr = GEMM_NR,
     .conv_gemm_f32 = FN(conv_gemm_f32),
     .dwconv3x3_s1_f32 = FN(dwconv3x3_s1_f32),
     .dwconv3x3_s2_f32 = FN(dwconv3x3_s2_f32),
+    .dwconv5x5_s1_f32 = FN(dwconv5x5_s1_f32),
+    .dwconv5x5_s2_f32 = FN(dwconv5x5_s2_f32),
     .dwconv_f32 = FN(dwconv_f32),
     .maxpool_f32 = FN(maxpool_f32),
     .avgpool_f32 = FN(avgpool_f32),

@@ -12,3 +12,19 @@ LIB_SRC += kernels/arm/kernels_neon.c
 $(BUILD)/obj/kernels/arm/kernels_neon.o: CFLAGS += -O3
 endif
 $(BUILD)/obj/kernels/simd_scalar.o: CFLAGS += -O3
+
+# ---- AArch64: the NEON kernels, cross-compiled and run under qemu ----------
+# `make test-arm` needs gcc-aarch64-linux-gnu, libc6-dev-arm64-cross and
+# qemu-user (Debian). The test binary is static, so qemu needs no sysroot.
+ARM_CROSS := aarch64-linux-gnu-
+ARM_BUILD := build-aarch64-linux-gnu-noblas
+.PHONY: test-arm arm-eex
+test-arm:
+	$(MAKE) CROSS=$(ARM_CROSS) BLAS=none $(ARM_BUILD)/libeex.a
+	$(ARM_CROSS)gcc -O2 -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Iinclude -static \
+	    -o $(ARM_BUILD)/test_simd_arm tests/arm/test_simd_arm.c $(ARM_BUILD)/libeex.a -lm -pthread
+	qemu-aarch64 $(ARM_BUILD)/test_simd_arm 40
+
+# The one static binary to copy onto an ARM board (see docs/performance.md).
+arm-eex:
+	$(MAKE) CROSS=$(ARM_CROSS) BLAS=none STATIC=1 $(ARM_BUILD)/eex

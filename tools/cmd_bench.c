@@ -212,8 +212,12 @@ static int bench(const bench_opts *o, eex_model *m, eex_session *s)
         cli_json_string(f, o->model);
         fprintf(f, ", \"threads\": %d, \"batch\": %d, \"runs\": %d, \"warmup\": %d, \"isa\": \"%s\", \"gemm\": \"%s\"",
                 o->threads, o->batch, o->runs, o->warmup, isa, eex_gemm_backend());
-        fprintf(f, ", \"min_ms\": %.4f, \"median_ms\": %.4f, \"max_ms\": %.4f, \"peak_rss_mb\": %.2f, \"nodes\": [",
-                t[0], med, t[o->runs - 1], rss);
+        fprintf(f, ", \"min_ms\": %.4f, \"median_ms\": %.4f, \"max_ms\": %.4f, \"peak_rss_mb\": %.2f", t[0], med,
+                t[o->runs - 1], rss);
+        fputs(", \"times_ms\": [", f);
+        for (int i = 0; i < o->runs; i++)
+            fprintf(f, "%s%.4f", i ? ", " : "", t[i]);
+        fputs("], \"nodes\": [", f);
         for (int k = 0; k < n_nodes; k++) {
             const node_row *nr = &rows[k];
             shape_str(&nr->info, shape, sizeof shape);

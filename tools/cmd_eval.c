@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "eval.h"
 #include "idx.h"
+#include "offload_cli.h"
 #include "run_ee.h"
 
 static const char help[] =
@@ -42,7 +43,20 @@ static const char help[] =
     "  --log FILE.jsonl         one line per image: index, label, detector class,\n"
     "                           expert, every exit's confidence and prediction, the\n"
     "                           exit taken at each threshold\n"
-    "  --quiet                  no progress lines on stderr\n";
+    "  --quiet                  no progress lines on stderr\n"
+    "\n"
+    "offloading through a cloud (`eex serve` on the same model file):\n"
+    "  --cloud HOST:PORT        every image that no edge exit answers at the highest\n"
+    "                           threshold runs the real edge path (batch 1: detector,\n"
+    "                           exits, stages to the cut) and its cut tensor goes to the\n"
+    "                           cloud, whose classifiers then decide every threshold;\n"
+    "                           adds end-to-end latency (median, p95), bytes per\n"
+    "                           offload and degraded answers to the report\n"
+    "  --cut N|NAME             cut point (default the last: the edge hosts every exit\n"
+    "                           it can)\n"
+    "  --wire f32|f16|i8        tensor encoding (default f32)\n"
+    "  --deadline-ms D          per image (default 5000); past it the edge answers\n"
+    "                           with its most confident exit, marked degraded\n";
 
 static int parse_distortion(const char *s, eval_opts *o)
 {
@@ -139,6 +153,17 @@ static int parse(int argc, char **argv, eval_opts *o)
             o->quiet = 1;
         else if (!strcmp(a, "--log") && has_val)
             o->log = argv[++i];
+        else if (!strcmp(a, "--cloud") && has_val)
+            o->cloud = argv[++i];
+        else if (!strcmp(a, "--cut") && has_val)
+            o->cut = argv[++i];
+        else if (!strcmp(a, "--wire") && has_val) {
+            if (cli_parse_wire(argv[++i], &o->wire))
+                return cli_usage("eval", "--wire takes f32, f16 or i8, not '%s'", argv[i]);
+        } else if (!strcmp(a, "--deadline-ms") && has_val) {
+            if ((o->deadline_ms = cli_parse_int(argv[++i], 1, 100000000)) < 0)
+                return cli_usage("eval", "--deadline-ms takes a positive integer, not '%s'", argv[i]);
+        }
         else if (a[0] == '-' && a[1])
             return cli_usage("eval", has_val ? "unknown option '%s'" : "option '%s' needs a value or is unknown", a);
         else if (!o->model)
@@ -152,6 +177,10 @@ static int parse(int argc, char **argv, eval_opts *o)
         return cli_usage("eval", "missing --dataset DIR");
     if (!o->dist_spec)
         o->dist_spec = "none";
+    if ((o->cut || o->wire || o->deadline_ms) && !o->cloud)
+        return cli_usage("eval", "--cut, --wire and --deadline-ms go with --cloud HOST:PORT");
+    if (!o->wire)
+        o->wire = EEX_WIRE_F32;
     return 0;
 }
 

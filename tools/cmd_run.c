@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "image.h"
 #include "npy.h"
+#include "offload_cli.h"
 #include "run_ee.h"
 
 static const char help[] =
@@ -39,6 +40,14 @@ static const char help[] =
     "  --top K            classes to print for a plain model (default 5)\n"
     "  --threads N        worker threads (default 1)\n"
     "  --kernels ref|auto ref runs the scalar reference kernels (default auto)\n"
+    "  --cloud HOST:PORT  offload to an `eex serve` running the same model file: when\n"
+    "                     no edge exit answers, the cut tensor (at --cut, default\n"
+    "                     the last cut point) goes to the cloud, which finishes the\n"
+    "                     network; if the cloud is unreachable, too slow or answers\n"
+    "                     an error, the most confident local exit answers, marked\n"
+    "                     \"degraded\" with the reason\n"
+    "  --wire f32|f16|i8  tensor encoding on the wire (default f32)\n"
+    "  --deadline-ms D    answer within D ms of the start (default 5000)\n"
     "  --json             print the result as one JSON object\n";
 
 enum { MAX_ARRAYS = 16 };
@@ -86,6 +95,15 @@ static int parse(int argc, char **argv, run_opts *o)
                 return cli_usage("run", "--metric takes 'maxprob' or 'entropy', not '%s'", v);
         } else if (!strcmp(a, "--cut") && has_val)
             o->cut = argv[++i];
+        else if (!strcmp(a, "--cloud") && has_val)
+            o->cloud = argv[++i];
+        else if (!strcmp(a, "--wire") && has_val) {
+            if (cli_parse_wire(argv[++i], &o->wire))
+                return cli_usage("run", "--wire takes f32, f16 or i8, not '%s'", argv[i]);
+        } else if (!strcmp(a, "--deadline-ms") && has_val) {
+            if ((o->deadline_ms = cli_parse_int(argv[++i], 1, 100000000)) < 0)
+                return cli_usage("run", "--deadline-ms takes a positive integer, not '%s'", argv[i]);
+        }
         else if (!strcmp(a, "--kernels") && has_val) {
             const char *k = argv[++i];
             if (!strcmp(k, "ref"))
@@ -113,6 +131,8 @@ static int parse(int argc, char **argv, run_opts *o)
         return cli_usage("run", "give an IMAGE or --input IN.npy --output OUT.npy");
     if (o->n_in && o->image)
         return cli_usage("run", "give either an IMAGE or --input, not both");
+    if (o->cloud && o->n_in)
+        return cli_usage("run", "--cloud works on an IMAGE, not on --input arrays");
     return 0;
 }
 

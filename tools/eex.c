@@ -23,6 +23,9 @@ static const char usage[] =
     "  spectrum IN OUT              the distortion detector's input for an image\n"
     "  bench MODEL.eex [--threads N] [--runs R] [--warmup W] [--json]\n"
     "                               latency (min/median/max), per-node table, peak RSS\n"
+    "  serve MODEL.eex --listen [ADDR:]PORT [--threads N] [--log FILE.jsonl]\n"
+    "                               the cloud half: finishes the network for edges that\n"
+    "                               run with --cloud HOST:PORT\n"
     "\n"
     "'eex <command> --help' describes a command's options.\n";
 
@@ -48,6 +51,8 @@ int main(int argc, char **argv)
         return cmd_spectrum(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench"))
         return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "serve"))
+        return cmd_serve(argc - 1, argv + 1);
     fprintf(stderr, "eex: unknown command '%s'\n\n%s", argv[1], usage);
     return CLI_USAGE;
 }

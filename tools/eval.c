@@ -1,11 +1,14 @@
 #include "eval.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli.h"
+#include "offload_cli.h"
+#include "run_ee.h"
 
 static double now_s(void)
 {
@@ -21,12 +24,33 @@ typedef struct image_rec {
     int label, expert, det_class;
     float conf[EEX_MAX_EXITS + 1];
     int pred[EEX_MAX_EXITS + 1];
+    /* with --cloud: the real path at the highest threshold */
+    int sent, degraded;      /* conf/pred from the cut on are the cloud's when sent && !degraded */
+    double total_ms, offload_ms, edge_ms;
+    size_t bytes;
+    char reason[96];
 } image_rec;
 
 typedef struct thr_stats {
     long exit_count[EEX_MAX_EXITS];
-    long offload, edge_correct, cloud_correct, final_correct;
+    long offload, edge_correct, cloud_correct, final_correct, degraded;
 } thr_stats;
+
+/* The cloud side of an evaluation (NULL without --cloud). */
+typedef struct cloud_eval {
+    eex_cloud_client *client;
+    eex_session *s1;             /* batch 1: the real edge path */
+    int cut, edge_exits;         /* the cut and the exits before it */
+    char where[300];
+    float t_max;
+    long sent, degraded, path_mismatch, final_mismatch;
+    double *total_ms, *offload_ms, *edge_ms;   /* per image, NaN when not sent */
+    size_t bytes_sum, payload_sum;
+    double json_bytes_sum;
+    long json_samples;
+    float *tensor;
+    size_t tensor_cap;
+} cloud_eval;
 
 /* The policy for one threshold on one recorded image: the exit taken
  * (0-based side exit, or E when offloaded) and the answer. */
@@ -44,6 +68,105 @@ static int decide(const image_rec *r, int E, float t, int *answer)
                 best = k;
     *answer = r->pred[best];
     return E;
+}
+
+/* The same with --cloud: exits before the cut decide on the edge; an
+ * offloaded image is decided by the cloud's classifiers and the edge's exits
+ * (the local full run's rule), or, degraded, by the most confident edge exit.
+ * *where: 0 edge, 1 cloud, 2 degraded. */
+static int decide_cloud(const image_rec *r, int E, int ce, float t, int *answer, int *where)
+{
+    for (int k = 0; k < ce; k++)
+        if (r->conf[k] > t) {
+            *answer = r->pred[k];
+            *where = 0;
+            return k;
+        }
+    *where = r->degraded ? 2 : 1;
+    int best = 0;
+    if (r->degraded && ce > 0) {
+        for (int k = 1; k < ce; k++)
+            if (r->conf[k] > r->conf[best])
+                best = k;
+        *answer = r->pred[best];
+        return best;
+    }
+    for (int k = ce; k <= E; k++)
+        if (r->conf[k] > t) {
+            *answer = r->pred[k];
+            return k;
+        }
+    for (int k = 1; k <= E; k++)
+        if (r->conf[k] > r->conf[best])
+            best = k;
+    *answer = r->pred[best];
+    return best;
+}
+
+/* Characters of Python's repr() of a double: the shortest digits that read
+ * back, in fixed notation for decimal exponents -4..15, else d.ddde-XX. */
+static size_t py_repr_len(double v)
+{
+    char buf[40];
+    int digits = 17;
+    for (int p = 1; p <= 17; p++) {
+        snprintf(buf, sizeof buf, "%.*e", p - 1, v);
+        if (strtod(buf, NULL) == v) {
+            digits = p;
+            break;
+        }
+    }
+    snprintf(buf, sizeof buf, "%.*e", digits - 1, v);
+    const char *e = strchr(buf, 'e');
+    const int x = e ? atoi(e + 1) : 0;
+    size_t n = v < 0 || (v == 0 && signbit(v)) ? 1 : 0;
+    if (v == 0)
+        return n + 3;  /* 0.0 */
+    if (x >= -4 && x < 16)
+        n += x >= 0 ? (size_t)(x + 1) + 1 + (size_t)(digits - x - 1 > 1 ? digits - x - 1 : 1) : 2 + (size_t)(-x - 1) + (size_t)digits;
+    else {
+        const int ax = x < 0 ? -x : x;
+        n += (size_t)digits + (digits > 1) + 2 + (ax >= 100 ? 3 : 2);
+    }
+    return n;
+}
+
+/* Bytes of json.dumps(tensor.tolist()) for an NCHW float tensor: what the
+ * authors' edge posted. Brackets per nesting level, ", " between items. */
+static double json_list_bytes(const float *x, const int64_t *shape, int rank)
+{
+    double n = 0;
+    size_t elems = 1, lists = 0, block = 1;
+    for (int d = 0; d < rank; d++)
+        elems *= (size_t)shape[d];
+    for (int d = rank - 1; d >= 0; d--) {  /* each level: its lists' brackets and separators */
+        const size_t count = elems / (block * (size_t)shape[d]);
+        lists += count;
+        n += (double)count * (2.0 + 2.0 * (double)(shape[d] - 1));
+        block *= (size_t)shape[d];
+    }
+    (void)lists;
+    for (size_t i = 0; i < elems; i++)
+        n += (double)py_repr_len((double)x[i]);
+    return n;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Percentile q (0..1) of v[0..n) with linear interpolation (as numpy); sorts v. */
+static double percentile(double *v, long n, double q)
+{
+    if (n <= 0)
+        return 0.0;
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    const double pos = q * (double)(n - 1);
+    const long lo = (long)pos;
+    const double f = pos - (double)lo;
+    return lo + 1 < n ? v[lo] * (1.0 - f) + v[lo + 1] * f : v[lo];
 }
 
 static int find_named(const eex_model *m, const char *name, int detector)
@@ -157,7 +280,8 @@ static int run_batch(const eval_opts *o, const eex_model *m, eex_session *s, con
     return CLI_OK;
 }
 
-static void write_log(FILE *f, const eex_model *m, const eval_opts *o, long index, const image_rec *r, int E)
+static void write_log(FILE *f, const eex_model *m, const eval_opts *o, long index, const image_rec *r, int E,
+                      const cloud_eval *ce)
 {
     fprintf(f, "{\"index\": %ld, \"label\": %d, \"detector\": ", index, r->label);
     if (r->det_class >= 0)
@@ -172,19 +296,40 @@ static void write_log(FILE *f, const eex_model *m, const eval_opts *o, long inde
     fputs("], \"predictions\": [", f);
     for (int k = 0; k <= E; k++)
         fprintf(f, "%s%d", k ? ", " : "", r->pred[k]);
+    int ans[EVAL_MAX_THRESHOLDS], where[EVAL_MAX_THRESHOLDS];
     fputs("], \"exit\": {", f);
     for (int t = 0; t < o->n_thr; t++) {
-        int ans;
-        const int k = decide(r, E, o->thr[t], &ans);
+        where[t] = 0;
+        const int k = ce ? decide_cloud(r, E, ce->edge_exits, o->thr[t], &ans[t], &where[t]) : decide(r, E, o->thr[t], &ans[t]);
         fprintf(f, "%s\"%g\": %d", t ? ", " : "", o->thr[t], k + 1);
     }
-    fputs("}}\n", f);
+    fputs("}, \"answer\": {", f);
+    for (int t = 0; t < o->n_thr; t++)
+        fprintf(f, "%s\"%g\": %d", t ? ", " : "", o->thr[t], ans[t]);
+    fputs("}", f);
+    if (ce) {
+        static const char *const names[] = {"edge", "cloud", "degraded"};
+        fputs(", \"where\": {", f);
+        for (int t = 0; t < o->n_thr; t++)
+            fprintf(f, "%s\"%g\": \"%s\"", t ? ", " : "", o->thr[t], names[where[t]]);
+        fputs("}", f);
+        if (r->sent) {
+            fprintf(f, ", \"latency_ms\": %.3f, \"edge_ms\": %.3f, \"offload_ms\": %.3f, \"bytes\": %zu", r->total_ms,
+                    r->edge_ms, r->offload_ms, r->bytes);
+            if (r->degraded) {
+                fputs(", \"reason\": ", f);
+                cli_json_string(f, r->reason);
+            }
+        }
+    }
+    fputs("}\n", f);
 }
 
 static double frac(long a, long b) { return b ? (double)a / (double)b : 0.0; }
 
 static void report(const eval_opts *o, const eex_model *m, long N, int E, const thr_stats *ts, const long *exit_correct,
-                   const long conf_mat[EEX_MAX_CLASSES_DET][EEX_MAX_CLASSES_DET], int true_det, double secs)
+                   const long conf_mat[EEX_MAX_CLASSES_DET][EEX_MAX_CLASSES_DET], int true_det, double secs,
+                   const cloud_eval *ce, double (*thr_lat)[2])
 {
     const int D = eex_model_detector_class_count(m);
     long det_right = 0, det_total = 0;
@@ -215,6 +360,33 @@ static void report(const eval_opts *o, const eex_model *m, long N, int E, const 
                 printf("%s%ld", c ? ", " : "", true_det >= 0 ? conf_mat[true_det][c] : 0);
             printf("]");
         }
+        if (ce) {
+            double *v = malloc(sizeof(double) * (size_t)(ce->sent ? ce->sent : 1));
+            double lat[3][2] = {{0}};
+            const double *src[3] = {ce->total_ms, ce->edge_ms, ce->offload_ms};
+            for (int q = 0; v && q < 3; q++) {
+                long n = 0;
+                for (long i = 0; i < N; i++)
+                    if (src[q][i] == src[q][i])
+                        v[n++] = src[q][i];
+                lat[q][1] = percentile(v, n, 0.95);
+                lat[q][0] = percentile(v, n, 0.5);
+            }
+            free(v);
+            const double bpo = ce->sent ? (double)ce->bytes_sum / (double)ce->sent : 0.0;
+            const double jpo = ce->json_samples ? ce->json_bytes_sum / (double)ce->json_samples : 0.0;
+            printf(", \"cloud\": ");
+            cli_json_string(stdout, ce->where);
+            printf(", \"wire\": \"%s\", \"cut\": %d, \"cut_name\": ", cli_wire_name(o->wire), ce->cut);
+            cli_json_string(stdout, eex_model_cut_name(m, ce->cut));
+            printf(", \"edge_exits\": %d, \"offloaded\": %ld, \"latency_ms\": {\"median\": %.3f, \"p95\": %.3f}, "
+                   "\"edge_ms\": {\"median\": %.3f, \"p95\": %.3f}, \"offload_ms\": {\"median\": %.3f, \"p95\": %.3f}, "
+                   "\"bytes_per_offload\": %.1f, \"payload_bytes_per_offload\": %.1f, \"json_bytes_per_offload\": %.1f, "
+                   "\"degraded\": %ld, \"path_mismatch\": %ld, \"final_mismatch\": %ld",
+                   ce->edge_exits, ce->sent, lat[0][0], lat[0][1], lat[1][0], lat[1][1], lat[2][0], lat[2][1], bpo,
+                   ce->sent ? (double)ce->payload_sum / (double)ce->sent : 0.0, jpo, ce->degraded, ce->path_mismatch,
+                   ce->final_mismatch);
+        }
         printf(", \"exit_accuracy\": [");
         for (int k = 0; k <= E; k++)
             printf("%s%.6f", k ? ", " : "", frac(exit_correct[k], N));
@@ -226,9 +398,14 @@ static void report(const eval_opts *o, const eex_model *m, long N, int E, const 
             for (int k = 0; k < E; k++)
                 printf("%s%.6f", k ? ", " : "", frac(s->exit_count[k], N));
             printf("], \"p_offload\": %.6f, \"edge_accuracy\": %.6f, \"cloud_accuracy\": %.6f, "
-                   "\"final_accuracy_offloaded\": %.6f, \"overall_accuracy\": %.6f}",
+                   "\"final_accuracy_offloaded\": %.6f, \"overall_accuracy\": %.6f",
                    frac(s->offload, N), frac(s->edge_correct, edge), frac(s->cloud_correct, s->offload),
                    frac(s->final_correct, s->offload), frac(s->edge_correct + s->cloud_correct, N));
+            if (ce)
+                printf(", \"degraded\": %ld, \"latency_ms\": {\"median\": %.3f, \"p95\": %.3f}}", s->degraded,
+                       thr_lat[t][0], thr_lat[t][1]);
+            else
+                printf("}");
         }
         printf("]}\n");
         return;
@@ -242,22 +419,158 @@ static void report(const eval_opts *o, const eex_model *m, long N, int E, const 
             printf("%s%s %ld", c ? ", " : "", eex_model_detector_class(m, c), conf_mat[true_det][c]);
         printf(")\n");
     }
+    if (ce) {
+        double *v = malloc(sizeof(double) * (size_t)(ce->sent ? ce->sent : 1));
+        double med = 0, p95 = 0, emed = 0, omed = 0;
+        long n = 0;
+        for (long i = 0; v && i < N; i++)
+            if (ce->total_ms[i] == ce->total_ms[i])
+                v[n++] = ce->total_ms[i];
+        p95 = percentile(v, n, 0.95), med = percentile(v, n, 0.5);
+        n = 0;
+        for (long i = 0; v && i < N; i++)
+            if (ce->edge_ms[i] == ce->edge_ms[i])
+                v[n++] = ce->edge_ms[i];
+        emed = percentile(v, n, 0.5);
+        n = 0;
+        for (long i = 0; v && i < N; i++)
+            if (ce->offload_ms[i] == ce->offload_ms[i])
+                v[n++] = ce->offload_ms[i];
+        omed = percentile(v, n, 0.5);
+        free(v);
+        printf("cloud %s, %s wire, cut %d '%s' (%d exits on the edge): %ld images offloaded, %ld degraded\n", ce->where,
+               cli_wire_name(o->wire), ce->cut, eex_model_cut_name(m, ce->cut), ce->edge_exits, ce->sent, ce->degraded);
+        printf("  end-to-end latency median %.2f ms, p95 %.2f ms (median edge %.2f ms + offload %.2f ms)\n", med, p95,
+               emed, omed);
+        if (ce->sent)
+            printf("  %.0f bytes per offload (JSON float list of the same tensor: %.0f bytes, %.1fx more)\n",
+                   (double)ce->bytes_sum / (double)ce->sent, ce->json_samples ? ce->json_bytes_sum / (double)ce->json_samples : 0.0,
+                   ce->json_samples ? ce->json_bytes_sum / (double)ce->json_samples / ((double)ce->bytes_sum / (double)ce->sent) : 0.0);
+    }
     printf("accuracy of each exit on all images:");
     for (int k = 0; k <= E; k++)
         printf("  %s%d %.2f%%", k < E ? "exit" : "final/exit", k + 1, 100.0 * frac(exit_correct[k], N));
     printf("\n\n threshold");
     for (int k = 0; k < E; k++)
         printf("   exit%d", k + 1);
-    printf("  P(offload)  edge acc  cloud acc  overall\n");
+    printf("  P(offload)  edge acc  cloud acc  overall%s\n", ce ? "  degraded  latency med/p95 ms" : "");
     for (int t = 0; t < o->n_thr; t++) {
         const thr_stats *s = &ts[t];
         printf("  %8.3f", o->thr[t]);
         for (int k = 0; k < E; k++)
             printf("  %5.1f%%", 100.0 * frac(s->exit_count[k], N));
-        printf("     %5.1f%%    %5.1f%%     %5.1f%%   %5.1f%%\n", 100.0 * frac(s->offload, N),
+        printf("     %5.1f%%    %5.1f%%     %5.1f%%   %5.1f%%", 100.0 * frac(s->offload, N),
                100.0 * frac(s->edge_correct, N - s->offload), 100.0 * frac(s->cloud_correct, s->offload),
                100.0 * frac(s->edge_correct + s->cloud_correct, N));
+        if (ce)
+            printf("  %8ld  %7.2f / %.2f", s->degraded, thr_lat[t][0], thr_lat[t][1]);
+        printf("\n");
     }
+}
+
+/* Sets up the real edge path and the client. */
+static int cloud_open(const eval_opts *o, const eex_model *m, long N, cloud_eval *ce)
+{
+    char host[256];
+    int port, rc;
+    if (cli_parse_hostport(o->cloud, "127.0.0.1", host, sizeof host, &port) || port < 1)
+        return cli_usage("eval", "--cloud takes HOST:PORT, not '%s'", o->cloud);
+    snprintf(ce->where, sizeof ce->where, "%s", o->cloud);
+    if (!eex_model_cut_count(m))
+        return cli_error("eval", "--cloud: the model has no cut points (ee.cuts)");
+    if ((rc = resolve_cut("eval", m, o->cut, &ce->cut)))
+        return rc;
+    if (ce->cut == EEX_NO_CUT)
+        ce->cut = eex_model_cut_count(m) - 1;
+    ce->edge_exits = eex_model_cut_exit(m, ce->cut);
+    ce->t_max = o->thr[0];
+    for (int t = 1; t < o->n_thr; t++)
+        ce->t_max = o->thr[t] > ce->t_max ? o->thr[t] : ce->t_max;
+    eex_cloud_opts co = {.wire = o->wire, .deadline_ms = o->deadline_ms};
+    eex_status st = eex_cloud_client_new(m, host, port, &co, &ce->client);
+    eex_session_opts so = {.batch = 1, .threads = o->threads};
+    if (st || (st = eex_session_new(m, &so, &ce->s1)))
+        return cli_status("eval", st);
+    int64_t d[EEX_MAX_RANK];
+    const int r = eex_model_cut_shape(m, ce->cut, d);
+    ce->tensor_cap = 1;
+    for (int i = 0; i < r; i++)
+        ce->tensor_cap *= (size_t)d[i];
+    ce->tensor = malloc(sizeof(float) * ce->tensor_cap);
+    ce->total_ms = malloc(sizeof(double) * (size_t)N);
+    ce->offload_ms = malloc(sizeof(double) * (size_t)N);
+    ce->edge_ms = malloc(sizeof(double) * (size_t)N);
+    if (!ce->tensor || !ce->total_ms || !ce->offload_ms || !ce->edge_ms)
+        return cli_error("eval", "out of memory");
+    for (long i = 0; i < N; i++)
+        ce->total_ms[i] = ce->offload_ms[i] = ce->edge_ms[i] = NAN;
+    return CLI_OK;
+}
+
+static void cloud_close(cloud_eval *ce)
+{
+    eex_cloud_client_free(ce->client);
+    eex_session_free(ce->s1);
+    free(ce->tensor), free(ce->total_ms), free(ce->offload_ms), free(ce->edge_ms);
+}
+
+/* Image `index` (its preprocessed inputs at img / det) through the real
+ * path when no edge exit answers it at the highest threshold. */
+static int cloud_image(const eval_opts *o, const eex_model *m, cloud_eval *ce, long index, const float *img,
+                       const float *det, int fixed_expert, image_rec *r)
+{
+    const int E = eex_model_exit_count(m);
+    r->sent = r->degraded = 0;
+    for (int k = 0; k < ce->edge_exits; k++)
+        if (r->conf[k] > ce->t_max)
+            return CLI_OK;  /* answered on the edge at every threshold */
+    int64_t shape[EEX_MAX_RANK];
+    eex_model_input_shape(m, eex_model_image_input(m), shape);
+    eex_status st = eex_session_set_input(ce->s1, eex_model_image_input(m), img, shape, 4);
+    if (!st && det) {
+        eex_model_input_shape(m, eex_model_detector_input(m), shape);
+        st = eex_session_set_input(ce->s1, eex_model_detector_input(m), det, shape, 4);
+    }
+    if (st)
+        return cli_status("eval", st);
+    const eex_policy p = {.threshold = ce->t_max, .metric = o->metric,
+                          .expert = fixed_expert >= 0 ? fixed_expert : EEX_EXPERT_AUTO, .cut = ce->cut};
+    eex_exit_result res;
+    eex_offload_info info;
+    if ((st = eex_session_run_offload(ce->s1, ce->client, &p, &res, &info)))
+        return cli_status("eval", st);
+    if (!info.offloaded) {  /* batch-1 numbers put an edge exit just above the threshold */
+        ce->path_mismatch++;
+        return CLI_OK;
+    }
+    r->sent = 1;
+    ce->sent++;
+    r->total_ms = ce->total_ms[index] = info.total_ms;
+    r->offload_ms = ce->offload_ms[index] = info.offload_ms;
+    r->edge_ms = ce->edge_ms[index] = info.edge_ms;
+    r->bytes = info.bytes_sent ? info.bytes_sent : 0;
+    ce->bytes_sum += info.bytes_sent;
+    ce->payload_sum += info.payload_bytes;
+    const int first = res.where == EEX_WHERE_CLOUD || ce->edge_exits == 0 ? ce->edge_exits : E + 1;
+    if (res.where == EEX_WHERE_CLOUD && res.predictions[E] != r->pred[E])
+        ce->final_mismatch++;
+    for (int k = first; k <= E; k++) {
+        r->conf[k] = res.confidences[k];
+        r->pred[k] = res.predictions[k];
+    }
+    if (res.where == EEX_WHERE_DEGRADED) {
+        r->degraded = 1;
+        ce->degraded++;
+        snprintf(r->reason, sizeof r->reason, "%.95s", info.reason);
+    } else if (ce->json_samples < 16) {
+        int64_t d[EEX_MAX_RANK];
+        int rank;
+        if (!eex_session_cut_tensor(ce->s1, ce->cut, ce->tensor, ce->tensor_cap, d, &rank)) {
+            ce->json_bytes_sum += json_list_bytes(ce->tensor, d, rank);
+            ce->json_samples++;
+        }
+    }
+    return CLI_OK;
 }
 
 int eval_run(const eval_opts *o, const eex_model *m, const idx_array *images, const idx_array *labels)
@@ -273,12 +586,23 @@ int eval_run(const eval_opts *o, const eex_model *m, const idx_array *images, co
     for (long i = 0; i < N; i++)
         if (labels->data[i] >= C)
             return cli_error("eval", "label %d of image %ld is not a class of the model (%d classes)", labels->data[i], i, C);
+    cloud_eval cloud = {0}, *ce = NULL;
+    if (o->cloud) {
+        ce = &cloud;
+        if ((rc = cloud_open(o, m, N, ce))) {
+            cloud_close(ce);
+            return rc;
+        }
+    }
     const int B = o->batch;
     eex_session *s;
     eex_session_opts so = {.batch = B, .threads = o->threads};
     eex_status st = eex_session_new(m, &so, &s);
-    if (st)
+    if (st) {
+        if (ce)
+            cloud_close(ce);
         return cli_status("eval", st);
+    }
     const int img_in = eex_model_image_input(m), det_in = eex_model_detector_input(m);
     int64_t d[EEX_MAX_RANK];
     eex_model_input_shape(m, img_in, d);
@@ -296,11 +620,15 @@ int eval_run(const eval_opts *o, const eex_model *m, const idx_array *images, co
     float *dprobs = malloc(sizeof(float) * EEX_MAX_CLASSES_DET * (size_t)B);
     image_rec *recs = calloc((size_t)B, sizeof *recs);
     thr_stats *ts = calloc((size_t)o->n_thr, sizeof *ts);
+    double *thr_lat_v = ce ? malloc(sizeof(double) * (size_t)N * (size_t)o->n_thr) : NULL;
+    long *thr_lat_n = calloc((size_t)o->n_thr, sizeof(long));
+    double (*thr_lat)[2] = calloc((size_t)o->n_thr, sizeof *thr_lat);
     long exit_correct[EEX_MAX_EXITS + 1] = {0};
     long conf_mat[EEX_MAX_CLASSES_DET][EEX_MAX_CLASSES_DET] = {{0}};
     FILE *log = o->log ? fopen(o->log, "w") : NULL;
     rc = CLI_OK;
-    if (!img_buf || !det_buf || !px || !conf || !cls || !dprobs || !recs || !ts)
+    if (!img_buf || !det_buf || !px || !conf || !cls || !dprobs || !recs || !ts || (ce && !thr_lat_v) || !thr_lat_n ||
+        !thr_lat)
         rc = cli_error("eval", "out of memory");
     else if (o->log && !log)
         rc = cli_error("eval", "cannot write '%s'", o->log);
@@ -310,6 +638,9 @@ int eval_run(const eval_opts *o, const eex_model *m, const idx_array *images, co
     for (long first = 0; !rc && first < N; first += B) {
         const int n = (int)(N - first < B ? N - first : B);
         rc = run_batch(o, m, s, images, labels, (int)first, n, fixed_expert, img_buf, det_buf, px, conf, cls, dprobs, recs);
+        for (int i = 0; !rc && ce && i < n; i++)
+            rc = cloud_image(o, m, ce, first + i, img_buf + (size_t)i * img_size,
+                             det_in >= 0 ? det_buf + (size_t)i * det_size : NULL, fixed_expert, &recs[i]);
         for (int i = 0; !rc && i < n; i++) {
             const image_rec *r = &recs[i];
             for (int k = 0; k <= E; k++)
@@ -317,19 +648,23 @@ int eval_run(const eval_opts *o, const eex_model *m, const idx_array *images, co
             if (true_det >= 0 && r->det_class >= 0)
                 conf_mat[true_det][r->det_class]++;
             for (int t = 0; t < o->n_thr; t++) {
-                int ans;
-                const int k = decide(r, E, o->thr[t], &ans);
-                if (k < E) {
+                int ans, where = 0;
+                const int k = ce ? decide_cloud(r, E, ce->edge_exits, o->thr[t], &ans, &where) : decide(r, E, o->thr[t], &ans);
+                const int offloaded = ce ? where != 0 : k >= E;
+                if (!offloaded) {
                     ts[t].exit_count[k]++;
                     ts[t].edge_correct += ans == r->label;
                 } else {
                     ts[t].offload++;
                     ts[t].cloud_correct += ans == r->label;
                     ts[t].final_correct += r->pred[E] == r->label;
+                    ts[t].degraded += where == 2;
+                    if (ce && r->sent)
+                        thr_lat_v[(size_t)t * (size_t)N + (size_t)thr_lat_n[t]++] = r->total_ms;
                 }
             }
             if (log)
-                write_log(log, m, o, first + i, r, E);
+                write_log(log, m, o, first + i, r, E, ce);
         }
         const double now = now_s();
         if (!o->quiet && now - last_progress > 2.0) {
@@ -340,10 +675,17 @@ int eval_run(const eval_opts *o, const eex_model *m, const idx_array *images, co
     const double secs = now_s() - t0;
     if (log && fclose(log) != 0 && !rc)
         rc = cli_error("eval", "error writing '%s'", o->log);
+    for (int t = 0; !rc && ce && t < o->n_thr; t++) {
+        thr_lat[t][1] = percentile(thr_lat_v + (size_t)t * (size_t)N, thr_lat_n[t], 0.95);
+        thr_lat[t][0] = percentile(thr_lat_v + (size_t)t * (size_t)N, thr_lat_n[t], 0.5);
+    }
     if (!rc)
-        report(o, m, N, E, ts, exit_correct, (const long(*)[EEX_MAX_CLASSES_DET])conf_mat, true_det, secs);
+        report(o, m, N, E, ts, exit_correct, (const long(*)[EEX_MAX_CLASSES_DET])conf_mat, true_det, secs, ce, thr_lat);
     free(img_buf), free(det_buf), free(px), free(conf), free(cls), free(dprobs), free(recs), free(ts);
+    free(thr_lat_v), free(thr_lat_n), free(thr_lat);
     eex_session_free(s);
+    if (ce)
+        cloud_close(ce);
     (void)X;
     return rc;
 }

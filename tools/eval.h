@@ -20,6 +20,10 @@ typedef struct eval_opts {
     eex_metric metric;
     int limit, batch, threads, json, quiet;
     uint64_t seed;
+    /* --cloud: offloaded images go through a real `eex serve` */
+    const char *cloud, *cut;
+    eex_wire wire;
+    int deadline_ms;
 } eval_opts;
 
 int eval_run(const eval_opts *o, const eex_model *m, const idx_array *images, const idx_array *labels);

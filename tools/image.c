@@ -6,6 +6,62 @@
 
 #include <stb/stb_image.h>
 
+/* stb_image's JPEG decoder (the Debian version) writes past a table when a
+ * Huffman table declares more than 256 codes; untrusted files reach it, so
+ * every DHT segment is checked here first. Walks all markers, including the
+ * ones between the scans of a progressive JPEG. Returns 0 when the tables are
+ * sane or the file is not a JPEG. */
+static int jpeg_tables_bad(const unsigned char *b, size_t n)
+{
+    /* the decoder takes 0xFF fill bytes before any marker, SOI included */
+    size_t p = 1;
+    while (p < n && b[p] == 0xFF)
+        p++;
+    if (n < 4 || b[0] != 0xFF || p >= n || b[p] != 0xD8)
+        return 0;
+    p++;
+    while (p + 4 <= n) {
+        if (b[p] != 0xFF) {  /* the decoder skips stray bytes to the next marker: so do we */
+            p++;
+            continue;
+        }
+        const unsigned marker = b[p + 1];
+        if (marker == 0xFF) {  /* fill byte */
+            p++;
+            continue;
+        }
+        if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {
+            p += 2;
+            continue;
+        }
+        if (marker == 0xD9)
+            return 0;
+        const size_t len = (size_t)b[p + 2] << 8 | b[p + 3];
+        if (len < 2 || p + 2 + len > n)
+            return marker == 0xC4;  /* a DHT cut short is not decoded safely either */
+        if (marker == 0xC4) {  /* DHT: one or more tables of 1 + 16 + sum(counts) bytes */
+            size_t q = p + 4;
+            const size_t end = p + 2 + len;
+            while (q < end) {
+                if (q + 17 > end)
+                    return 1;
+                unsigned total = 0;
+                for (int i = 1; i <= 16; i++)
+                    total += b[q + i];
+                if (total > 256 || q + 17 + total > end)
+                    return 1;
+                q += 17 + total;
+            }
+        }
+        p += 2 + len;
+        if (marker == 0xDA) {  /* entropy-coded data runs to the next real marker */
+            while (p + 1 < n && !(b[p] == 0xFF && b[p + 1] != 0 && !(b[p + 1] >= 0xD0 && b[p + 1] <= 0xD7)))
+                p++;
+        }
+    }
+    return 0;
+}
+
 static int finish(unsigned char *px, int w, int h, int channels, eex_image *img, char *err, size_t errlen)
 {
     if (!px) {
@@ -33,13 +89,30 @@ int eex_image_load(const char *path, int channels, eex_image *img, char *err, si
         snprintf(err, errlen, "cannot open image '%s'", path);
         return -1;
     }
-    int w, h, n;
-    if (channels == 0) {  /* as stored: gray stays gray, colour becomes RGB */
-        channels = stbi_info_from_file(f, &w, &h, &n) && n <= 2 ? 1 : 3;
+    /* read whole: the JPEG check needs the bytes, and images are small */
+    unsigned char *buf = NULL;
+    size_t size = 0, cap = 0;
+    for (;;) {
+        if (size == cap) {
+            cap = cap ? cap * 2 : 1 << 16;
+            unsigned char *nb = cap > ((size_t)1 << 30) ? NULL : realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                snprintf(err, errlen, "image '%s' is too large or memory ran out", path);
+                return -1;
+            }
+            buf = nb;
+        }
+        const size_t got = fread(buf + size, 1, cap - size, f);
+        size += got;
+        if (!got)
+            break;
     }
-    unsigned char *px = stbi_load_from_file(f, &w, &h, &n, channels);
     fclose(f);
-    return finish(px, w, h, channels, img, err, errlen);
+    const int rc = eex_image_load_memory(buf, size, channels, img, err, errlen);
+    free(buf);
+    return rc;
 }
 
 int eex_image_load_memory(const unsigned char *buf, size_t size, int channels, eex_image *img, char *err,
@@ -48,6 +121,10 @@ int eex_image_load_memory(const unsigned char *buf, size_t size, int channels, e
     memset(img, 0, sizeof *img);
     if (size > 0x7fffffff || (channels != 0 && channels != 1 && channels != 3)) {
         snprintf(err, errlen, "bad image buffer or channel count");
+        return -1;
+    }
+    if (jpeg_tables_bad(buf, size)) {
+        snprintf(err, errlen, "cannot decode image: corrupt JPEG Huffman table");
         return -1;
     }
     int w, h, n;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "offload_cli.h"
 
 static const char *where_name(eex_where w)
 {
@@ -46,7 +47,8 @@ int resolve_cut(const char *cmd, const eex_model *m, const char *spec, int *cut)
     return CLI_OK;
 }
 
-static void print_json(const eex_model *m, const run_opts *o, const eex_exit_result *r, float threshold)
+static void print_json(const eex_model *m, const run_opts *o, const eex_exit_result *r, float threshold,
+                       const eex_offload_info *off)
 {
     FILE *f = stdout;
     fputs("{\"image\": ", f);
@@ -84,6 +86,21 @@ static void print_json(const eex_model *m, const run_opts *o, const eex_exit_res
     for (int k = 0; k < r->n_computed; k++)
         fprintf(f, "%s%.3f", k ? ", " : "", r->stage_ms[k]);
     fprintf(f, "], \"nodes_executed\": %d", r->nodes_executed);
+    if (off) {
+        if (r->where == EEX_WHERE_DEGRADED) {
+            fputs(", \"reason\": ", f);
+            cli_json_string(f, off->reason);
+        }
+        fputs(", \"cloud\": ", f);
+        if (off->offloaded) {
+            fputs("{\"address\": ", f);
+            cli_json_string(f, o->cloud);
+            fprintf(f, ", \"wire\": \"%s\", \"cut\": %d, \"info\": ", cli_wire_name(o->wire), r->cut);
+            cli_offload_json(f, off);
+            fputs("}", f);
+        } else
+            fputs("null", f);
+    }
     if (r->where == EEX_WHERE_CUT) {
         int64_t d[EEX_MAX_RANK];
         const int rank = eex_model_cut_shape(m, r->cut, d);
@@ -101,7 +118,8 @@ static void print_json(const eex_model *m, const run_opts *o, const eex_exit_res
     fputs("}\n", f);
 }
 
-static void print_text(const eex_model *m, const run_opts *o, const eex_exit_result *r, float threshold)
+static void print_text(const eex_model *m, const run_opts *o, const eex_exit_result *r, float threshold,
+                       const eex_offload_info *off)
 {
     const int E = eex_model_exit_count(m);
     printf("%s\n", o->image);
@@ -119,11 +137,28 @@ static void print_text(const eex_model *m, const run_opts *o, const eex_exit_res
             snprintf(name, sizeof name, "exit %d", k + 1);
         else
             snprintf(name, sizeof name, "final");
-        printf("  %-9s  confidence %.3f  class %d %-14s %7.2f ms%s\n", name, r->confidences[k], r->predictions[k],
-               label ? label : "", r->stage_ms[k], r->confidences[k] > threshold ? "  (> threshold)" : "");
+        const int on_cloud = off && off->offloaded && r->where == EEX_WHERE_CLOUD && r->cut >= 0 &&
+                             k >= eex_model_cut_exit(m, r->cut);
+        if (on_cloud)
+            printf("  %-9s  confidence %.3f  class %d %-14s     cloud%s\n", name, r->confidences[k], r->predictions[k],
+                   label ? label : "", r->confidences[k] > threshold ? "  (> threshold)" : "");
+        else
+            printf("  %-9s  confidence %.3f  class %d %-14s %7.2f ms%s\n", name, r->confidences[k], r->predictions[k],
+                   label ? label : "", r->stage_ms[k], r->confidences[k] > threshold ? "  (> threshold)" : "");
     }
     const char *label = eex_model_label(m, r->cls);
-    if (r->where == EEX_WHERE_CUT) {
+    if (r->where == EEX_WHERE_CLOUD || r->where == EEX_WHERE_DEGRADED) {
+        printf("  offload    cut %d '%s', %s wire, %zu bytes sent, %.2f ms edge + %.2f ms offload (server %.2f ms)\n",
+               r->cut, eex_model_cut_name(m, r->cut), cli_wire_name(o->wire), off->bytes_sent, off->edge_ms,
+               off->offload_ms, off->server_ms);
+        if (r->where == EEX_WHERE_CLOUD)
+            printf("  answer     class %d %s, confidence %.3f, %s %d (answered via the cloud at %s)\n", r->cls,
+                   label ? label : "", r->confidence, r->exit == E + 1 ? "final classifier, exit" : "exit", r->exit,
+                   o->cloud);
+        else
+            printf("  answer     class %d %s, confidence %.3f, exit %d (DEGRADED: %s)\n", r->cls, label ? label : "",
+                   r->confidence, r->exit, off->reason);
+    } else if (r->where == EEX_WHERE_CUT) {
         int64_t d[EEX_MAX_RANK];
         const int rank = eex_model_cut_shape(m, r->cut, d);
         int64_t elems = 1;
@@ -149,12 +184,32 @@ int run_ee(const run_opts *o, const eex_model *m, eex_session *s)
     p.threshold = o->threshold >= 0 ? o->threshold
                                     : (eex_model_default_threshold(m) >= 0 ? eex_model_default_threshold(m) : 0.8f);
     eex_exit_result r;
-    eex_status st = eex_session_run_policy(s, &p, &r);
-    if (st)
+    eex_status st;
+    if (o->cloud) {
+        char host[256];
+        int port;
+        if (cli_parse_hostport(o->cloud, "127.0.0.1", host, sizeof host, &port) || port < 1)
+            return cli_usage("run", "--cloud takes HOST:PORT, not '%s'", o->cloud);
+        eex_cloud_opts co = {.wire = o->wire ? o->wire : EEX_WIRE_F32, .deadline_ms = o->deadline_ms};
+        eex_cloud_client *c;
+        if ((st = eex_cloud_client_new(m, host, port, &co, &c)))
+            return cli_status("run", st);
+        eex_offload_info off;
+        st = eex_session_run_offload(s, c, &p, &r, &off);
+        eex_cloud_client_free(c);
+        if (st)
+            return cli_status("run", st);
+        if (o->json)
+            print_json(m, o, &r, p.threshold, &off);
+        else
+            print_text(m, o, &r, p.threshold, &off);
+        return CLI_OK;
+    }
+    if ((st = eex_session_run_policy(s, &p, &r)))
         return cli_status("run", st);
     if (o->json)
-        print_json(m, o, &r, p.threshold);
+        print_json(m, o, &r, p.threshold, NULL);
     else
-        print_text(m, o, &r, p.threshold);
+        print_text(m, o, &r, p.threshold, NULL);
     return CLI_OK;
 }

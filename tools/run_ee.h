@@ -13,7 +13,10 @@ typedef struct run_opts {
     float threshold;       /* < 0: the model's default, else 0.8 */
     const char *expert;    /* NULL: auto when a detector exists */
     eex_metric metric;
-    const char *cut;       /* NULL: run to the end locally */
+    const char *cut;       /* NULL: run to the end locally (with --cloud: the last cut) */
+    const char *cloud;     /* HOST:PORT of an `eex serve`, or NULL */
+    eex_wire wire;
+    int deadline_ms;       /* 0: the client's default */
 } run_opts;
 
 /* The image is already set on the session. */

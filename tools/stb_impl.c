@@ -8,6 +8,8 @@
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #endif
 #define STBI_NO_STDIO_OVERRIDES
+/* refuse absurd sizes before allocating for them */
+#define STBI_MAX_DIMENSIONS 16384
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_FAILURE_USERMSG
 #include <stb/stb_image.h>

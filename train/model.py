@@ -242,6 +242,11 @@ class Detector(nn.Module):
             n = self.features(torch.zeros(1, 1, size, size)).shape[1]
         self.size = size
         self.fc = nn.Linear(n, classes)
+        # The 1-channel 1x1 conv is followed by ReLU: with PyTorch's default init it
+        # can start (and stay) dead for some seeds, so the detector never learns.
+        # Starting its bias at 0.5 keeps it alive; the architecture is unchanged.
+        with torch.no_grad():
+            self.features[5].bias.fill_(0.5)
 
     def forward(self, x):
         return self.fc(self.features(x))

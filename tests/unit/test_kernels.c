@@ -1,5 +1,6 @@
-/* Every fast kernel against its scalar reference twin, over randomized
- * shapes with odd channel counts, tails, strides, padding and groups. */
+/* The GEMM backends (OpenBLAS or built-in) against a naive product, and the
+ * reference kernels' own corner cases (pooling windows, flatten order,
+ * softmax stability). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -39,108 +40,8 @@ static void assert_close(const float *a, const float *b, size_t n, float tol, co
     cr_assert(md <= tol * mb, "%s: max diff %g (scale %g)", what, md, mb);
 }
 
-/* Same packing as engine/pack.c, reproduced so the kernel test stands alone. */
-static float *pack_gemm(const float *w, int oc, int icg, int kk, int group)
-{
-    const int ocg = oc / group;
-    const size_t K = (size_t)kk * icg;
-    float *p = malloc(sizeof(float) * (size_t)oc * K);
-    for (int g = 0; g < group; g++)
-        for (int o = 0; o < ocg; o++)
-            for (int ci = 0; ci < icg; ci++)
-                for (int t = 0; t < kk; t++)
-                    p[(size_t)g * K * ocg + ((size_t)t * icg + ci) * ocg + o] = w[((size_t)(g * ocg + o) * icg + ci) * kk + t];
-    return p;
-}
-
-static eex_act_params random_act(void)
-{
-    eex_act_params a = {.act = (eex_act)rint_in(0, 3), .lo = 0.0f, .hi = 6.0f};
-    if (a.act == EEX_ACT_CLIP)
-        a.lo = -0.5f, a.hi = 0.75f;
-    return a;
-}
-
-static void conv_case(eex_conv_shape s, int depthwise)
-{
-    const int icg = s.ic / s.group, kk = s.kh * s.kw;
-    const size_t nx = (size_t)s.n * s.ih * s.iw * s.ic, ny = (size_t)s.n * s.oh * s.ow * s.oc;
-    float *x = rarray(nx), *w = rarray((size_t)s.oc * icg * kk), *b = rarray((size_t)s.oc);
-    float *y_ref = malloc(ny * 4), *y = malloc(ny * 4);
-    const eex_act_params act = random_act();
-    eex_conv_ref(&s, x, w, b, &act, y_ref);
-    char what[160];
-    snprintf(what, sizeof what, "conv n%d %dx%dx%d->%d k%dx%d s%d,%d p%d,%d d%d g%d act%d", s.n, s.ih, s.iw, s.ic,
-             s.oc, s.kh, s.kw, s.sh, s.sw, s.pt, s.pl, s.dh, s.group, act.act);
-    if (depthwise) {
-        float *p = malloc(sizeof(float) * (size_t)kk * s.oc);
-        for (int c = 0; c < s.oc; c++)
-            for (int t = 0; t < kk; t++)
-                p[(size_t)t * s.oc + c] = w[(size_t)c * kk + t];
-        eex_dwconv(&s, x, p, b, &act, y);
-        free(p);
-    } else {
-        float *p = pack_gemm(w, s.oc, icg, kk, s.group);
-        float *scratch = malloc(sizeof(float) * (size_t)s.oh * s.ow * kk * icg + 4);
-        eex_conv_im2col(&s, x, p, b, &act, scratch, y);
-        assert_close(y, y_ref, ny, 1e-5f, what);
-        if (s.group == 1 && kk == 1 && s.sh == 1 && s.sw == 1 && s.pt == 0 && s.pl == 0) {
-            memset(y, 0, ny * 4);
-            eex_conv1x1_gemm(&s, x, p, b, &act, y);
-        }
-        free(p);
-        free(scratch);
-    }
-    assert_close(y, y_ref, ny, 1e-5f, what);
-    free(x), free(w), free(b), free(y_ref), free(y);
-}
-
-static int out_size(int in, int k, int s, int p0, int p1, int d)
-{
-    return (in + p0 + p1 - ((k - 1) * d + 1)) / s + 1;
-}
-
-Test(kernels, conv_im2col_and_1x1_random_shapes)
-{
-    for (int it = 0; it < 150; it++) {
-        eex_conv_shape s = {0};
-        s.n = rint_in(1, 2);
-        s.group = rint_in(1, 3) == 1 ? rint_in(2, 3) : 1;
-        s.ic = s.group * rint_in(1, 9);
-        s.oc = s.group * rint_in(1, 13);
-        s.kh = rint_in(1, 5), s.kw = rint_in(1, 5);
-        if (it % 3 == 0)
-            s.kh = s.kw = 1;
-        s.sh = rint_in(1, 3), s.sw = rint_in(1, 3);
-        s.dh = rint_in(1, 3) == 3 ? 2 : 1, s.dw = s.dh;
-        s.pt = rint_in(0, s.kh - 1), s.pl = rint_in(0, s.kw - 1);
-        const int pb = rint_in(0, s.kh - 1), pr = rint_in(0, s.kw - 1);
-        if (it % 3 == 0)
-            s.sh = s.sw = 1, s.pt = s.pl = 0;
-        s.ih = rint_in((s.kh - 1) * s.dh + 1, 17), s.iw = rint_in((s.kw - 1) * s.dw + 1, 17);
-        s.oh = out_size(s.ih, s.kh, s.sh, s.pt, it % 3 ? pb : 0, s.dh);
-        s.ow = out_size(s.iw, s.kw, s.sw, s.pl, it % 3 ? pr : 0, s.dw);
-        conv_case(s, 0);
-    }
-}
-
-Test(kernels, depthwise_random_shapes)
-{
-    for (int it = 0; it < 150; it++) {
-        eex_conv_shape s = {0};
-        s.n = rint_in(1, 2);
-        s.ic = s.oc = s.group = rint_in(1, 37);
-        s.kh = s.kw = it % 2 ? 3 : rint_in(1, 5);
-        s.sh = s.sw = rint_in(1, 2);
-        s.dh = s.dw = 1;
-        s.pt = s.pl = rint_in(0, s.kh - 1);
-        const int pb = rint_in(0, s.kh - 1);
-        s.ih = rint_in(s.kh, 19), s.iw = rint_in(s.kw, 19);
-        s.oh = out_size(s.ih, s.kh, s.sh, s.pt, pb, 1);
-        s.ow = out_size(s.iw, s.kw, s.sw, s.pl, pb, 1);
-        conv_case(s, 1);
-    }
-}
+/* The conv, depthwise, pooling and element-wise fast kernels of every ISA
+ * are checked against these references in test_simd.c. */
 
 Test(kernels, gemm_backend_matches_builtin_and_naive)
 {

@@ -1,0 +1,62 @@
+#!/bin/sh
+# An emulated network path between an edge and a cloud network namespace.
+#
+#   path.sh up RATE_MBIT RTT_MS     create it (needs root and iproute2)
+#   path.sh down                    remove it
+#   path.sh exec edge|cloud CMD...  run a command on one side
+#
+# Three namespaces: eexnet-edge (198.18.0.1/30 on e0), eexnet-cloud
+# (198.18.0.2/30 on c0), and eexnet-wan between them holding the peers wa and
+# wb, where bench/netem/delayrelay adds RTT/2 in each direction to every
+# frame. A tbf qdisc on e0 and on c0 limits each direction to RATE_MBIT.
+# 198.18.0.0/15 is the range set aside for network benchmarks (RFC 2544);
+# these addresses exist only inside the namespaces made here, and no frame
+# leaves them. tc netem is not available on this kernel, hence the relay.
+set -eu
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+BUILD=${BUILD:-build}
+RELAY="$ROOT/$BUILD/bench/netem/delayrelay"
+E=eexnet-edge C=eexnet-cloud W=eexnet-wan
+PIDFILE=/tmp/eexnet-relay.pid
+
+down() {
+    if [ -f "$PIDFILE" ]; then kill "$(cat "$PIDFILE")" 2>/dev/null || true; rm -f "$PIDFILE"; fi
+    for ns in $E $C $W; do ip netns del $ns 2>/dev/null || true; done
+}
+
+up() {
+    rate=$1 rtt=$2
+    down
+    ip netns add $E
+    ip netns add $C
+    ip netns add $W
+    ip link add e0 netns $E type veth peer name wa netns $W
+    ip link add c0 netns $C type veth peer name wb netns $W
+    ip -n $E addr add 198.18.0.1/30 dev e0
+    ip -n $C addr add 198.18.0.2/30 dev c0
+    for ns in $E $C $W; do ip -n $ns link set lo up; done
+    ip -n $E link set e0 up
+    ip -n $C link set c0 up
+    ip -n $W link set wa up
+    ip -n $W link set wb up
+    # rate: a token bucket on each sender; burst a few frames, queue up to 1 s
+    ip netns exec $E tc qdisc add dev e0 root tbf rate "${rate}mbit" burst 16kb latency 1000ms
+    ip netns exec $C tc qdisc add dev c0 root tbf rate "${rate}mbit" burst 16kb latency 1000ms
+    half=$(awk "BEGIN { print $rtt / 2 }")
+    ip netns exec $W "$RELAY" wa wb "$half" "$half" 2>/tmp/eexnet-relay.log &
+    echo $! >"$PIDFILE"
+    sleep 0.3
+    kill -0 "$(cat "$PIDFILE")" || { cat /tmp/eexnet-relay.log; exit 1; }
+}
+
+case "${1:-}" in
+up) shift; up "$@" ;;
+down) down ;;
+exec)
+    shift
+    side=$1
+    shift
+    if [ "$side" = edge ]; then exec ip netns exec $E "$@"; else exec ip netns exec $C "$@"; fi ;;
+*) echo "usage: path.sh up RATE_MBIT RTT_MS | down | exec edge|cloud CMD..." >&2; exit 2 ;;
+esac

@@ -1,0 +1,124 @@
+#!/usr/bin/python3
+"""eex against the engines its users would pick instead, in one run.
+
+    run.py --eex build/eex --models-dir build/parity [--threads 1,2] [--rounds 5]
+           [--models mobilenet_v2,resnet18,mobilenet_v3_small] [--out bench/results/peers.json]
+
+For each model and thread count, `rounds` rounds run every engine once each in
+a fresh process, the engine order rotating from round to round, so that
+whatever else the machine is doing falls on all engines alike. An engine's
+median is taken over the timed runs of all its rounds; its peak RSS is the
+largest its process reached. Engines:
+  eex          build/eex bench MODEL.eex --threads N --json
+  onnxruntime  bench/peers/ort_bench.js (onnxruntime-node, CPU provider,
+               intra-op threads N, all graph optimizations)
+  pytorch      bench/peers/torch_bench.py (torch.set_num_threads(N))
+Writes the JSON (rows of model, threads, engine, median_ms, peak_rss_mb; the
+eex/ORT ratios; machine; date) and prints the table.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ENGINES = ("eex", "onnxruntime", "pytorch")
+# timed runs per round and warm-up runs per process, by engine (PyTorch is
+# several times slower; fewer runs keep the whole benchmark a few minutes)
+RUNS = {"eex": 20, "onnxruntime": 20, "pytorch": 8}
+WARMUP = {"eex": 5, "onnxruntime": 5, "pytorch": 3}
+
+
+def machine():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def run_engine(engine, model, models_dir, eex, threads):
+    runs, warmup = str(RUNS[engine]), str(WARMUP[engine])
+    if engine == "eex":
+        cmd = [eex, "bench", os.path.join(models_dir, model + ".eex"), "--threads", str(threads),
+               "--runs", runs, "--warmup", warmup, "--json"]
+    elif engine == "onnxruntime":
+        cmd = ["node", os.path.join(HERE, "ort_bench.js"), os.path.join(models_dir, model + ".onnx"),
+               str(threads), runs, warmup]
+    else:
+        cmd = ["/usr/bin/python3", os.path.join(HERE, "torch_bench.py"), model, str(threads), runs, warmup]
+    env = dict(os.environ)
+    # OpenBLAS and OpenMP pools must not add threads beyond N in any engine
+    env["OPENBLAS_NUM_THREADS"] = str(threads)
+    env["OMP_NUM_THREADS"] = str(threads)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}): {out.stderr.strip()[-500:]}")
+    last = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    # eex bench --json prints one object spread over lines (the node table)
+    doc = json.loads(out.stdout if engine == "eex" else last[-1])
+    return doc["times_ms"], doc["peak_rss_mb"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--eex", default="build/eex")
+    ap.add_argument("--models-dir", default="build/parity")
+    ap.add_argument("--models", default="mobilenet_v2,resnet18,mobilenet_v3_small")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--engines", default=",".join(ENGINES))
+    ap.add_argument("--out", default="bench/results/peers.json")
+    a = ap.parse_args()
+    engines = [e for e in a.engines.split(",") if e]
+    rows, ratios = [], []
+    for model in a.models.split(","):
+        for threads in (int(t) for t in a.threads.split(",")):
+            times = {e: [] for e in engines}
+            rss = {e: 0.0 for e in engines}
+            for r in range(a.rounds):
+                order = engines[r % len(engines):] + engines[:r % len(engines)]
+                for e in order:
+                    t, m = run_engine(e, model, a.models_dir, a.eex, threads)
+                    times[e] += t
+                    rss[e] = max(rss[e], m)
+            med = {e: statistics.median(times[e]) for e in engines}
+            for e in engines:
+                rows.append({"model": model, "threads": threads, "engine": e, "median_ms": round(med[e], 4),
+                             "peak_rss_mb": round(rss[e], 2)})
+            if "eex" in med and "onnxruntime" in med:
+                ratios.append({"model": model, "threads": threads,
+                               "eex_over_onnxruntime": round(med["eex"] / med["onnxruntime"], 4)})
+            line = "  ".join(f"{e} {med[e]:7.2f} ms {rss[e]:6.1f} MB" for e in engines)
+            print(f"{model:20s} threads {threads}: {line}", flush=True)
+    doc = {"rows": rows, "ratios": ratios, "machine": machine(),
+           "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "rounds": a.rounds, "runs_per_round": {e: RUNS[e] for e in engines}}
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    with open(a.out, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+
+    print(f"\n{'model':20s} {'N':>2s} " + " ".join(f"{e + ' ms':>15s} {'RSS MB':>7s}" for e in engines)
+          + "  eex/ORT")
+    for model in a.models.split(","):
+        for threads in (int(t) for t in a.threads.split(",")):
+            sel = {r["engine"]: r for r in rows if r["model"] == model and r["threads"] == threads}
+            ratio = next((x["eex_over_onnxruntime"] for x in ratios
+                          if x["model"] == model and x["threads"] == threads), None)
+            print(f"{model:20s} {threads:2d} " + " ".join(
+                f"{sel[e]['median_ms']:15.2f} {sel[e]['peak_rss_mb']:7.1f}" for e in engines)
+                + (f"  {ratio:7.3f}" if ratio is not None else ""))
+    print(f"\nwritten {a.out} ({doc['machine']}, {doc['date']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+# The partition executor (offload/): wire protocol, edge client, cloud server.
+#   make test-offload         unit tests (frames, codecs, SHA-256) and the
+#                             loopback tests (equality, cloud killed, hostile
+#                             frames, 64 clients x 100 requests)
+#   make test-offload-asan    the hostile-frames test against an
+#                             address+undefined sanitizer build of `eex serve`
+#   make experiment-offload   docs/results/offload.md (emulated network paths)
+#
+# This file is included before the Makefile's `all` rule: keep `all` the default goal.
+_offload_mk_goal := $(.DEFAULT_GOAL)
+
+LIB_SRC += $(wildcard offload/*.c)
+
+OFFLOAD_TOOLS := $(BUILD)/bench/offload/loadgen $(BUILD)/bench/netem/delayrelay
+
+.PHONY: test-offload test-offload-unit test-offload-asan experiment-offload offload-tools
+
+$(BUILD)/tests/test_offload: tests/offload/test_offload.c $(BUILD)/libeex.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeex.a -lcriterion $(LDLIBS)
+
+$(BUILD)/bench/offload/loadgen: bench/offload/loadgen.c $(BUILD)/libeex.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeex.a $(LDLIBS)
+
+$(BUILD)/bench/netem/delayrelay: bench/netem/delayrelay.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+offload-tools: $(BUILD)/eex $(OFFLOAD_TOOLS)
+
+test-offload-unit: $(BUILD)/tests/test_offload
+	$(BUILD)/tests/test_offload --jobs 2
+
+# tests/ee/make_tiny.py writes build/ee/tiny.eex (skips when it is up to date)
+test-offload: test-offload-unit offload-tools
+	@mkdir -p build/ee
+	$(PY) tests/ee/make_tiny.py build/ee/tiny.eex
+	BUILD=$(BUILD) PY=$(PY) $(PY) tests/offload/test_offload.py
+
+test-offload-asan:
+	$(MAKE) SAN=asan build-asan/eex build-asan/bench/offload/loadgen build-asan/tests/test_offload
+	build-asan/tests/test_offload --jobs 2
+	@mkdir -p build/ee
+	$(PY) tests/ee/make_tiny.py build/ee/tiny.eex
+	BUILD=build-asan PY=$(PY) $(PY) tests/offload/test_offload.py hostile cli
+
+experiment-offload: offload-tools models/mobilenetv2-ee-224.eex
+	@mkdir -p build/ee
+	$(PY) tests/ee/make_tiny.py build/ee/tiny.eex
+	BUILD=$(BUILD) PY=$(PY) sh bench/netem/experiment.sh
+
+.DEFAULT_GOAL := $(_offload_mk_goal)

@@ -1,0 +1,479 @@
+/* The edge's client: one non-blocking TCP connection, reused across requests,
+ * every wait bounded by the request's absolute deadline (CLOCK_MONOTONIC).
+ * Any failure closes the connection; a later request opens a new one, after
+ * a short retry window so that a dead cloud costs the edge nothing. */
+#include <errno.h>
+#include <math.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../engine/status.h"
+#include "offload.h"
+
+#define REPLY_CAP 1024  /* the largest reply body: an ERROR with a 512-byte reason */
+
+struct eex_cloud_client {
+    const eex_model *m;
+    uint8_t digest[EEX_DIGEST_BYTES];
+    char where[300];               /* "host:port" for messages */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    eex_cloud_opts o;
+    int fd;                        /* -1: not connected */
+    uint64_t next_id;
+    int failures;                  /* in a row */
+    double retry_at;               /* no attempt before this (ms, monotonic) */
+    char last_error[160];
+    uint8_t *frame;                /* request frame buffer, sized for the largest cut */
+    size_t frame_cap;
+    uint8_t *raw;                  /* the encoded tensor before packing */
+    size_t raw_cap;
+    float *tensor;                 /* the cut tensor, for eex_session_run_offload */
+    size_t tensor_cap;
+    uint8_t reply[EEXW_HEADER + REPLY_CAP + EEXW_TRAILER];
+};
+
+eex_status eex_cloud_client_new(const eex_model *m, const char *host, int port, const eex_cloud_opts *opts,
+                                eex_cloud_client **out)
+{
+    if (!m || !host || !out)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_cloud_client_new: NULL argument");
+    *out = NULL;
+    if (port < 1 || port > 65535)
+        return eex_fail(EEX_ERR_ARGUMENT, "cloud: port %d is not in 1..65535", port);
+    eex_cloud_opts o = opts ? *opts : (eex_cloud_opts){0};
+    if (!o.wire)
+        o.wire = EEX_WIRE_F32;
+    if (o.wire < EEX_WIRE_F32 || o.wire > EEX_WIRE_I8)
+        return eex_fail(EEX_ERR_ARGUMENT, "cloud: unknown wire codec %d", (int)o.wire);
+    if (o.deadline_ms <= 0)
+        o.deadline_ms = 5000;
+    if (!o.retry_ms)
+        o.retry_ms = 200;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    const int gai = getaddrinfo(host, ps, &hints, &res);
+    if (gai || !res)
+        return eex_fail(EEX_ERR_ARGUMENT, "cloud: cannot resolve '%s': %s", host, gai ? gai_strerror(gai) : "no address");
+    eex_cloud_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        freeaddrinfo(res);
+        return eex_fail(EEX_ERR_NOMEM, "cloud: out of memory");
+    }
+    memcpy(&c->addr, res->ai_addr, res->ai_addrlen);
+    c->addrlen = res->ai_addrlen;
+    freeaddrinfo(res);
+    snprintf(c->where, sizeof c->where, "%s:%d", host, port);
+    c->m = m;
+    c->o = o;
+    c->fd = -1;
+    c->next_id = 1;
+    eex_status st = eex_model_digest(m, c->digest);
+    if (st) {
+        free(c);
+        return st;
+    }
+    *out = c;
+    return EEX_OK;
+}
+
+void eex_cloud_client_free(eex_cloud_client *c)
+{
+    if (!c)
+        return;
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->frame);
+    free(c->raw);
+    free(c->tensor);
+    free(c);
+}
+
+static void drop(eex_cloud_client *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+}
+
+/* Milliseconds left to the deadline for poll(): at least 0, rounded up. */
+static int left_ms(double deadline)
+{
+    const double l = deadline - eex_now_ms();
+    return l <= 0 ? 0 : l > 1e9 ? 1000000000 : (int)ceil(l);
+}
+
+typedef struct fail_t {
+    eex_status st;
+    char msg[192];
+    int conn;     /* a connection-level failure (worth one retry on a reused connection) */
+} fail_t;
+
+static int failf(fail_t *f, eex_status st, int conn, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->msg, sizeof f->msg, fmt, ap);
+    va_end(ap);
+    f->st = st;
+    f->conn = conn;
+    return -1;
+}
+
+static int do_connect(eex_cloud_client *c, double deadline, fail_t *f)
+{
+    const int fd = socket(c->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return failf(f, EEX_ERR_IO, 0, "socket: %s", strerror(errno));
+    if (eex_sock_prepare(fd)) {
+        close(fd);
+        return failf(f, EEX_ERR_IO, 0, "socket options: %s", strerror(errno));
+    }
+    if (connect(fd, (const struct sockaddr *)&c->addr, c->addrlen) < 0) {
+        if (errno != EINPROGRESS) {
+            const int e = errno;
+            close(fd);
+            return failf(f, EEX_ERR_IO, 0, "connect to %s: %s", c->where, strerror(e));
+        }
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int r;
+        do
+            r = poll(&p, 1, left_ms(deadline));
+        while (r < 0 && errno == EINTR);
+        if (r == 0) {
+            close(fd);
+            return failf(f, EEX_ERR_IO, 0, "connect to %s: no answer before the deadline", c->where);
+        }
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+            const int e = r < 0 ? errno : err ? err : errno;
+            close(fd);
+            return failf(f, EEX_ERR_IO, 0, "connect to %s: %s", c->where, strerror(e));
+        }
+    }
+    c->fd = fd;
+    return 0;
+}
+
+static int write_all(eex_cloud_client *c, const uint8_t *p, size_t n, double deadline, fail_t *f)
+{
+    while (n) {
+        const ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+        if (w > 0) {
+            p += w, n -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd q = {.fd = c->fd, .events = POLLOUT};
+            const int r = poll(&q, 1, left_ms(deadline));
+            if (r == 0)
+                return failf(f, EEX_ERR_IO, 0, "sending to %s: deadline reached", c->where);
+            continue;
+        }
+        return failf(f, EEX_ERR_IO, 1, "sending to %s: %s", c->where, w < 0 ? strerror(errno) : "closed");
+    }
+    return 0;
+}
+
+/* Reads exactly n bytes; *got counts what arrived (to tell a clean close). */
+static int read_all(eex_cloud_client *c, uint8_t *p, size_t n, double deadline, size_t *got, fail_t *f)
+{
+    while (n) {
+        const ssize_t r = recv(c->fd, p, n, 0);
+        if (r > 0) {
+            p += r, n -= (size_t)r, *got += (size_t)r;
+            continue;
+        }
+        if (r == 0)
+            return failf(f, EEX_ERR_IO, *got == 0, "%s closed the connection", c->where);
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            struct pollfd q = {.fd = c->fd, .events = POLLIN};
+            const int k = poll(&q, 1, left_ms(deadline));
+            if (k == 0)
+                return failf(f, EEX_ERR_IO, 0, "no answer from %s before the deadline", c->where);
+            continue;
+        }
+        return failf(f, EEX_ERR_IO, *got == 0, "receiving from %s: %s", c->where, strerror(errno));
+    }
+    return 0;
+}
+
+static eex_status status_of_error(int code)
+{
+    switch (code) {
+    case EEXW_E_DIGEST: return EEX_ERR_NOT_FOUND;
+    case EEXW_E_REQUEST: return EEX_ERR_ARGUMENT;
+    case EEXW_E_NUMERIC: return EEX_ERR_NUMERIC;
+    case EEXW_E_VERSION: return EEX_ERR_VERSION;
+    default: return EEX_ERR_IO;
+    }
+}
+
+/* One exchange on the current connection: 0, or -1 with f filled. */
+static int exchange(eex_cloud_client *c, size_t frame_len, uint64_t id, double deadline, eex_cloud_answer *a,
+                    eex_offload_info *info, fail_t *f)
+{
+    if (write_all(c, c->frame, frame_len, deadline, f))
+        return -1;
+    info->bytes_sent = frame_len;
+    size_t got = 0;
+    if (read_all(c, c->reply, EEXW_HEADER, deadline, &got, f))
+        return -1;
+    eexw_header h;
+    const int herr = eexw_get_header(c->reply, &h);
+    if (herr)
+        return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: %s header", c->where,
+                     herr == EEXW_E_VERSION ? "another protocol version's" : "not a wire");
+    if ((h.type != EEXW_RESULT && h.type != EEXW_ERROR) || h.body_len > REPLY_CAP)
+        return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: type %d with a %u-byte body", c->where, h.type, h.body_len);
+    if (read_all(c, c->reply + EEXW_HEADER, h.body_len + EEXW_TRAILER, deadline, &got, f))
+        return -1;
+    info->bytes_received = EEXW_HEADER + (size_t)h.body_len + EEXW_TRAILER;
+    if (!eexw_crc_ok(c->reply, h.body_len))
+        return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: CRC mismatch", c->where);
+    const uint8_t *body = c->reply + EEXW_HEADER;
+    if (h.type == EEXW_ERROR) {
+        int code = 0;
+        char reason[EEXW_MAX_REASON + 1];
+        if (eexw_get_error(body, h.body_len, &code, reason, sizeof reason))
+            return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: malformed error frame", c->where);
+        failf(f, status_of_error(code), 0, "cloud error %s: %s", eexw_error_name(code), reason);
+        /* the server keeps the connection only after these */
+        if (code != EEXW_E_DIGEST && code != EEXW_E_REQUEST && code != EEXW_E_NUMERIC && code != EEXW_E_INTERNAL)
+            drop(c);
+        return -1;
+    }
+    if (h.request_id != id)
+        return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: request id %llu, sent %llu", c->where,
+                     (unsigned long long)h.request_id, (unsigned long long)id);
+    if (eexw_get_result(body, h.body_len, a))
+        return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: malformed result", c->where);
+    return 0;
+}
+
+static eex_status send_until(eex_cloud_client *c, int cut, int expert, eex_metric metric, float threshold,
+                             const float *x, const int64_t *shape, int rank, double deadline, eex_cloud_answer *a,
+                             eex_offload_info *info)
+{
+    const double t0 = eex_now_ms();
+    fail_t f = {0};
+    if (rank < 1 || rank > EEX_MAX_RANK)
+        return eex_fail(EEX_ERR_ARGUMENT, "cloud: rank %d", rank);
+    size_t elems = 1;
+    for (int d = 0; d < rank; d++) {
+        if (shape[d] < 1 || shape[d] > (int64_t)EEXW_MAX_BODY)
+            return eex_fail(EEX_ERR_ARGUMENT, "cloud: dim %d is %lld", d, (long long)shape[d]);
+        elems *= (size_t)shape[d];
+        if (elems > EEXW_MAX_BODY)
+            return eex_fail(EEX_ERR_ARGUMENT, "cloud: tensor too large for the wire");
+    }
+    if (t0 < c->retry_at) {
+        snprintf(info->reason, sizeof info->reason, "cloud unavailable (%.120s); next try in %.0f ms", c->last_error,
+                 c->retry_at - t0);
+        return eex_fail(EEX_ERR_STATE, "%s", info->reason);
+    }
+    eexw_infer q = {.cut = cut, .expert = expert, .metric = (int)metric, .dtype = (int)c->o.wire, .rank = rank,
+                    .threshold = threshold, .packing = 1};
+    memcpy(q.digest, c->digest, sizeof q.digest);
+    for (int d = 0; d < rank; d++)
+        q.dims[d] = shape[d];
+    const size_t esize = eexw_dtype_size(q.dtype), body_max = eexw_infer_body_max(rank, elems, q.dtype);
+    if (body_max > EEXW_MAX_BODY)
+        return eex_fail(EEX_ERR_ARGUMENT, "cloud: tensor too large for the wire");
+    if (EEXW_HEADER + body_max + EEXW_TRAILER > c->frame_cap) {
+        uint8_t *nb = realloc(c->frame, EEXW_HEADER + body_max + EEXW_TRAILER);
+        if (!nb)
+            return eex_fail(EEX_ERR_NOMEM, "cloud: out of memory");
+        c->frame = nb, c->frame_cap = EEXW_HEADER + body_max + EEXW_TRAILER;
+    }
+    if (elems * esize > c->raw_cap) {
+        uint8_t *nr = realloc(c->raw, elems * esize);
+        if (!nr)
+            return eex_fail(EEX_ERR_NOMEM, "cloud: out of memory");
+        c->raw = nr, c->raw_cap = elems * esize;
+    }
+    const uint64_t id = c->next_id++;
+    info->request_id = id;
+    eex_status st = eexw_encode(x, elems, q.dtype, c->raw, &q.scale, &q.zero_point);
+    if (st) {
+        snprintf(info->reason, sizeof info->reason, "%s", eex_last_error());
+        return st;
+    }
+    uint8_t *b = c->frame + EEXW_HEADER;
+    const size_t off = eexw_put_infer(b, &q);
+    const size_t payload = eexw_pack(c->raw, elems, esize, b + off);
+    const size_t body = off + payload;
+    const size_t frame_len = EEXW_HEADER + body + EEXW_TRAILER;
+    eexw_put_header(c->frame, EEXW_INFER, id, (uint32_t)body);
+    eexw_seal(c->frame, (uint32_t)body);
+    info->payload_bytes = payload;
+
+    int rc = -1;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        const int fresh = c->fd < 0;
+        if (fresh) {
+            if (do_connect(c, deadline, &f))
+                break;
+            info->connects++;
+        }
+        rc = exchange(c, frame_len, id, deadline, a, info, &f);
+        if (!rc)
+            break;
+        if (f.st != EEX_ERR_IO)
+            break;  /* an answer that was an error: a second try gets the same */
+        drop(c);
+        /* a reused connection the server had closed (idle timeout, restart)
+         * fails before any reply byte: one retry on a new connection */
+        if (fresh || !f.conn || eex_now_ms() >= deadline)
+            break;
+    }
+    if (!rc) {
+        c->failures = 0;
+        c->retry_at = 0;
+        return EEX_OK;
+    }
+    if (f.st == EEX_ERR_IO || f.st == EEX_ERR_FORMAT || f.st == EEX_ERR_NOT_FOUND || f.st == EEX_ERR_VERSION) {
+        if (f.st == EEX_ERR_FORMAT)
+            drop(c);
+        c->failures++;
+        if (c->o.retry_ms > 0) {
+            const int k = c->failures - 1 < 3 ? c->failures - 1 : 3;
+            c->retry_at = eex_now_ms() + (double)c->o.retry_ms * (double)(1 << k);
+        }
+        snprintf(c->last_error, sizeof c->last_error, "%.150s", f.msg);
+    }
+    snprintf(info->reason, sizeof info->reason, "%s", f.msg);
+    return eex_fail(f.st, "%s", f.msg);
+}
+
+eex_status eex_cloud_client_send(eex_cloud_client *c, int cut, int expert, eex_metric metric, float threshold,
+                                 const float *tensor, const int64_t *shape, int rank, eex_cloud_answer *answer,
+                                 eex_offload_info *info)
+{
+    if (!c || !tensor || !shape || !answer || !info)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_cloud_client_send: NULL argument");
+    const double t0 = eex_now_ms();
+    memset(info, 0, sizeof *info);
+    info->offloaded = 1;
+    const eex_status st =
+        send_until(c, cut, expert, metric, threshold, tensor, shape, rank, t0 + c->o.deadline_ms, answer, info);
+    info->offload_ms = info->total_ms = eex_now_ms() - t0;
+    info->server_ms = st ? 0.0 : answer->server_ms;
+    info->degraded = st != EEX_OK;
+    return st;
+}
+
+static int most_confident(const eex_exit_result *r)
+{
+    int best = 0;
+    for (int k = 1; k < r->n_computed; k++)
+        if (r->confidences[k] > r->confidences[best])
+            best = k;
+    return best;
+}
+
+static void answer_with(eex_exit_result *r, eex_where where, int k)
+{
+    r->where = where;
+    r->exit = k + 1;
+    r->cls = r->predictions[k];
+    r->confidence = r->confidences[k];
+}
+
+eex_status eex_session_run_offload(eex_session *s, eex_cloud_client *c, const eex_policy *policy, eex_exit_result *r,
+                                   eex_offload_info *info)
+{
+    if (!s || !c || !policy || !r || !info)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_run_offload: NULL argument");
+    const double t0 = eex_now_ms(), deadline = t0 + c->o.deadline_ms;
+    memset(info, 0, sizeof *info);
+    const eex_model *m = c->m;
+    eex_policy p = *policy;
+    if (p.cut == EEX_NO_CUT && eex_model_cut_count(m) > 0)
+        p.cut = eex_model_cut_count(m) - 1;  /* the edge hosts as many exits as it can */
+    eex_status st = eex_session_run_policy(s, &p, r);
+    info->edge_ms = eex_now_ms() - t0;
+    if (st || r->where != EEX_WHERE_CUT) {
+        info->total_ms = info->edge_ms;
+        return st;
+    }
+    info->offloaded = 1;
+    const int E = eex_model_exit_count(m), cut = r->cut, first = eex_model_cut_exit(m, cut);
+    int64_t shape[EEX_MAX_RANK];
+    int rank = eex_model_cut_shape(m, cut, shape);
+    size_t elems = 1;
+    for (int d = 0; d < rank; d++)
+        elems *= (size_t)shape[d];
+    if (elems > c->tensor_cap) {
+        float *nt = realloc(c->tensor, elems * sizeof(float));
+        if (!nt)
+            return eex_fail(EEX_ERR_NOMEM, "cloud: out of memory");
+        c->tensor = nt, c->tensor_cap = elems;
+    }
+    if ((st = eex_session_cut_tensor(s, cut, c->tensor, c->tensor_cap, shape, &rank)))
+        return st;
+    const double t1 = eex_now_ms();
+    eex_cloud_answer a;
+    if (t1 >= deadline) {
+        snprintf(info->reason, sizeof info->reason, "deadline of %d ms passed on the edge (%.1f ms)", c->o.deadline_ms,
+                 t1 - t0);
+        st = EEX_ERR_IO;
+    } else {
+        st = send_until(c, cut, r->expert, p.metric, p.threshold, c->tensor, shape, rank, deadline, &a, info);
+        if (!st && (a.first_exit != first + 1 || a.first_exit + a.n != E + 2)) {
+            snprintf(info->reason, sizeof info->reason, "the cloud answered for exits %d..%d, the edge needs %d..%d",
+                     a.first_exit, a.first_exit + a.n - 1, first + 1, E + 1);
+            st = EEX_ERR_FORMAT;
+        }
+    }
+    info->offload_ms = eex_now_ms() - t1;
+    if (!st) {
+        for (int i = 0; i < a.n; i++) {
+            r->confidences[first + i] = a.confidences[i];
+            r->predictions[first + i] = a.classes[i];
+        }
+        r->n_computed = E + 1;
+        info->server_ms = a.server_ms;
+        /* the same rule as a local full run, over edge and cloud classifiers */
+        int pick = -1;
+        for (int k = first; k <= E && pick < 0; k++)
+            if (r->confidences[k] > p.threshold)
+                pick = k;
+        answer_with(r, EEX_WHERE_CLOUD, pick >= 0 ? pick : most_confident(r));
+    } else {
+        info->degraded = 1;
+        if (r->n_computed > 0)
+            answer_with(r, EEX_WHERE_DEGRADED, most_confident(r));
+        else {
+            /* no exit precedes the cut: the only local answer is the rest of the network */
+            eex_status lst =
+                eex_offload_resume(s, cut, c->tensor, shape, rank, r->expert, p.metric, p.threshold, &a);
+            if (lst)
+                return lst;
+            for (int i = 0; i < a.n; i++) {
+                r->confidences[first + i] = a.confidences[i];
+                r->predictions[first + i] = a.classes[i];
+            }
+            r->n_computed = E + 1;
+            answer_with(r, EEX_WHERE_DEGRADED, a.exit - 1);
+            const size_t n = strlen(info->reason);
+            snprintf(info->reason + n, sizeof info->reason - n, "; finished locally");
+        }
+        eex_clear_error();
+    }
+    r->nodes_executed = eex_session_nodes_executed(s);
+    info->total_ms = eex_now_ms() - t0;
+    return EEX_OK;
+}

@@ -1,0 +1,155 @@
+/* Internals of the partition executor: the v1 wire layout (docs/protocol.md
+ * is the authority), the tensor codecs, socket helpers and the cloud-side
+ * resume. Shared by client.c, server.c and the unit tests. */
+#ifndef EEX_OFFLOAD_H
+#define EEX_OFFLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eex.h"
+
+/* ---- frames ---- */
+#define EEXW_MAGIC "EEXW"
+#define EEXW_VERSION 1
+#define EEXW_HEADER 20         /* magic 4, version 1, type 1, flags 2, request id 8, body length 4 */
+#define EEXW_TRAILER 4         /* CRC-32 of header + body */
+#define EEXW_MAX_BODY (64u << 20)  /* absolute cap; receivers use tighter limits */
+
+enum eexw_type { EEXW_INFER = 1, EEXW_RESULT = 2, EEXW_ERROR = 3, EEXW_PING = 4, EEXW_PONG = 5 };
+
+enum eexw_dtype { EEXW_F32 = 1, EEXW_F16 = 2, EEXW_I8 = 3 };
+
+/* Error codes of an ERROR frame. */
+enum eexw_error {
+    EEXW_E_MALFORMED = 1,  /* bad magic or an unreadable header: closes */
+    EEXW_E_VERSION = 2,    /* another protocol version: closes */
+    EEXW_E_TOO_LARGE = 3,  /* body length over the receiver's limit: closes */
+    EEXW_E_CRC = 4,        /* CRC mismatch: closes */
+    EEXW_E_DIGEST = 5,     /* another model file: stays open */
+    EEXW_E_REQUEST = 6,    /* bad cut, expert, metric, dtype, shape or payload size: stays open */
+    EEXW_E_TIMEOUT = 7,    /* the frame did not arrive in time: closes */
+    EEXW_E_SHUTDOWN = 8,   /* the server is draining: closes */
+    EEXW_E_NUMERIC = 9,    /* the tensor gave non-finite logits: stays open */
+    EEXW_E_TYPE = 10,      /* a frame type the server does not take: closes */
+    EEXW_E_INTERNAL = 11   /* anything else on the server: stays open */
+};
+const char *eexw_error_name(int code);
+
+#define EEXW_INFER_FIXED 52    /* INFER body before the dims */
+#define EEXW_RESULT_FIXED 16   /* RESULT body before the per-classifier entries */
+#define EEXW_RESULT_ENTRY 12
+#define EEXW_MAX_REASON 512
+
+typedef struct eexw_header {
+    int version, type, flags;
+    uint64_t request_id;
+    uint32_t body_len;
+} eexw_header;
+
+/* Writes the 20-byte header. */
+void eexw_put_header(uint8_t *p, int type, uint64_t request_id, uint32_t body_len);
+/* Reads a header: 0, or the error code it deserves (MALFORMED, VERSION). The
+ * body length is NOT checked here; the caller bounds it before allocating. */
+int eexw_get_header(const uint8_t *p, eexw_header *h);
+/* Appends the CRC over frame[0, EEXW_HEADER + body_len). */
+void eexw_seal(uint8_t *frame, uint32_t body_len);
+/* 1 when the CRC at the end of a whole frame matches. */
+int eexw_crc_ok(const uint8_t *frame, uint32_t body_len);
+
+/* An INFER request as parsed (payload points into the frame). */
+typedef struct eexw_infer {
+    uint8_t digest[EEX_DIGEST_BYTES];
+    int cut, expert, metric, dtype, rank, packing;
+    float threshold, scale;
+    int32_t zero_point;
+    int64_t dims[EEX_MAX_RANK];
+    size_t elems;
+    const uint8_t *payload;
+    size_t payload_len;
+} eexw_infer;
+
+/* Bytes of the INFER body for a tensor sent raw (packing 0). */
+size_t eexw_infer_body_len(int rank, size_t elems, int dtype);
+/* The largest INFER body for a tensor, raw or packed. */
+size_t eexw_infer_body_max(int rank, size_t elems, int dtype);
+
+/* Payload packing 1 (pack.c): byte planes, the top one range-coded. raw is
+ * elems x size bytes as eexw_encode writes them; dst holds at least
+ * eexw_pack_bound bytes. eexw_unpack: 0, or -1 for a malformed payload
+ * (it never reads outside src nor writes outside raw). */
+size_t eexw_pack_bound(size_t elems, size_t size);
+size_t eexw_pack(const uint8_t *raw, size_t elems, size_t size, uint8_t *dst);
+int eexw_unpack(const uint8_t *src, size_t len, size_t elems, size_t size, uint8_t *raw);
+/* Writes the INFER body fields (not the payload) into body; returns the
+ * offset where the payload goes. */
+size_t eexw_put_infer(uint8_t *body, const eexw_infer *q);
+/* Parses and checks an INFER body of body_len bytes: 0, or EEXW_E_REQUEST
+ * with a reason. Every count is checked before it is used. */
+int eexw_get_infer(const uint8_t *body, uint32_t body_len, eexw_infer *q, char *reason, size_t cap);
+
+/* RESULT body: the cloud's choice, then its classifiers. */
+uint32_t eexw_put_result(uint8_t *body, const eex_cloud_answer *a);
+int eexw_get_result(const uint8_t *body, uint32_t body_len, eex_cloud_answer *a);
+/* ERROR body: code and reason (truncated to EEXW_MAX_REASON). */
+uint32_t eexw_put_error(uint8_t *body, int code, const char *reason);
+int eexw_get_error(const uint8_t *body, uint32_t body_len, int *code, char *reason, size_t cap);
+
+/* Little-endian scalars. */
+static inline void eexw_put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
+static inline void eexw_put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void eexw_put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint16_t eexw_u16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline uint32_t eexw_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t eexw_u64(const uint8_t *p) { return (uint64_t)eexw_u32(p) | (uint64_t)eexw_u32(p + 4) << 32; }
+void eexw_put_f32(uint8_t *p, float v);
+float eexw_f32(const uint8_t *p);
+
+/* ---- codecs ---- */
+/* IEEE binary16 <-> binary32; f32 -> f16 rounds to nearest, ties to even;
+ * overflow gives infinity, NaN stays NaN (quiet). */
+uint16_t eex_f32_to_f16(float f);
+float eex_f16_to_f32(uint16_t h);
+/* int8 parameters for a tensor: range [min(x, 0), max(x, 0)] over 256 steps,
+ * so 0 is exact. EEX_ERR_NUMERIC for a non-finite value. */
+eex_status eex_i8_params(const float *x, size_t n, float *scale, int32_t *zero_point);
+static inline int8_t eex_i8_quantize(float x, float scale, int32_t zp);
+float eex_i8_dequantize(int8_t q, float scale, int32_t zp);
+/* Encodes n floats as dtype into dst (n * size bytes); decodes back. */
+eex_status eexw_encode(const float *x, size_t n, int dtype, uint8_t *dst, float *scale, int32_t *zp);
+void eexw_decode(const uint8_t *src, size_t n, int dtype, float scale, int32_t zp, float *x);
+size_t eexw_dtype_size(int dtype);
+const char *eexw_dtype_name(int dtype);
+
+#include <math.h>
+static inline int8_t eex_i8_quantize(float x, float scale, int32_t zp)
+{
+    float q = nearbyintf(x / scale) + (float)zp;  /* the default rounding mode: ties to even */
+    q = q < -128.0f ? -128.0f : q > 127.0f ? 127.0f : q;
+    return (int8_t)q;
+}
+
+/* ---- time and sockets ---- */
+double eex_now_ms(void);     /* CLOCK_MONOTONIC */
+/* Sets O_NONBLOCK and, for TCP, TCP_NODELAY. */
+int eex_sock_prepare(int fd);
+
+/* ---- the cloud half ---- */
+/* Finishes the network from a cut tensor (NCHW, batch 1): every side exit
+ * after the cut and the final, for one expert; fills a with each
+ * classifier's calibrated confidence and the rule's choice at `threshold`. */
+eex_status eex_offload_resume(eex_session *s, int cut, const float *data, const int64_t *shape, int rank, int expert,
+                              eex_metric metric, float threshold, eex_cloud_answer *a);
+
+#endif

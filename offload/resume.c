@@ -1,0 +1,106 @@
+/* The cloud half of a request: from the cut tensor, every side exit the edge
+ * did not host and the final classifier, for one expert. eex_session_resume
+ * computes only the final; the remaining exits are needed so that an
+ * offloaded image gets the same answer as a local full run (an exit after
+ * the cut may fire first). Their heads are merged into the after-cut nodes
+ * in execution order, so every head runs while its attach value is live. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../engine/session.h"
+#include "../engine/status.h"
+#include "offload.h"
+
+static int cmp_int(const void *a, const void *b)
+{
+    const int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+eex_status eex_offload_resume(eex_session *s, int cut, const float *data, const int64_t *shape, int rank, int expert,
+                              eex_metric metric, float threshold, eex_cloud_answer *a)
+{
+    if (!s || !data || !shape || !a)
+        return eex_fail(EEX_ERR_ARGUMENT, "offload resume: NULL argument");
+    const eex_model *m = s->m;
+    const eex_ee *ee = &m->ee;
+    if (!m->has_ee)
+        return eex_fail(EEX_ERR_UNSUPPORTED, "offload resume: the model has no early-exit structure");
+    if (cut < 0 || cut >= ee->n_cuts)
+        return eex_fail(EEX_ERR_ARGUMENT, "cut %d out of range (model has %d)", cut, ee->n_cuts);
+    if (expert < 0 || expert >= ee->n_experts)
+        return eex_fail(EEX_ERR_ARGUMENT, "expert %d out of range (model has %d)", expert, ee->n_experts);
+    if (metric != EEX_METRIC_MAXPROB && metric != EEX_METRIC_ENTROPY)
+        return eex_fail(EEX_ERR_ARGUMENT, "unknown metric %d", (int)metric);
+    int64_t want[EEX_MAX_RANK];
+    const int wr = eex_model_cut_shape(m, cut, want);
+    int ok = rank == wr && shape[0] == 1;
+    for (int d = 1; ok && d < rank; d++)
+        ok = shape[d] == want[d];
+    if (!ok)
+        return eex_fail(EEX_ERR_SHAPE, "cut %d '%s' takes a [1,%lld%s] tensor", cut, m->values[ee->cut_value[cut]].name,
+                        (long long)want[1], wr == 4 ? ",H,W" : "");
+    eex_status st;
+    if (s->batch != 1 && (st = eex_session_replan(s, 1)))
+        return st;
+    const int E = ee->n_exits, X = ee->n_experts, first = ee->cut_exit[cut];
+    const eex_nodeset *rest = &ee->after_cut[cut * X + expert];
+    int n = rest->n;
+    for (int k = first; k < E; k++)
+        n += ee->head[k * X + expert].n;
+    int *order = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    if (!order)
+        return eex_fail(EEX_ERR_NOMEM, "offload resume: out of memory");
+    n = 0;
+    memcpy(order, rest->idx, sizeof(int) * (size_t)rest->n);
+    n = rest->n;
+    for (int k = first; k < E; k++) {
+        const eex_nodeset *h = &ee->head[k * X + expert];
+        memcpy(order + n, h->idx, sizeof(int) * (size_t)h->n);
+        n += h->n;
+    }
+    qsort(order, (size_t)n, sizeof(int), cmp_int);
+    int u = 0;  /* a node shared by a head and the backbone runs once */
+    for (int i = 0; i < n; i++)
+        if (!u || order[i] != order[u - 1])
+            order[u++] = order[i];
+
+    memset(s->done, 0, (size_t)m->n_nodes);
+    s->nodes_executed = 0;
+    s->ran = s->ee_ran = 0;
+    s->cut_ready = -1;
+    s->final_ready = 0;
+    eex_value_from_nchw(s, ee->cut_value[cut], data);
+    const eex_exec_ctx ctx = eex_session_ctx(s);
+    eex_session_run_nodes(s, &ctx, order, u);
+    free(order);
+
+    memset(a, 0, sizeof *a);
+    a->first_exit = first + 1;
+    a->n = E - first + 1;
+    for (int k = first; k <= E; k++) {
+        const int i = k - first, v = k * X + expert;
+        if ((st = eex_confidence(eex_session_value(s, ee->logits[v]), ee->n_classes, ee->temperature[v], metric,
+                                 &a->confidences[i], &a->classes[i])))
+            return eex_fail(st, "%s of expert %s: %s", k == E ? "final classifier" : "exit", ee->experts[expert],
+                            eex_last_error());
+    }
+    s->final_ready = expert + 1;
+    /* the rule among the cloud's classifiers: the first above the threshold,
+     * else the most confident (the edge adds its own exits to that contest) */
+    int pick = -1;
+    for (int i = 0; i < a->n && pick < 0; i++)
+        if (a->confidences[i] > threshold)
+            pick = i;
+    if (pick < 0) {
+        pick = 0;
+        for (int i = 1; i < a->n; i++)
+            if (a->confidences[i] > a->confidences[pick])
+                pick = i;
+    }
+    a->exit = a->first_exit + pick;
+    a->cls = a->classes[pick];
+    a->confidence = a->confidences[pick];
+    return EEX_OK;
+}

@@ -1,0 +1,739 @@
+/* The cloud: `eex serve`. One I/O thread runs a poll() loop over the
+ * listening socket, a wake pipe and every connection; a pool of workers, each
+ * with its own session over the shared read-only model, does the compute.
+ *
+ * A connection is a small state machine: READ (header, then body) -> WORK
+ * (a worker owns it) -> WRITE -> READ. One request is in flight per
+ * connection, so nothing is read while a worker holds the buffer. Every
+ * length is checked against the model-derived limit before a byte is
+ * allocated for it; a frame must arrive whole within frame_timeout_ms of its
+ * first byte (slow-drip senders are cut off); a bad frame earns an error
+ * frame and, when the stream can no longer be trusted, a close of that
+ * connection only. Stop (async-signal-safe) closes the listener, lets
+ * requests in flight finish and closes the rest. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../engine/status.h"
+#include "offload.h"
+
+enum { C_FREE = 0, C_READ, C_WORK, C_WRITE };
+
+typedef struct conn {
+    int fd, state;
+    uint8_t hdr[EEXW_HEADER];
+    size_t hgot;
+    eexw_header h;
+    uint8_t *buf;                  /* the whole frame: header, body, CRC */
+    size_t cap, need, got;
+    double frame_start, idle_since, write_start, done_at;
+    uint8_t *out;                  /* the reply frame */
+    size_t out_cap, out_len, out_off;
+    int close_after;
+    char peer[64];
+    /* the log line of the request in flight */
+    int type, cut, expert, dtype, error, exit, cls;
+    float confidence;
+    double ms;
+    char reason[EEXW_MAX_REASON + 1];
+} conn;
+
+typedef struct worker {
+    struct eex_server *srv;
+    pthread_t tid;
+    eex_session *s;
+    float *x;                      /* decoded cut tensor */
+    uint8_t *raw;                  /* unpacked payload */
+} worker;
+
+struct eex_server {
+    const eex_model *m;
+    eex_server_opts o;
+    uint8_t digest[EEX_DIGEST_BYTES];
+    char digest_hex[2 * EEX_DIGEST_BYTES + 1];
+    int lfd, port;
+    int wake[2];                   /* self-pipe: stop and finished jobs */
+    volatile sig_atomic_t stopping;
+    size_t max_body, max_elems;
+    conn *conns;
+    struct pollfd *pfd;
+    int *pmap;                     /* pollfd index -> conn index */
+    int n_workers;
+    worker *workers;
+    pthread_mutex_t mu;            /* the two queues and stats */
+    pthread_cond_t cv;
+    int *jobs, jobs_head, jobs_n;  /* ring of conn indices waiting for a worker */
+    int *done, done_n;             /* conn indices whose reply is ready */
+    int quit;
+    eex_server_stats stats;
+};
+
+static void set_nonblock(int fd)
+{
+    const int fl = fcntl(fd, F_GETFL, 0);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+eex_status eex_server_new(const eex_model *m, const eex_server_opts *opts, eex_server **out)
+{
+    if (!m || !out)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_server_new: NULL argument");
+    *out = NULL;
+    if (!eex_model_cut_count(m))
+        return eex_fail(EEX_ERR_UNSUPPORTED, "serve: the model has no cut points (ee.cuts): nothing to finish");
+    eex_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return eex_fail(EEX_ERR_NOMEM, "serve: out of memory");
+    s->m = m;
+    s->o = opts ? *opts : (eex_server_opts){0};
+    s->lfd = s->wake[0] = s->wake[1] = -1;
+    if (!s->o.host)
+        s->o.host = "127.0.0.1";
+    if (s->o.threads <= 0)
+        s->o.threads = 1;
+    if (s->o.max_conns <= 0)
+        s->o.max_conns = 256;
+    if (s->o.frame_timeout_ms <= 0)
+        s->o.frame_timeout_ms = 5000;
+    if (s->o.idle_timeout_ms <= 0)
+        s->o.idle_timeout_ms = 60000;
+    if (s->o.write_timeout_ms <= 0)
+        s->o.write_timeout_ms = 5000;
+    if (s->o.drain_timeout_ms <= 0)
+        s->o.drain_timeout_ms = 10000;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    eex_status st = eex_model_digest(m, s->digest);
+    for (int i = 0; i < EEX_DIGEST_BYTES; i++)
+        snprintf(s->digest_hex + 2 * i, 3, "%02x", s->digest[i]);
+    /* the largest legal INFER body: the largest cut tensor as f32 */
+    for (int c = 0; c < eex_model_cut_count(m); c++) {
+        int64_t d[EEX_MAX_RANK];
+        const int r = eex_model_cut_shape(m, c, d);
+        size_t e = 1;
+        for (int i = 0; i < r; i++)
+            e *= (size_t)d[i];
+        s->max_elems = e > s->max_elems ? e : s->max_elems;
+    }
+    s->max_body = eexw_infer_body_max(EEX_MAX_RANK, s->max_elems, EEXW_F32);
+    const int N = s->o.max_conns;
+    s->conns = calloc((size_t)N, sizeof *s->conns);
+    s->pfd = calloc((size_t)N + 2, sizeof *s->pfd);
+    s->pmap = calloc((size_t)N + 2, sizeof *s->pmap);
+    s->jobs = calloc((size_t)N, sizeof *s->jobs);
+    s->done = calloc((size_t)N, sizeof *s->done);
+    s->workers = calloc((size_t)s->o.threads, sizeof *s->workers);
+    if (!st && (!s->conns || !s->pfd || !s->pmap || !s->jobs || !s->done || !s->workers))
+        st = eex_fail(EEX_ERR_NOMEM, "serve: out of memory");
+    for (int i = 0; !st && i < N; i++)
+        s->conns[i].fd = -1;
+    for (int i = 0; !st && i < s->o.threads; i++) {
+        worker *w = &s->workers[i];
+        w->srv = s;
+        eex_session_opts so = {.batch = 1, .threads = 1};
+        if ((st = eex_session_new(m, &so, &w->s)))
+            break;
+        s->n_workers = i + 1;
+        if (!(w->x = malloc(sizeof(float) * s->max_elems)) || !(w->raw = malloc(sizeof(float) * s->max_elems)))
+            st = eex_fail(EEX_ERR_NOMEM, "serve: out of memory");
+    }
+    if (!st && pipe(s->wake) < 0)
+        st = eex_fail(EEX_ERR_IO, "serve: pipe: %s", strerror(errno));
+    if (!st) {
+        set_nonblock(s->wake[0]);
+        set_nonblock(s->wake[1]);
+        fcntl(s->wake[0], F_SETFD, FD_CLOEXEC);
+        fcntl(s->wake[1], F_SETFD, FD_CLOEXEC);
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res = NULL;
+        char ps[16];
+        snprintf(ps, sizeof ps, "%d", s->o.port);
+        const int gai = getaddrinfo(s->o.host, ps, &hints, &res);
+        if (gai || !res)
+            st = eex_fail(EEX_ERR_ARGUMENT, "serve: cannot resolve '%s': %s", s->o.host, gai ? gai_strerror(gai) : "no address");
+        else {
+            s->lfd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            const int one = 1;
+            if (s->lfd >= 0)
+                setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+            if (s->lfd < 0 || bind(s->lfd, res->ai_addr, res->ai_addrlen) < 0 || listen(s->lfd, 128) < 0)
+                st = eex_fail(EEX_ERR_IO, "serve: cannot listen on %s:%d: %s", s->o.host, s->o.port, strerror(errno));
+            freeaddrinfo(res);
+        }
+    }
+    if (!st) {
+        set_nonblock(s->lfd);
+        struct sockaddr_storage a;
+        socklen_t al = sizeof a;
+        getsockname(s->lfd, (struct sockaddr *)&a, &al);
+        s->port = ntohs(a.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&a)->sin6_port : ((struct sockaddr_in *)&a)->sin_port);
+    }
+    if (st) {
+        eex_server_free(s);
+        return st;
+    }
+    *out = s;
+    return EEX_OK;
+}
+
+int eex_server_port(const eex_server *s) { return s ? s->port : -1; }
+
+void eex_server_stop(eex_server *s)
+{
+    if (!s)
+        return;
+    s->stopping = 1;
+    const char b = 'x';
+    ssize_t r = write(s->wake[1], &b, 1);  /* async-signal-safe; a full pipe already wakes the loop */
+    (void)r;
+}
+
+void eex_server_get_stats(const eex_server *s, eex_server_stats *st)
+{
+    if (!s || !st)
+        return;
+    pthread_mutex_lock((pthread_mutex_t *)&s->mu);
+    *st = s->stats;
+    pthread_mutex_unlock((pthread_mutex_t *)&s->mu);
+}
+
+void eex_server_free(eex_server *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; s->conns && i < s->o.max_conns; i++) {
+        if (s->conns[i].fd >= 0)
+            close(s->conns[i].fd);
+        free(s->conns[i].buf);
+        free(s->conns[i].out);
+    }
+    for (int i = 0; i < s->n_workers; i++) {
+        eex_session_free(s->workers[i].s);
+        free(s->workers[i].x);
+        free(s->workers[i].raw);
+    }
+    if (s->lfd >= 0)
+        close(s->lfd);
+    if (s->wake[0] >= 0)
+        close(s->wake[0]), close(s->wake[1]);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s->conns), free(s->pfd), free(s->pmap), free(s->jobs), free(s->done), free(s->workers);
+    free(s);
+}
+
+/* ---- replies ---- */
+
+static int reserve_out(conn *c, size_t n)
+{
+    if (n <= c->out_cap)
+        return 0;
+    uint8_t *p = realloc(c->out, n);
+    if (!p)
+        return -1;
+    c->out = p, c->out_cap = n;
+    return 0;
+}
+
+/* Builds an error frame in c->out (falls back to closing when memory is short). */
+static void put_error(conn *c, uint64_t id, int code, const char *reason)
+{
+    c->error = code;
+    snprintf(c->reason, sizeof c->reason, "%s", reason);
+    if (reserve_out(c, EEXW_HEADER + 4 + EEXW_MAX_REASON + EEXW_TRAILER)) {
+        c->out_len = 0;
+        c->close_after = 1;
+        return;
+    }
+    const uint32_t n = eexw_put_error(c->out + EEXW_HEADER, code, reason);
+    eexw_put_header(c->out, EEXW_ERROR, id, n);
+    eexw_seal(c->out, n);
+    c->out_len = EEXW_HEADER + n + EEXW_TRAILER;
+    c->out_off = 0;
+    if (code != EEXW_E_DIGEST && code != EEXW_E_REQUEST && code != EEXW_E_NUMERIC && code != EEXW_E_INTERNAL)
+        c->close_after = 1;
+}
+
+/* ---- workers ---- */
+
+static void handle_infer(eex_server *s, worker *w, conn *c)
+{
+    const uint8_t *body = c->buf + EEXW_HEADER;
+    const uint64_t id = c->h.request_id;
+    eexw_infer q;
+    char reason[EEXW_MAX_REASON];
+    int err = eexw_get_infer(body, c->h.body_len, &q, reason, sizeof reason);
+    if (!err) {
+        c->cut = q.cut, c->expert = q.expert, c->dtype = q.dtype;
+    }
+    if (!err && memcmp(q.digest, s->digest, EEX_DIGEST_BYTES)) {
+        char hex[13];
+        for (int i = 0; i < 6; i++)
+            snprintf(hex + 2 * i, 3, "%02x", q.digest[i]);
+        snprintf(reason, sizeof reason,
+                 "model digest mismatch: this server runs '%s' (sha256 %.12s...), the request is for sha256 %s...",
+                 eex_model_name(s->m) ? eex_model_name(s->m) : "?", s->digest_hex, hex);
+        err = EEXW_E_DIGEST;
+    }
+    if (!err && q.cut >= eex_model_cut_count(s->m))
+        err = EEXW_E_REQUEST, snprintf(reason, sizeof reason, "cut %d out of range (model has %d)", q.cut, eex_model_cut_count(s->m));
+    if (!err && q.expert >= eex_model_expert_count(s->m))
+        err = EEXW_E_REQUEST,
+        snprintf(reason, sizeof reason, "expert %d out of range (model has %d)", q.expert, eex_model_expert_count(s->m));
+    if (!err && q.elems > s->max_elems)
+        err = EEXW_E_REQUEST, snprintf(reason, sizeof reason, "tensor of %zu elements, no cut has more than %zu", q.elems, s->max_elems);
+    eex_cloud_answer a;
+    const uint8_t *raw = q.payload;
+    if (!err && q.packing == 1) {
+        if (eexw_unpack(q.payload, q.payload_len, q.elems, eexw_dtype_size(q.dtype), w->raw))
+            err = EEXW_E_REQUEST, snprintf(reason, sizeof reason, "malformed packed payload");
+        raw = w->raw;
+    }
+    if (!err) {
+        eexw_decode(raw, q.elems, q.dtype, q.scale, q.zero_point, w->x);
+        const eex_status st = eex_offload_resume(w->s, q.cut, w->x, q.dims, q.rank, q.expert, (eex_metric)q.metric,
+                                                 q.threshold, &a);
+        if (st) {
+            err = st == EEX_ERR_NUMERIC ? EEXW_E_NUMERIC : st == EEX_ERR_NOMEM ? EEXW_E_INTERNAL : EEXW_E_REQUEST;
+            snprintf(reason, sizeof reason, "%s", eex_last_error());
+        }
+    }
+    if (err) {
+        put_error(c, id, err, reason);
+        return;
+    }
+    a.server_ms = eex_now_ms() - c->done_at;
+    if (reserve_out(c, EEXW_HEADER + EEXW_RESULT_FIXED + EEXW_RESULT_ENTRY * (EEX_MAX_EXITS + 1) + EEXW_TRAILER)) {
+        put_error(c, id, EEXW_E_INTERNAL, "out of memory");
+        return;
+    }
+    const uint32_t n = eexw_put_result(c->out + EEXW_HEADER, &a);
+    eexw_put_header(c->out, EEXW_RESULT, id, n);
+    eexw_seal(c->out, n);
+    c->out_len = EEXW_HEADER + n + EEXW_TRAILER;
+    c->out_off = 0;
+    c->exit = a.exit, c->cls = a.cls, c->confidence = a.confidence;
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    eex_server *s = w->srv;
+    /* signals go to the main thread only */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->jobs_n && !s->quit)
+            pthread_cond_wait(&s->cv, &s->mu);
+        if (!s->jobs_n && s->quit)
+            break;
+        const int ci = s->jobs[s->jobs_head];
+        s->jobs_head = (s->jobs_head + 1) % s->o.max_conns;
+        s->jobs_n--;
+        pthread_mutex_unlock(&s->mu);
+        conn *c = &s->conns[ci];
+        handle_infer(s, w, c);
+        c->ms = eex_now_ms() - c->done_at;
+        pthread_mutex_lock(&s->mu);
+        s->done[s->done_n++] = ci;
+        const char b = 'j';
+        ssize_t r = write(s->wake[1], &b, 1);
+        (void)r;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- the I/O thread ---- */
+
+static void log_request(eex_server *s, conn *c)
+{
+    pthread_mutex_lock(&s->mu);
+    if (c->error)
+        s->stats.errors++;
+    else if (c->type == EEXW_INFER)
+        s->stats.requests++;
+    pthread_mutex_unlock(&s->mu);
+    if (!s->o.log)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    const eex_server_log_rec rec = {
+        .unix_time = (double)ts.tv_sec + ts.tv_nsec / 1e9,
+        .request_id = c->h.request_id,
+        .peer = c->peer,
+        .type = c->type,
+        .cut = c->cut,
+        .expert = c->expert,
+        .dtype = eexw_dtype_name(c->dtype),
+        .bytes_in = c->need ? c->need : c->hgot,
+        .bytes_out = c->out_len,
+        .ms = c->ms,
+        .error = c->error,
+        .reason = c->reason,
+        .exit = c->error ? 0 : c->exit,
+        .cls = c->error ? -1 : c->cls,
+        .confidence = c->error ? 0.0f : c->confidence,
+    };
+    s->o.log(s->o.log_user, &rec);
+}
+
+static void close_conn(eex_server *s, conn *c, int bad)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->state = C_FREE;
+    free(c->buf);
+    free(c->out);
+    c->buf = c->out = NULL;
+    c->cap = c->out_cap = 0;
+    pthread_mutex_lock(&s->mu);
+    s->stats.open--;
+    s->stats.closed_bad += bad != 0;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void reset_request(conn *c, double now)
+{
+    c->state = C_READ;
+    c->hgot = c->need = c->got = 0;
+    c->frame_start = 0;
+    c->idle_since = now;
+    c->type = 0, c->cut = c->expert = -1, c->dtype = 0, c->error = 0, c->exit = 0, c->cls = -1;
+    c->confidence = 0, c->ms = 0, c->reason[0] = '\0';
+    c->out_len = c->out_off = 0;
+}
+
+static void start_write(eex_server *s, conn *c, double now);
+
+/* An error found by the I/O thread: reply, then (usually) close. */
+static void io_error(eex_server *s, conn *c, int code, const char *reason, double now)
+{
+    put_error(c, c->hgot >= EEXW_HEADER ? c->h.request_id : 0, code, reason);
+    c->ms = 0;
+    log_request(s, c);
+    start_write(s, c, now);
+}
+
+static void finish_write(eex_server *s, conn *c, double now)
+{
+    if (c->close_after || s->stopping) {
+        close_conn(s, c, c->error && c->close_after);
+        return;
+    }
+    reset_request(c, now);
+}
+
+static void try_write(eex_server *s, conn *c, double now)
+{
+    while (c->out_off < c->out_len) {
+        const ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (w > 0) {
+            c->out_off += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;  /* poll for POLLOUT */
+        close_conn(s, c, 1);
+        return;
+    }
+    finish_write(s, c, now);
+}
+
+static void start_write(eex_server *s, conn *c, double now)
+{
+    c->state = C_WRITE;
+    c->write_start = now;
+    try_write(s, c, now);
+}
+
+static void frame_complete(eex_server *s, int ci, double now)
+{
+    conn *c = &s->conns[ci];
+    c->done_at = now;
+    if (!eexw_crc_ok(c->buf, c->h.body_len)) {
+        io_error(s, c, EEXW_E_CRC, "CRC-32 of the frame does not match", now);
+        return;
+    }
+    if (c->h.type == EEXW_PING) {
+        if (reserve_out(c, EEXW_HEADER + EEXW_TRAILER)) {
+            close_conn(s, c, 1);
+            return;
+        }
+        eexw_put_header(c->out, EEXW_PONG, c->h.request_id, 0);
+        eexw_seal(c->out, 0);
+        c->out_len = EEXW_HEADER + EEXW_TRAILER;
+        c->out_off = 0;
+        log_request(s, c);
+        start_write(s, c, now);
+        return;
+    }
+    c->state = C_WORK;
+    pthread_mutex_lock(&s->mu);
+    s->jobs[(s->jobs_head + s->jobs_n) % s->o.max_conns] = ci;
+    s->jobs_n++;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void on_readable(eex_server *s, int ci, double now)
+{
+    conn *c = &s->conns[ci];
+    char reason[160];
+    for (;;) {
+        uint8_t *dst;
+        size_t want;
+        if (c->hgot < EEXW_HEADER)
+            dst = c->hdr + c->hgot, want = EEXW_HEADER - c->hgot;
+        else
+            dst = c->buf + c->got, want = c->need - c->got;
+        const ssize_t r = recv(c->fd, dst, want, 0);
+        if (r == 0) {  /* the peer closed: mid-frame that is a truncated frame */
+            close_conn(s, c, c->hgot > 0);
+            return;
+        }
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                close_conn(s, c, 1);
+            return;
+        }
+        if (!c->frame_start)
+            c->frame_start = now;
+        if (c->hgot < EEXW_HEADER) {
+            c->hgot += (size_t)r;
+            if (c->hgot < EEXW_HEADER)
+                continue;
+            const int herr = eexw_get_header(c->hdr, &c->h);
+            c->type = herr ? 0 : c->h.type;
+            if (herr == EEXW_E_MALFORMED) {
+                io_error(s, c, herr, "not a wire frame (bad magic)", now);
+                return;
+            }
+            if (herr == EEXW_E_VERSION) {
+                snprintf(reason, sizeof reason, "wire version %d; this server speaks version %d", c->h.version, EEXW_VERSION);
+                io_error(s, c, herr, reason, now);
+                return;
+            }
+            if (c->h.type != EEXW_INFER && c->h.type != EEXW_PING) {
+                snprintf(reason, sizeof reason, "frame type %d is not a request (1 INFER, 4 PING)", c->h.type);
+                io_error(s, c, EEXW_E_TYPE, reason, now);
+                return;
+            }
+            const size_t limit = c->h.type == EEXW_PING ? 0 : s->max_body;
+            if (c->h.body_len > limit) {
+                snprintf(reason, sizeof reason, "body of %u bytes; the limit for this model is %zu", c->h.body_len, limit);
+                io_error(s, c, EEXW_E_TOO_LARGE, reason, now);
+                return;
+            }
+            /* bounded above: only now is memory committed for the body */
+            c->need = EEXW_HEADER + (size_t)c->h.body_len + EEXW_TRAILER;
+            if (c->need > c->cap) {
+                uint8_t *nb = realloc(c->buf, c->need);
+                if (!nb) {
+                    io_error(s, c, EEXW_E_INTERNAL, "out of memory", now);
+                    return;
+                }
+                c->buf = nb, c->cap = c->need;
+            }
+            memcpy(c->buf, c->hdr, EEXW_HEADER);
+            c->got = EEXW_HEADER;
+        } else
+            c->got += (size_t)r;
+        if (c->got == c->need) {
+            frame_complete(s, ci, now);
+            return;
+        }
+    }
+}
+
+static void on_accept(eex_server *s, double now)
+{
+    for (;;) {
+        struct sockaddr_storage a;
+        socklen_t al = sizeof a;
+        const int fd = accept(s->lfd, (struct sockaddr *)&a, &al);
+        if (fd < 0)
+            return;  /* EAGAIN, or a transient error: the next poll retries */
+        int ci = -1;
+        for (int i = 0; i < s->o.max_conns; i++)
+            if (s->conns[i].state == C_FREE) {
+                ci = i;
+                break;
+            }
+        if (ci < 0 || s->stopping) {
+            close(fd);
+            pthread_mutex_lock(&s->mu);
+            s->stats.refused++;
+            pthread_mutex_unlock(&s->mu);
+            continue;
+        }
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        eex_sock_prepare(fd);
+        conn *c = &s->conns[ci];
+        memset(c, 0, sizeof *c);
+        c->fd = fd;
+        char host[INET6_ADDRSTRLEN] = "?";
+        int port = 0;
+        if (a.ss_family == AF_INET) {
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&a)->sin_addr, host, sizeof host);
+            port = ntohs(((struct sockaddr_in *)&a)->sin_port);
+        } else if (a.ss_family == AF_INET6) {
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&a)->sin6_addr, host, sizeof host);
+            port = ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
+        }
+        snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
+        reset_request(c, now);
+        pthread_mutex_lock(&s->mu);
+        s->stats.connections++;
+        s->stats.open++;
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+static void drain_done(eex_server *s, double now)
+{
+    int local[1024], n;
+    do {
+        pthread_mutex_lock(&s->mu);
+        n = s->done_n < 1024 ? s->done_n : 1024;
+        memcpy(local, s->done + (s->done_n - n), sizeof(int) * (size_t)n);
+        s->done_n -= n;
+        pthread_mutex_unlock(&s->mu);
+        for (int i = 0; i < n; i++) {
+            conn *c = &s->conns[local[i]];
+            log_request(s, c);
+            if (!c->out_len) {
+                close_conn(s, c, 1);
+                continue;
+            }
+            start_write(s, c, now);
+        }
+    } while (n == 1024);
+}
+
+/* Timeouts; during a drain, idle connections go at once. */
+static void sweep(eex_server *s, double now, int draining)
+{
+    for (int i = 0; i < s->o.max_conns; i++) {
+        conn *c = &s->conns[i];
+        if (c->state == C_READ) {
+            if (c->hgot == 0 && (draining || now - c->idle_since > s->o.idle_timeout_ms))
+                close_conn(s, c, 0);
+            else if (c->hgot > 0 && now - c->frame_start > s->o.frame_timeout_ms)
+                io_error(s, c, EEXW_E_TIMEOUT, "the frame did not arrive whole within the server's frame timeout", now);
+        } else if (c->state == C_WRITE && now - c->write_start > s->o.write_timeout_ms)
+            close_conn(s, c, 1);
+    }
+}
+
+static int next_timeout(const eex_server *s, double now)
+{
+    double t = 1000.0;
+    for (int i = 0; i < s->o.max_conns; i++) {
+        const conn *c = &s->conns[i];
+        double due = 1e300;
+        if (c->state == C_READ)
+            due = c->hgot ? c->frame_start + s->o.frame_timeout_ms : c->idle_since + s->o.idle_timeout_ms;
+        else if (c->state == C_WRITE)
+            due = c->write_start + s->o.write_timeout_ms;
+        if (due - now < t)
+            t = due - now;
+    }
+    return t < 1 ? 1 : (int)t + 1;
+}
+
+eex_status eex_server_run(eex_server *s)
+{
+    if (!s)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_server_run: NULL server");
+    int started = 0;
+    for (; started < s->n_workers; started++)
+        if (pthread_create(&s->workers[started].tid, NULL, worker_main, &s->workers[started]))
+            break;
+    eex_status st = started < s->n_workers ? eex_fail(EEX_ERR_NOMEM, "serve: cannot start worker threads") : EEX_OK;
+    double drain_until = 0;
+    while (!st) {
+        const double now = eex_now_ms();
+        const int draining = s->stopping != 0;
+        if (draining && !drain_until) {
+            drain_until = now + s->o.drain_timeout_ms;
+            close(s->lfd);
+            s->lfd = -1;
+        }
+        if (draining) {
+            sweep(s, now, 1);
+            int busy = 0;
+            for (int i = 0; i < s->o.max_conns; i++)
+                busy += s->conns[i].state != C_FREE;
+            if (!busy || now > drain_until)
+                break;
+        }
+        int n = 0;
+        s->pfd[n] = (struct pollfd){.fd = s->wake[0], .events = POLLIN}, s->pmap[n++] = -1;
+        if (s->lfd >= 0)
+            s->pfd[n] = (struct pollfd){.fd = s->lfd, .events = POLLIN}, s->pmap[n++] = -2;
+        for (int i = 0; i < s->o.max_conns; i++) {
+            const conn *c = &s->conns[i];
+            if (c->state == C_READ || c->state == C_WRITE) {
+                s->pfd[n] = (struct pollfd){.fd = c->fd, .events = c->state == C_READ ? POLLIN : POLLOUT};
+                s->pmap[n++] = i;
+            }
+        }
+        const int r = poll(s->pfd, (nfds_t)n, next_timeout(s, now));
+        if (r < 0 && errno != EINTR) {
+            st = eex_fail(EEX_ERR_IO, "serve: poll: %s", strerror(errno));
+            break;
+        }
+        const double t = eex_now_ms();
+        for (int k = 0; r > 0 && k < n; k++) {
+            if (!s->pfd[k].revents)
+                continue;
+            const int ci = s->pmap[k];
+            if (ci == -1) {
+                char junk[256];
+                while (read(s->wake[0], junk, sizeof junk) > 0) {
+                }
+            } else if (ci == -2)
+                on_accept(s, t);
+            else {
+                conn *c = &s->conns[ci];
+                if (c->fd != s->pfd[k].fd)
+                    continue;  /* closed and reused during this round */
+                if (c->state == C_READ)
+                    on_readable(s, ci, t);
+                else if (c->state == C_WRITE)
+                    try_write(s, c, t);
+            }
+        }
+        drain_done(s, t);
+        sweep(s, t, 0);
+    }
+    pthread_mutex_lock(&s->mu);
+    s->quit = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < started; i++)
+        pthread_join(s->workers[i].tid, NULL);
+    for (int i = 0; i < s->o.max_conns; i++)
+        if (s->conns[i].state != C_FREE)
+            close_conn(s, &s->conns[i], 0);
+    return st;
+}

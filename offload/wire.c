@@ -1,0 +1,238 @@
+/* The v1 frames: layout, CRC, and the three bodies (docs/protocol.md). All
+ * integers little-endian; floats IEEE binary32 in little-endian byte order.
+ * Readers check every length against what is left before reading it. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include "../weights/crc32.h"
+#include "offload.h"
+
+void eexw_put_f32(uint8_t *p, float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    eexw_put_u32(p, u);
+}
+
+float eexw_f32(const uint8_t *p)
+{
+    const uint32_t u = eexw_u32(p);
+    float v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+const char *eexw_error_name(int code)
+{
+    static const char *const names[] = {"?", "malformed", "version", "too_large", "crc", "digest", "request",
+                                        "timeout", "shutdown", "numeric", "type", "internal"};
+    return code > 0 && code <= EEXW_E_INTERNAL ? names[code] : "?";
+}
+
+void eexw_put_header(uint8_t *p, int type, uint64_t request_id, uint32_t body_len)
+{
+    memcpy(p, EEXW_MAGIC, 4);
+    p[4] = EEXW_VERSION;
+    p[5] = (uint8_t)type;
+    eexw_put_u16(p + 6, 0);
+    eexw_put_u64(p + 8, request_id);
+    eexw_put_u32(p + 16, body_len);
+}
+
+int eexw_get_header(const uint8_t *p, eexw_header *h)
+{
+    if (memcmp(p, EEXW_MAGIC, 4))
+        return EEXW_E_MALFORMED;
+    h->version = p[4];
+    h->type = p[5];
+    h->flags = eexw_u16(p + 6);
+    h->request_id = eexw_u64(p + 8);
+    h->body_len = eexw_u32(p + 16);
+    if (h->version != EEXW_VERSION)
+        return EEXW_E_VERSION;
+    return 0;
+}
+
+void eexw_seal(uint8_t *frame, uint32_t body_len)
+{
+    eexw_put_u32(frame + EEXW_HEADER + body_len, eex_crc32(0, frame, EEXW_HEADER + (size_t)body_len));
+}
+
+int eexw_crc_ok(const uint8_t *frame, uint32_t body_len)
+{
+    return eexw_u32(frame + EEXW_HEADER + body_len) == eex_crc32(0, frame, EEXW_HEADER + (size_t)body_len);
+}
+
+size_t eexw_infer_body_len(int rank, size_t elems, int dtype)
+{
+    return EEXW_INFER_FIXED + 4u * (size_t)rank + elems * eexw_dtype_size(dtype);
+}
+
+size_t eexw_infer_body_max(int rank, size_t elems, int dtype)
+{
+    return EEXW_INFER_FIXED + 4u * (size_t)rank + eexw_pack_bound(elems, eexw_dtype_size(dtype));
+}
+
+size_t eexw_put_infer(uint8_t *b, const eexw_infer *q)
+{
+    memcpy(b, q->digest, EEX_DIGEST_BYTES);
+    eexw_put_u16(b + 32, (uint16_t)q->cut);
+    eexw_put_u16(b + 34, (uint16_t)q->expert);
+    b[36] = (uint8_t)q->metric;
+    b[37] = (uint8_t)q->dtype;
+    b[38] = (uint8_t)q->rank;
+    b[39] = (uint8_t)q->packing;
+    eexw_put_f32(b + 40, q->threshold);
+    eexw_put_f32(b + 44, q->scale);
+    eexw_put_u32(b + 48, (uint32_t)q->zero_point);
+    for (int d = 0; d < q->rank; d++)
+        eexw_put_u32(b + EEXW_INFER_FIXED + 4 * d, (uint32_t)q->dims[d]);
+    return EEXW_INFER_FIXED + 4u * (size_t)q->rank;
+}
+
+#define BAD(...) (snprintf(reason, cap, __VA_ARGS__), EEXW_E_REQUEST)
+
+int eexw_get_infer(const uint8_t *b, uint32_t len, eexw_infer *q, char *reason, size_t cap)
+{
+    memset(q, 0, sizeof *q);
+    if (len < EEXW_INFER_FIXED)
+        return BAD("INFER body of %u bytes is shorter than its %d fixed bytes", len, EEXW_INFER_FIXED);
+    memcpy(q->digest, b, EEX_DIGEST_BYTES);
+    q->cut = eexw_u16(b + 32);
+    q->expert = eexw_u16(b + 34);
+    q->metric = b[36];
+    q->dtype = b[37];
+    q->rank = b[38];
+    q->packing = b[39];
+    q->threshold = eexw_f32(b + 40);
+    q->scale = eexw_f32(b + 44);
+    q->zero_point = (int32_t)eexw_u32(b + 48);
+    if (q->metric > 1)
+        return BAD("unknown metric %d", q->metric);
+    if (!eexw_dtype_size(q->dtype))
+        return BAD("unknown dtype %d (1 f32, 2 f16, 3 i8)", q->dtype);
+    if (q->packing > 1)
+        return BAD("unknown payload packing %d (0 raw, 1 planes)", q->packing);
+    if (q->rank < 1 || q->rank > EEX_MAX_RANK)
+        return BAD("rank %d is outside 1..%d", q->rank, EEX_MAX_RANK);
+    if (!(q->threshold == q->threshold))
+        return BAD("threshold is NaN");
+    if (q->dtype == EEXW_I8 && (!(q->scale > 0.0f) || q->scale > 3.0e38f || q->zero_point < -128 || q->zero_point > 127))
+        return BAD("int8 scale %g / zero point %d out of range", (double)q->scale, (int)q->zero_point);
+    if (len < EEXW_INFER_FIXED + 4u * (uint32_t)q->rank)
+        return BAD("INFER body ends inside its dims");
+    size_t elems = 1;
+    for (int d = 0; d < q->rank; d++) {
+        const uint32_t v = eexw_u32(b + EEXW_INFER_FIXED + 4 * d);
+        if (v == 0 || v > EEXW_MAX_BODY)
+            return BAD("dim %d is %u", d, v);
+        q->dims[d] = v;
+        elems *= v;
+        if (elems > EEXW_MAX_BODY)
+            return BAD("tensor of more than %u elements", EEXW_MAX_BODY);
+    }
+    q->elems = elems;
+    const size_t head = EEXW_INFER_FIXED + 4u * (size_t)q->rank;
+    q->payload = b + head;
+    q->payload_len = len - head;
+    const size_t raw = elems * eexw_dtype_size(q->dtype);
+    if (q->packing == 0 && q->payload_len != raw)
+        return BAD("payload of %zu bytes, the shape and dtype say %zu", q->payload_len, raw);
+    if (q->packing == 1 && (q->payload_len < eexw_dtype_size(q->dtype) ||
+                            q->payload_len > eexw_pack_bound(elems, eexw_dtype_size(q->dtype))))
+        return BAD("packed payload of %zu bytes for %zu elements", q->payload_len, elems);
+    return 0;
+}
+
+uint32_t eexw_put_result(uint8_t *b, const eex_cloud_answer *a)
+{
+    const int n = a->n < 0 ? 0 : a->n > EEX_MAX_EXITS + 1 ? EEX_MAX_EXITS + 1 : a->n;
+    eexw_put_u16(b, 0);
+    b[2] = (uint8_t)a->exit;
+    b[3] = (uint8_t)n;
+    eexw_put_u32(b + 4, (uint32_t)a->cls);
+    eexw_put_f32(b + 8, a->confidence);
+    const double us = a->server_ms * 1000.0;
+    eexw_put_u32(b + 12, us < 0 ? 0u : us > 4e9 ? 4000000000u : (uint32_t)us);
+    for (int i = 0; i < n; i++) {
+        uint8_t *e = b + EEXW_RESULT_FIXED + EEXW_RESULT_ENTRY * i;
+        eexw_put_u16(e, (uint16_t)(a->first_exit + i));
+        eexw_put_u16(e + 2, 0);
+        eexw_put_u32(e + 4, (uint32_t)a->classes[i]);
+        eexw_put_f32(e + 8, a->confidences[i]);
+    }
+    return EEXW_RESULT_FIXED + EEXW_RESULT_ENTRY * (uint32_t)n;
+}
+
+int eexw_get_result(const uint8_t *b, uint32_t len, eex_cloud_answer *a)
+{
+    memset(a, 0, sizeof *a);
+    if (len < EEXW_RESULT_FIXED || eexw_u16(b) != 0)
+        return -1;
+    a->exit = b[2];
+    a->n = b[3];
+    if (a->n < 1 || a->n > EEX_MAX_EXITS + 1 || len != EEXW_RESULT_FIXED + EEXW_RESULT_ENTRY * (uint32_t)a->n)
+        return -1;
+    a->cls = (int32_t)eexw_u32(b + 4);
+    a->confidence = eexw_f32(b + 8);
+    a->server_ms = eexw_u32(b + 12) / 1000.0;
+    for (int i = 0; i < a->n; i++) {
+        const uint8_t *e = b + EEXW_RESULT_FIXED + EEXW_RESULT_ENTRY * i;
+        const int k = eexw_u16(e);
+        if (i == 0)
+            a->first_exit = k;
+        else if (k != a->first_exit + i)
+            return -1;
+        a->classes[i] = (int32_t)eexw_u32(e + 4);
+        a->confidences[i] = eexw_f32(e + 8);
+    }
+    return a->first_exit >= 1 && a->exit >= a->first_exit && a->exit < a->first_exit + a->n ? 0 : -1;
+}
+
+uint32_t eexw_put_error(uint8_t *b, int code, const char *reason)
+{
+    size_t n = reason ? strlen(reason) : 0;
+    n = n > EEXW_MAX_REASON ? EEXW_MAX_REASON : n;
+    eexw_put_u16(b, (uint16_t)code);
+    eexw_put_u16(b + 2, (uint16_t)n);
+    memcpy(b + 4, reason ? reason : "", n);
+    return 4u + (uint32_t)n;
+}
+
+int eexw_get_error(const uint8_t *b, uint32_t len, int *code, char *reason, size_t cap)
+{
+    if (len < 4)
+        return -1;
+    *code = eexw_u16(b);
+    const uint32_t n = eexw_u16(b + 2);
+    if (n > EEXW_MAX_REASON || len != 4 + n)
+        return -1;
+    size_t k = n < cap - 1 ? n : cap - 1;
+    for (size_t i = 0; i < k; i++)  /* printable only: the reason goes to logs and terminals */
+        reason[i] = b[4 + i] >= 0x20 && b[4 + i] < 0x7f ? (char)b[4 + i] : '?';
+    reason[k] = '\0';
+    return 0;
+}
+
+double eex_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+int eex_sock_prepare(int fd)
+{
+    const int fl = fcntl(fd, F_GETFL, 0);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -1;
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  /* small frames go at once */
+    return 0;
+}

@@ -1,0 +1,519 @@
+#!/usr/bin/python3
+"""The partition executor end to end on loopback: `eex serve`, `eex run --cloud`,
+`eex eval --cloud` and bench/offload/loadgen.
+
+    test_offload.py [equality] [kill] [hostile] [load] [cli]    (default: all)
+
+BUILD selects the build folder (build-asan for the sanitizer run: the hostile
+test then also requires a clean sanitizer report). The model is
+build/ee/tiny.eex (tests/ee/make_tiny.py). All traffic stays on 127.0.0.1.
+"""
+import hashlib
+import json
+import os
+import random
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+BUILD = os.environ.get("BUILD", "build")
+EEX = os.path.join(ROOT, BUILD, "eex")
+LOADGEN = os.path.join(ROOT, BUILD, "bench", "offload", "loadgen")
+MODEL = os.path.join(ROOT, "build", "ee", "tiny.eex")
+DATASET = "/usr/share/datasets/fashion-mnist"
+ASAN = "asan" in BUILD
+TMP = tempfile.mkdtemp(prefix="eex-offload-")
+ENV = dict(os.environ, ASAN_OPTIONS="quarantine_size_mb=4:detect_leaks=1:abort_on_error=0",
+           UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+
+passed = failed = 0
+
+
+def check(cond, label, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+        print(f"ok    {label}")
+    else:
+        failed += 1
+        print(f"FAIL  {label} {detail}")
+    return cond
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Server:
+    """An `eex serve` on 127.0.0.1 (port 0 -> the one it printed)."""
+
+    def __init__(self, model=MODEL, port=0, args=(), log=None):
+        self.err_path = os.path.join(TMP, f"serve-{time.monotonic_ns()}.err")
+        cmd = [EEX, "serve", model, "--listen", f"127.0.0.1:{port}", *args]
+        if log:
+            cmd += ["--log", log]
+        self.err = open(self.err_path, "w+")
+        self.p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.err, env=ENV)
+        self.port = port
+        t0 = time.time()
+        while time.time() - t0 < 30:
+            text = open(self.err_path).read()
+            if "listening on" in text:
+                self.port = int(text.split("listening on 127.0.0.1:")[1].split(",")[0])
+                return
+            if self.p.poll() is not None:
+                raise RuntimeError(f"eex serve exited: {text}")
+            time.sleep(0.02)
+        raise RuntimeError("eex serve did not start")
+
+    def addr(self):
+        return f"127.0.0.1:{self.port}"
+
+    def rss_kb(self):
+        for line in open(f"/proc/{self.p.pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+        try:
+            rc = self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            rc = self.p.wait()
+        self.err.close()
+        return rc
+
+    def stderr(self):
+        return open(self.err_path).read()
+
+
+def run(*args, timeout=300):
+    p = subprocess.run([*args], capture_output=True, text=True, timeout=timeout, env=ENV)
+    return p.returncode, p.stdout, p.stderr
+
+
+# ---- raw frames (docs/protocol.md) ----
+
+DIGEST = hashlib.sha256(open(MODEL, "rb").read()).digest() if os.path.exists(MODEL) else b"\0" * 32
+
+
+def frame(ftype, rid, body, version=1, magic=b"EEXW"):
+    head = magic + struct.pack("<BBHQI", version, ftype, 0, rid, len(body))
+    return head + body + struct.pack("<I", zlib.crc32(head + body) & 0xffffffff)
+
+
+def infer_body(cut, shape, digest=DIGEST, expert=0, dtype=1, values=None):
+    n = 1
+    for d in shape:
+        n *= d
+    vals = values if values is not None else [((i * 37) % 17) / 17.0 - 0.5 for i in range(n)]
+    body = digest + struct.pack("<HHBBBBffi", cut, expert, 0, dtype, len(shape), 0, 0.8, 0.0, 0)
+    body += struct.pack(f"<{len(shape)}I", *shape)
+    body += struct.pack(f"<{n}f", *vals)
+    return body
+
+
+def read_frame(sock, timeout=5.0):
+    """(type, id, body) or None when the connection closed first."""
+    sock.settimeout(timeout)
+    buf = b""
+    try:
+        while len(buf) < 20:
+            c = sock.recv(20 - len(buf))
+            if not c:
+                return None
+            buf += c
+        magic, ver, ftype, _, rid, blen = struct.unpack("<4sBBHQI", buf)
+        assert magic == b"EEXW" and blen < 4096, (magic, blen)
+        rest = b""
+        while len(rest) < blen + 4:
+            c = sock.recv(blen + 4 - len(rest))
+            if not c:
+                return None
+            rest += c
+    except (ConnectionResetError, socket.timeout):
+        return None
+    body = rest[:blen]
+    assert struct.unpack("<I", rest[blen:])[0] == zlib.crc32(buf + body) & 0xffffffff
+    return ftype, rid, body
+
+
+def error_code(reply):
+    return struct.unpack("<H", reply[2][:2])[0] if reply and reply[0] == 3 else None
+
+
+def closed(sock, timeout=3.0):
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def cut_shapes():
+    shapes = []
+    for c in range(8):
+        rc, out, _ = run(EEX, "run", MODEL, IMAGE, "--cut", str(c), "--threshold", "1", "--json")
+        if rc:
+            break
+        shapes.append(json.loads(out)["cut"]["shape"])
+    return shapes
+
+
+def make_images():
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(5)
+    paths = []
+    for i in range(5):
+        p = os.path.join(TMP, f"img{i}.png")
+        Image.fromarray(rng.integers(0, 256, (28, 28, 3), dtype=np.uint8)).save(p)
+        paths.append(p)
+    return paths
+
+
+IMAGES = []
+IMAGE = None
+
+
+def answers(log):
+    return [json.loads(line)["answer"] for line in open(log)]
+
+
+# ---- 1. loopback equality ------------------------------------------------------
+
+def test_equality():
+    thr = "0.7,0.8,0.9,1"
+    base = ["eval", MODEL, "--dataset", DATASET, "--limit", "1000", "--threshold", thr, "--quiet", "--json"]
+    local_log = os.path.join(TMP, "local.jsonl")
+    rc, out, err = run(EEX, *base, "--log", local_log)
+    if not check(rc == 0, "local eval of 1000 images", err):
+        return
+    local = json.loads(out)
+    srv_log = os.path.join(TMP, "serve-eq.jsonl")
+    srv = Server(args=["--threads", "2"], log=srv_log)
+    try:
+        for cut in (None, "0"):
+            cloud_log = os.path.join(TMP, f"cloud-{cut}.jsonl")
+            extra = ["--cut", cut] if cut else []
+            rc, out, err = run(EEX, *base, "--cloud", srv.addr(), "--wire", "f32", "--log", cloud_log, *extra)
+            if not check(rc == 0, f"eval --cloud (cut {cut or 'last'})", err):
+                continue
+            cl = json.loads(out)
+            a, b = answers(local_log), answers(cloud_log)
+            same = sum(x == y for x, y in zip(a, b))
+            check(len(a) == len(b) == 1000 and same == 1000,
+                  f"cut {cut or 'last'}: every answer at every threshold equals the local full run ({same}/1000 images)")
+            check(cl["offloaded"] == 1000, f"cut {cut or 'last'}: all 1000 images went through the cloud at p_tar 1",
+                  cl["offloaded"])
+            check(cl["degraded"] == 0 and cl["final_mismatch"] == 0, f"cut {cut or 'last'}: no degraded answer, "
+                  "the cloud's final class equals the local one for every image", (cl["degraded"], cl["final_mismatch"]))
+            for t_l, t_c in zip(local["results"], cl["results"]):
+                if abs(t_l["overall_accuracy"] - t_c["overall_accuracy"]) > 1e-9:
+                    check(False, f"overall accuracy at {t_l['threshold']}", (t_l, t_c))
+            check("latency_ms" in cl and "bytes_per_offload" in cl and cl["bytes_per_offload"] > 0,
+                  "eval --json has latency_ms, bytes_per_offload, degraded")
+            print(f"      latency median {cl['latency_ms']['median']:.3f} ms p95 {cl['latency_ms']['p95']:.3f} ms, "
+                  f"{cl['bytes_per_offload']:.0f} bytes per offload, JSON list {cl['json_bytes_per_offload']:.0f}")
+        for img in IMAGES:
+            rc1, o1, _ = run(EEX, "run", MODEL, img, "--threshold", "1", "--json")
+            rc2, o2, e2 = run(EEX, "run", MODEL, img, "--threshold", "1", "--cut", "0", "--cloud", srv.addr(), "--json")
+            if rc1 or rc2:
+                check(False, "run --cloud", e2)
+                continue
+            j1, j2 = json.loads(o1), json.loads(o2)
+            check(j2["where"] == "cloud" and j1["class"] == j2["class"] and j1["exit"] == j2["exit"],
+                  f"run --cloud on {os.path.basename(img)}: where cloud, same class and exit as the local run")
+    finally:
+        rc = srv.stop()
+    check(rc == 0, "serve exits 0 on SIGTERM", srv.stderr())
+    lines = [json.loads(line) for line in open(srv_log)]
+    check(len(lines) == 2005 and all(k in lines[0] for k in ("id", "cut", "expert", "bytes_in", "ms")),
+          "serve --log: one line per request with id, cut, expert, bytes, ms", len(lines))
+
+
+# ---- 2. the cloud killed, hung and back ------------------------------------------
+
+def test_kill():
+    port = free_port()
+    deadline = 150
+    srv = Server(port=port)
+    log = os.path.join(TMP, "kill.jsonl")
+    lg = subprocess.Popen([LOADGEN, MODEL, "--cloud", f"127.0.0.1:{port}", "--clients", "2", "--requests", "700",
+                           "--interval-ms", "10", "--deadline-ms", str(deadline), "--threshold", "1", "--log", log],
+                          stdout=subprocess.PIPE, text=True, env=ENV)
+    t0 = time.monotonic()
+
+    def at(t):
+        time.sleep(max(0.0, t0 + t - time.monotonic()))
+
+    at(1.0)
+    srv.stop(signal.SIGKILL)                      # the cloud dies
+    at(2.0)
+    srv = Server(port=port)                       # and comes back
+    at(3.0)
+    srv.p.send_signal(signal.SIGSTOP)             # then hangs: requests time out
+    at(4.0)
+    srv.p.send_signal(signal.SIGCONT)
+    out, _ = lg.communicate(timeout=60)
+    srv.stop()
+    s = json.loads(out)
+    rows = [json.loads(line) for line in open(log)]
+    check(s["answered"] == s["requests"] == 1400, "cloud killed/hung: every request answered", s)
+    check(s["correct"] == s["requests"], "every answer right: cloud = local full run, degraded = best edge exit", s)
+    check(s["max_over_deadline_ms"] <= 50, f"no request waited past its {deadline} ms deadline by more than 50 ms "
+          f"(worst: {s['max_over_deadline_ms']:+.1f} ms)")
+    killed = [r for r in rows if 1100 <= r["start_ms"] <= 1900]
+    hung = [r for r in rows if 3100 <= r["start_ms"] <= 3900]
+    late = [r for r in rows if r["start_ms"] >= 6000]
+    check(killed and all(r["where"] == "degraded" for r in killed), "while the cloud is dead: degraded answers",
+          {r["where"] for r in killed})
+    check(hung and any(r["where"] == "degraded" and "deadline" in r["reason"] for r in hung),
+          "while the cloud hangs: degraded at the deadline")
+    check(late and all(r["where"] == "cloud" for r in late), "after it comes back: answered by the cloud again",
+          {r["where"] for r in late})
+    print(f"      {s['cloud']} cloud, {s['degraded']} degraded; latency p99 {s['latency_ms']['p99']:.1f} ms, "
+          f"max {s['latency_ms']['max']:.1f} ms (deadline {deadline})")
+
+    # an evaluation against a dead cloud: every image answered, degraded, quickly
+    rc, out, err = run(EEX, "eval", MODEL, "--dataset", DATASET, "--limit", "300", "--threshold", "1", "--quiet",
+                       "--json", "--cloud", f"127.0.0.1:{free_port()}", "--deadline-ms", "200")
+    j = json.loads(out) if rc == 0 else {}
+    check(rc == 0 and j["offloaded"] == 300 and j["degraded"] == 300, "eval against a dead cloud: 300 degraded answers",
+          err)
+
+
+# ---- 3. hostile frames -------------------------------------------------------------
+
+def test_hostile():
+    shapes = cut_shapes()
+    shape = shapes[-1]
+    cut = len(shapes) - 1
+    good = frame(1, 7, infer_body(cut, shape))
+    srv = Server(args=["--frame-timeout-ms", "1000", "--max-conns", "300"])
+    addr = ("127.0.0.1", srv.port)
+
+    def conn():
+        s = socket.create_connection(addr, timeout=5)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return s
+
+    def expect(label, payload, code, stays_open=False, quiet=False):
+        s = conn()
+        s.sendall(payload)
+        r = read_frame(s)
+        ok = error_code(r) in (code if isinstance(code, tuple) else (code,))
+        if stays_open:
+            s.sendall(good)
+            r2 = read_frame(s)
+            ok = ok and r2 is not None and r2[0] == 2
+        else:
+            ok = ok and closed(s)
+        s.close()
+        if not quiet:
+            check(ok, label, r)
+        return ok
+
+    def one_round(quiet):
+        ok = True
+        ok &= expect("garbage: error 'malformed', connection closed", bytes(random.randrange(256) for _ in range(64)),
+                     1, quiet=quiet)
+        ok &= expect("another protocol version: error 'version', closed", frame(1, 1, infer_body(cut, shape), version=2),
+                     2, quiet=quiet)
+        ok &= expect("oversized length (4 GiB): error 'too_large' before any allocation, closed",
+                     b"EEXW" + struct.pack("<BBHQI", 1, 1, 0, 3, 0xffffffff), 3, quiet=quiet)
+        # the limit: 52 fixed bytes, 8 dims, and the largest cut as f32 in 4 packed planes
+        big = 1 + 52 + 32 + 4 * (5 + max(sh[0] * sh[1] * sh[2] * sh[3] for sh in shapes))
+        ok &= expect("length just over the model's limit: 'too_large', closed",
+                     b"EEXW" + struct.pack("<BBHQI", 1, 1, 0, 3, big), 3, quiet=quiet)
+        bad = bytearray(good)
+        bad[-1] ^= 0xff
+        ok &= expect("wrong CRC: error 'crc', closed", bytes(bad), 4, quiet=quiet)
+        ok &= expect("wrong model digest: error 'digest', connection stays usable",
+                     frame(1, 2, infer_body(cut, shape, digest=b"\x11" * 32)), 5, stays_open=True, quiet=quiet)
+        ok &= expect("bad cut index: error 'request', stays usable", frame(1, 3, infer_body(77, shape)), 6,
+                     stays_open=True, quiet=quiet)
+        ok &= expect("wrong shape: error 'request', stays usable",
+                     frame(1, 3, infer_body(cut, [1, shape[1] + 1] + shape[2:])), 6, stays_open=True, quiet=quiet)
+        # ReLU and max-pooling may turn NaN into numbers: a result is fine, a crash is not
+        ok &= expect("NaN tensor: error 'numeric' (or a result), stays usable",
+                     frame(1, 3, infer_body(cut, shape, values=[float("nan")] * (shape[1] * shape[2] * shape[3]))),
+                     (9, None), stays_open=True, quiet=quiet)
+        ok &= expect("unknown frame type: error 'type', closed", frame(9, 1, b""), 10, quiet=quiet)
+        s = conn()  # truncated: half a frame, then the edge goes away
+        s.sendall(good[:len(good) // 2])
+        s.close()
+        s = conn()
+        s.sendall(good)
+        r = read_frame(s)
+        s.close()
+        ok &= r is not None and r[0] == 2
+        if not quiet:
+            check(r is not None and r[0] == 2, "after a truncated frame the server still answers", r)
+        return ok
+
+    try:
+        check(expect("", good, None, stays_open=True, quiet=True), "a good frame gets a result")
+        one_round(False)
+        # slow drip: many connections each sending a frame a byte at a time
+        drips = [conn() for _ in range(40)]
+        served = []
+        t_start = time.monotonic()
+
+        def good_client():
+            s = conn()
+            for i in range(40):
+                t = time.monotonic()
+                s.sendall(good)
+                r = read_frame(s)
+                served.append((r is not None and r[0] == 2, time.monotonic() - t))
+                time.sleep(0.02)
+            s.close()
+
+        th = threading.Thread(target=good_client)
+        th.start()
+        dripped = [0] * len(drips)
+        while time.monotonic() - t_start < 1.6:
+            for i, s in enumerate(drips):
+                try:
+                    if dripped[i] < len(good):
+                        s.send(good[dripped[i]:dripped[i] + 1])
+                        dripped[i] += 1
+                except OSError:
+                    pass
+            time.sleep(0.1)
+        th.join()
+        codes = [error_code(read_frame(s, timeout=3)) for s in drips]
+        check(all(c == 7 for c in codes), "slow drip (a byte per 100 ms): error 'timeout' after the 1 s frame timeout",
+              codes)
+        check(all(closed(s) for s in drips), "slow-drip connections closed")
+        for s in drips:
+            s.close()
+        check(len(served) == 40 and all(ok for ok, _ in served) and max(t for _, t in served) < 1.0,
+              f"a good client kept being served during the drip (slowest {max(t for _, t in served) * 1e3:.1f} ms)")
+        # memory: flat over many rounds of every hostile case
+        for _ in range(20):
+            one_round(True)
+        rss0 = srv.rss_kb()
+        rounds_ok = all(one_round(True) for _ in range(200))
+        rss1 = srv.rss_kb()
+        check(rounds_ok, "200 more rounds of every hostile frame: same answers")
+        # under ASan freed blocks wait in a 4 MB quarantine before reuse
+        limit = 4096 + (4096 if ASAN else 0)
+        check(rss1 - rss0 < limit, f"server memory flat over 2200 hostile connections ({rss0} kB -> {rss1} kB)")
+    finally:
+        rc = srv.stop()
+    err = srv.stderr()
+    check(rc == 0, "serve exits 0 after the hostile round", err[-2000:])
+    if ASAN:
+        check("AddressSanitizer" not in err and "runtime error" not in err and "LeakSanitizer" not in err,
+              "sanitizers: no report from the server", err[-3000:])
+
+
+# ---- 4. 64 clients x 100 requests ---------------------------------------------------
+
+def test_load():
+    srv = Server(args=["--threads", "2"])
+    try:
+        rc, out, err = run(LOADGEN, MODEL, "--cloud", srv.addr(), "--clients", "64", "--requests", "100",
+                           "--threshold", "1", timeout=300)
+        s = json.loads(out) if rc == 0 else {}
+        check(rc == 0 and s["answered"] == s["correct"] == s["cloud"] == 6400,
+              "64 concurrent edge clients x 100 requests: all answered by the cloud, all equal to the local run", s or err)
+        if s:
+            print(f"      {s['throughput_rps']:.0f} requests/s, latency median {s['latency_ms']['median']:.2f} ms, "
+                  f"p99 {s['latency_ms']['p99']:.2f} ms")
+    finally:
+        rc = srv.stop()
+    check(rc == 0, "serve exits 0", srv.stderr()[-500:])
+
+
+# ---- 5. the command line ------------------------------------------------------------
+
+def test_cli():
+    rc, _, err = run(EEX, "serve", MODEL)
+    check(rc == 2 and "--listen" in err, "serve without --listen is a usage error")
+    rc, _, err = run(EEX, "serve", MODEL, "--listen", "nope:port")
+    check(rc == 2, "serve --listen with a bad port is a usage error")
+    srv = Server()
+    try:
+        rc, _, err = run(EEX, "serve", MODEL, "--listen", srv.addr())
+        check(rc == 1 and "cannot listen" in err, "a second server on a busy port: one-line error, exit 1", err)
+        rc, _, err = run(EEX, "run", MODEL, IMAGE, "--cloud", "nohostport")
+        check(rc == 2, "run --cloud without a port is a usage error", err)
+        # another model file: the cloud refuses it, the edge degrades with the reason
+        other = os.path.join(TMP, "other.eex")
+        data = bytearray(open(MODEL, "rb").read())
+        data[-1] ^= 0x01
+        struct.pack_into("<I", data, 88, zlib.crc32(bytes(data[96:])) & 0xffffffff)
+        open(other, "wb").write(data)
+        rc, out, err = run(EEX, "run", other, IMAGE, "--threshold", "1", "--cloud", srv.addr(), "--json")
+        j = json.loads(out) if rc == 0 else {}
+        check(rc == 0 and j["where"] == "degraded" and "digest" in j["reason"],
+              "an edge with another model file: degraded, reason names the digest", j.get("reason", err))
+        rc, out, err = run(EEX, "run", MODEL, IMAGE, "--threshold", "1", "--cloud", srv.addr())
+        check(rc == 0 and "answered via the cloud" in out, "run --cloud text output says where the answer came from")
+        # SIGTERM with a request in flight: it is answered, then the server exits 0
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        shapes = cut_shapes()
+        good = frame(1, 42, infer_body(len(shapes) - 1, shapes[-1]))
+        s.sendall(good[:30])
+        time.sleep(0.2)
+        srv.p.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        refused = False
+        try:
+            socket.create_connection(("127.0.0.1", srv.port), timeout=1).close()
+        except OSError:
+            refused = True
+        s.sendall(good[30:])
+        r = read_frame(s)
+        check(r is not None and r[0] == 2 and r[1] == 42, "SIGTERM: the request in flight is still answered", r)
+        check(refused, "SIGTERM: no new connections")
+        rc = srv.p.wait(10)
+        check(rc == 0, "SIGTERM: exit 0 after the drain", srv.stderr())
+        s.close()
+    finally:
+        srv.stop()
+
+
+def main():
+    global IMAGE
+    if not os.path.exists(MODEL):
+        print(f"missing {MODEL}: run tests/ee/make_tiny.py first")
+        return 1
+    IMAGES.extend(make_images())
+    IMAGE = IMAGES[0]
+    tests = {"equality": test_equality, "kill": test_kill, "hostile": test_hostile, "load": test_load,
+             "cli": test_cli}
+    chosen = sys.argv[1:] or list(tests)
+    t0 = time.time()
+    for name in chosen:
+        print(f"== {name}")
+        t = time.time()
+        tests[name]()
+        print(f"   ({time.time() - t:.1f} s)")
+    print(f"offload tests: {time.time() - t0:.1f} s")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+/* eex serve: the cloud half. Finishes the network from cut tensors sent by
+ * edges running the same model file (docs/protocol.md). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "offload_cli.h"
+
+static const char help[] =
+    "usage: eex serve MODEL.eex --listen [ADDR:]PORT [options]\n"
+    "\n"
+    "Serves the cloud half of MODEL.eex over TCP (wire protocol v1, docs/protocol.md):\n"
+    "an edge that stops at a cut point sends the cut tensor; the server runs the rest\n"
+    "of the network (the side exits after the cut and the final classifier) and\n"
+    "answers. Requests for another model file (digest) or protocol version get an\n"
+    "error frame. Many edges may stay connected, each for many requests.\n"
+    "SIGTERM or SIGINT: stop accepting, finish the requests in flight, exit 0.\n"
+    "\n"
+    "options:\n"
+    "  --listen [ADDR:]PORT    address and port (ADDR defaults to 127.0.0.1; PORT 0\n"
+    "                          picks a free one, printed on stderr)\n"
+    "  --threads N             worker sessions (default 1)\n"
+    "  --log FILE.jsonl        one line per request: time, request id, peer, cut,\n"
+    "                          expert, dtype, bytes in/out, ms, error\n"
+    "  --max-conns N           open connections at most (default 256)\n"
+    "  --frame-timeout-ms T    a frame must arrive whole within T of its first byte\n"
+    "                          (default 5000)\n"
+    "  --idle-timeout-ms T     close a connection idle between frames (default 60000)\n"
+    "  --write-timeout-ms T    close a connection that does not take its reply (5000)\n"
+    "  --drain-timeout-ms T    on SIGTERM, longest wait for requests in flight (10000)\n";
+
+static eex_server *g_server;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    eex_server_stop(g_server);
+}
+
+static void log_line(void *user, const eex_server_log_rec *r)
+{
+    FILE *f = user;
+    fprintf(f, "{\"t\": %.6f, \"id\": %llu, \"peer\": ", r->unix_time, (unsigned long long)r->request_id);
+    cli_json_string(f, r->peer);
+    fprintf(f, ", \"type\": %d, \"cut\": %d, \"expert\": %d, \"dtype\": ", r->type, r->cut, r->expert);
+    cli_json_string(f, r->dtype);
+    fprintf(f, ", \"bytes_in\": %zu, \"bytes_out\": %zu, \"ms\": %.3f", r->bytes_in, r->bytes_out, r->ms);
+    if (r->error) {
+        fprintf(f, ", \"error\": %d, \"reason\": ", r->error);
+        cli_json_string(f, r->reason);
+    } else
+        fprintf(f, ", \"exit\": %d, \"class\": %d, \"confidence\": %.6f", r->exit, r->cls, r->confidence);
+    fputs("}\n", f);
+    fflush(f);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    const char *model = NULL, *listen = NULL, *log = NULL;
+    eex_server_opts o = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const int has_val = i + 1 < argc;
+        int *num = NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(help, stdout);
+            return CLI_OK;
+        } else if (!strcmp(a, "--listen") && has_val)
+            listen = argv[++i];
+        else if (!strcmp(a, "--log") && has_val)
+            log = argv[++i];
+        else if (!strcmp(a, "--threads") && has_val)
+            num = &o.threads;
+        else if (!strcmp(a, "--max-conns") && has_val)
+            num = &o.max_conns;
+        else if (!strcmp(a, "--frame-timeout-ms") && has_val)
+            num = &o.frame_timeout_ms;
+        else if (!strcmp(a, "--idle-timeout-ms") && has_val)
+            num = &o.idle_timeout_ms;
+        else if (!strcmp(a, "--write-timeout-ms") && has_val)
+            num = &o.write_timeout_ms;
+        else if (!strcmp(a, "--drain-timeout-ms") && has_val)
+            num = &o.drain_timeout_ms;
+        else if (a[0] == '-' && a[1])
+            return cli_usage("serve", has_val ? "unknown option '%s'" : "option '%s' needs a value or is unknown", a);
+        else if (!model)
+            model = a;
+        else
+            return cli_usage("serve", "unexpected argument '%s'", a);
+        if (num && (*num = cli_parse_int(argv[++i], 1, 100000000)) < 0)
+            return cli_usage("serve", "%s takes a positive integer, not '%s'", a, argv[i]);
+    }
+    if (!model)
+        return cli_usage("serve", "missing MODEL.eex");
+    if (!listen)
+        return cli_usage("serve", "missing --listen [ADDR:]PORT");
+    char host[256];
+    if (cli_parse_hostport(listen, "127.0.0.1", host, sizeof host, &o.port))
+        return cli_usage("serve", "--listen takes [ADDR:]PORT, not '%s'", listen);
+    o.host = host;
+    FILE *lf = NULL;
+    if (log && !(lf = fopen(log, "a")))
+        return cli_error("serve", "cannot open log '%s'", log);
+    if (lf) {
+        o.log = log_line;
+        o.log_user = lf;
+    }
+    eex_model *m;
+    eex_status st = eex_model_open(model, &m);
+    if (st) {
+        if (lf)
+            fclose(lf);
+        return cli_status("serve", st);
+    }
+    if ((st = eex_server_new(m, &o, &g_server))) {
+        eex_model_close(m);
+        if (lf)
+            fclose(lf);
+        return cli_status("serve", st);
+    }
+    uint8_t d[EEX_DIGEST_BYTES];
+    eex_model_digest(m, d);
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    fprintf(stderr, "eex serve: listening on %s%s%s:%d, model %s (sha256 %02x%02x%02x%02x%02x%02x...), %d worker%s\n",
+            strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", eex_server_port(g_server),
+            eex_model_name(m) ? eex_model_name(m) : model, d[0], d[1], d[2], d[3], d[4], d[5], o.threads ? o.threads : 1,
+            o.threads > 1 ? "s" : "");
+    fflush(stderr);
+    st = eex_server_run(g_server);
+    eex_server_stats ss;
+    eex_server_get_stats(g_server, &ss);
+    fprintf(stderr,
+            "eex serve: stopped: %llu connections (%llu refused), %llu requests answered, %llu error frames, "
+            "%llu connections closed for bad frames or timeouts\n",
+            (unsigned long long)ss.connections, (unsigned long long)ss.refused, (unsigned long long)ss.requests,
+            (unsigned long long)ss.errors, (unsigned long long)ss.closed_bad);
+    int rc = st ? cli_status("serve", st) : CLI_OK;
+    eex_server_free(g_server);
+    g_server = NULL;
+    eex_model_close(m);
+    if (lf)
+        fclose(lf);
+    return rc;
+}
