@@ -53,21 +53,22 @@ static AINLINE vf vact_apply(vf x, const vact *a)
 /* ---- GEMM micro-kernel ------------------------------------------------------ */
 
 /* Every panel width uses GEMM_MR-row tiles. Taller tiles for narrow panels
- * (24 rows x 1 vector instead of 8 x 3 on AVX-512) were measured slower:
- * each row needs its own input pointer, and past ~12 they no longer fit the
- * general-purpose registers (docs/performance.md). */
-#define GEMM_ROWS(nv) GEMM_MR
-/* pixel splits in multiples of this keep tiles whole */
+ * (12 or 24 rows x 1 vector instead of 8 x 3 on AVX-512) were measured
+ * slower: each row needs its own input pointer, and past ~12 they no longer
+ * fit the general-purpose registers (docs/performance.md). Pixel splits and
+ * chunks come in multiples of GEMM_ALIGN so tiles stay whole. */
 #define GEMM_ALIGN GEMM_MR
 
-/* One mr x (nv*VL) output tile: acc = bias + sum over segments s and
- * k < kc of a[s][i][k] * w[s*kc + k][j], then the activation. A segment is
- * one tap of the kernel window: a[s*astride + i] points at the kc input
- * channels that output pixel i reads for that tap (the NHWC input itself, or
- * a zero row for padding), so no im2col copy is made. Only rows i < mrv are
- * stored; the others repeat row 0's pointers and cost a little compute in
- * the last tile only. w is one packed panel: [GEMM_NR bias][segs*kc][GEMM_NR].
- * A segment is a tap (kc = channels per group) or a whole kernel row. */
+/* One mr x (nv*VL) output tile: acc = init + sum over segments s and k < kc
+ * of a[s][i][k] * wk[s*kc + k][j], then (last K block only) the activation.
+ * A segment is a tap of the kernel window (kc = channels per group) or a
+ * whole kernel row: a[s*astride + i] points at the kc input floats output
+ * pixel i reads for it (the NHWC input itself, or a zero row for padding), so
+ * no im2col copy is made. init is the bias row w[0..GEMM_NR) of the packed
+ * panel [GEMM_NR bias][K][GEMM_NR] for the first K block, else the partial
+ * sums already in C; wk points at the block's first row of weights. Only rows
+ * i < mrv are stored; the others repeat row 0's pointers and cost a little
+ * compute in the last tile only. */
 static AINLINE void gemm_tile(const int mr, const int nv, int segs, int kc, const float *const *a, int astride,
                               const float *w, const float *wk, int first, int last, const vact *act, float *c,
                               int64_t ldc, int mrv, int nlast)
@@ -139,10 +140,10 @@ static void gemm_tile_any(int mr, int nv, int segs, int kc, const float *const *
         }
     }
     switch (nv) {
-    case 1: GT_(GEMM_ROWS(NV_(1)), 1); return;
-    case 2: GT_(GEMM_ROWS(NV_(2)), 2); return;
-    case 3: GT_(GEMM_ROWS(NV_(3)), 3); return;
-    default: GT_(GEMM_ROWS(NV_(4)), 4); return;
+    case 1: GT_(GEMM_MR, 1); return;
+    case 2: GT_(GEMM_MR, 2); return;
+    case 3: GT_(GEMM_MR, 3); return;
+    default: GT_(GEMM_MR, 4); return;
     }
 #undef GT_
 #undef NV_

@@ -251,7 +251,7 @@ int main(int argc, char **argv)
     /* FLOP-weighted: total FLOPs of the pointwise convs over their total time */
     double pw_flops = 0, pw_ms = 0, pw_blas_ms = 0;
     printf("MobileNetV2-224 conv shapes, kernels %s (1 thread), gemm backend %s\n\n", kt->name, eex_gemm_backend());
-    printf("  %-9s %-16s %5s %10s %9s %11s\n", "kind", "HxW cin->cout", "count", "ms", "GFLOP/s", "sgemm GF/s");
+    printf("  %-9s %-16s %5s %10s %9s %13s\n", "kind", "HxW cin->cout", "count", "ms", "GFLOP/s", "OpenBLAS GF/s");
     FILE *f = out_path ? fopen(out_path, "w") : NULL;
     if (out_path && !f) {
         fprintf(stderr, "bench_kernels: cannot write %s\n", out_path);
@@ -271,7 +271,7 @@ int main(int argc, char **argv)
         }
         char dims[40];
         snprintf(dims, sizeof dims, "%dx%d %d->%d", s->h, s->w, s->cin, s->cout);
-        printf("  %-9s %-16s %5d %10.4f %9.2f %11.2f\n", s->kind, dims, s->count, ms[i], gf, bgf);
+        printf("  %-9s %-16s %5d %10.4f %9.2f %13.2f\n", s->kind, dims, s->count, ms[i], gf, bgf);
         if (f)
             fprintf(f, "%s\n  {\"kind\": \"%s\", \"h\": %d, \"w\": %d, \"cin\": %d, \"cout\": %d, \"stride\": %d, "
                        "\"count\": %d, \"ms\": %.5f, \"gflops\": %.3f, \"openblas_gflops\": %.3f}",
