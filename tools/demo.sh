@@ -35,10 +35,11 @@ images="$OUT/test0.png $OUT/test1.png $OUT/test2.png $OUT/test0-blur3.png $OUT/t
 images="$images $OUT/test0-noise30.png $OUT/test2-noise30.png $OUT/test4-noise30.png"
 
 echo "== eex demo: $MODEL, p_tar $THRESHOLD, expert chosen by the distortion detector"
-echo "   (labels of images 0-4: $($PY -c "
-import gzip; l = gzip.open('$DATA/t10k-labels-idx1-ubyte.gz').read()[8:13]
-names = open('models/fmnist-labels.txt').read().split(chr(10)) if __import__('os').path.exists('models/fmnist-labels.txt') else None
-print(', '.join(f'{i}: {names[c] if names else c}' for i, c in enumerate(l)))"))"
+echo "   true classes of test images 0-4: $($PY -c "
+import gzip
+names = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']
+l = gzip.open('$DATA/t10k-labels-idx1-ubyte.gz').read()[8:13]
+print(', '.join(f'{i}: {names[c]}' for i, c in enumerate(l)))")"
 echo
 if [ -x bench/offload/demo_cloud.sh ] && "$EEX" serve --help >/dev/null 2>&1; then
     BUILD=$BUILD sh bench/offload/demo_cloud.sh "$MODEL" $images -- --threshold "$THRESHOLD" --cut 2
