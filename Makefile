@@ -52,7 +52,7 @@ TEST_SRC := $(wildcard tests/unit/*.c)
 # Debian packages the build, the tests, the converter and the benchmarks need.
 DEPS_PKGS := build-essential pkg-config libopenblas-dev libstb-dev libcriterion-dev \
              python3-torch python3-torchvision python3-onnx python3-numpy python3-matplotlib python3-pil \
-             clang-14 libfuzzer-14-dev
+             clang-14 libfuzzer-14-dev iproute2
 
 .PHONY: all deps test test-unit test-parity test-converter test-cli test-ee test-asan install clean help
 
@@ -124,7 +124,8 @@ test-cli: $(BUILD)/eex
 test: deps all
 	$(MAKE) test-unit test-converter test-cli test-ee test-export test-parity
 	$(MAKE) BLAS=none test-unit test-parity
-	$(MAKE) test-asan
+	$(MAKE) test-offload
+	$(MAKE) test-asan test-offload-asan
 	$(MAKE) test-fuzz-regress
 
 # The unit tests (reader, kernels, planner) under address+undefined sanitizers.

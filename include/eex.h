@@ -379,7 +379,8 @@ eex_status eex_cloud_client_send(eex_cloud_client *client, int cut, int expert, 
  * the answer equals a local full run (where = CLOUD). When the cloud fails
  * the call still succeeds: where = DEGRADED, the most confident local exit
  * answers (or, when no exit precedes the cut, the rest of the network runs
- * here), and info->reason says why. Errors are only those of the local run. */
+ * here), and info->reason says why; result->cut keeps the cut used. Errors
+ * are only those of the local run. */
 eex_status eex_session_run_offload(eex_session *session, eex_cloud_client *client, const eex_policy *policy,
                                    eex_exit_result *result, eex_offload_info *info);
 

@@ -356,6 +356,10 @@ def test_hostile():
         ok &= expect("NaN tensor: error 'numeric' (or a result), stays usable",
                      frame(1, 3, infer_body(cut, shape, values=[float("nan")] * (shape[1] * shape[2] * shape[3]))),
                      (9, None), stays_open=True, quiet=quiet)
+        packed = bytearray(infer_body(cut, shape))
+        packed[39] = 1  # says "packed planes", holds raw floats
+        ok &= expect("malformed packed payload: error 'request', stays usable", frame(1, 4, bytes(packed)), 6,
+                     stays_open=True, quiet=quiet)
         ok &= expect("unknown frame type: error 'type', closed", frame(9, 1, b""), 10, quiet=quiet)
         s = conn()  # truncated: half a frame, then the edge goes away
         s.sendall(good[:len(good) // 2])
