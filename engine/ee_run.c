@@ -130,6 +130,8 @@ eex_status eex_session_run_policy(eex_session *s, const eex_policy *p, eex_exit_
                                                                       : "run_policy: expert index %d out of range", p->expert);
     if (p->cut != EEX_NO_CUT && (p->cut < 0 || p->cut >= ee->n_cuts))
         return eex_fail(EEX_ERR_ARGUMENT, "run_policy: cut %d out of range (model has %d)", p->cut, ee->n_cuts);
+    if (p->force_exit < 0 || p->force_exit > ee->n_exits + 1)
+        return eex_fail(EEX_ERR_ARGUMENT, "run_policy: force_exit %d out of range (0..%d)", p->force_exit, ee->n_exits + 1);
     if (s->batch != 1)
         return eex_fail(EEX_ERR_SHAPE, "run_policy: decides per image; set a batch of 1 (have %d)", s->batch);
     uint64_t need = 1ull << ee->image_input;
@@ -151,7 +153,7 @@ eex_status eex_session_run_policy(eex_session *s, const eex_policy *p, eex_exit_
     for (int k = 0; k < last; k++) {
         if ((st = run_exit(s, &ctx, k, e, p->metric, r)))
             return st;
-        if (r->confidences[k] > p->threshold) {
+        if (p->force_exit ? p->force_exit == k + 1 : r->confidences[k] > p->threshold) {
             answer(r, EEX_WHERE_EDGE, k);
             r->nodes_executed = s->nodes_executed;
             return EEX_OK;

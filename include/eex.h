@@ -209,6 +209,8 @@ typedef struct eex_policy {
     int expert;        /* expert set index, or EEX_EXPERT_AUTO */
     int cut;           /* EEX_NO_CUT: run to the end here; else stop at cut `cut`
                           when no exit before it answered (the cloud finishes) */
+    int force_exit;    /* 0: the threshold decides; k >= 1: answer at exit k whatever
+                          the confidences (latency measurements) */
 } eex_policy;
 
 typedef enum eex_where {

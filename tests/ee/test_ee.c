@@ -276,3 +276,24 @@ Test(ee, misuse_is_refused)
     cr_assert_eq(eex_session_resume(s, 0, buf, wrong, 4, 0, EEX_METRIC_MAXPROB, &r), EEX_ERR_SHAPE);
     eex_session_free(s);
 }
+
+Test(ee, forced_exit_stops_there_whatever_the_confidence)
+{
+    unsigned char want[512];
+    eex_session *s = new_session();
+    for (int k = 1; k <= 3; k++) {
+        eex_policy p = policy(2.0f, 2);  /* nothing could pass 2.0 */
+        p.force_exit = k;
+        eex_exit_result r;
+        cr_assert_eq(eex_session_run_policy(s, &p, &r), EEX_OK, "%s", eex_last_error());
+        cr_assert_eq(r.exit, k);
+        cr_assert_eq(r.where, EEX_WHERE_EDGE);
+        expected_nodes(k - 1, 2, 0, want);
+        assert_executed(s, want, "forced exit");
+    }
+    eex_policy p = policy(0.5f, 0);
+    p.force_exit = 9;
+    eex_exit_result r;
+    cr_assert_eq(eex_session_run_policy(s, &p, &r), EEX_ERR_ARGUMENT);
+    eex_session_free(s);
+}
