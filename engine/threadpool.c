@@ -8,6 +8,7 @@
 #include "threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -183,6 +184,13 @@ void eex_pool_run(eex_pool *p, int n_tasks, eex_task_fn fn, void *arg)
         pthread_mutex_unlock(&p->mu);
     }
     drain(p, gen);
-    while (atomic_load(&p->finished) < n_tasks)
-        cpu_relax();
+    /* The last tasks are running on workers. If one of them was preempted
+     * (more runnable threads than cores), yielding lets it back onto this
+     * core instead of spinning through the rest of our time slice. */
+    for (unsigned spins = 0; atomic_load(&p->finished) < n_tasks; spins++) {
+        if (spins < 2048)
+            cpu_relax();
+        else
+            sched_yield();
+    }
 }

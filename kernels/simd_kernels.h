@@ -191,13 +191,21 @@ static void conv_gemm_slow(const eex_conv_shape *s, const float *x, const float 
  * this many floats, so that a block of the weight panel stays in L2 while
  * every tile of a chunk of pixels uses it; later blocks continue from the
  * partial sums in the output (ResNet's 3x3 convs have K up to 4608). */
-#define KC_TARGET 512
+#define KC_TARGET 1024
 
 /* Row pointers of one tile: per segment, the input each of its pixels reads
  * (see gemm_tile). Returns the segment length; *segs gets their count. */
+/* Floats of the per-tile buffer that holds, for pixels whose window crosses
+ * the left or right edge, their kernel rows with the padding filled in, so
+ * that such tiles keep one segment per kernel row too (stems: 3 or 7 taps of
+ * 3 channels per row, where per-tap segments would be 3 floats long). */
+#define EDGE_BUF_FLOATS 4096
+
 static int tile_pointers(const eex_conv_shape *s, const float *x, const float *zeros, int c0, int64_t p, int mrv,
-                         int row_segs, const float **ptrs, int *segs)
+                         int row_segs, float *edge_buf, const float **ptrs, int *segs)
 {
+    const int rowlen = s->kw * (s->ic / s->group);
+    const int edge_rows = row_segs && GEMM_MR * s->kh * rowlen <= EDGE_BUF_FLOATS;
     const int64_t ohw = (int64_t)s->oh * s->ow;
     /* output coordinates of the tile's pixels, stepped without divisions
      * (they would cost as much as a small tile's FMAs) */
@@ -216,7 +224,7 @@ static int tile_pointers(const eex_conv_shape *s, const float *x, const float *z
         } else
             pn[i] = pn[0], py[i] = py[0], px[i] = px[0];
         const int ix0 = px[i] * s->sw - s->pl;
-        full_rows &= ix0 >= 0 && ix0 + s->kw <= s->iw;
+        full_rows &= edge_rows || (ix0 >= 0 && ix0 + s->kw <= s->iw);
     }
     for (int i = 0; i < GEMM_MR; i++) {
         const int oy = py[i], ox = px[i];
@@ -225,7 +233,24 @@ static int tile_pointers(const eex_conv_shape *s, const float *x, const float *z
             const int iy = oy * s->sh - s->pt + ky * s->dh;
             const int yin = iy >= 0 && iy < s->ih;
             if (full_rows) {
-                ptrs[ky * GEMM_MR + i] = yin ? xn + ((int64_t)iy * s->iw + ox * s->sw - s->pl) * s->ic : zeros;
+                const int ix0 = ox * s->sw - s->pl;
+                if (!yin)
+                    ptrs[ky * GEMM_MR + i] = zeros;
+                else if (ix0 >= 0 && ix0 + s->kw <= s->iw)
+                    ptrs[ky * GEMM_MR + i] = xn + ((int64_t)iy * s->iw + ix0) * s->ic;
+                else {
+                    /* a row crossing the edge: copied with its padding */
+                    float *dst = edge_buf + ((int64_t)i * s->kh + ky) * rowlen;
+                    const int icg = s->ic / s->group;
+                    for (int kx = 0; kx < s->kw; kx++) {
+                        const int ix = ix0 + kx;
+                        if (ix >= 0 && ix < s->iw)
+                            memcpy(dst + kx * icg, xn + ((int64_t)iy * s->iw + ix) * s->ic, sizeof(float) * (size_t)icg);
+                        else
+                            memset(dst + kx * icg, 0, sizeof(float) * (size_t)icg);
+                    }
+                    ptrs[ky * GEMM_MR + i] = dst;
+                }
                 continue;
             }
             for (int kx = 0; kx < s->kw; kx++) {
@@ -263,6 +288,7 @@ void FN(conv_gemm_f32)(const eex_conv_shape *s, const float *x, const float *w_p
     int64_t chunk = (65536 / (kblk > 0 ? kblk : 1)) / GEMM_ALIGN * GEMM_ALIGN;
     chunk = chunk < GEMM_ALIGN ? GEMM_ALIGN : chunk > 4096 ? 4096 : chunk;
     const float *ptrs[MAX_TAPS * GEMM_MR];
+    float edge_buf[EDGE_BUF_FLOATS];
 
     for (int64_t pc = p0; pc < p1; pc += chunk) {
         const int64_t pe = pc + chunk < p1 ? pc + chunk : p1;
@@ -294,7 +320,7 @@ void FN(conv_gemm_f32)(const eex_conv_shape *s, const float *x, const float *w_p
                 for (int64_t p = pc; p < pe; p += GEMM_MR) {
                     const int mrv = pe - p < GEMM_MR ? (int)(pe - p) : GEMM_MR;
                     int segs;
-                    const int kc = tile_pointers(s, x, zeros, c0, p, mrv, row_segs, ptrs, &segs);
+                    const int kc = tile_pointers(s, x, zeros, c0, p, mrv, row_segs, edge_buf, ptrs, &segs);
                     const int sb = (int)(k0 / kc), se = (int)(k1 / kc);
                     gemm_tile_any(mrv == 1 ? 1 : GEMM_MR, nv, se - sb, kc, ptrs + (int64_t)sb * GEMM_MR, GEMM_MR, w,
                                   w + GEMM_NR + k0 * GEMM_NR, k0 == 0, k1 == kfl, &va,
@@ -611,22 +637,20 @@ void FN(maxpool_f32)(const eex_pool_shape *s, const float *x, float *y, int64_t 
         const int64_t n = r / s->oh;
         const int oy = (int)(r % s->oh);
         const float *xn = x + n * s->ih * s->iw * C;
+        /* the window's rows inside the input, clipped once per row */
+        const int y0 = oy * s->sh - s->pt;
+        const int ya = y0 < 0 ? 0 : y0, yb = y0 + s->kh > s->ih ? s->ih : y0 + s->kh;
         for (int ox = 0; ox < s->ow; ox++) {
+            const int x0 = ox * s->sw - s->pl;
+            const int xa = x0 < 0 ? 0 : x0, xb = x0 + s->kw > s->iw ? s->iw : x0 + s->kw;
             float *out = y + (r * s->ow + ox) * C;
             for (int c0 = 0; c0 < C; c0 += VL) {
                 const int nt = C - c0 < VL ? C - c0 : VL;
                 vf m = v_set1(-FLT_MAX);
-                for (int ky = 0; ky < s->kh; ky++) {
-                    const int iy = oy * s->sh - s->pt + ky;
-                    if (iy < 0 || iy >= s->ih)
-                        continue;
-                    for (int kx = 0; kx < s->kw; kx++) {
-                        const int ix = ox * s->sw - s->pl + kx;
-                        if (ix < 0 || ix >= s->iw)
-                            continue;
-                        const float *in = xn + ((int64_t)iy * s->iw + ix) * C + c0;
+                for (int iy = ya; iy < yb; iy++) {
+                    const float *in = xn + ((int64_t)iy * s->iw + xa) * C + c0;
+                    for (int ix = xa; ix < xb; ix++, in += C)
                         m = v_max(m, nt == VL ? v_load(in) : v_loadn(in, nt));
-                    }
                 }
                 if (nt == VL)
                     v_store(out + c0, m);
