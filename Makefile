@@ -3,6 +3,7 @@
 #
 # Knobs:  BLAS=none     built-in GEMM instead of OpenBLAS
 #         SAN=asan      -fsanitize=address,undefined build (in build-asan/)
+#         SAN=tsan      -fsanitize=thread build (in build-tsan/, always BLAS=none)
 #         CROSS=aarch64-linux-gnu-  cross compile;  STATIC=1  static CLI
 #         PREFIX=/usr/local  for `make install`
 
@@ -18,7 +19,12 @@ PREFIX  ?= /usr/local
 BLAS    ?= openblas
 SAN     ?=
 
-BUILD   ?= build$(if $(CROSS),-$(patsubst %-,%,$(CROSS)))$(if $(filter none,$(BLAS)),-noblas)$(if $(SAN),-$(SAN))
+# OpenBLAS's own threads are not instrumented for ThreadSanitizer (false reports).
+ifeq ($(SAN),tsan)
+override BLAS := none
+endif
+
+BUILD   ?= build$(if $(CROSS),-$(patsubst %-,%,$(CROSS)))$(if $(filter none,$(BLAS)),$(if $(filter tsan,$(SAN)),,-noblas))$(if $(SAN),-$(SAN))
 
 CFLAGS  ?= -O2
 EXTRA_CFLAGS ?=
@@ -34,8 +40,12 @@ ifeq ($(SAN),asan)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -g
 LDFLAGS += -fsanitize=address,undefined
 endif
+ifeq ($(SAN),tsan)
+CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer -g -O1
+LDFLAGS += -fsanitize=thread
+endif
 ifeq ($(STATIC),1)
-LDFLAGS += -static
+CLI_LDFLAGS := -static   # the CLI only: a shared library cannot be static
 endif
 
 LIB_SRC := $(wildcard engine/*.c weights/*.c branches/*.c kernels/*.c kernels/ref/*.c)
@@ -52,9 +62,10 @@ TEST_SRC := $(wildcard tests/unit/*.c)
 # Debian packages the build, the tests, the converter and the benchmarks need.
 DEPS_PKGS := build-essential pkg-config libopenblas-dev libstb-dev libcriterion-dev \
              python3-torch python3-torchvision python3-onnx python3-numpy python3-matplotlib python3-pil \
-             clang-14 libfuzzer-14-dev iproute2
+             clang-14 libfuzzer-14-dev iproute2 \
+             gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user nodejs npm
 
-.PHONY: all deps test test-unit test-parity test-converter test-cli test-ee test-asan install clean help
+.PHONY: all deps test test-unit test-parity test-converter test-cli test-ee test-asan test-tsan install clean help
 
 all: $(BUILD)/libeex.a $(BUILD)/libeex.so $(BUILD)/eex
 
@@ -76,7 +87,7 @@ $(BUILD)/libeex.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/eex: $(CLI_OBJ) $(BUILD)/libeex.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libeex.a $(LDLIBS)
+	$(CC) $(LDFLAGS) $(CLI_LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libeex.a $(LDLIBS)
 
 # Installs only what is missing; fast when everything is present.
 deps:
@@ -124,13 +135,31 @@ test-cli: $(BUILD)/eex
 test: deps all
 	$(MAKE) test-unit test-converter test-cli test-ee test-export test-parity
 	$(MAKE) BLAS=none test-unit test-parity
-	$(MAKE) test-offload
+	$(MAKE) test-offload test-arm
 	$(MAKE) test-asan test-offload-asan
 	$(MAKE) test-fuzz-regress
 
-# The unit tests (reader, kernels, planner) under address+undefined sanitizers.
+# The suite under address+undefined sanitizers (build-asan/): unit, early-exit,
+# CLI, offload (unit, batching, loopback incl. authentication) and the parity
+# models at batch 1 and 4 on 2 threads (reference kernels and 1 thread are
+# left to the plain run: same code, 4x the time). SAN_ENV makes any report fatal.
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
+           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+           TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:report_signal_unsafe=0
 test-asan:
-	$(MAKE) SAN=asan test-unit
+	$(SAN_ENV) $(MAKE) SAN=asan test-unit test-ee test-cli test-offload-unit
+	THREADS=2 REF=0 $(SAN_ENV) $(MAKE) SAN=asan test-parity
+	$(SAN_ENV) $(MAKE) SAN=asan offload-tools
+	BUILD=build-asan PY=$(PY) $(PY) tests/offload/test_offload.py equality load batch auth
+	$(MAKE) test-offload-asan
+
+# The server and client under ThreadSanitizer (build-tsan/, BLAS=none): the
+# offload unit and batching tests, the loopback tests (load, hostile frames,
+# command line, batching, authentication) and the scale-out kill test.
+test-tsan:
+	$(SAN_ENV) $(MAKE) SAN=tsan test-offload-unit offload-tools
+	BUILD=build-tsan PY=$(PY) $(PY) tests/offload/test_offload.py load hostile cli batch auth
+	BUILD=build-tsan PY=$(PY) $(PY) tests/scale/scale.py --label "scale-out under TSan" --clients 8 --requests 60
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin

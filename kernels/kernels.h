@@ -19,7 +19,7 @@ static inline float eex_act_apply(float v, const eex_act_params *a)
 {
     switch (a->act) {
     case EEX_ACT_RELU:
-        return v > 0.0f ? v : 0.0f;
+        return v < 0.0f ? 0.0f : v;  /* NaN passes, as in PyTorch */
     case EEX_ACT_CLIP:
         return v < a->lo ? a->lo : (v > a->hi ? a->hi : v);
     case EEX_ACT_HARDSWISH: {

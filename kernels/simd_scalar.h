@@ -28,8 +28,9 @@ static inline vf v_zero(void) { return 0.0f; }
 static inline vf v_fma(vf a, vf b, vf c) { return a * b + c; }
 static inline vf v_add(vf a, vf b) { return a + b; }
 static inline vf v_mul(vf a, vf b) { return a * b; }
-static inline vf v_max(vf a, vf b) { return a > b ? a : b; }
-static inline vf v_min(vf a, vf b) { return a < b ? a : b; }
+/* a NaN in the first operand comes through, as on the vector ISAs */
+static inline vf v_max(vf a, vf b) { return b > a ? b : a; }
+static inline vf v_min(vf a, vf b) { return b < a ? b : a; }
 static inline float v_hsum(vf a) { return a; }
 
 #endif

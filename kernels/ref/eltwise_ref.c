@@ -29,7 +29,7 @@ void eex_unary_ref(eex_unary op, float p0, float p1, int64_t count, const float 
     for (int64_t i = 0; i < count; i++) {
         const float v = x[i];
         switch (op) {
-        case EEX_UNARY_RELU: y[i] = v > 0.0f ? v : 0.0f; break;
+        case EEX_UNARY_RELU: y[i] = v < 0.0f ? 0.0f : v; break;
         case EEX_UNARY_CLIP: y[i] = clampf(v, p0, p1); break;
         case EEX_UNARY_SIGMOID: y[i] = 1.0f / (1.0f + expf(-v)); break;
         case EEX_UNARY_HARDSIGMOID: y[i] = clampf(p0 * v + p1, 0.0f, 1.0f); break;

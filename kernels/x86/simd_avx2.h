@@ -28,8 +28,10 @@ static inline vf v_zero(void) { return _mm256_setzero_ps(); }
 static inline vf v_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 static inline vf v_add(vf a, vf b) { return _mm256_add_ps(a, b); }
 static inline vf v_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
-static inline vf v_max(vf a, vf b) { return _mm256_max_ps(a, b); }
-static inline vf v_min(vf a, vf b) { return _mm256_min_ps(a, b); }
+/* v_max/v_min(x, bound): a NaN in x comes through (MAXPS returns its second
+ * operand when either is NaN), as PyTorch propagates NaN through clamps */
+static inline vf v_max(vf a, vf b) { return _mm256_max_ps(b, a); }
+static inline vf v_min(vf a, vf b) { return _mm256_min_ps(b, a); }
 static inline float v_hsum(vf a)
 {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));

@@ -26,8 +26,10 @@ static inline vf v_zero(void) { return _mm512_setzero_ps(); }
 static inline vf v_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 static inline vf v_add(vf a, vf b) { return _mm512_add_ps(a, b); }
 static inline vf v_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
-static inline vf v_max(vf a, vf b) { return _mm512_max_ps(a, b); }
-static inline vf v_min(vf a, vf b) { return _mm512_min_ps(a, b); }
+/* v_max/v_min(x, bound): a NaN in x comes through (MAXPS returns its second
+ * operand when either is NaN), as PyTorch propagates NaN through clamps */
+static inline vf v_max(vf a, vf b) { return _mm512_max_ps(b, a); }
+static inline vf v_min(vf a, vf b) { return _mm512_min_ps(b, a); }
 static inline float v_hsum(vf a) { return _mm512_reduce_add_ps(a); }
 
 #endif
