@@ -325,6 +325,19 @@ static eex_status derive_sets(ee_ctx *c)
     }
     if (ee->det_logits >= 0 && (st = need_minus(c, ee->det_logits, -1, &ee->detector)))
         return st;
+    /* each node's role, for profiles (eex bench --exits) */
+    for (int k = 0; k <= E; k++) {
+        for (int i = 0; i < ee->stage[k].n; i++)
+            m->nodes[ee->stage[k].idx[i]].ee_stage = k + 1;
+        for (int e = 0; e < X; e++)
+            for (int i = 0; i < ee->head[k * X + e].n; i++) {
+                eex_node *nd = &m->nodes[ee->head[k * X + e].idx[i]];
+                nd->ee_head_exit = k + 1;
+                nd->ee_head_experts |= e < 32 ? 1u << e : 0u;
+            }
+    }
+    for (int i = 0; ee->det_logits >= 0 && i < ee->detector.n; i++)
+        m->nodes[ee->detector.idx[i]].ee_detector = 1;
     return EEX_OK;
 }
 

@@ -53,6 +53,9 @@ typedef struct eex_node {
     eex_conv_algo algo;
     float *packed;         /* fast-kernel weight layout, or NULL */
     int64_t scratch_floats;/* per-image scratch the fast kernel needs */
+    /* early-exit role (engine/ee_bind.c); see eex_node_info */
+    int ee_stage, ee_head_exit, ee_detector;
+    unsigned ee_head_experts;
     const float *zeros;    /* kw*ic zeros a padded GEMM conv reads for taps in the padding */
 } eex_node;
 

@@ -282,5 +282,9 @@ eex_status eex_session_node_info(const eex_session *s, int index, eex_node_info 
     }
     info->bytes = bytes;
     info->ms = s->node_ms[index];
+    info->stage = nd->ee_stage;
+    info->head_exit = nd->ee_head_exit;
+    info->head_experts = nd->ee_head_experts;
+    info->detector = nd->ee_detector;
     return EEX_OK;
 }

@@ -147,6 +147,11 @@ typedef struct eex_node_info {
     int64_t macs;          /* multiply-accumulates at the current batch */
     int64_t bytes;         /* bytes read + written by the node */
     double ms;             /* duration in the last profiled run */
+    /* role in an early-exit model (all 0 in a plain one) */
+    int stage;             /* k >= 1: backbone node first needed by exit k (E + 1: the final classifier) */
+    int head_exit;         /* k >= 1: node of exit k's head (E + 1: a final classifier) */
+    unsigned head_experts; /* bit e: the node belongs to expert set e's head */
+    int detector;          /* 1: a node of the distortion detector */
 } eex_node_info;
 eex_status eex_session_node_info(const eex_session *session, int index, eex_node_info *info);
 

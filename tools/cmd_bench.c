@@ -11,7 +11,9 @@
 
 #include "../kernels/dispatch.h"
 #include "../kernels/gemm.h"
+#include "bench_exits.h"
 #include "cli.h"
+#include "run_ee.h"
 
 static const char help[] =
     "usage: eex bench MODEL.eex [options]\n"
@@ -30,12 +32,17 @@ static const char help[] =
     "  --kernels ref|auto ref times the scalar reference kernels (default auto)\n"
     "  --json             one JSON object on stdout instead of the table\n"
     "  --nodes N          rows of the node table, slowest first (default all)\n"
+    "  --exits            early-exit models: the latency to each exit (a run that\n"
+    "                     answers there) beside the profile's backbone-up-to-k plus\n"
+    "                     head time, and what the heads cost the backbone\n"
+    "  --expert NAME      expert set for --exits (default the first)\n"
     "\n"
     "The fast kernels' ISA is the best this CPU has; EEX_ISA=avx2|scalar|... caps it.\n";
 
 typedef struct bench_opts {
     const char *model;
-    int threads, runs, warmup, batch, json, nodes;
+    int threads, runs, warmup, batch, json, nodes, exits;
+    const char *expert;
     eex_kernels kernels;
 } bench_opts;
 
@@ -97,6 +104,10 @@ static int parse(int argc, char **argv, bench_opts *o)
                 return cli_usage("bench", "--kernels takes 'ref' or 'auto', not '%s'", k);
         } else if (!strcmp(a, "--json"))
             o->json = 1;
+        else if (!strcmp(a, "--exits"))
+            o->exits = 1;
+        else if (!strcmp(a, "--expert") && has_val)
+            o->expert = argv[++i];
         else if (a[0] == '-' && a[1])
             return cli_usage("bench", has_val ? "unknown option '%s'" : "option '%s' needs a value or is unknown", a);
         else if (!o->model)
@@ -140,26 +151,9 @@ static void shape_str(const eex_node_info *in, char *buf, size_t cap)
 
 static int bench(const bench_opts *o, eex_model *m, eex_session *s)
 {
-    int64_t d[EEX_MAX_RANK];
-    const int rank = eex_model_input_shape(m, 0, d);
-    if (rank < 1)
-        return cli_error("bench", "model has no input");
-    d[0] = o->batch;
-    size_t count = 1;
-    for (int i = 0; i < rank; i++)
-        count *= (size_t)d[i];
-    float *x = malloc(count * sizeof(float));
-    if (!x)
-        return cli_error("bench", "out of memory");
-    uint64_t r = 0x2545F4914F6CDD1Dull; /* fixed seed: the same input every run */
-    for (size_t i = 0; i < count; i++) {
-        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
-        x[i] = (float)(r >> 40) / (float)(1 << 24) * 2.0f - 1.0f;
-    }
-    eex_status st = eex_session_set_input(s, 0, x, d, rank);
-    free(x);
+    eex_status st = bench_random_inputs(m, s, o->batch);
     if (st)
-        return cli_status("bench", st);
+        return st == EEX_ERR_NOMEM ? cli_error("bench", "out of memory") : cli_status("bench", st);
 
     const int n_nodes = eex_session_node_count(s);
     double *t = malloc(sizeof(double) * (size_t)o->runs);
@@ -264,7 +258,12 @@ int cmd_bench(int argc, char **argv)
         eex_model_close(m);
         return cli_status("bench", st);
     }
-    rc = bench(&o, m, s);
+    int expert = 0;
+    if (o.exits && o.expert && o.expert[0] && (rc = resolve_expert("bench", m, o.expert, &expert)) == CLI_OK &&
+        expert < 0)
+        rc = cli_usage("bench", "--exits takes a named expert set, not 'auto'");
+    if (!rc)
+        rc = o.exits ? bench_exits(o.model, m, s, expert, o.runs, o.warmup, o.threads, o.json) : bench(&o, m, s);
     eex_session_free(s);
     eex_model_close(m);
     return rc;
