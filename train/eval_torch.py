@@ -2,7 +2,7 @@
 """PyTorch evaluation of the trained early-exit model: the reference the C engine's
 `eex eval` is checked against (same options, same JSON keys).
 
-    eval_torch.py [--checkpoint train/out/model.pt] [--split test|val|train]
+    eval_torch.py [--checkpoint models/fmnist-ee.pt] [--split test|val|train]
                   [--distortion none|blur:S|noise:S] [--seed S]
                   [--expert pristine|oracle|auto|NAME] [--threshold 0.7,0.75,...]
                   [--limit N] [--json] [--cloud-rule paper|final]
@@ -40,7 +40,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import data  # noqa: E402
 
-DEFAULT_CHECKPOINT = os.path.join(HERE, "out", "model.pt")
+# The checkpoint `make train` publishes next to models/fmnist-ee.eex (train/out/model.pt
+# holds the same weights plus the training history).
+DEFAULT_CHECKPOINT = os.path.join(os.path.dirname(HERE), "models", "fmnist-ee.pt")
 THRESHOLDS = [0.7, 0.75, 0.8, 0.85, 0.9]
 
 

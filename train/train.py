@@ -19,8 +19,10 @@
     train.py [--fast] [--threads N] [--out DIR] [--model FILE.eex] [--json FILE]
              [--steps joint,temperature,experts,detector,evaluate,export] [--log FILE]
 
-Every step is seeded; torch.use_deterministic_algorithms(True). Checkpoints go to
-train/out/ (joint.pt after the joint step, model.pt with everything). --fast is a
+Every step is seeded; torch.use_deterministic_algorithms(True); two runs with the
+same thread count give bit-identical files. Checkpoints go to train/out/ (joint.pt
+after the joint step, model.pt with everything and the history); the export step also
+writes the PyTorch model next to the .eex (models/fmnist-ee.pt). --fast is a
 smoke run on a small subset (everything, the .eex and .json included, goes to
 train/out-fast/).
 """
@@ -96,6 +98,23 @@ def git_commit():
                               text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
+
+
+def command_line():
+    return " ".join(["/usr/bin/python3", os.path.relpath(os.path.abspath(sys.argv[0]), ROOT)]
+                    + sys.argv[1:])
+
+
+def git_uncommitted():
+    """Files of the training code that differ from HEAD (the commit alone does not
+    describe the run when this is not empty)."""
+    try:
+        r = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "train",
+                            "converter", "mk/train.mk"], capture_output=True, text=True,
+                           check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return sorted(line[3:] for line in r.splitlines())
 
 
 def to_tensor(x_u8):
@@ -556,8 +575,17 @@ def main(argv=None):
         os.makedirs(os.path.dirname(model_path), exist_ok=True)
         report["export"] = step_export(net, det, ck, model_path,
                                        os.path.splitext(os.path.basename(model_path))[0])
+        # The PyTorch side of the model next to the .eex (train/eval_torch.py and
+        # tests/ee/test_eval_vs_torch.py load it): weights, temperatures, no history.
+        pt_path = os.path.splitext(model_path)[0] + ".pt"
+        torch.save(dict(ck, model=net.state_dict(), detector=det.state_dict()), pt_path)
+        report["export"]["checkpoint"] = os.path.relpath(pt_path, ROOT)
         times["export"] = round(time.time() - t, 1)
         save()
+    runs = report.setdefault("runs", [])
+    runs.append({"command": command_line(), "steps": steps, "threads": args.threads,
+                 "git_commit": git_commit(), "seconds": round(time.time() - T0, 1)})
+    save()
     times["total_this_run"] = round(time.time() - T0, 1)
     write_json(json_path, model_path, net, ck, cfg, report, args)
     log("done", f"wrote {json_path}")
@@ -573,9 +601,11 @@ def write_json(path, model_path, net, ck, cfg, report, args):
     acc = report.get("test_accuracy", {})
     out = {
         "model": os.path.relpath(model_path, ROOT),
-        "command": " ".join(["/usr/bin/python3", os.path.relpath(sys.argv[0], ROOT)] +
-                            sys.argv[1:]),
+        "command": command_line(),
+        "make_target": "make train-fast" if args.fast else "make train",
         "git_commit": git_commit(),
+        "git_uncommitted": git_uncommitted(),
+        "runs": report.get("runs"),
         "torch": torch.__version__,
         "threads": args.threads,
         "seeds": SEEDS,
