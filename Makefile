@@ -128,6 +128,7 @@ test-ee: $(BUILD)/eex $(BUILD)/tests/test_ee
 	$(PY) tests/ee/make_tiny.py build/ee/tiny.eex
 	EEX_TEST_MODEL=build/ee/tiny.eex $(BUILD)/tests/test_ee --jobs 2
 	$(PY) tests/ee/test_distort.py $(BUILD)
+	$(PY) tests/ee/test_eval_vs_torch.py $(BUILD)
 
 test-cli: $(BUILD)/eex
 	BUILD=$(BUILD) PY=$(PY) sh tests/cli/run.sh
@@ -150,7 +151,7 @@ test-asan:
 	$(SAN_ENV) $(MAKE) SAN=asan test-unit test-ee test-cli test-offload-unit
 	THREADS=2 REF=0 $(SAN_ENV) $(MAKE) SAN=asan test-parity
 	$(SAN_ENV) $(MAKE) SAN=asan offload-tools
-	BUILD=build-asan PY=$(PY) $(PY) tests/offload/test_offload.py equality load batch auth
+	BUILD=build-asan PY=$(PY) $(PY) tests/offload/test_offload.py equality kill load batch auth
 	$(MAKE) test-offload-asan
 
 # The server and client under ThreadSanitizer (build-tsan/, BLAS=none): server
