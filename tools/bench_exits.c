@@ -1,7 +1,7 @@
 /* `eex bench --exits`: for each exit k, the measured latency of a run that
  * answers at exit k (policy with force_exit = k), beside what the profile
  * predicts: the backbone up to exit k plus exit k's head (per-node medians of
- * profiled full runs). The heads' share of the backbone says what the exits
+ * profiled runs through every exit to the final classifier). The heads' share of the backbone says what the exits
  * cost a network that never uses them. */
 #include <stdlib.h>
 #include <string.h>
@@ -83,11 +83,14 @@ int bench_exits(const char *path, const eex_model *m, eex_session *s, int expert
             st = eex_session_run_policy(s, &p, &r);
             lat[(size_t)(k - 1) * runs + i] = now_ms() - t0;
         }
-    /* the profile: per-node medians of full runs */
+    /* the profile: per-node medians of runs to the final classifier with this
+     * expert set, i.e. every node a deployed edge may run and no other expert's
+     * heads competing for the caches */
     if (!st)
         st = eex_session_enable_profiling(s, 1);
     for (int i = 0; !st && lat && i < runs; i++) {
-        st = eex_session_run(s);
+        eex_policy p = {.threshold = 2.0f, .expert = expert, .cut = EEX_NO_CUT, .force_exit = E + 1};
+        st = eex_session_run_policy(s, &p, &r);
         for (int n = 0; n < n_nodes && !st; n++) {
             eex_node_info in;
             st = eex_session_node_info(s, n, &in);
