@@ -63,7 +63,7 @@ TEST_SRC := $(wildcard tests/unit/*.c)
 DEPS_PKGS := build-essential pkg-config libopenblas-dev libstb-dev libcriterion-dev \
              python3-torch python3-torchvision python3-onnx python3-numpy python3-matplotlib python3-pil \
              clang-14 libfuzzer-14-dev iproute2 \
-             gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user nodejs
+             gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user nodejs haproxy
 
 .PHONY: all deps test test-unit test-parity test-converter test-cli test-ee test-asan test-tsan install clean help
 
@@ -137,7 +137,8 @@ test: deps all
 	$(MAKE) test-unit test-converter test-cli test-ee test-export test-parity
 	$(MAKE) BLAS=none test-unit test-parity
 	$(MAKE) test-offload test-arm
-	$(MAKE) test-asan test-offload-asan
+	$(MAKE) test-asan
+	$(MAKE) test-tsan test-scale
 	$(MAKE) test-fuzz-regress
 
 # The suite under address+undefined sanitizers (build-asan/): unit, early-exit,

@@ -1,4 +1,5 @@
-# Fuzzing with libFuzzer (clang-14, Debian's libfuzzer-14-dev).
+# Fuzzing with libFuzzer (clang-14, Debian's libfuzzer-14-dev). Targets: the .eex
+# reader, IDX/gzip, .npy, image decoding, and the wire frame decoder (fuzz_frame).
 #   make fuzz FUZZ_SECONDS=N   each target for N seconds (default 30), corpus grows in build-fuzz/corpus
 #   make test-fuzz-regress     every committed input in tests/fuzz/corpus and tests/fuzz/crashes, once
 # The library is built with clang, BLAS=none and -fsanitize=fuzzer-no-link,address,undefined
@@ -8,13 +9,13 @@ FUZZ_CC      := clang-14
 FUZZ_SECONDS ?= 30
 FUZZ_DIR     := build-fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -g -O1
-FUZZ_TARGETS := fuzz_eex fuzz_idx fuzz_npy fuzz_image
+FUZZ_TARGETS := fuzz_eex fuzz_idx fuzz_npy fuzz_image fuzz_frame
 FUZZ_TOOLS   := tools/idx.c tools/npy.c tools/image.c tools/stb_impl.c
 
 .PHONY: fuzz fuzz-build test-fuzz-regress
 
 ifneq ($(BUILD),$(FUZZ_DIR))
-$(FUZZ_DIR)/libeex.a: $(LIB_SRC) $(wildcard include/*.h engine/*.h kernels/*.h weights/*.h)
+$(FUZZ_DIR)/libeex.a: $(LIB_SRC) $(wildcard include/*.h engine/*.h kernels/*.h weights/*.h offload/*.h)
 	$(MAKE) --no-print-directory BUILD=$(FUZZ_DIR) CC=$(FUZZ_CC) BLAS=none \
 	    EXTRA_CFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" $(FUZZ_DIR)/libeex.a
 endif

@@ -1,7 +1,9 @@
 # The partition executor (offload/): wire protocol, edge client, cloud server.
-#   make test-offload         unit tests (frames, codecs, SHA-256) and the
-#                             loopback tests (equality, cloud killed, hostile
-#                             frames, 64 clients x 100 requests)
+#   make test-offload         unit tests (frames, codecs, SHA-256, HMAC, batched
+#                             runs bit for bit, server and clients in threads)
+#                             and the loopback tests (equality, cloud killed,
+#                             hostile frames, 64 clients x 100 requests,
+#                             batching, authentication)
 #   make test-offload-asan    the hostile-frames test against an
 #                             address+undefined sanitizer build of `eex serve`
 #   make experiment-offload   docs/results/offload.md (emulated network paths)
@@ -13,9 +15,17 @@ LIB_SRC += $(wildcard offload/*.c)
 
 OFFLOAD_TOOLS := $(BUILD)/bench/offload/loadgen $(BUILD)/bench/netem/delayrelay
 
-.PHONY: test-offload test-offload-unit test-offload-asan experiment-offload offload-tools
+.PHONY: test-offload test-offload-unit test-offload-threads test-offload-asan experiment-offload offload-tools
 
 $(BUILD)/tests/test_offload: tests/offload/test_offload.c $(BUILD)/libeex.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeex.a -lcriterion $(LDLIBS)
+
+$(BUILD)/tests/test_threads: tests/offload/test_threads.c $(BUILD)/libeex.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeex.a $(LDLIBS)
+
+$(BUILD)/tests/test_batch: tests/offload/test_batch.c $(BUILD)/libeex.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeex.a -lcriterion $(LDLIBS)
 
@@ -29,10 +39,17 @@ $(BUILD)/bench/netem/delayrelay: bench/netem/delayrelay.c
 
 offload-tools: $(BUILD)/eex $(OFFLOAD_TOOLS)
 
-test-offload-unit: $(BUILD)/tests/test_offload
-	$(BUILD)/tests/test_offload --jobs 2
-
 # tests/ee/make_tiny.py writes build/ee/tiny.eex (skips when it is up to date)
+test-offload-unit: $(BUILD)/tests/test_offload $(BUILD)/tests/test_batch test-offload-threads
+	$(BUILD)/tests/test_offload --jobs 2
+	EEX_TEST_MODEL=build/ee/tiny.eex $(BUILD)/tests/test_batch --jobs 2
+
+# Server and clients in one process (no Criterion: it cannot start under TSan).
+test-offload-threads: $(BUILD)/tests/test_threads
+	@mkdir -p build/ee
+	$(PY) tests/ee/make_tiny.py build/ee/tiny.eex
+	EEX_TEST_MODEL=build/ee/tiny.eex $(BUILD)/tests/test_threads
+
 test-offload: test-offload-unit offload-tools
 	@mkdir -p build/ee
 	$(PY) tests/ee/make_tiny.py build/ee/tiny.eex

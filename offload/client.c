@@ -1,7 +1,12 @@
 /* The edge's client: one non-blocking TCP connection, reused across requests,
  * every wait bounded by the request's absolute deadline (CLOCK_MONOTONIC).
- * Any failure closes the connection; a later request opens a new one, after
- * a short retry window so that a dead cloud costs the edge nothing. */
+ * A request whose connection fails (refused, reset or closed before the
+ * whole reply) is sent once more on a new connection within the same
+ * deadline: the request is idempotent, and behind a load balancer the new
+ * connection reaches another worker. Any other failure closes the
+ * connection; a later request opens a new one, after a short retry window
+ * so that a dead cloud costs the edge nothing. With a key every request is
+ * tagged and every reply must be. */
 #include <errno.h>
 #include <math.h>
 #include <netdb.h>
@@ -27,6 +32,9 @@ struct eex_cloud_client {
     eex_cloud_opts o;
     int fd;                        /* -1: not connected */
     uint64_t next_id;
+    uint64_t retries;              /* requests sent again on a new connection */
+    int has_key;
+    eexw_key key;
     int failures;                  /* in a row */
     double retry_at;               /* no attempt before this (ms, monotonic) */
     char last_error[160];
@@ -36,8 +44,21 @@ struct eex_cloud_client {
     size_t raw_cap;
     float *tensor;                 /* the cut tensor, for eex_session_run_offload */
     size_t tensor_cap;
-    uint8_t reply[EEXW_HEADER + REPLY_CAP + EEXW_TRAILER];
+    uint8_t reply[EEXW_HEADER + REPLY_CAP + EEXW_TAG + EEXW_TRAILER];
 };
+
+eex_status eex_cloud_client_set_key(eex_cloud_client *c, const void *key, size_t len)
+{
+    if (!c || !key)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_cloud_client_set_key: NULL argument");
+    if (len < EEX_KEY_MIN || len > EEX_KEY_MAX)
+        return eex_fail(EEX_ERR_ARGUMENT, "cloud: a key of %zu bytes (%d..%d)", len, EEX_KEY_MIN, EEX_KEY_MAX);
+    eexw_key_init(&c->key, key, len);
+    c->has_key = 1;
+    return EEX_OK;
+}
+
+uint64_t eex_cloud_client_retries(const eex_cloud_client *c) { return c ? c->retries : 0; }
 
 eex_status eex_cloud_client_new(const eex_model *m, const char *host, int port, const eex_cloud_opts *opts,
                                 eex_cloud_client **out)
@@ -93,6 +114,7 @@ void eex_cloud_client_free(eex_cloud_client *c)
     free(c->frame);
     free(c->raw);
     free(c->tensor);
+    memset(&c->key, 0, sizeof c->key);
     free(c);
 }
 
@@ -140,7 +162,7 @@ static int do_connect(eex_cloud_client *c, double deadline, fail_t *f)
         if (errno != EINPROGRESS) {
             const int e = errno;
             close(fd);
-            return failf(f, EEX_ERR_IO, 0, "connect to %s: %s", c->where, strerror(e));
+            return failf(f, EEX_ERR_IO, 1, "connect to %s: %s", c->where, strerror(e));
         }
         struct pollfd p = {.fd = fd, .events = POLLOUT};
         int r;
@@ -156,7 +178,7 @@ static int do_connect(eex_cloud_client *c, double deadline, fail_t *f)
         if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
             const int e = r < 0 ? errno : err ? err : errno;
             close(fd);
-            return failf(f, EEX_ERR_IO, 0, "connect to %s: %s", c->where, strerror(e));
+            return failf(f, EEX_ERR_IO, 1, "connect to %s: %s", c->where, strerror(e));
         }
     }
     c->fd = fd;
@@ -195,7 +217,7 @@ static int read_all(eex_cloud_client *c, uint8_t *p, size_t n, double deadline, 
             continue;
         }
         if (r == 0)
-            return failf(f, EEX_ERR_IO, *got == 0, "%s closed the connection", c->where);
+            return failf(f, EEX_ERR_IO, 1, "%s closed the connection%s", c->where, *got ? " mid-reply" : "");
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -205,7 +227,7 @@ static int read_all(eex_cloud_client *c, uint8_t *p, size_t n, double deadline, 
                 return failf(f, EEX_ERR_IO, 0, "no answer from %s before the deadline", c->where);
             continue;
         }
-        return failf(f, EEX_ERR_IO, *got == 0, "receiving from %s: %s", c->where, strerror(errno));
+        return failf(f, EEX_ERR_IO, 1, "receiving from %s: %s", c->where, strerror(errno));
     }
     return 0;
 }
@@ -238,12 +260,25 @@ static int exchange(eex_cloud_client *c, size_t frame_len, uint64_t id, double d
                      herr == EEXW_E_VERSION ? "another protocol version's" : "not a wire");
     if ((h.type != EEXW_RESULT && h.type != EEXW_ERROR) || h.body_len > REPLY_CAP)
         return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: type %d with a %u-byte body", c->where, h.type, h.body_len);
-    if (read_all(c, c->reply + EEXW_HEADER, h.body_len + EEXW_TRAILER, deadline, &got, f))
+    const size_t trailer = eexw_trailer(h.flags);
+    if (read_all(c, c->reply + EEXW_HEADER, h.body_len + trailer, deadline, &got, f))
         return -1;
-    info->bytes_received = EEXW_HEADER + (size_t)h.body_len + EEXW_TRAILER;
+    info->bytes_received = EEXW_HEADER + (size_t)h.body_len + trailer;
     if (!eexw_crc_ok(c->reply, h.body_len))
         return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: CRC mismatch", c->where);
     const uint8_t *body = c->reply + EEXW_HEADER;
+    if (c->has_key && eexw_auth_check(c->reply, h.body_len, &c->key)) {
+        /* not from a holder of the key: nothing in it is to be believed */
+        int code = 0;
+        char reason[EEXW_MAX_REASON + 1] = "";
+        if (h.type == EEXW_ERROR && !eexw_get_error(body, h.body_len, &code, reason, sizeof reason))
+            return failf(f, EEX_ERR_FORMAT, 0, "reply from %s not authenticated (unverified: error %s: %.80s)",
+                         c->where, eexw_error_name(code), reason);
+        return failf(f, EEX_ERR_FORMAT, 0, "reply from %s not authenticated (no or wrong HMAC tag)", c->where);
+    }
+    if (c->has_key && h.request_id != id)  /* an old tagged reply, replayed */
+        return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: request id %llu, sent %llu", c->where,
+                     (unsigned long long)h.request_id, (unsigned long long)id);
     if (h.type == EEXW_ERROR) {
         int code = 0;
         char reason[EEXW_MAX_REASON + 1];
@@ -292,11 +327,12 @@ static eex_status send_until(eex_cloud_client *c, int cut, int expert, eex_metri
     const size_t esize = eexw_dtype_size(q.dtype), body_max = eexw_infer_body_max(rank, elems, q.dtype);
     if (body_max > EEXW_MAX_BODY)
         return eex_fail(EEX_ERR_ARGUMENT, "cloud: tensor too large for the wire");
-    if (EEXW_HEADER + body_max + EEXW_TRAILER > c->frame_cap) {
-        uint8_t *nb = realloc(c->frame, EEXW_HEADER + body_max + EEXW_TRAILER);
+    const size_t frame_max = EEXW_HEADER + body_max + EEXW_TAG + EEXW_TRAILER;
+    if (frame_max > c->frame_cap) {
+        uint8_t *nb = realloc(c->frame, frame_max);
         if (!nb)
             return eex_fail(EEX_ERR_NOMEM, "cloud: out of memory");
-        c->frame = nb, c->frame_cap = EEXW_HEADER + body_max + EEXW_TRAILER;
+        c->frame = nb, c->frame_cap = frame_max;
     }
     if (elems * esize > c->raw_cap) {
         uint8_t *nr = realloc(c->raw, elems * esize);
@@ -315,28 +351,31 @@ static eex_status send_until(eex_cloud_client *c, int cut, int expert, eex_metri
     const size_t off = eexw_put_infer(b, &q);
     const size_t payload = eexw_pack(c->raw, elems, esize, b + off);
     const size_t body = off + payload;
-    const size_t frame_len = EEXW_HEADER + body + EEXW_TRAILER;
     eexw_put_header(c->frame, EEXW_INFER, id, (uint32_t)body);
-    eexw_seal(c->frame, (uint32_t)body);
+    const size_t frame_len = eexw_finish(c->frame, (uint32_t)body, c->has_key ? &c->key : NULL);
     info->payload_bytes = payload;
 
     int rc = -1;
     for (int attempt = 0; attempt < 2; attempt++) {
-        const int fresh = c->fd < 0;
-        if (fresh) {
-            if (do_connect(c, deadline, &f))
-                break;
-            info->connects++;
-        }
-        rc = exchange(c, frame_len, id, deadline, a, info, &f);
+        if (attempt)
+            c->retries++;
+        if (c->fd < 0) {
+            rc = do_connect(c, deadline, &f);
+            if (!rc)
+                info->connects++;
+        } else
+            rc = 0;
+        if (!rc)
+            rc = exchange(c, frame_len, id, deadline, a, info, &f);
         if (!rc)
             break;
         if (f.st != EEX_ERR_IO)
             break;  /* an answer that was an error: a second try gets the same */
         drop(c);
-        /* a reused connection the server had closed (idle timeout, restart)
-         * fails before any reply byte: one retry on a new connection */
-        if (fresh || !f.conn || eex_now_ms() >= deadline)
+        /* the connection failed (refused, reset, closed before the whole
+         * reply: a server killed or restarted, an idle timeout): once more on
+         * a new connection, which a load balancer sends to another worker */
+        if (!f.conn || eex_now_ms() >= deadline)
             break;
     }
     if (!rc) {

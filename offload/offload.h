@@ -13,7 +13,10 @@
 #define EEXW_MAGIC "EEXW"
 #define EEXW_VERSION 1
 #define EEXW_HEADER 20         /* magic 4, version 1, type 1, flags 2, request id 8, body length 4 */
-#define EEXW_TRAILER 4         /* CRC-32 of header + body */
+#define EEXW_TRAILER 4         /* CRC-32 of header + body (+ tag) */
+#define EEXW_TAG 32            /* HMAC-SHA256 tag after the body of an authenticated frame */
+#define EEXW_F_AUTH 0x0001u    /* flags: the frame carries a tag (docs/protocol.md, "Authentication") */
+#define EEXW_F_KNOWN EEXW_F_AUTH
 #define EEXW_MAX_BODY (64u << 20)  /* absolute cap; receivers use tighter limits */
 
 enum eexw_type { EEXW_INFER = 1, EEXW_RESULT = 2, EEXW_ERROR = 3, EEXW_PING = 4, EEXW_PONG = 5 };
@@ -32,7 +35,9 @@ enum eexw_error {
     EEXW_E_SHUTDOWN = 8,   /* the server is draining: closes */
     EEXW_E_NUMERIC = 9,    /* the tensor gave non-finite logits: stays open */
     EEXW_E_TYPE = 10,      /* a frame type the server does not take: closes */
-    EEXW_E_INTERNAL = 11   /* anything else on the server: stays open */
+    EEXW_E_INTERNAL = 11,  /* anything else on the server: stays open */
+    EEXW_E_AUTH = 12,      /* missing or wrong HMAC tag (or a tag and no key): closes */
+    EEXW_E_REPLAY = 13     /* a request id not above the last one on this connection: closes */
 };
 const char *eexw_error_name(int code);
 
@@ -47,15 +52,47 @@ typedef struct eexw_header {
     uint32_t body_len;
 } eexw_header;
 
-/* Writes the 20-byte header. */
+/* ---- SHA-256 and HMAC-SHA256 (sha256.c, hmac.c) ---- */
+typedef struct eex_sha256_ctx {
+    uint32_t h[8];
+    uint64_t len;
+    uint8_t buf[64];
+    size_t n;
+} eex_sha256_ctx;
+void eex_sha256_init(eex_sha256_ctx *c);
+void eex_sha256_update(eex_sha256_ctx *c, const void *data, size_t size);
+void eex_sha256_final(eex_sha256_ctx *c, uint8_t digest[EEX_DIGEST_BYTES]);
+
+/* A frame key: the SHA-256 states after the key's inner and outer pads. */
+typedef struct eexw_key {
+    eex_sha256_ctx inner, outer;
+} eexw_key;
+void eexw_key_init(eexw_key *k, const void *key, size_t len);
+void eexw_hmac(const eexw_key *k, const void *msg, size_t len, uint8_t tag[EEXW_TAG]);
+/* 1 when equal; the time taken does not depend on where they differ. */
+int eexw_tag_equal(const uint8_t *a, const uint8_t *b);
+
+/* Bytes after the body: the tag when flags has EEXW_F_AUTH, then the CRC. */
+static inline size_t eexw_trailer(int flags) { return ((unsigned)flags & EEXW_F_AUTH ? EEXW_TAG : 0) + EEXW_TRAILER; }
+
+/* Writes the 20-byte header (flags 0; eexw_finish sets EEXW_F_AUTH). */
 void eexw_put_header(uint8_t *p, int type, uint64_t request_id, uint32_t body_len);
-/* Reads a header: 0, or the error code it deserves (MALFORMED, VERSION). The
- * body length is NOT checked here; the caller bounds it before allocating. */
+/* Reads a header: 0, or the error code it deserves (MALFORMED for bad magic
+ * or unknown flags, VERSION). The body length is NOT checked here; the
+ * caller bounds it before allocating. */
 int eexw_get_header(const uint8_t *p, eexw_header *h);
-/* Appends the CRC over frame[0, EEXW_HEADER + body_len). */
+/* Completes a frame whose header and body are written: with a key, sets
+ * EEXW_F_AUTH and appends the tag over frame[0, EEXW_HEADER + body_len);
+ * then the CRC over everything before it. Returns the frame's length. */
+size_t eexw_finish(uint8_t *frame, uint32_t body_len, const eexw_key *key);
+/* eexw_finish without a key. */
 void eexw_seal(uint8_t *frame, uint32_t body_len);
-/* 1 when the CRC at the end of a whole frame matches. */
+/* 1 when the CRC at the end of a whole frame matches (the header's flags say
+ * where it is). */
 int eexw_crc_ok(const uint8_t *frame, uint32_t body_len);
+/* A whole frame against a key: 0 when it carries a tag and the tag is right;
+ * 1 when it carries none; 2 when the tag is wrong. */
+int eexw_auth_check(const uint8_t *frame, uint32_t body_len, const eexw_key *key);
 
 /* An INFER request as parsed (payload points into the frame). */
 typedef struct eexw_infer {
@@ -151,5 +188,53 @@ int eex_sock_prepare(int fd);
  * classifier's calibrated confidence and the rule's choice at `threshold`. */
 eex_status eex_offload_resume(eex_session *s, int cut, const float *data, const int64_t *shape, int rank, int expert,
                               eex_metric metric, float threshold, eex_cloud_answer *a);
+/* The same for n cut tensors of one cut and expert at once (data: n tensors
+ * of the cut's shape back to back, i.e. NCHW with N = n), as one run of the
+ * remaining layers at batch n (the session is re-planned when its batch
+ * differs). Each image has its own metric and threshold; each[i] is its
+ * status (EEX_ERR_NUMERIC for non-finite logits) and a[i] its answer. The
+ * return value is EEX_OK when the run itself happened (then look at each[]).
+ * Every image's answer equals eex_offload_resume on it alone, bit for bit
+ * (tests/offload/test_batch.c), as long as the kernels compute an image's
+ * values independently of the batch (docs/architecture.md). */
+eex_status eex_offload_resume_batch(eex_session *s, int cut, const float *data, int n, int expert,
+                                    const eex_metric *metric, const float *threshold, eex_cloud_answer *a,
+                                    eex_status *each);
+
+/* ---- partition executor additions not yet in include/eex.h ----
+ * Setters, so eex_server_opts and eex_cloud_opts keep their layout. */
+
+/* Reads a shared key file (keyfile.c): its bytes, all of them, are the key.
+ * It must hold 16..4096 bytes and must not be readable or writable by
+ * others (mode o-rwx), else EEX_ERR_ARGUMENT / EEX_ERR_IO with a message. */
+#define EEX_KEY_MIN 16
+#define EEX_KEY_MAX 4096
+eex_status eex_key_read(const char *path, uint8_t *key, size_t cap, size_t *len);
+
+/* With a key, every frame the server takes must carry a valid HMAC-SHA256
+ * tag (else error `auth`, closed, counted and logged), request ids on a
+ * connection must increase (else error `replay`), and every frame it sends
+ * is tagged. Call before eex_server_run. len: EEX_KEY_MIN..EEX_KEY_MAX. */
+eex_status eex_server_set_key(eex_server *server, const void *key, size_t len);
+/* Batching: a worker takes up to max_batch waiting requests for the same cut
+ * and expert and finishes them in one run (1 = off, the default; at most
+ * 256). With max_wait_us > 0 a worker that found fewer waits that long for
+ * more. Call before eex_server_run. */
+eex_status eex_server_set_batch(eex_server *server, int max_batch, int max_wait_us);
+typedef struct eex_server_xstats {
+    uint64_t auth_rejected;   /* frames refused for a missing or wrong tag */
+    uint64_t replays;         /* frames refused for a replayed request id */
+    uint64_t runs;            /* runs of the remaining layers */
+    uint64_t batched;         /* requests answered by runs of more than one */
+    int max_batch;            /* the largest run */
+} eex_server_xstats;
+void eex_server_get_xstats(const eex_server *server, eex_server_xstats *xstats);
+
+/* The edge's key: requests are tagged, replies must be (else the request
+ * fails as a malformed reply and the edge degrades). */
+eex_status eex_cloud_client_set_key(eex_cloud_client *client, const void *key, size_t len);
+/* Requests this client sent a second time on a new connection after the
+ * first connection failed (see eex_cloud_client_send). */
+uint64_t eex_cloud_client_retries(const eex_cloud_client *client);
 
 #endif

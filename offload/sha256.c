@@ -2,7 +2,8 @@
  * must run byte-identical .eex files, and a cryptographic hash makes an
  * accidental match of two different files impossible in practice (a CRC-32
  * would collide among a few tens of thousands of files). Written from the
- * standard; tests/offload/test_offload.c checks the published vectors. */
+ * standard; tests/offload/test_offload.c checks the published vectors.
+ * Incremental (init/update/final) for the HMAC of the frames (hmac.c). */
 #include <string.h>
 
 #include "../engine/session.h"
@@ -41,29 +42,61 @@ static void compress(uint32_t h[8], const unsigned char *p)
     h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += k;
 }
 
-void eex_sha256(const void *data, size_t size, uint8_t digest[EEX_DIGEST_BYTES])
+void eex_sha256_init(eex_sha256_ctx *c)
 {
-    uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(c->h, h0, sizeof c->h);
+    c->len = 0;
+    c->n = 0;
+}
+
+void eex_sha256_update(eex_sha256_ctx *c, const void *data, size_t size)
+{
     const unsigned char *p = data;
-    size_t n = size;
-    for (; n >= 64; p += 64, n -= 64)
-        compress(h, p);
+    c->len += size;
+    if (c->n) {  /* fill the pending block first */
+        const size_t k = 64 - c->n < size ? 64 - c->n : size;
+        memcpy(c->buf + c->n, p, k);
+        c->n += k, p += k, size -= k;
+        if (c->n < 64)
+            return;
+        compress(c->h, c->buf);
+        c->n = 0;
+    }
+    for (; size >= 64; p += 64, size -= 64)
+        compress(c->h, p);
+    memcpy(c->buf, p, size);
+    c->n = size;
+}
+
+void eex_sha256_final(eex_sha256_ctx *c, uint8_t digest[EEX_DIGEST_BYTES])
+{
     /* the tail, 0x80, zeros, and the bit length in the last 8 bytes */
     unsigned char last[128] = {0};
-    memcpy(last, p, n);
+    const size_t n = c->n;
+    memcpy(last, c->buf, n);
     last[n] = 0x80;
     const size_t blocks = n + 9 <= 64 ? 1 : 2;
-    const uint64_t bits = (uint64_t)size * 8u;
+    const uint64_t bits = c->len * 8u;
     for (int i = 0; i < 8; i++)
         last[blocks * 64 - 1 - i] = (unsigned char)(bits >> (8 * i));
     for (size_t b = 0; b < blocks; b++)
-        compress(h, last + 64 * b);
+        compress(c->h, last + 64 * b);
     for (int i = 0; i < 8; i++) {
-        digest[4 * i] = (uint8_t)(h[i] >> 24);
-        digest[4 * i + 1] = (uint8_t)(h[i] >> 16);
-        digest[4 * i + 2] = (uint8_t)(h[i] >> 8);
-        digest[4 * i + 3] = (uint8_t)h[i];
+        digest[4 * i] = (uint8_t)(c->h[i] >> 24);
+        digest[4 * i + 1] = (uint8_t)(c->h[i] >> 16);
+        digest[4 * i + 2] = (uint8_t)(c->h[i] >> 8);
+        digest[4 * i + 3] = (uint8_t)c->h[i];
     }
+}
+
+void eex_sha256(const void *data, size_t size, uint8_t digest[EEX_DIGEST_BYTES])
+{
+    eex_sha256_ctx c;
+    eex_sha256_init(&c);
+    eex_sha256_update(&c, data, size);
+    eex_sha256_final(&c, digest);
 }
 
 eex_status eex_model_digest(const eex_model *m, uint8_t digest[EEX_DIGEST_BYTES])

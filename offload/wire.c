@@ -31,8 +31,9 @@ float eexw_f32(const uint8_t *p)
 const char *eexw_error_name(int code)
 {
     static const char *const names[] = {"?", "malformed", "version", "too_large", "crc", "digest", "request",
-                                        "timeout", "shutdown", "numeric", "type", "internal"};
-    return code > 0 && code <= EEXW_E_INTERNAL ? names[code] : "?";
+                                        "timeout", "shutdown", "numeric", "type", "internal",
+                                        "auth", "replay"};
+    return code > 0 && code <= EEXW_E_REPLAY ? names[code] : "?";
 }
 
 void eexw_put_header(uint8_t *p, int type, uint64_t request_id, uint32_t body_len)
@@ -56,17 +57,39 @@ int eexw_get_header(const uint8_t *p, eexw_header *h)
     h->body_len = eexw_u32(p + 16);
     if (h->version != EEXW_VERSION)
         return EEXW_E_VERSION;
+    if ((unsigned)h->flags & ~EEXW_F_KNOWN)
+        return EEXW_E_MALFORMED;
     return 0;
 }
 
-void eexw_seal(uint8_t *frame, uint32_t body_len)
+size_t eexw_finish(uint8_t *frame, uint32_t body_len, const eexw_key *key)
 {
-    eexw_put_u32(frame + EEXW_HEADER + body_len, eex_crc32(0, frame, EEXW_HEADER + (size_t)body_len));
+    size_t n = EEXW_HEADER + (size_t)body_len;
+    if (key) {
+        eexw_put_u16(frame + 6, (uint16_t)(eexw_u16(frame + 6) | EEXW_F_AUTH));
+        eexw_hmac(key, frame, n, frame + n);
+        n += EEXW_TAG;
+    }
+    eexw_put_u32(frame + n, eex_crc32(0, frame, n));
+    return n + EEXW_TRAILER;
 }
+
+void eexw_seal(uint8_t *frame, uint32_t body_len) { eexw_finish(frame, body_len, NULL); }
 
 int eexw_crc_ok(const uint8_t *frame, uint32_t body_len)
 {
-    return eexw_u32(frame + EEXW_HEADER + body_len) == eex_crc32(0, frame, EEXW_HEADER + (size_t)body_len);
+    const size_t n = EEXW_HEADER + (size_t)body_len + eexw_trailer(eexw_u16(frame + 6)) - EEXW_TRAILER;
+    return eexw_u32(frame + n) == eex_crc32(0, frame, n);
+}
+
+int eexw_auth_check(const uint8_t *frame, uint32_t body_len, const eexw_key *key)
+{
+    if (!(eexw_u16(frame + 6) & EEXW_F_AUTH))
+        return 1;
+    uint8_t tag[EEXW_TAG];
+    const size_t n = EEXW_HEADER + (size_t)body_len;
+    eexw_hmac(key, frame, n, tag);
+    return eexw_tag_equal(tag, frame + n) ? 0 : 2;
 }
 
 size_t eexw_infer_body_len(int rank, size_t elems, int dtype)

@@ -56,7 +56,9 @@ static const char help[] =
     "                           it can)\n"
     "  --wire f32|f16|i8        tensor encoding (default f32)\n"
     "  --deadline-ms D          per image (default 5000); past it the edge answers\n"
-    "                           with its most confident exit, marked degraded\n";
+    "                           with its most confident exit, marked degraded\n"
+    "  --key FILE               shared key of an `eex serve --key FILE` (HMAC-SHA256\n"
+    "                           tags on every frame; docs/protocol.md)\n";
 
 static int parse_distortion(const char *s, eval_opts *o)
 {
@@ -160,6 +162,8 @@ static int parse(int argc, char **argv, eval_opts *o)
         else if (!strcmp(a, "--wire") && has_val) {
             if (cli_parse_wire(argv[++i], &o->wire))
                 return cli_usage("eval", "--wire takes f32, f16 or i8, not '%s'", argv[i]);
+        } else if (!strcmp(a, "--key") && has_val) {
+            o->key = argv[++i];
         } else if (!strcmp(a, "--deadline-ms") && has_val) {
             if ((o->deadline_ms = cli_parse_int(argv[++i], 1, 100000000)) < 0)
                 return cli_usage("eval", "--deadline-ms takes a positive integer, not '%s'", argv[i]);
@@ -177,8 +181,8 @@ static int parse(int argc, char **argv, eval_opts *o)
         return cli_usage("eval", "missing --dataset DIR");
     if (!o->dist_spec)
         o->dist_spec = "none";
-    if ((o->cut || o->wire || o->deadline_ms) && !o->cloud)
-        return cli_usage("eval", "--cut, --wire and --deadline-ms go with --cloud HOST:PORT");
+    if ((o->cut || o->wire || o->deadline_ms || o->key) && !o->cloud)
+        return cli_usage("eval", "--cut, --wire, --deadline-ms and --key go with --cloud HOST:PORT");
     if (!o->wire)
         o->wire = EEX_WIRE_F32;
     return 0;

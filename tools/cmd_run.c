@@ -48,6 +48,8 @@ static const char help[] =
     "                     \"degraded\" with the reason\n"
     "  --wire f32|f16|i8  tensor encoding on the wire (default f32)\n"
     "  --deadline-ms D    answer within D ms of the start (default 5000)\n"
+    "  --key FILE         shared key of an `eex serve --key FILE`: every frame carries\n"
+    "                     an HMAC-SHA256 tag (docs/protocol.md, Authentication)\n"
     "  --json             print the result as one JSON object\n";
 
 enum { MAX_ARRAYS = 16 };
@@ -100,6 +102,8 @@ static int parse(int argc, char **argv, run_opts *o)
         else if (!strcmp(a, "--wire") && has_val) {
             if (cli_parse_wire(argv[++i], &o->wire))
                 return cli_usage("run", "--wire takes f32, f16 or i8, not '%s'", argv[i]);
+        } else if (!strcmp(a, "--key") && has_val) {
+            o->key = argv[++i];
         } else if (!strcmp(a, "--deadline-ms") && has_val) {
             if ((o->deadline_ms = cli_parse_int(argv[++i], 1, 100000000)) < 0)
                 return cli_usage("run", "--deadline-ms takes a positive integer, not '%s'", argv[i]);

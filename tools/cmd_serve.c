@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../offload/offload.h"
 #include "cli.h"
 #include "offload_cli.h"
 
@@ -29,7 +30,16 @@ static const char help[] =
     "                          (default 5000)\n"
     "  --idle-timeout-ms T     close a connection idle between frames (default 60000)\n"
     "  --write-timeout-ms T    close a connection that does not take its reply (5000)\n"
-    "  --drain-timeout-ms T    on SIGTERM, longest wait for requests in flight (10000)\n";
+    "  --drain-timeout-ms T    on SIGTERM, longest wait for requests in flight (10000)\n"
+    "  --batch N               finish up to N waiting requests for the same cut and\n"
+    "                          expert in one run of the remaining layers (default 32)\n"
+    "  --no-batch              one request per run (--batch 1)\n"
+    "  --batch-wait-us T       a worker that found fewer than N waits up to T us for\n"
+    "                          more (default 0: batch only what is already waiting)\n"
+    "  --key FILE              shared secret (16..4096 bytes, mode o-rwx): every frame\n"
+    "                          must carry its HMAC-SHA256 tag and request ids must\n"
+    "                          increase on a connection; others are refused, closed\n"
+    "                          and reported on stderr (and in --log)\n";
 
 static eex_server *g_server;
 
@@ -39,9 +49,35 @@ static void on_signal(int sig)
     eex_server_stop(g_server);
 }
 
+/* Refused frames (authentication, replay) go to stderr too, at most 10 a
+ * second so that a flood cannot fill a disk; the rest are counted. */
+static void report_rejected(const eex_server_log_rec *r)
+{
+    static double window;
+    static int shown;
+    static unsigned long suppressed;
+    const double sec = (double)(long)r->unix_time;
+    if (sec != window)
+        window = sec, shown = 0;
+    if (shown >= 10) {
+        suppressed++;
+        return;
+    }
+    shown++;
+    fprintf(stderr, "eex serve: refused a frame from %s (request id %llu): %s: %s", r->peer,
+            (unsigned long long)r->request_id, r->error == EEXW_E_AUTH ? "auth" : "replay", r->reason);
+    if (suppressed)
+        fprintf(stderr, " (%lu more not shown)", suppressed), suppressed = 0;
+    fputc('\n', stderr);
+}
+
 static void log_line(void *user, const eex_server_log_rec *r)
 {
+    if (r->error == EEXW_E_AUTH || r->error == EEXW_E_REPLAY)
+        report_rejected(r);
     FILE *f = user;
+    if (!f)
+        return;
     fprintf(f, "{\"t\": %.6f, \"id\": %llu, \"peer\": ", r->unix_time, (unsigned long long)r->request_id);
     cli_json_string(f, r->peer);
     fprintf(f, ", \"type\": %d, \"cut\": %d, \"expert\": %d, \"dtype\": ", r->type, r->cut, r->expert);
@@ -58,8 +94,9 @@ static void log_line(void *user, const eex_server_log_rec *r)
 
 int cmd_serve(int argc, char **argv)
 {
-    const char *model = NULL, *listen = NULL, *log = NULL;
+    const char *model = NULL, *listen = NULL, *log = NULL, *keyfile = NULL;
     eex_server_opts o = {0};
+    int batch = 32, batch_wait_us = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const int has_val = i + 1 < argc;
@@ -83,6 +120,17 @@ int cmd_serve(int argc, char **argv)
             num = &o.write_timeout_ms;
         else if (!strcmp(a, "--drain-timeout-ms") && has_val)
             num = &o.drain_timeout_ms;
+        else if (!strcmp(a, "--key") && has_val)
+            keyfile = argv[++i];
+        else if (!strcmp(a, "--no-batch"))
+            batch = 1;
+        else if (!strcmp(a, "--batch") && has_val) {
+            if ((batch = cli_parse_int(argv[++i], 1, 256)) < 0)
+                return cli_usage("serve", "--batch takes 1..256, not '%s'", argv[i]);
+        } else if (!strcmp(a, "--batch-wait-us") && has_val) {
+            if ((batch_wait_us = cli_parse_int(argv[++i], 0, 1000000)) < 0)
+                return cli_usage("serve", "--batch-wait-us takes 0..1000000, not '%s'", argv[i]);
+        }
         else if (a[0] == '-' && a[1])
             return cli_usage("serve", has_val ? "unknown option '%s'" : "option '%s' needs a value or is unknown", a);
         else if (!model)
@@ -100,26 +148,34 @@ int cmd_serve(int argc, char **argv)
     if (cli_parse_hostport(listen, "127.0.0.1", host, sizeof host, &o.port))
         return cli_usage("serve", "--listen takes [ADDR:]PORT, not '%s'", listen);
     o.host = host;
+    uint8_t key[EEX_KEY_MAX];
+    size_t key_len = 0;
+    eex_status st;
+    if (keyfile && (st = eex_key_read(keyfile, key, sizeof key, &key_len)))
+        return cli_status("serve", st);
     FILE *lf = NULL;
     if (log && !(lf = fopen(log, "a")))
         return cli_error("serve", "cannot open log '%s'", log);
-    if (lf) {
-        o.log = log_line;
-        o.log_user = lf;
-    }
+    o.log = log_line;  /* also reports refused frames on stderr */
+    o.log_user = lf;
     eex_model *m;
-    eex_status st = eex_model_open(model, &m);
+    st = eex_model_open(model, &m);
     if (st) {
         if (lf)
             fclose(lf);
         return cli_status("serve", st);
     }
-    if ((st = eex_server_new(m, &o, &g_server))) {
+    if ((st = eex_server_new(m, &o, &g_server)) || (st = eex_server_set_batch(g_server, batch, batch_wait_us)) ||
+        (key_len && (st = eex_server_set_key(g_server, key, key_len)))) {
+        memset(key, 0, sizeof key);
+        eex_server_free(g_server);
+        g_server = NULL;
         eex_model_close(m);
         if (lf)
             fclose(lf);
         return cli_status("serve", st);
     }
+    memset(key, 0, sizeof key);
     uint8_t d[EEX_DIGEST_BYTES];
     eex_model_digest(m, d);
     struct sigaction sa = {0};
@@ -128,19 +184,26 @@ int cmd_serve(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    fprintf(stderr, "eex serve: listening on %s%s%s:%d, model %s (sha256 %02x%02x%02x%02x%02x%02x...), %d worker%s\n",
+    fprintf(stderr,
+            "eex serve: listening on %s%s%s:%d, model %s (sha256 %02x%02x%02x%02x%02x%02x...), %d worker%s, "
+            "batch %d, %s\n",
             strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", eex_server_port(g_server),
             eex_model_name(m) ? eex_model_name(m) : model, d[0], d[1], d[2], d[3], d[4], d[5], o.threads ? o.threads : 1,
-            o.threads > 1 ? "s" : "");
+            o.threads > 1 ? "s" : "", batch, key_len ? "frames authenticated (HMAC-SHA256)" : "no key");
     fflush(stderr);
     st = eex_server_run(g_server);
     eex_server_stats ss;
+    eex_server_xstats xs;
     eex_server_get_stats(g_server, &ss);
+    eex_server_get_xstats(g_server, &xs);
     fprintf(stderr,
             "eex serve: stopped: %llu connections (%llu refused), %llu requests answered, %llu error frames, "
-            "%llu connections closed for bad frames or timeouts\n",
+            "%llu connections closed for bad frames or timeouts; %llu runs (%llu requests in batches, largest %d); "
+            "%llu frames refused for authentication, %llu for replayed ids\n",
             (unsigned long long)ss.connections, (unsigned long long)ss.refused, (unsigned long long)ss.requests,
-            (unsigned long long)ss.errors, (unsigned long long)ss.closed_bad);
+            (unsigned long long)ss.errors, (unsigned long long)ss.closed_bad, (unsigned long long)xs.runs,
+            (unsigned long long)xs.batched, xs.max_batch, (unsigned long long)xs.auth_rejected,
+            (unsigned long long)xs.replays);
     int rc = st ? cli_status("serve", st) : CLI_OK;
     eex_server_free(g_server);
     g_server = NULL;

@@ -491,6 +491,8 @@ static int cloud_open(const eval_opts *o, const eex_model *m, long N, cloud_eval
     eex_session_opts so = {.batch = 1, .threads = o->threads};
     if (st || (st = eex_session_new(m, &so, &ce->s1)))
         return cli_status("eval", st);
+    if ((rc = cli_cloud_key("eval", ce->client, o->key)))
+        return rc;
     int64_t d[EEX_MAX_RANK];
     const int r = eex_model_cut_shape(m, ce->cut, d);
     ce->tensor_cap = 1;

@@ -24,6 +24,7 @@ typedef struct eval_opts {
     const char *cloud, *cut;
     eex_wire wire;
     int deadline_ms;
+    const char *key;       /* --key FILE: HMAC-authenticated frames, or NULL */
 } eval_opts;
 
 int eval_run(const eval_opts *o, const eex_model *m, const idx_array *images, const idx_array *labels);

@@ -62,6 +62,27 @@ static int jpeg_tables_bad(const unsigned char *b, size_t n)
     return 0;
 }
 
+/* stb_image's PNG decoder computes its IDAT buffer + offset before it has
+ * allocated the buffer when the first IDAT chunk is empty: NULL + 0, undefined
+ * behaviour (found by tests/fuzz/fuzz_image). Walks the chunks; returns 1
+ * when the first IDAT is empty, 0 otherwise or when the file is not a PNG. */
+static int png_first_idat_empty(const unsigned char *b, size_t n)
+{
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+    if (n < 8 || memcmp(b, sig, 8))
+        return 0;
+    size_t p = 8;
+    while (p + 8 <= n) {
+        const size_t len = (size_t)b[p] << 24 | (size_t)b[p + 1] << 16 | (size_t)b[p + 2] << 8 | b[p + 3];
+        if (!memcmp(b + p + 4, "IDAT", 4))
+            return len == 0;
+        if (len > n - p - 8)
+            return 0;
+        p += 8 + len + 4;  /* length, type, data, CRC */
+    }
+    return 0;
+}
+
 static int finish(unsigned char *px, int w, int h, int channels, eex_image *img, char *err, size_t errlen)
 {
     if (!px) {
@@ -125,6 +146,10 @@ int eex_image_load_memory(const unsigned char *buf, size_t size, int channels, e
     }
     if (jpeg_tables_bad(buf, size)) {
         snprintf(err, errlen, "cannot decode image: corrupt JPEG Huffman table");
+        return -1;
+    }
+    if (png_first_idat_empty(buf, size)) {
+        snprintf(err, errlen, "cannot decode image: PNG whose first IDAT chunk is empty");
         return -1;
     }
     int w, h, n;

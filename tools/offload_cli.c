@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "../offload/offload.h"
 #include "cli.h"
 
 int cli_parse_hostport(const char *spec, const char *default_host, char *host, size_t cap, int *port)
@@ -55,4 +56,17 @@ void cli_offload_json(FILE *f, const eex_offload_info *i)
             "\"connects\": %d, \"edge_ms\": %.3f, \"offload_ms\": %.3f, \"total_ms\": %.3f, \"server_ms\": %.3f}",
             (unsigned long long)i->request_id, i->bytes_sent, i->bytes_received, i->payload_bytes, i->connects,
             i->edge_ms, i->offload_ms, i->total_ms, i->server_ms);
+}
+
+int cli_cloud_key(const char *cmd, eex_cloud_client *client, const char *keyfile)
+{
+    if (!keyfile)
+        return CLI_OK;
+    uint8_t key[EEX_KEY_MAX];
+    size_t len;
+    eex_status st = eex_key_read(keyfile, key, sizeof key, &len);
+    if (!st)
+        st = eex_cloud_client_set_key(client, key, len);
+    memset(key, 0, sizeof key);
+    return st ? cli_status(cmd, st) : CLI_OK;
 }

@@ -14,5 +14,9 @@ int cli_parse_wire(const char *s, eex_wire *wire);
 const char *cli_wire_name(eex_wire wire);
 /* The "cloud" object of `run --json`: timings, bytes, reason. */
 void cli_offload_json(FILE *f, const eex_offload_info *info);
+/* --key FILE for an edge: reads the shared key (offload/keyfile.c rules) and
+ * sets it on the client. NULL keyfile: nothing to do. Returns CLI_OK or the
+ * exit code of the error it printed. */
+int cli_cloud_key(const char *cmd, eex_cloud_client *client, const char *keyfile);
 
 #endif

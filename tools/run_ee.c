@@ -194,6 +194,10 @@ int run_ee(const run_opts *o, const eex_model *m, eex_session *s)
         eex_cloud_client *c;
         if ((st = eex_cloud_client_new(m, host, port, &co, &c)))
             return cli_status("run", st);
+        if ((rc = cli_cloud_key("run", c, o->key))) {
+            eex_cloud_client_free(c);
+            return rc;
+        }
         eex_offload_info off;
         st = eex_session_run_offload(s, c, &p, &r, &off);
         eex_cloud_client_free(c);

@@ -17,6 +17,7 @@ typedef struct run_opts {
     const char *cloud;     /* HOST:PORT of an `eex serve`, or NULL */
     eex_wire wire;
     int deadline_ms;       /* 0: the client's default */
+    const char *key;       /* --key FILE: HMAC-authenticated frames, or NULL */
 } run_opts;
 
 /* The image is already set on the session. */

@@ -4,15 +4,21 @@
  *   loadgen MODEL.eex --cloud HOST:PORT [--clients N] [--requests R]
  *           [--interval-ms I] [--deadline-ms D] [--wire f32|f16|i8]
  *           [--threshold T] [--cut C] [--send-only] [--log FILE.jsonl]
+ *           [--key FILE] [--retry-ms MS]
  *
  * Each client thread has its own session and client (one connection) and
  * runs R requests over a pool of seeded random images: the real edge path
  * (eex_session_run_offload), or with --send-only precomputed cut tensors
  * (eex_cloud_client_send: the server's own throughput). Every answer is
  * checked: a cloud answer against a local full run of the same image, a
- * degraded one against the edge's most confident exit. With --interval-ms
- * request r of each client starts at r * I ms (a paced timeline for the
- * kill test). Prints one JSON summary line. */
+ * degraded one against the edge's most confident exit; with --send-only,
+ * the cloud's classifiers against eex_offload_resume of the same decoded
+ * tensor here, bit for bit (so batching on the server must not change a
+ * bit). With --interval-ms request r of each client starts at r * I ms (a
+ * paced timeline for the kill test). The clock starts when every client is
+ * ready. Prints one JSON summary line: answered, lost (no answer at all),
+ * wrong, cloud, degraded, retries (requests sent again on a new
+ * connection), throughput, latency percentiles. */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -20,13 +26,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "../../offload/offload.h"
 #include "eex.h"
 
 #define POOL 32
 
 typedef struct opts {
-    const char *model, *host, *log;
-    int port, clients, requests, interval_ms, deadline_ms, cut, send_only;
+    const char *model, *host, *log, *key;
+    int port, clients, requests, interval_ms, deadline_ms, cut, send_only, retry_ms;
     eex_wire wire;
     float threshold;
 } opts;
@@ -45,6 +52,7 @@ typedef struct pool_img {
     float *tensor;                  /* cut tensor (send-only) */
     int64_t shape[EEX_MAX_RANK];
     int rank, expert;
+    eex_cloud_answer want_cloud;    /* eex_offload_resume of the tensor as the wire carries it */
 } pool_img;
 
 static opts O;
@@ -52,6 +60,20 @@ static eex_model *M;
 static pool_img P[POOL];
 static int H, W, Cn;
 static double T0;
+static uint8_t KEY[EEX_KEY_MAX];
+static size_t KEY_LEN;
+static pthread_barrier_t READY;
+static uint64_t RETRIES;
+static pthread_mutex_t RETRIES_MU = PTHREAD_MUTEX_INITIALIZER;
+
+/* The cloud's classifiers equal the local ones, bit for bit. */
+static int same_answer(const eex_cloud_answer *a, const eex_cloud_answer *b)
+{
+    if (a->n != b->n || a->first_exit != b->first_exit || a->exit != b->exit || a->cls != b->cls)
+        return 0;
+    return !memcmp(a->classes, b->classes, sizeof(int) * (size_t)a->n) &&
+           !memcmp(a->confidences, b->confidences, sizeof(float) * (size_t)a->n);
+}
 
 static double now_ms(void)
 {
@@ -85,12 +107,19 @@ static void *client_main(void *arg)
     client_arg *a = arg;
     eex_session *s;
     eex_cloud_client *c;
-    eex_cloud_opts co = {.wire = O.wire, .deadline_ms = O.deadline_ms};
-    if (eex_session_new(M, NULL, &s) || eex_cloud_client_new(M, O.host, O.port, &co, &c)) {
+    eex_cloud_opts co = {.wire = O.wire, .deadline_ms = O.deadline_ms, .retry_ms = O.retry_ms};
+    if (eex_session_new(M, NULL, &s) || eex_cloud_client_new(M, O.host, O.port, &co, &c) ||
+        (KEY_LEN && eex_cloud_client_set_key(c, KEY, KEY_LEN))) {
         die("client");
-        return NULL;
+        exit(1);
     }
-    const eex_policy p = {.threshold = O.threshold, .metric = EEX_METRIC_MAXPROB, .expert = EEX_EXPERT_AUTO, .cut = O.cut};
+    pthread_barrier_wait(&READY);
+    if (a->id == 0)
+        T0 = now_ms();
+    pthread_barrier_wait(&READY);
+    /* a model without a detector has no automatic expert: its first set */
+    const eex_policy p = {.threshold = O.threshold, .metric = EEX_METRIC_MAXPROB,
+                          .expert = eex_model_has_detector(M) ? EEX_EXPERT_AUTO : 0, .cut = O.cut};
     for (int r = 0; r < O.requests; r++) {
         sample *x = &a->out[r];
         const pool_img *img = &P[(a->id * 7 + r) % POOL];
@@ -102,10 +131,10 @@ static void *client_main(void *arg)
             eex_cloud_answer ans;
             const eex_status st = eex_cloud_client_send(c, O.cut, img->expert, EEX_METRIC_MAXPROB, O.threshold,
                                                         img->tensor, img->shape, img->rank, &ans, &info);
-            x->where = st ? EEX_WHERE_DEGRADED : EEX_WHERE_CLOUD;
-            /* the cloud's final class; the full rule needs the edge's exits */
-            x->cls = st ? -1 : ans.classes[ans.n - 1];
-            x->ok = st ? 1 : 1;
+            /* no local fallback here: a failure is an error, not a degraded answer */
+            x->where = st ? -1 : EEX_WHERE_CLOUD;
+            x->cls = st ? -1 : ans.cls;
+            x->ok = !st && same_answer(&ans, &img->want_cloud);
         } else {
             eex_exit_result res;
             eex_session_set_image(s, img->px, H, W, Cn);
@@ -123,6 +152,9 @@ static void *client_main(void *arg)
         x->ms = info.total_ms;
         snprintf(x->reason, sizeof x->reason, "%.95s", info.reason);
     }
+    pthread_mutex_lock(&RETRIES_MU);
+    RETRIES += eex_cloud_client_retries(c);
+    pthread_mutex_unlock(&RETRIES_MU);
     eex_cloud_client_free(c);
     eex_session_free(s);
     return NULL;
@@ -166,6 +198,10 @@ int main(int argc, char **argv)
             O.cut = atoi(argv[++i]);
         else if (!strcmp(a, "--log") && v)
             O.log = argv[++i];
+        else if (!strcmp(a, "--key") && v)
+            O.key = argv[++i];
+        else if (!strcmp(a, "--retry-ms") && v)
+            O.retry_ms = atoi(argv[++i]);
         else if (!strcmp(a, "--send-only"))
             O.send_only = 1;
         else if (!strcmp(a, "--wire") && v) {
@@ -189,6 +225,8 @@ int main(int argc, char **argv)
     O.port = atoi(colon + 1);
     if (eex_model_open(O.model, &M))
         return die(O.model);
+    if (O.key && eex_key_read(O.key, KEY, sizeof KEY, &KEY_LEN))
+        return die("key");
     if (O.cut < 0)
         O.cut = eex_model_cut_count(M) - 1;
     int64_t d[EEX_MAX_RANK];
@@ -227,6 +265,21 @@ int main(int argc, char **argv)
             img->tensor = malloc(n * sizeof(float));
             if (eex_session_cut_tensor(s, O.cut, img->tensor, n, NULL, NULL))
                 return die("cut tensor");
+            /* what the cloud must answer: the tensor through the wire codec, then resumed */
+            const int dtype = O.wire == EEX_WIRE_F16 ? EEXW_F16 : O.wire == EEX_WIRE_I8 ? EEXW_I8 : EEXW_F32;
+            uint8_t *enc = malloc(n * 4);
+            float *dec = malloc(n * sizeof(float)), scale;
+            int32_t zp;
+            if (eexw_encode(img->tensor, n, dtype, enc, &scale, &zp))
+                return die("encode");
+            eexw_decode(enc, n, dtype, scale, zp, dec);
+            eex_session *rs;
+            if (eex_session_new(M, NULL, &rs) ||
+                eex_offload_resume(rs, O.cut, dec, img->shape, img->rank, img->expert, EEX_METRIC_MAXPROB, O.threshold,
+                                   &img->want_cloud))
+                return die("local resume");
+            eex_session_free(rs);
+            free(enc), free(dec);
         }
     }
     eex_session_free(s);
@@ -240,7 +293,7 @@ int main(int argc, char **argv)
         args[i].id = i;
         args[i].out = calloc((size_t)O.requests, sizeof(sample));
     }
-    T0 = now_ms();
+    pthread_barrier_init(&READY, NULL, (unsigned)O.clients);
     for (int i = 0; i < O.clients; i++)
         pthread_create(&tid[i], NULL, client_main, &args[i]);
     for (int i = 0; i < O.clients; i++)
@@ -248,7 +301,7 @@ int main(int argc, char **argv)
     const double wall = now_ms() - T0;
     const long N = (long)O.clients * O.requests;
     double *lat = malloc(sizeof(double) * (size_t)N);
-    long answered = 0, ok = 0, cloud_n = 0, degraded = 0, edge = 0;
+    long answered = 0, ok = 0, cloud_n = 0, degraded = 0, edge = 0, lost = 0, wrong = 0;
     double over = -1e9;
     FILE *lf = O.log ? fopen(O.log, "w") : NULL;
     for (int i = 0; i < O.clients; i++)
@@ -256,7 +309,9 @@ int main(int argc, char **argv)
             const sample *x = &args[i].out[r];
             lat[answered] = x->ms;
             answered += x->where >= 0;
+            lost += x->where < 0;
             ok += x->ok;
+            wrong += x->where >= 0 && !x->ok;
             cloud_n += x->where == EEX_WHERE_CLOUD;
             degraded += x->where == EEX_WHERE_DEGRADED;
             edge += x->where == EEX_WHERE_EDGE;
@@ -274,12 +329,19 @@ int main(int argc, char **argv)
     if (lf)
         fclose(lf);
     qsort(lat, (size_t)answered, sizeof *lat, cmp_d);
-    printf("{\"clients\": %d, \"requests\": %ld, \"answered\": %ld, \"correct\": %ld, \"cloud\": %ld, \"degraded\": %ld, "
+    printf("{\"clients\": %d, \"requests\": %ld, \"answered\": %ld, \"correct\": %ld, \"lost\": %ld, \"wrong\": %ld, "
+           "\"cloud\": %ld, \"degraded\": %ld, \"retries\": %llu, "
            "\"edge\": %ld, \"pool_offloading\": %d, \"wall_s\": %.3f, \"throughput_rps\": %.1f, "
            "\"latency_ms\": {\"median\": %.3f, \"p95\": %.3f, \"p99\": %.3f, \"max\": %.3f}, \"max_over_deadline_ms\": %.3f}\n",
-           O.clients, N, answered, ok, cloud_n, degraded, edge, need_cloud, wall / 1e3, (double)N / (wall / 1e3),
+           O.clients, N, answered, ok, lost, wrong, cloud_n, degraded, (unsigned long long)RETRIES, edge, need_cloud, wall / 1e3, (double)N / (wall / 1e3),
            pct(lat, answered, 0.5), pct(lat, answered, 0.95), pct(lat, answered, 0.99),
            answered ? lat[answered - 1] : 0.0, over);
+    for (int i = 0; i < O.clients; i++)
+        free(args[i].out);
+    free(args), free(tid), free(lat);
+    for (int i = 0; i < POOL; i++)
+        free(P[i].px), free(P[i].tensor);
+    pthread_barrier_destroy(&READY);
     eex_model_close(M);
     return 0;
 }

@@ -1,5 +1,6 @@
 /* The partition executor's pieces without a network: SHA-256 against
- * published vectors, the f16 codec against its twin (the compiler's
+ * published vectors, HMAC-SHA256 against RFC 4231, tagged frames, key
+ * files, the f16 codec against its twin (the compiler's
  * _Float16) and published bit patterns, the int8 codec's error bound, and
  * the wire frames: round trips, every length check, and random bytes. */
 #include <criterion/criterion.h>
@@ -7,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../../offload/offload.h"
 #include "eex.h"
@@ -403,4 +406,141 @@ Test(pack, hostile_payloads_never_overrun)
     cr_assert_neq(eexw_unpack(bad, 8, 2, 1, out), 0, "unknown plane mode");
     uint8_t huge[9] = {1, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0};
     cr_assert_neq(eexw_unpack(huge, 9, 2, 1, out), 0, "plane length past the payload");
+}
+
+/* ---- authentication ---- */
+
+static void check_hmac(const void *key, size_t klen, const void *msg, size_t mlen, const char *want)
+{
+    eexw_key k;
+    uint8_t tag[EEXW_TAG];
+    char got[65];
+    eexw_key_init(&k, key, klen);
+    eexw_hmac(&k, msg, mlen, tag);
+    hex(tag, got);
+    cr_assert(!strncmp(got, want, strlen(want)), "HMAC-SHA256: %s, want %s", got, want);
+}
+
+/* RFC 4231, test cases 1-7 (case 5 is truncated to 128 bits) */
+Test(hmac, rfc4231_vectors)
+{
+    uint8_t k[131], d[50];
+    memset(k, 0x0b, 20);
+    check_hmac(k, 20, "Hi There", 8, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    check_hmac("Jefe", 4, "what do ya want for nothing?", 28,
+               "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    memset(k, 0xaa, 20);
+    memset(d, 0xdd, 50);
+    check_hmac(k, 20, d, 50, "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe");
+    for (int i = 0; i < 25; i++)
+        k[i] = (uint8_t)(i + 1);
+    memset(d, 0xcd, 50);
+    check_hmac(k, 25, d, 50, "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b");
+    memset(k, 0x0c, 20);
+    check_hmac(k, 20, "Test With Truncation", 20, "a3b6167473100ee06e0c796c2955552b");
+    memset(k, 0xaa, 131);
+    const char *m6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+    check_hmac(k, 131, m6, strlen(m6), "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    const char *m7 = "This is a test using a larger than block-size key and a larger than block-size data. The key needs "
+                     "to be hashed before being used by the HMAC algorithm.";
+    check_hmac(k, 131, m7, strlen(m7), "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+}
+
+/* the incremental SHA-256 equals the one-shot one however the input is split */
+Test(sha256, incremental_equals_one_shot)
+{
+    uint8_t buf[1000], a[32], b[32];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (uint8_t)(i * 13 + 5);
+    uint64_t st = 5;
+    for (int it = 0; it < 300; it++) {
+        const size_t n = (size_t)(eex_splitmix64(&st) % sizeof buf);
+        eex_sha256(buf, n, a);
+        eex_sha256_ctx c;
+        eex_sha256_init(&c);
+        for (size_t off = 0; off < n;) {
+            const size_t k = (size_t)(eex_splitmix64(&st) % 130);
+            const size_t take = k < n - off ? k : n - off;
+            eex_sha256_update(&c, buf + off, take);
+            off += take;
+        }
+        eex_sha256_final(&c, b);
+        cr_assert(!memcmp(a, b, 32), "%zu bytes", n);
+    }
+}
+
+Test(hmac, tag_compare)
+{
+    uint8_t a[EEXW_TAG], b[EEXW_TAG];
+    memset(a, 7, sizeof a);
+    memcpy(b, a, sizeof a);
+    cr_assert(eexw_tag_equal(a, b));
+    for (int i = 0; i < EEXW_TAG; i++) {
+        b[i] ^= 0x80;
+        cr_assert(!eexw_tag_equal(a, b), "byte %d", i);
+        b[i] ^= 0x80;
+    }
+}
+
+/* A tagged frame: accepted with the key; refused without a tag, with another
+ * key, and after any change to header, body or tag. */
+Test(frames, authenticated_frames)
+{
+    uint8_t frame[600];
+    eexw_key k, other;
+    eexw_key_init(&k, "0123456789abcdef0123", 20);
+    eexw_key_init(&other, "0123456789abcdef0124", 20);
+    const uint32_t body = (uint32_t)make_infer(frame, EEXW_F16);
+    cr_assert(eexw_crc_ok(frame, body));
+    cr_assert_eq(eexw_auth_check(frame, body, &k), 1, "an untagged frame has no tag");
+    const size_t n = eexw_finish(frame, body, &k);
+    cr_assert_eq(n, EEXW_HEADER + body + EEXW_TAG + EEXW_TRAILER);
+    eexw_header h;
+    cr_assert_eq(eexw_get_header(frame, &h), 0);
+    cr_assert_eq(h.flags, EEXW_F_AUTH);
+    cr_assert(eexw_crc_ok(frame, body));
+    cr_assert_eq(eexw_auth_check(frame, body, &k), 0);
+    cr_assert_eq(eexw_auth_check(frame, body, &other), 2, "another key");
+    for (size_t i = 0; i < EEXW_HEADER + body + EEXW_TAG; i++) {
+        if (i == 6)
+            continue;  /* the flags byte: clearing the bit makes it untagged (1), checked above */
+        frame[i] ^= 0x01;
+        cr_assert_eq(eexw_auth_check(frame, body, &k), 2, "byte %zu changed", i);
+        frame[i] ^= 0x01;
+    }
+    frame[6] ^= 0x01;
+    cr_assert_eq(eexw_auth_check(frame, body, &k), 1);
+    frame[6] ^= 0x01;
+    /* unknown flags are refused by the header reader */
+    frame[7] = 0x80;
+    cr_assert_eq(eexw_get_header(frame, &h), EEXW_E_MALFORMED);
+}
+
+Test(key, file_rules)
+{
+    char dir[] = "/tmp/eex-key-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/k", dir);
+    uint8_t key[EEX_KEY_MAX];
+    size_t len;
+    FILE *f = fopen(path, "wb");
+    fputs("0123456789abcdef0123456789abcdef\n", f);
+    fclose(f);
+    chmod(path, 0600);
+    cr_assert_eq(eex_key_read(path, key, sizeof key, &len), EEX_OK, "%s", eex_last_error());
+    cr_assert_eq(len, 33u, "every byte is the key, the newline too");
+    chmod(path, 0644);
+    cr_assert_eq(eex_key_read(path, key, sizeof key, &len), EEX_ERR_ARGUMENT, "readable by others");
+    cr_assert(strstr(eex_last_error(), "chmod"), "%s", eex_last_error());
+    f = fopen(path, "wb");
+    fputs("short", f);
+    fclose(f);
+    chmod(path, 0600);
+    cr_assert_eq(eex_key_read(path, key, sizeof key, &len), EEX_ERR_ARGUMENT, "too short");
+    snprintf(path, sizeof path, "%s/missing", dir);
+    cr_assert_eq(eex_key_read(path, key, sizeof key, &len), EEX_ERR_IO);
+    snprintf(path, sizeof path, "%s/k", dir);
+    unlink(path);
+    rmdir(dir);
 }

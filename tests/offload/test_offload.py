@@ -2,13 +2,14 @@
 """The partition executor end to end on loopback: `eex serve`, `eex run --cloud`,
 `eex eval --cloud` and bench/offload/loadgen.
 
-    test_offload.py [equality] [kill] [hostile] [load] [cli]    (default: all)
+    test_offload.py [equality] [kill] [hostile] [load] [cli] [batch] [auth]    (default: all)
 
 BUILD selects the build folder (build-asan for the sanitizer run: the hostile
 test then also requires a clean sanitizer report). The model is
 build/ee/tiny.eex (tests/ee/make_tiny.py). All traffic stays on 127.0.0.1.
 """
 import hashlib
+import hmac
 import json
 import os
 import random
@@ -30,9 +31,12 @@ LOADGEN = os.path.join(ROOT, BUILD, "bench", "offload", "loadgen")
 MODEL = os.path.join(ROOT, "build", "ee", "tiny.eex")
 DATASET = "/usr/share/datasets/fashion-mnist"
 ASAN = "asan" in BUILD
+TSAN = "tsan" in BUILD
 TMP = tempfile.mkdtemp(prefix="eex-offload-")
 ENV = dict(os.environ, ASAN_OPTIONS="quarantine_size_mb=4:detect_leaks=1:abort_on_error=0",
-           UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+           UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1",
+           TSAN_OPTIONS="halt_on_error=0:report_signal_unsafe=0")
+SAN_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "WARNING: ThreadSanitizer")
 
 passed = failed = 0
 
@@ -46,6 +50,15 @@ def check(cond, label, detail=""):
         failed += 1
         print(f"FAIL  {label} {detail}")
     return cond
+
+
+def sanitizer_report(text):
+    """The first sanitizer report in a process's stderr, or ''."""
+    for mark in SAN_MARKS:
+        i = text.find(mark)
+        if i >= 0:
+            return text[max(0, i - 200):i + 3000]
+    return ""
 
 
 def free_port():
@@ -95,7 +108,11 @@ class Server:
         except subprocess.TimeoutExpired:
             self.p.kill()
             rc = self.p.wait()
-        self.err.close()
+        if not self.err.closed:
+            self.err.close()
+            report = sanitizer_report(self.stderr())
+            if report or ASAN or TSAN:
+                check(not report, "sanitizers: no report from this server", report)
         return rc
 
     def stderr(self):
@@ -104,6 +121,10 @@ class Server:
 
 def run(*args, timeout=300):
     p = subprocess.run([*args], capture_output=True, text=True, timeout=timeout, env=ENV)
+    report = sanitizer_report(p.stderr)
+    if report:
+        check(False, f"sanitizers: no report from {os.path.basename(args[0])} {args[1] if len(args) > 1 else ''}",
+              report)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -112,9 +133,17 @@ def run(*args, timeout=300):
 DIGEST = hashlib.sha256(open(MODEL, "rb").read()).digest() if os.path.exists(MODEL) else b"\0" * 32
 
 
-def frame(ftype, rid, body, version=1, magic=b"EEXW"):
-    head = magic + struct.pack("<BBHQI", version, ftype, 0, rid, len(body))
-    return head + body + struct.pack("<I", zlib.crc32(head + body) & 0xffffffff)
+def frame(ftype, rid, body, version=1, magic=b"EEXW", key=None, flags=None):
+    """A frame; with a key, tagged with Python's HMAC-SHA256 (docs/protocol.md)."""
+    fl = (1 if key is not None else 0) if flags is None else flags
+    head = magic + struct.pack("<BBHQI", version, ftype, fl, rid, len(body))
+    tag = hmac.new(key, head + body, hashlib.sha256).digest() if key is not None else b""
+    return head + body + tag + struct.pack("<I", zlib.crc32(head + body + tag) & 0xffffffff)
+
+
+def reseal(data):
+    """Recomputes the CRC of a whole frame (so that only the tag can catch a change)."""
+    return data[:-4] + struct.pack("<I", zlib.crc32(data[:-4]) & 0xffffffff)
 
 
 def infer_body(cut, shape, digest=DIGEST, expert=0, dtype=1, values=None):
@@ -128,8 +157,9 @@ def infer_body(cut, shape, digest=DIGEST, expert=0, dtype=1, values=None):
     return body
 
 
-def read_frame(sock, timeout=5.0):
-    """(type, id, body) or None when the connection closed first."""
+def read_frame(sock, timeout=5.0, key=None):
+    """(type, id, body) or None when the connection closed first. With a key
+    the reply's tag must be right (AssertionError otherwise)."""
     sock.settimeout(timeout)
     buf = b""
     try:
@@ -138,18 +168,21 @@ def read_frame(sock, timeout=5.0):
             if not c:
                 return None
             buf += c
-        magic, ver, ftype, _, rid, blen = struct.unpack("<4sBBHQI", buf)
+        magic, ver, ftype, flags, rid, blen = struct.unpack("<4sBBHQI", buf)
         assert magic == b"EEXW" and blen < 4096, (magic, blen)
+        tlen = 32 if flags & 1 else 0
         rest = b""
-        while len(rest) < blen + 4:
-            c = sock.recv(blen + 4 - len(rest))
+        while len(rest) < blen + tlen + 4:
+            c = sock.recv(blen + tlen + 4 - len(rest))
             if not c:
                 return None
             rest += c
     except (ConnectionResetError, socket.timeout):
         return None
-    body = rest[:blen]
-    assert struct.unpack("<I", rest[blen:])[0] == zlib.crc32(buf + body) & 0xffffffff
+    body, tag = rest[:blen], rest[blen:blen + tlen]
+    assert struct.unpack("<I", rest[blen + tlen:])[0] == zlib.crc32(buf + body + tag) & 0xffffffff
+    if key is not None:
+        assert tlen and hmac.compare_digest(tag, hmac.new(key, buf + body, hashlib.sha256).digest()), "reply tag"
     return ftype, rid, body
 
 
@@ -498,6 +531,164 @@ def test_cli():
         srv.stop()
 
 
+# ---- 6. batching: concurrent requests finished in one run, bit for bit ---------
+
+def server_counts(text):
+    """(runs, requests in batches, largest) from the server's stop line."""
+    import re
+    m = re.search(r"(\d+) runs \((\d+) requests in batches, largest (\d+)\)", text)
+    return tuple(int(x) for x in m.groups()) if m else (0, 0, 0)
+
+
+def test_batch():
+    shapes = cut_shapes()
+    for args, label in ((["--batch", "8", "--threads", "1"], "batching (--batch 8)"), (["--no-batch"], "--no-batch")):
+        srv = Server(args=args)
+        try:
+            # two load generators at once, on different cuts: runs group by cut
+            procs = [subprocess.Popen([LOADGEN, MODEL, "--cloud", srv.addr(), "--clients", "16", "--requests", "60",
+                                       "--send-only", "--threshold", "1", "--cut", str(cut), "--wire", wire],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+                     for cut, wire in ((len(shapes) - 1, "f32"), (0, "f16"))]
+            outs = []
+            for p in procs:
+                out, err = p.communicate(timeout=600)
+                check(p.returncode == 0 and not sanitizer_report(err), f"{label}: loadgen exits 0, no sanitizer report",
+                      sanitizer_report(err) or err[-500:])
+                outs.append(json.loads(out) if p.returncode == 0 else {})
+        finally:
+            rc = srv.stop()
+        for o, cut in zip(outs, (len(shapes) - 1, 0)):
+            check(o and o["answered"] == o["correct"] == o["cloud"] == 960 and o["wrong"] == 0 and o["lost"] == 0,
+                  f"{label}: 16 clients x 60 at cut {cut}: every cloud classifier equals a local resume bit for bit", o)
+        runs, batched, largest = server_counts(srv.stderr())
+        if "--no-batch" in args:
+            check(runs == 1920 and batched == 0, f"{label}: one run per request", (runs, batched))
+        else:
+            check(batched > 0 and 1 < largest <= 8 and runs < 1920,
+                  f"{label}: concurrent requests shared runs ({runs} runs for 1920 requests, largest {largest})",
+                  (runs, batched, largest))
+        check(rc == 0, f"{label}: serve exits 0", srv.stderr()[-500:])
+    rc, _, err = run(EEX, "serve", MODEL, "--listen", "127.0.0.1:0", "--batch", "0")
+    check(rc == 2 and "--batch" in err, "serve --batch 0 is a usage error", err)
+
+
+# ---- 7. authentication: HMAC-SHA256 on every frame, no replays -----------------
+
+def write_key(name, data, mode=0o600):
+    path = os.path.join(TMP, name)
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, mode)
+    return path
+
+
+def test_auth():
+    shapes = cut_shapes()
+    cut, shape = len(shapes) - 1, shapes[-1]
+    key = os.urandom(32)
+    other = os.urandom(32)
+    kf, of = write_key("key", key), write_key("other", other)
+    log = os.path.join(TMP, "auth.jsonl")
+    srv = Server(args=["--key", kf], log=log)
+    addr = ("127.0.0.1", srv.port)
+
+    def exchange(*frames, k=key):
+        s = socket.create_connection(addr, timeout=5)
+        replies = []
+        for f in frames:
+            s.sendall(f)
+            replies.append(read_frame(s, key=k))
+        gone = closed(s, timeout=2)
+        s.close()
+        return replies, gone
+
+    try:
+        body = infer_body(cut, shape)
+        r, _ = exchange(frame(1, 5, body, key=key))
+        check(r[0] is not None and r[0][0] == 2 and r[0][1] == 5,
+              "good key: a tagged INFER gets a RESULT whose tag checks with Python's hmac", r)
+        r, _ = exchange(frame(4, 1, b"", key=key))
+        check(r[0] is not None and r[0][0] == 5, "good key: tagged PING gets a tagged PONG", r)
+        r, gone = exchange(frame(1, 5, body))
+        check(error_code(r[0]) == 12 and gone, "missing tag: error 'auth', connection closed", r)
+        r, gone = exchange(frame(1, 5, body, key=other))
+        check(error_code(r[0]) == 12 and gone, "wrong key: error 'auth', connection closed", r)
+        r, gone = exchange(frame(4, 1, b"", key=other))
+        check(error_code(r[0]) == 12 and gone, "wrong key on a PING: error 'auth', closed", r)
+        good = frame(1, 6, body, key=key)
+        for where, off in (("payload", len(good) - 4 - 32 - 5), ("cut index", 20 + 32), ("request id", 9),
+                           ("tag", len(good) - 4 - 3)):
+            bad = bytearray(good)
+            bad[off] ^= 0x01
+            r, gone = exchange(reseal(bytes(bad)))
+            check(error_code(r[0]) == 12 and gone, f"tampered {where} (CRC recomputed): error 'auth', closed", r)
+        flag_off = bytearray(good)
+        flag_off[6] = 0  # says untagged, but the tag bytes are still there: the stream is garbage
+        r, gone = exchange(reseal(bytes(flag_off)))
+        check(r[0] is None or error_code(r[0]) in (1, 4, 12), "tag flag cleared: refused", r)
+        r, gone = exchange(frame(1, 7, body, key=key), frame(1, 7, body, key=key))
+        check(r[0] and r[0][0] == 2 and error_code(r[1]) == 13 and gone,
+              "replayed request id on a connection: error 'replay', closed", r)
+        r, gone = exchange(frame(1, 9, body, key=key), frame(1, 8, body, key=key))
+        check(r[0] and r[0][0] == 2 and error_code(r[1]) == 13 and gone, "a lower request id: error 'replay'", r)
+        r, gone = exchange(frame(1, 1, body, key=key), frame(4, 2, b"", key=key), frame(1, 3, body, key=key))
+        check([x[0] for x in r if x] == [2, 5, 2] and not gone, "increasing ids, INFER and PING: all answered", r)
+        # the edge library end to end, through loadgen
+        rc, out, err = run(LOADGEN, MODEL, "--cloud", srv.addr(), "--clients", "4", "--requests", "50",
+                           "--threshold", "1", "--key", kf)
+        j = json.loads(out) if rc == 0 else {}
+        check(j.get("cloud") == 200 and j.get("correct") == 200, "edge with the right key: 200 answers from the cloud", j or err)
+        # the command line, once `eex run` takes --key (tools/run_ee.c)
+        rc, out, _ = run(EEX, "run", "--help")
+        if "--key" in out:
+            rc, out, err = run(EEX, "run", MODEL, IMAGE, "--threshold", "1", "--cloud", srv.addr(), "--key", kf, "--json")
+            j = json.loads(out) if rc == 0 else {}
+            check(j.get("where") == "cloud", "eex run --cloud --key: answered by the keyed cloud", j or err)
+            rc, out, err = run(EEX, "run", MODEL, IMAGE, "--threshold", "1", "--cloud", srv.addr(), "--key", of, "--json")
+            j = json.loads(out) if rc == 0 else {}
+            check(j.get("where") == "degraded" and "authenticated" in j.get("reason", ""),
+                  "eex run --cloud with the wrong key: degraded, reason says the reply is not authenticated", j or err)
+        else:
+            print("skip  eex run --key: not in this build's `eex run` (tools/run_ee.c)")
+        for label, extra in (("no key", []), ("the wrong key", ["--key", of])):
+            lg_log = os.path.join(TMP, "auth-edge.jsonl")
+            rc, out, err = run(LOADGEN, MODEL, "--cloud", srv.addr(), "--clients", "1", "--requests", "5",
+                               "--threshold", "1", "--log", lg_log, *extra)
+            j = json.loads(out) if rc == 0 else {}
+            reasons = [json.loads(x)["reason"] for x in open(lg_log)] if rc == 0 else []
+            check(j.get("degraded") == 5 and j.get("correct") == 5 and any("auth" in x for x in reasons),
+                  f"edge with {label}: refused, every answer degraded locally, reason says auth",
+                  (j or err, reasons[:1]))
+    finally:
+        rc = srv.stop()
+    text = srv.stderr()
+    check(rc == 0, "keyed serve exits 0", text[-500:])
+    check("refused a frame from 127.0.0.1" in text and "replay" in text, "refused frames are reported on stderr",
+          text[-800:])
+    lines = [json.loads(x) for x in open(log)]
+    check(any(x.get("error") == 12 for x in lines) and any(x.get("error") == 13 for x in lines),
+          "refused frames are in the --log with error 12 (auth) and 13 (replay)")
+    import re
+    m = re.search(r"(\d+) frames refused for authentication, (\d+) for replayed ids", text)
+    check(m and int(m.group(1)) >= 9 and int(m.group(2)) == 2, "serve's summary counts them", m and m.group(0))
+
+    # a server without a key refuses tagged frames; key files are checked
+    srv = Server()
+    try:
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        s.sendall(frame(1, 1, infer_body(cut, shape), key=key))
+        r = read_frame(s)
+        check(error_code(r) == 12 and closed(s), "a tagged frame to a server without a key: error 'auth'", r)
+        s.close()
+    finally:
+        srv.stop()
+    rc, _, err = run(EEX, "serve", MODEL, "--listen", "127.0.0.1:0", "--key", write_key("open", key, 0o644))
+    check(rc != 0 and "chmod" in err, "a key file others can read is refused", err)
+    rc, _, err = run(EEX, "serve", MODEL, "--listen", "127.0.0.1:0", "--key", write_key("short", b"short"))
+    check(rc != 0 and "at least 16" in err, "a key shorter than 16 bytes is refused", err)
+
+
 def main():
     global IMAGE
     if not os.path.exists(MODEL):
@@ -506,7 +697,7 @@ def main():
     IMAGES.extend(make_images())
     IMAGE = IMAGES[0]
     tests = {"equality": test_equality, "kill": test_kill, "hostile": test_hostile, "load": test_load,
-             "cli": test_cli}
+             "cli": test_cli, "batch": test_batch, "auth": test_auth}
     chosen = sys.argv[1:] or list(tests)
     t0 = time.time()
     for name in chosen:

@@ -1,0 +1,36 @@
+#!/usr/bin/python3
+"""Writes the batching benchmark's weight-bound model: the backbone and side
+exits of tests/export's TinyEE (3x28x28, exits after blocks 1, 3 and 4), one
+expert, no detector, and a VGG-style final head after the last cut:
+avgpool 2x2 -> 128 -> fc 4096 -> ReLU -> fc 4096 -> ReLU -> fc 10, 17.3 M
+weights (69 MB, more than this machine's 32 MB L3). Random weights: the
+benchmark measures speed, and every cloud answer is still checked bit for
+bit against a local resume. One image at a time, those fully-connected layers
+read all their weights from memory per image; a batch reads them once.
+
+    make_fathead.py OUT.eex      (skips when OUT is newer than this script)
+"""
+import os
+import shutil
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "export"))
+import test_export as t  # noqa: E402  (TinyEE, randomise, the exporter)
+
+nn = t.nn
+out = sys.argv[1]
+if os.path.exists(out) and os.path.getmtime(out) > os.path.getmtime(__file__):
+    shutil.rmtree(t.TMP, ignore_errors=True)
+    sys.exit(0)
+t.torch.set_num_threads(2)
+t.torch.manual_seed(7)
+model = t.TinyEE(experts=("pristine",), detector=False)
+model.finals = nn.ModuleDict({"pristine": nn.Sequential(
+    nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(4 * 32, 4096), nn.ReLU(),
+    nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, 10))})
+model = t.randomise(model, 107)
+spec = model.spec(name="tiny-ee-fathead")
+t.eex_export.export(model, spec, out)
+shutil.rmtree(t.TMP, ignore_errors=True)
+print(f"make_fathead: wrote {out}")
