@@ -5,29 +5,9 @@
  * cost a network that never uses them. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bench_exits.h"
 #include "cli.h"
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    const double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 eex_status bench_random_inputs(const eex_model *m, eex_session *s, int batch)
 {
@@ -61,11 +41,9 @@ int bench_exits(const char *path, const eex_model *m, eex_session *s, int expert
     if (E < 1)
         return cli_error("bench", "--exits: the model has no side exits");
     eex_status st = bench_random_inputs(m, s, 1);
-    double *t = malloc(sizeof(double) * (size_t)runs);
     double *node_t = malloc(sizeof(double) * (size_t)runs * (size_t)n_nodes);
     double measured[EEX_MAX_EXITS + 1], stage[EEX_MAX_EXITS + 1] = {0}, head[EEX_MAX_EXITS + 1] = {0};
-    if (!t || !node_t) {
-        free(t), free(node_t);
+    if (!node_t) {
         return cli_error("bench", "out of memory");
     }
     /* latency to each exit, interleaved over exits so drift hits all alike */
@@ -79,9 +57,9 @@ int bench_exits(const char *path, const eex_model *m, eex_session *s, int expert
     for (int i = 0; !st && lat && i < runs; i++)
         for (int k = 1; k <= E + 1 && !st; k++) {
             eex_policy p = {.threshold = 2.0f, .expert = expert, .cut = EEX_NO_CUT, .force_exit = k};
-            const double t0 = now_ms();
+            const double t0 = cli_now_ms();
             st = eex_session_run_policy(s, &p, &r);
-            lat[(size_t)(k - 1) * runs + i] = now_ms() - t0;
+            lat[(size_t)(k - 1) * runs + i] = cli_now_ms() - t0;
         }
     /* the profile: per-node medians of runs to the final classifier with this
      * expert set, i.e. every node a deployed edge may run and no other expert's
@@ -99,14 +77,14 @@ int bench_exits(const char *path, const eex_model *m, eex_session *s, int expert
     }
     eex_session_enable_profiling(s, 0);
     if (st || !lat) {
-        free(t), free(node_t), free(lat);
+        free(node_t), free(lat);
         return st ? cli_status("bench", st) : cli_error("bench", "out of memory");
     }
     double backbone_total = 0.0;
     for (int n = 0; n < n_nodes; n++) {
         eex_node_info in;
         eex_session_node_info(s, n, &in);
-        const double ms = median(node_t + (size_t)n * runs, runs);
+        const double ms = cli_median(node_t + (size_t)n * runs, runs);
         if (in.stage >= 1 && in.stage <= E + 1) {
             stage[in.stage - 1] += ms;
             backbone_total += ms;
@@ -115,7 +93,7 @@ int bench_exits(const char *path, const eex_model *m, eex_session *s, int expert
             head[in.head_exit - 1] += ms;
     }
     for (int k = 0; k <= E; k++)
-        measured[k] = median(lat + (size_t)k * runs, runs);
+        measured[k] = cli_median(lat + (size_t)k * runs, runs);
     double heads = 0.0;
     for (int k = 0; k < E; k++)
         heads += head[k];
@@ -154,6 +132,6 @@ int bench_exits(const char *path, const eex_model *m, eex_session *s, int expert
         printf("\n  side-exit heads together: %.3f ms = %.2f%% of the full backbone (%.3f ms)\n", heads,
                backbone_total > 0 ? 100.0 * heads / backbone_total : 0.0, backbone_total);
     }
-    free(t), free(node_t), free(lat);
+    free(node_t), free(lat);
     return CLI_OK;
 }

@@ -34,6 +34,13 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 
 /* Parses a positive int option value; returns -1 when it is not one. */
 int cli_parse_int(const char *s, int lo, int hi);
+/* Monotonic clock in milliseconds, for timing runs. */
+double cli_now_ms(void);
+/* qsort comparator for doubles, ascending. */
+int cli_cmp_double(const void *a, const void *b);
+/* Median of v[0..n) (n >= 1); sorts v. */
+double cli_median(double *v, int n);
+
 /* Writes s as a JSON string literal. */
 void cli_json_string(FILE *f, const char *s);
 

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "../kernels/dispatch.h"
 #include "../kernels/gemm.h"
@@ -45,25 +44,6 @@ typedef struct bench_opts {
     const char *expert;
     eex_kernels kernels;
 } bench_opts;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    const double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static double peak_rss_mb(void)
 {
@@ -166,9 +146,9 @@ static int bench(const bench_opts *o, eex_model *m, eex_session *s)
     for (int i = 0; i < o->warmup && !st; i++)
         st = eex_session_run(s);
     for (int i = 0; i < o->runs && !st; i++) {
-        const double t0 = now_ms();
+        const double t0 = cli_now_ms();
         st = eex_session_run(s);
-        t[i] = now_ms() - t0;
+        t[i] = cli_now_ms() - t0;
     }
     if (!st)
         st = eex_session_enable_profiling(s, 1);
@@ -184,13 +164,13 @@ static int bench(const bench_opts *o, eex_model *m, eex_session *s)
         free(t), free(node_t), free(rows);
         return cli_status("bench", st);
     }
-    qsort(t, (size_t)o->runs, sizeof *t, cmp_double);
-    const double med = median(t, o->runs);
+    qsort(t, (size_t)o->runs, sizeof *t, cli_cmp_double);
+    const double med = cli_median(t, o->runs);
     double node_total = 0.0;
     for (int k = 0; k < n_nodes; k++) {
         node_row *nr = &rows[k];
         eex_session_node_info(s, k, &nr->info);
-        nr->ms = median(node_t + (size_t)k * o->runs, o->runs);
+        nr->ms = cli_median(node_t + (size_t)k * o->runs, o->runs);
         node_total += nr->ms;
         const double flops = 2.0 * (double)nr->info.macs, bytes = (double)nr->info.bytes;
         nr->compute = bytes > 0 && flops / bytes >= COMPUTE_BOUND_FLOP_PER_BYTE;

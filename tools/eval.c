@@ -151,18 +151,12 @@ static double json_list_bytes(const float *x, const int64_t *shape, int rank)
     return n;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Percentile q (0..1) of v[0..n) with linear interpolation (as numpy); sorts v. */
 static double percentile(double *v, long n, double q)
 {
     if (n <= 0)
         return 0.0;
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    qsort(v, (size_t)n, sizeof *v, cli_cmp_double);
     const double pos = q * (double)(n - 1);
     const long lo = (long)pos;
     const double f = pos - (double)lo;
