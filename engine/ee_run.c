@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ee_result.h"
 #include "session.h"
 #include "status.h"
 
@@ -94,24 +95,6 @@ static eex_status run_exit(eex_session *s, const eex_exec_ctx *ctx, int k, int e
     return EEX_OK;
 }
 
-static void answer(eex_exit_result *r, eex_where where, int k)
-{
-    r->where = where;
-    r->exit = k + 1;
-    r->cls = r->predictions[k];
-    r->confidence = r->confidences[k];
-}
-
-/* The most confident of the classifiers computed so far. */
-static int most_confident(const eex_exit_result *r)
-{
-    int best = 0;
-    for (int k = 1; k < r->n_computed; k++)
-        if (r->confidences[k] > r->confidences[best])
-            best = k;
-    return best;
-}
-
 eex_status eex_session_run_policy(eex_session *s, const eex_policy *p, eex_exit_result *r)
 {
     if (!s || !p || !r)
@@ -154,7 +137,7 @@ eex_status eex_session_run_policy(eex_session *s, const eex_policy *p, eex_exit_
         if ((st = run_exit(s, &ctx, k, e, p->metric, r)))
             return st;
         if (p->force_exit ? p->force_exit == k + 1 : r->confidences[k] > p->threshold) {
-            answer(r, EEX_WHERE_EDGE, k);
+            eex_result_answer(r, EEX_WHERE_EDGE, k);
             r->nodes_executed = s->nodes_executed;
             return EEX_OK;
         }
@@ -162,7 +145,7 @@ eex_status eex_session_run_policy(eex_session *s, const eex_policy *p, eex_exit_
     if (p->cut != EEX_NO_CUT) {
         run_set(s, &ctx, &ee->to_cut[p->cut]);
         if (r->n_computed)
-            answer(r, EEX_WHERE_CUT, most_confident(r));
+            eex_result_answer(r, EEX_WHERE_CUT, eex_result_most_confident(r));
         r->exit = 0;  /* no exit answered: the cloud will */
         r->cut = p->cut;
         s->cut_ready = p->cut;
@@ -170,7 +153,7 @@ eex_status eex_session_run_policy(eex_session *s, const eex_policy *p, eex_exit_
         if ((st = run_exit(s, &ctx, E, e, p->metric, r)))
             return st;
         /* the paper's rule: a final answer under p_tar yields to a more confident exit */
-        answer(r, EEX_WHERE_LOCAL, r->confidences[E] > p->threshold ? E : most_confident(r));
+        eex_result_answer(r, EEX_WHERE_LOCAL, r->confidences[E] > p->threshold ? E : eex_result_most_confident(r));
     }
     r->nodes_executed = s->nodes_executed;
     return EEX_OK;
@@ -330,7 +313,7 @@ eex_status eex_session_resume(eex_session *s, int cut, const float *data, const 
                              &r->confidences[E], &r->predictions[E])))
         return st;
     r->n_computed = E + 1;
-    answer(r, EEX_WHERE_LOCAL, E);
+    eex_result_answer(r, EEX_WHERE_LOCAL, E);
     r->nodes_executed = s->nodes_executed;
     s->final_ready = expert + 1;
     return EEX_OK;

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../engine/ee_result.h"
 #include "../engine/status.h"
 #include "offload.h"
 
@@ -414,23 +415,6 @@ eex_status eex_cloud_client_send(eex_cloud_client *c, int cut, int expert, eex_m
     return st;
 }
 
-static int most_confident(const eex_exit_result *r)
-{
-    int best = 0;
-    for (int k = 1; k < r->n_computed; k++)
-        if (r->confidences[k] > r->confidences[best])
-            best = k;
-    return best;
-}
-
-static void answer_with(eex_exit_result *r, eex_where where, int k)
-{
-    r->where = where;
-    r->exit = k + 1;
-    r->cls = r->predictions[k];
-    r->confidence = r->confidences[k];
-}
-
 eex_status eex_session_run_offload(eex_session *s, eex_cloud_client *c, const eex_policy *policy, eex_exit_result *r,
                                    eex_offload_info *info)
 {
@@ -490,11 +474,11 @@ eex_status eex_session_run_offload(eex_session *s, eex_cloud_client *c, const ee
         for (int k = first; k <= E && pick < 0; k++)
             if (r->confidences[k] > p.threshold)
                 pick = k;
-        answer_with(r, EEX_WHERE_CLOUD, pick >= 0 ? pick : most_confident(r));
+        eex_result_answer(r, EEX_WHERE_CLOUD, pick >= 0 ? pick : eex_result_most_confident(r));
     } else {
         info->degraded = 1;
         if (r->n_computed > 0)
-            answer_with(r, EEX_WHERE_DEGRADED, most_confident(r));
+            eex_result_answer(r, EEX_WHERE_DEGRADED, eex_result_most_confident(r));
         else {
             /* no exit precedes the cut: the only local answer is the rest of the network */
             eex_status lst =
@@ -506,7 +490,7 @@ eex_status eex_session_run_offload(eex_session *s, eex_cloud_client *c, const ee
                 r->predictions[first + i] = a.classes[i];
             }
             r->n_computed = E + 1;
-            answer_with(r, EEX_WHERE_DEGRADED, a.exit - 1);
+            eex_result_answer(r, EEX_WHERE_DEGRADED, a.exit - 1);
             const size_t n = strlen(info->reason);
             snprintf(info->reason + n, sizeof info->reason - n, "; finished locally");
         }
