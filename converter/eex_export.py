@@ -463,6 +463,27 @@ def _meta(plan, g, meta, out_path):
     return m
 
 
+def half_side_heads(spec):
+    """Rounds the weights of every Linear layer in the side-exit heads of
+    `spec` (every expert) to float16 values, in place, and returns how many
+    layers it changed. export() then stores those weights as float16
+    (onnx2eex.is_half_exact) and the C engine reads them at half the bytes.
+    A 1000-class head is a matrix-vector product bound by memory, so this
+    halves its time; the model itself is the rounded one, so PyTorch and the
+    engine still compute the same function. The final classifier keeps its
+    float32 weights."""
+    import torch
+    n = 0
+    for ex in spec.get("exits") or []:
+        for head in ex["heads"].values():
+            for mod in head.modules():
+                if isinstance(mod, torch.nn.Linear):
+                    with torch.no_grad():
+                        mod.weight.copy_(mod.weight.half().float())
+                    n += 1
+    return n
+
+
 def export(model, spec, out_path, example_inputs=None, meta=None, onnx_path=None):
     """Exports `model` as described by `spec` (see the module docstring) to out_path.
 

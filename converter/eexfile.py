@@ -41,6 +41,7 @@ MAX_STRING = 65535
 MAX_COUNT = 1048576
 MAX_NDIM = 8
 DTYPE_F32 = 1
+DTYPE_F16 = 2  # IEEE binary16; the engine widens it exactly
 
 T_I64, T_F64, T_STR, T_I64S, T_F64S, T_STRS = 1, 2, 3, 4, 5, 6
 TYPE_NAMES = {T_I64: "i64", T_F64: "f64", T_STR: "string",
@@ -211,12 +212,13 @@ class EexWriter:
         a = np.asarray(array)
         if a.dtype.kind not in "fiu":
             raise EexError(f"tensor '{name}': dtype {a.dtype} cannot be stored as float32")
+        half = a.dtype == np.float16  # stored as float16; everything else as float32
         if a.ndim > MAX_NDIM:
             raise EexError(f"tensor '{name}': {a.ndim} dims (at most {MAX_NDIM})")
         if a.size == 0:
             raise EexError(f"tensor '{name}': has a zero dim {a.shape}")
         # np.array, not np.ascontiguousarray: the latter turns a scalar into shape [1]
-        self._tensors[name] = np.array(a, dtype="<f4", order="C")
+        self._tensors[name] = np.array(a, dtype="<f2" if half else "<f4", order="C")
 
     # -- graph inputs and outputs
     def set_inputs(self, inputs):
@@ -346,7 +348,8 @@ class EexWriter:
         for name, a in self._tensors.items():
             off = _align(off)
             nbytes = a.nbytes
-            tens.append(_enc_string(name) + struct.pack("<BB", DTYPE_F32, a.ndim)
+            dtype = DTYPE_F16 if a.dtype == np.float16 else DTYPE_F32
+            tens.append(_enc_string(name) + struct.pack("<BB", dtype, a.ndim)
                         + struct.pack(f"<{a.ndim}Q", *a.shape)
                         + struct.pack("<QQ", off, nbytes))
             blobs.append((off, a.tobytes()))
@@ -531,13 +534,14 @@ def read_eex(path_or_bytes):
         if name in tensors:
             raise EexError(f"TENSORS: duplicate tensor '{name}'")
         dtype, ndim = c.unpack("BB", f"tensor '{name}' dtype/ndim")
-        if dtype != DTYPE_F32:
+        if dtype not in (DTYPE_F32, DTYPE_F16):
             raise EexError(f"TENSORS: tensor '{name}' has unknown dtype {dtype}")
+        esize = 2 if dtype == DTYPE_F16 else 4
         if ndim > MAX_NDIM:
             raise EexError(f"TENSORS: tensor '{name}' has {ndim} dims")
         dims = list(c.unpack(f"{ndim}Q", f"tensor '{name}' dims"))
         off, nbytes = c.unpack("QQ", f"tensor '{name}' offset/nbytes")
-        n = 4
+        n = esize
         for d in dims:
             if d < 1:
                 raise EexError(f"TENSORS: tensor '{name}' has a zero dim")
@@ -550,9 +554,10 @@ def read_eex(path_or_bytes):
             raise EexError(f"TENSORS: tensor '{name}' offset {off} is not aligned")
         if off > data_size or nbytes > data_size - off:
             raise EexError(f"TENSORS: tensor '{name}' extends past the data section")
-        data = np.frombuffer(buf, dtype="<f4", count=n // 4,
-                             offset=data_off + off).reshape(dims).copy()
-        tensors[name] = {"dims": dims, "offset": off, "nbytes": nbytes, "data": data}
+        data = np.frombuffer(buf, dtype="<f2" if esize == 2 else "<f4", count=n // esize,
+                             offset=data_off + off).reshape(dims).astype(np.float32)
+        tensors[name] = {"dims": dims, "offset": off, "nbytes": nbytes, "data": data,
+                         "dtype": "f16" if esize == 2 else "f32"}
     c.done()
     spans = sorted((t["offset"], t["offset"] + t["nbytes"], k) for k, t in tensors.items())
     for (_, e0, k0), (s1, _, k1) in zip(spans, spans[1:]):

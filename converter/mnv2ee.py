@@ -31,6 +31,10 @@ as an early-exit model with three expert sets and the CollabAR distortion detect
 - Detector (CollabAR layout) on a 1x64x64 spectrum: Conv 1->32 k3 s2, ReLU, Conv
   32->16 k3, ReLU, MaxPool 2, Conv 16->1 1x1, ReLU, MaxPool 2, Flatten, Linear 49 -> 3
   (classes pristine, blur, noise).
+- Side-exit head weights are rounded to float16 values (eex_export.half_side_heads), so
+  the file stores them as float16 and the engine reads half the bytes: a 1000-class
+  head is a matrix-vector product bound by memory (docs/performance.md). The model is
+  the rounded one on both sides; --f32-heads keeps float32.
 - Temperatures: pristine exits 1.27 / 0.91 / 0.63 and final 0.99 (the paper's); 1.0 for
   the other experts. ee.threshold 0.8. ImageNet mean/std; labels class0..class999.
 - Cuts: at each exit's attach value.
@@ -125,10 +129,11 @@ def calibrate_bn(blocks, x):
             m.train(tr)
 
 
-def build(verbose=True, raw_bn=False):
+def build(verbose=True, raw_bn=False, f32_heads=False):
     """Returns (model, spec) for eex_export.export."""
     import torch
     import torchvision
+    import eex_export
     from torch import nn
 
     torch.manual_seed(0)
@@ -187,6 +192,8 @@ def build(verbose=True, raw_bn=False):
                      "classes": EXPERTS},
         "threshold": 0.8,
     }
+    if not f32_heads:
+        eex_export.half_side_heads(spec)
     return model, spec
 
 
@@ -199,11 +206,14 @@ def main(argv=None):
                         "PyTorch on a random input")
     p.add_argument("--raw-bn", action="store_true",
                    help="keep the default BatchNorm statistics (mean 0, var 1)")
+    p.add_argument("--f32-heads", action="store_true",
+                   help="keep float32 weights in the side-exit heads (default: rounded "
+                        "to float16 and stored so)")
     args = p.parse_args(argv)
     import torch
     import eex_export
     torch.set_num_threads(2)
-    model, spec = build(raw_bn=args.raw_bn)
+    model, spec = build(raw_bn=args.raw_bn, f32_heads=args.f32_heads)
     t0 = time.time()
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     s = eex_export.export(model, spec, args.output)

@@ -771,6 +771,19 @@ def convert_graph(g):
     return g
 
 
+# Below this many weights a dense layer is not worth a float16 copy.
+HALF_MIN_WEIGHTS = 4096
+
+
+def is_half_exact(c):
+    """Large dense weights that float16 holds exactly (the model was made so,
+    e.g. by eex_export.half_side_heads) are stored as float16: nothing is lost
+    and the engine reads half the bytes (docs/format.md)."""
+    return (c.size >= HALF_MIN_WEIGHTS and bool(np.all(np.isfinite(c)))
+            and bool(np.all(np.abs(c) <= 65504.0))
+            and np.array_equal(c.astype(np.float16).astype(np.float32), c))
+
+
 def build_writer(g, meta):
     w = eexfile.EexWriter()
     for key, value, vtype in meta:
@@ -780,11 +793,15 @@ def build_writer(g, meta):
         for x in n.inputs:
             if x in g.consts and x not in used:
                 used.append(x)
+    dense_weights = {n.inputs[1] for n in g.nodes if n.op == "dense"}
     for name in used:
         c = g.consts[name]
         if c.dtype.kind != "f":
             raise ConvertError(f"constant '{name}' has dtype {c.dtype}; a float is needed")
-        w.add_tensor(name, c.astype(np.float32))
+        c = c.astype(np.float32)
+        if name in dense_weights and is_half_exact(c):
+            c = c.astype(np.float16)
+        w.add_tensor(name, c)
     w.set_inputs(g.inputs)
     w.set_outputs(g.outputs)
     for n in g.nodes:

@@ -154,6 +154,32 @@ static void exec_conv(const eex_exec_ctx *s, const eex_node *nd, float *y)
         run_gemm(s, &cs, x, nd->packed, nd->zeros, &nd->act, y, nd->macs * s->batch);
 }
 
+typedef struct dense_half_job {
+    const eex_kernel_table *kt;
+    const eex_node *nd;
+    const float *x;
+    float *y;
+    int n, k, m, panels;
+} dense_half_job;
+
+static void dense_half_task(void *arg, int t, int n)
+{
+    const dense_half_job *j = arg;
+    int64_t lo, hi;
+    eex_split(j->panels, t, n, 1, &lo, &hi);
+    j->kt->dense_half_f32(j->n, j->k, j->m, j->x, j->nd->packed_half, j->nd->packed_half_bias, &j->nd->act, j->y,
+                          (int)lo, (int)hi);
+}
+
+/* Tasks split the output panels: each reads only its own weights. */
+static void run_dense_half(const eex_exec_ctx *s, const eex_node *nd, const float *x, int k, int m, float *y)
+{
+    const eex_kernel_table *kt = eex_kernels_best();
+    dense_half_job j = {.kt = kt, .nd = nd, .x = x, .y = y, .n = s->batch, .k = k, .m = m,
+                        .panels = (m + kt->nr - 1) / kt->nr};
+    eex_pool_run(s->pool, tasks_for(s, 2 * (int64_t)k * m, j.panels), dense_half_task, &j);
+}
+
 static void exec_dense(const eex_exec_ctx *s, const eex_node *nd, float *y)
 {
     const eex_value *x = &s->m->values[nd->in[0].index], *out = &s->m->values[nd->out];
@@ -161,6 +187,10 @@ static void exec_dense(const eex_exec_ctx *s, const eex_node *nd, float *y)
         const float *bias = nd->n_in > 2 ? operand_ptr(s, nd->in[2]) : NULL;
         eex_dense_ref(s->batch, x->c, out->c, value_ptr(s, nd->in[0].index), eex_const_data(s->m, nd->in[1]), bias,
                       &nd->act, y);
+        return;
+    }
+    if (nd->packed_half) {
+        run_dense_half(s, nd, value_ptr(s, nd->in[0].index), x->c, out->c, y);
         return;
     }
     /* a dense layer is a 1x1 conv over `batch` one-pixel images */

@@ -52,6 +52,8 @@ typedef struct eex_node {
     int64_t macs;          /* per image */
     eex_conv_algo algo;
     float *packed;         /* fast-kernel weight layout, or NULL */
+    uint16_t *packed_half; /* dense with float16 weights: [panels][K][nr] float16 panels */
+    float *packed_half_bias; /* and their bias, [panels * nr], zero-padded */
     int64_t scratch_floats;/* per-image scratch the fast kernel needs */
     /* early-exit role (engine/ee_bind.c); see eex_node_info */
     int ee_stage, ee_head_exit, ee_detector;

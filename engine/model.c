@@ -2,12 +2,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../weights/half.h"
 #include "graph.h"
 #include "status.h"
 
+/* float16 tensors get a float32 copy that everything but the float16 dense
+ * kernel reads (the conversion is exact), so the graph checks, the
+ * reference kernels and the other packers see one dtype. */
+static eex_status widen_half_tensors(eex_model *m)
+{
+    for (uint32_t i = 0; i < m->file.n_tensors; i++) {
+        eex_ftensor *t = &m->file.tensors[i];
+        if (!t->half)
+            continue;
+        float *f = eex_arena_array(&m->arena, (size_t)t->elems, sizeof(float));
+        if (!f)
+            return eex_fail(EEX_ERR_NOMEM, "model: out of memory widening float16 tensor '%s'", t->name);
+        for (uint64_t k = 0; k < t->elems; k++) {
+            uint16_t h;
+            memcpy(&h, (const unsigned char *)t->half + 2 * k, sizeof h); /* little-endian hosts only, as the rest */
+            f[k] = eex_f16_to_f32(h);
+        }
+        t->data = f;
+    }
+    return EEX_OK;
+}
+
 static eex_status finish_open(eex_model *m, eex_model **out)
 {
-    eex_status st = eex_graph_bind(m);
+    eex_status st = widen_half_tensors(m);
+    if (!st)
+        st = eex_graph_bind(m);
     if (!st)
         st = eex_ee_bind(m);
     if (st) {

@@ -5,6 +5,7 @@
  * longer read on the fast path, so their pages are released from memory. */
 #include "pack.h"
 
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -43,11 +44,29 @@ static eex_status pack_conv(eex_model *m, eex_node *nd, int nr)
     return EEX_OK;
 }
 
+/* A dense layer whose weights the file stores as float16 keeps them so:
+ * the kernel widens them as it goes, reading half the bytes (its weights
+ * come from memory once per image; docs/performance.md). */
+static eex_status pack_dense_half(eex_model *m, eex_node *nd, int nr, const uint16_t *w_mk, const float *bias)
+{
+    const int k = m->values[nd->in[0].index].c, oc = m->values[nd->out].c, panels = (oc + nr - 1) / nr;
+    uint16_t *p = eex_arena_array(&m->arena, (size_t)panels * nr * (size_t)k, sizeof(uint16_t));
+    float *b = eex_arena_array(&m->arena, (size_t)panels * nr, sizeof(float));
+    if (!p || !b)
+        return eex_fail(EEX_ERR_NOMEM, "pack: out of memory for dense '%s'", nd->name);
+    eex_pack_dense_half(w_mk, bias, k, oc, nr, p, b);
+    nd->packed_half = p;
+    nd->packed_half_bias = b;
+    return EEX_OK;
+}
+
 static eex_status pack_dense(eex_model *m, eex_node *nd, int nr)
 {
     const eex_value *x = &m->values[nd->in[0].index];
     const eex_value *y = &m->values[nd->out];
     const float *bias = nd->n_in > 2 && nd->in[2].kind == EEX_OPND_CONST ? eex_const_data(m, nd->in[2]) : NULL;
+    if (nd->in[1].kind == EEX_OPND_CONST && m->file.tensors[nd->in[1].index].half)
+        return pack_dense_half(m, nd, nr, m->file.tensors[nd->in[1].index].half, bias);
     const int64_t floats = eex_pack_gemm_floats(y->c, x->c, 1, 1, 1, nr);
     float *p = eex_arena_array(&m->arena, (size_t)floats, sizeof(float));
     if (!p)
@@ -68,7 +87,8 @@ static void release_const(eex_model *m, eex_operand o)
     if (pg <= 0)
         return;
     const eex_ftensor *t = &m->file.tensors[o.index];
-    uintptr_t a = (uintptr_t)t->data, e = a + t->nbytes;
+    /* a float16 tensor: its file bytes (the float32 copy is not in the map) */
+    uintptr_t a = (uintptr_t)(t->half ? (const void *)t->half : t->data), e = a + t->nbytes;
     a = (a + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1); /* whole pages inside the tensor only */
     e &= ~((uintptr_t)pg - 1);
     if (e > a)

@@ -10,13 +10,24 @@ static const char *const isa_names[EEX_ISA_COUNT] = {"scalar", "avx2", "avx512",
 
 const char *eex_isa_name(eex_isa isa) { return isa >= 0 && isa < EEX_ISA_COUNT ? isa_names[isa] : "?"; }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+/* F16C (the AVX2 table's float16 loads): CPUID.1:ECX bit 29; GCC 12's
+ * __builtin_cpu_supports does not know it. Every AVX2 CPU so far has it. */
+static int cpu_has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1u);
+}
+#endif
+
 static int cpu_has(eex_isa isa)
 {
     switch (isa) {
     case EEX_ISA_SCALAR: return 1;
 #if defined(__x86_64__) && defined(__GNUC__)
     /* __builtin_cpu_supports also checks that the OS saves the registers (XCR0) */
-    case EEX_ISA_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case EEX_ISA_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     case EEX_ISA_AVX512:
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
                __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
@@ -95,6 +106,23 @@ void eex_pack_gemm_weights(const float *w, const float *bias, int oc, int icg, i
                 for (int t = 0; t < taps; t++)
                     for (int ci = 0; ci < icg; ci++)
                         p[nr + ((int64_t)t * icg + ci) * nr + o] = w[((int64_t)co * icg + ci) * taps + t];
+            }
+        }
+}
+
+void eex_pack_dense_half(const uint16_t *w_mk, const float *bias, int k, int m, int nr, uint16_t *dst,
+                         float *dst_bias)
+{
+    const int panels = (m + nr - 1) / nr;
+    for (int j = 0; j < panels; j++)
+        for (int o = 0; o < nr; o++) {
+            const int col = j * nr + o;
+            dst_bias[j * nr + o] = col < m && bias ? bias[col] : 0.0f;
+            for (int i = 0; i < k; i++) {
+                uint16_t h = 0; /* +0.0 past the last output */
+                if (col < m)
+                    memcpy(&h, w_mk + (size_t)col * k + i, sizeof h);
+                dst[((size_t)j * k + i) * nr + o] = h;
             }
         }
 }

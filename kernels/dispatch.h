@@ -43,6 +43,11 @@ typedef struct eex_kernel_table {
     void (*conv_gemm_f32)(const eex_conv_shape *s, const float *x, const float *w_packed,
                           const eex_act_params *act, float *y, int64_t p0, int64_t p1, int j0, int j1,
                           const float *zeros);
+    /* Dense layer y[n, m] = act(bias + x[n, k] W) with float16 weights in
+     * [panels][k][nr] panels, zero-padded past m, and a float32 bias of
+     * panels * nr (engine/pack.c); panels [j0, j1) of every image. */
+    void (*dense_half_f32)(int n, int k, int m, const float *x, const uint16_t *w, const float *bias,
+                           const eex_act_params *act, float *y, int j0, int j1);
     /* Depthwise (group = ic = oc) over weights [kh*kw][C], output rows
      * [r0, r1) of n*oh. The 3x3 ones need kh = kw = 3, dilation 1 and their stride;
      * dwconv_f32 takes any kernel, stride and dilation. */
@@ -92,5 +97,10 @@ extern const eex_kernel_table eex_kernel_table_neon;
 void eex_pack_gemm_weights(const float *w_oihw, const float *bias, int oc, int icg, int kh, int kw, int group,
                            int nr, float *dst);
 int64_t eex_pack_gemm_floats(int oc, int icg, int kh, int kw, int group, int nr);
+/* Packs [m][k] float16 dense weights (any alignment) and the float32 bias
+ * (or NULL) into what dense_half_f32 reads: dst ceil(m/nr)*nr*k values,
+ * dst_bias ceil(m/nr)*nr floats. */
+void eex_pack_dense_half(const uint16_t *w_mk, const float *bias, int k, int m, int nr, uint16_t *dst,
+                         float *dst_bias);
 
 #endif

@@ -331,6 +331,34 @@ void FN(conv_gemm_f32)(const eex_conv_shape *s, const float *x, const float *w_p
     }
 }
 
+/* ---- dense layer with float16 weights ------------------------------------------ */
+
+void FN(dense_half_f32)(int n, int k, int m, const float *x, const uint16_t *w, const float *bias,
+                        const eex_act_params *act, float *y, int j0, int j1)
+{
+    const vact va = vact_make(act);
+    for (int jp = j0; jp < j1; jp++) {
+        const int ncols = m - jp * GEMM_NR < GEMM_NR ? m - jp * GEMM_NR : GEMM_NR;
+        const int nv = (ncols + VL - 1) / VL, nlast = ncols - (nv - 1) * VL;
+        const uint16_t *wp = w + (int64_t)jp * k * GEMM_NR;
+        for (int i = 0; i < n; i++) {
+            vf acc[GEMM_NV];
+            UNROLL for (int v = 0; v < GEMM_NV; v++) acc[v] = v_load(bias + jp * GEMM_NR + v * VL);
+            const float *xi = x + (int64_t)i * k;
+            for (int kk = 0; kk < k; kk++) {
+                const vf xv = v_set1(xi[kk]);
+                /* panels are zero-padded to GEMM_NR, so whole vectors are safe */
+                UNROLL for (int v = 0; v < GEMM_NV; v++)
+                    acc[v] = v_fma(xv, v_load_half(wp + (int64_t)kk * GEMM_NR + v * VL), acc[v]);
+            }
+            float *yi = y + (int64_t)i * m + jp * GEMM_NR;
+            for (int v = 0; v < nv - 1; v++)
+                v_store(yi + v * VL, vact_apply(acc[v], &va));
+            v_storen(yi + (nv - 1) * VL, vact_apply(acc[nv - 1], &va), nlast);
+        }
+    }
+}
+
 /* ---- depthwise convolution ---------------------------------------------------- */
 
 /* One channel block (VL channels, or nt < VL for the tail) of one output row
@@ -799,6 +827,7 @@ const eex_kernel_table EEX_PASTE(eex_kernel_table, EEX_ISA_SUFFIX) = {
     .mr = GEMM_ALIGN,
     .nr = GEMM_NR,
     .conv_gemm_f32 = FN(conv_gemm_f32),
+    .dense_half_f32 = FN(dense_half_f32),
     .dwconv3x3_s1_f32 = FN(dwconv3x3_s1_f32),
     .dwconv3x3_s2_f32 = FN(dwconv3x3_s2_f32),
     .dwconv5x5_s1_f32 = FN(dwconv5x5_s1_f32),

@@ -3,6 +3,7 @@
 #ifndef EEX_SIMD_SCALAR_H
 #define EEX_SIMD_SCALAR_H
 
+#include "../weights/half.h"
 
 #define EEX_ISA_SUFFIX scalar
 #define EEX_ISA_NAME "scalar"
@@ -32,5 +33,6 @@ static inline vf v_mul(vf a, vf b) { return a * b; }
 static inline vf v_max(vf a, vf b) { return b > a ? b : a; }
 static inline vf v_min(vf a, vf b) { return b < a ? b : a; }
 static inline float v_hsum(vf a) { return a; }
+static inline vf v_load_half(const uint16_t *p) { return eex_f16_to_f32(*p); }
 
 #endif

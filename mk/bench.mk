@@ -2,6 +2,8 @@
 # torchvision models (bench/peers/run.py) -> bench/results/peers.json.
 # `make bench-kernels`: each MobileNetV2 conv shape through the fast kernels,
 # beside OpenBLAS sgemm 1024^3 in the same run -> bench/results/kernels.json.
+# `make bench-exits`: `eex bench --exits` on MobileNetV2-EE-224, side heads stored
+# as float16 against float32, alternating -> bench/results/exits.json.
 BENCH_MODELS ?= mobilenet_v2,resnet18,mobilenet_v3_small
 BENCH_THREADS ?= 1,2
 BENCH_ROUNDS ?= 5
@@ -33,3 +35,8 @@ bench-blas: $(BUILD)/eex
 	$(PY) tests/parity/make_models.py --out $(PARITY_DIR) --models mobilenet_v2
 	$(PY) bench/blas_compare.py --openblas $(BUILD)/eex --none build-noblas/eex \
 	    --model $(PARITY_DIR)/mobilenet_v2.eex --out bench/results/blas.json
+
+.PHONY: bench-exits
+bench-exits: $(BUILD)/eex models/mobilenetv2-ee-224.eex models/mobilenetv2-ee-224-f32heads.eex
+	$(PY) bench/exits/run.py --eex $(BUILD)/eex --model models/mobilenetv2-ee-224.eex \
+	    --f32-model models/mobilenetv2-ee-224-f32heads.eex --out bench/results/exits.json

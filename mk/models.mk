@@ -19,6 +19,11 @@ models/mobilenetv2-ee-224.eex: converter/mnv2ee.py $(EEX_EXPORT_DEPS)
 	@mkdir -p $(dir $@)
 	$(PY) converter/mnv2ee.py -o $@.tmp && mv $@.tmp $@
 
+# The same model with float32 side-head weights: the other half of `make bench-exits`.
+models/mobilenetv2-ee-224-f32heads.eex: converter/mnv2ee.py $(EEX_EXPORT_DEPS)
+	@mkdir -p $(dir $@)
+	$(PY) converter/mnv2ee.py --f32-heads -o $@.tmp && mv $@.tmp $@
+
 test-export:
 	BUILD=$(BUILD) $(PY) tests/export/test_export.py
 

@@ -278,7 +278,7 @@ static eex_status read_tensors(cursor *c, const section *data, const unsigned ch
             return st;
         if (!t->name[0])
             return eex_fail(EEX_ERR_FORMAT, "weights: tensor %u has an empty name", i);
-        if (dtype != 1)
+        if (dtype != EEX_DTYPE_F32 && dtype != EEX_DTYPE_F16)
             return eex_fail(EEX_ERR_FORMAT, "weights: tensor '%s' has unknown dtype %u", t->name, dtype);
         if (ndim > EEX_MAX_RANK)
             return eex_fail(EEX_ERR_FORMAT, "weights: tensor '%s' has %u dims (max %d)", t->name, ndim,
@@ -301,9 +301,10 @@ static eex_status read_tensors(cursor *c, const section *data, const unsigned ch
         t->elems = elems;
         if ((st = rd_u64(c, "tensor offset", &t->offset)) || (st = rd_u64(c, "tensor nbytes", &t->nbytes)))
             return st;
-        if (t->nbytes != elems * 4)
-            return eex_fail(EEX_ERR_FORMAT, "weights: tensor '%s' nbytes %llu != %llu elements x 4",
-                            t->name, (unsigned long long)t->nbytes, (unsigned long long)elems);
+        const unsigned esize = dtype == EEX_DTYPE_F16 ? 2 : 4;
+        if (t->nbytes != elems * esize)
+            return eex_fail(EEX_ERR_FORMAT, "weights: tensor '%s' nbytes %llu != %llu elements x %u",
+                            t->name, (unsigned long long)t->nbytes, (unsigned long long)elems, esize);
         if (t->offset % EEX_FILE_ALIGN)
             return eex_fail(EEX_ERR_ALIGNMENT, "weights: tensor '%s' offset %llu is not %u-byte aligned",
                             t->name, (unsigned long long)t->offset, EEX_FILE_ALIGN);
@@ -313,6 +314,7 @@ static eex_status read_tensors(cursor *c, const section *data, const unsigned ch
                             t->name, (unsigned long long)t->offset, (unsigned long long)t->nbytes,
                             (unsigned long long)data->size);
         t->data = base + data->off + t->offset;
+        t->half = dtype == EEX_DTYPE_F16 ? t->data : NULL;
     }
     f->n_tensors = n;
     return section_done(c);

@@ -43,14 +43,18 @@ typedef struct eex_kvlist {
     const eex_kv *items;
 } eex_kvlist;
 
+enum { EEX_DTYPE_F32 = 1, EEX_DTYPE_F16 = 2 };
+
 typedef struct eex_ftensor {
     const char *name;
-    int dtype;             /* 1 = float32 */
+    int dtype;             /* EEX_DTYPE_F32 or EEX_DTYPE_F16 */
     int ndim;
     uint64_t dims[EEX_MAX_RANK];
     uint64_t elems;
     uint64_t offset, nbytes;
-    const void *data;      /* inside the mapped file */
+    const void *data;      /* inside the mapped file; float32 (a float16 tensor's
+                              converted copy once the model is open) */
+    const uint16_t *half;  /* float16 tensors: the file's values */
 } eex_ftensor;
 
 typedef struct eex_finput {

@@ -3,6 +3,7 @@
 #ifndef EEX_SIMD_NEON_H
 #define EEX_SIMD_NEON_H
 
+#include <stdint.h>
 #include <arm_neon.h>
 #include <string.h>
 
@@ -38,5 +39,7 @@ static inline vf v_mul(vf a, vf b) { return vmulq_f32(a, b); }
 static inline vf v_max(vf a, vf b) { return vmaxq_f32(a, b); }
 static inline vf v_min(vf a, vf b) { return vminq_f32(a, b); }
 static inline float v_hsum(vf a) { return vaddvq_f32(a); }
+/* VL float16 values, widened (exact) */
+static inline vf v_load_half(const uint16_t *p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
 
 #endif

@@ -2,6 +2,7 @@
 #ifndef EEX_SIMD_AVX2_H
 #define EEX_SIMD_AVX2_H
 
+#include <stdint.h>
 #include <immintrin.h>
 
 #define EEX_ISA_SUFFIX avx2
@@ -39,5 +40,8 @@ static inline float v_hsum(vf a)
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
+
+/* VL float16 values, widened (exact; F16C) */
+static inline vf v_load_half(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 
 #endif

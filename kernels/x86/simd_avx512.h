@@ -2,6 +2,7 @@
 #ifndef EEX_SIMD_AVX512_H
 #define EEX_SIMD_AVX512_H
 
+#include <stdint.h>
 #include <immintrin.h>
 
 #define EEX_ISA_SUFFIX avx512
@@ -31,5 +32,7 @@ static inline vf v_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
 static inline vf v_max(vf a, vf b) { return _mm512_max_ps(b, a); }
 static inline vf v_min(vf a, vf b) { return _mm512_min_ps(b, a); }
 static inline float v_hsum(vf a) { return _mm512_reduce_add_ps(a); }
+/* VL float16 values, widened (exact) */
+static inline vf v_load_half(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
 
 #endif

@@ -509,14 +509,8 @@ def engine_accepts_named_io():
     return True, ""
 
 
-@test
-def c_engine():
-    ok, why = engine_accepts_named_io()
-    if not ok:
-        print(f"     skipped C-engine check: {why}")
-        return
-    model = make_model(0)
-    path, _, m = export(model, model.spec(), "tinyc")
+def c_engine_matches(model, path, m, key):
+    """Runs the exported file in build/eex and checks every output against PyTorch."""
     feeds = feeds_for(m, 2, 9)
     args = [EEX_BIN, "run", path]
     for name, a in feeds.items():
@@ -531,7 +525,43 @@ def c_engine():
     ref = torch_out(model, feeds)
     for name, p in outs.items():
         d = assert_close(np.load(p).astype(np.float64), ref[name], f"C {name}")
-        MAXDIFF["C engine"] = max(MAXDIFF.get("C engine", 0.0), d)
+        MAXDIFF[key] = max(MAXDIFF.get(key, 0.0), d)
+
+
+@test
+def c_engine():
+    ok, why = engine_accepts_named_io()
+    if not ok:
+        print(f"     skipped C-engine check: {why}")
+        return
+    model = make_model(0)
+    path, _, m = export(model, model.spec(), "tinyc")
+    c_engine_matches(model, path, m, "C engine")
+
+
+@test
+def half_side_heads():
+    """Side heads rounded to float16 are stored as float16 (and nothing else is),
+    and the C engine's float16 dense kernel gives PyTorch's outputs of the rounded model."""
+    import onnx2eex
+    model = make_model(0)
+    spec = model.spec()
+    changed = eex_export.half_side_heads(spec)
+    assert changed > 0, "no Linear layer in the side heads"
+    keep = onnx2eex.HALF_MIN_WEIGHTS
+    onnx2eex.HALF_MIN_WEIGHTS = 1  # the tiny heads are below the size worth it
+    try:
+        path, _, m = export(model, spec, "half")
+    finally:
+        onnx2eex.HALF_MIN_WEIGHTS = keep
+    half = sorted(n for n, t in m["tensors"].items() if t["dtype"] == "f16")
+    assert len(half) == changed, f"{changed} heads rounded, float16 tensors: {half}"
+    assert all(t["nbytes"] == 2 * np.prod(t["dims"]) for n, t in m["tensors"].items() if n in half)
+    ok, why = engine_accepts_named_io()
+    if not ok:
+        print(f"     skipped C-engine check: {why}")
+        return
+    c_engine_matches(model, path, m, "C engine, float16 heads")
 
 
 # ----------------------------------------------------------------------------- main

@@ -65,6 +65,7 @@ typedef struct tb_opts {
     int dup_meta_key;
     int extra_meta_bytes;       /* junk after the meta kv list */
     int undefined_input;        /* the pool reads a value never produced */
+    int half_bias;              /* store the bias as float16 (dtype 2) */
 } tb_opts;
 
 enum { TB_IC = 2, TB_OC = 3, TB_H = 5, TB_W = 5, TB_K = 3 };
@@ -132,7 +133,12 @@ static inline unsigned char *tb_build(const tb_opts *o, size_t *size)
     const uint64_t bias_off = data.n;
     for (int i = 0; i < TB_OC; i++) {
         float f = 0.25f * (float)(i - 1);
-        tb_put(&data, &f, 4);
+        /* float16 of -0.25, 0, 0.25: sign, exponent 13, no mantissa */
+        const uint16_t h = (uint16_t)(i == 1 ? 0 : (i < 1 ? 0x8000u : 0) | 13u << 10);
+        if (o->half_bias)
+            tb_put(&data, &h, 2);
+        else
+            tb_put(&data, &f, 4);
     }
     /* TENSORS */
     tb_u32(&tens, 2);
@@ -153,11 +159,11 @@ static inline unsigned char *tb_build(const tb_opts *o, size_t *size)
     tb_u64(&tens, 0);
     tb_u64(&tens, (uint64_t)wn * 4);
     tb_str(&tens, o->dup_tensor ? "w" : "b");
-    tb_u8(&tens, 1);
+    tb_u8(&tens, o->half_bias ? 2 : 1);
     tb_u8(&tens, 1);
     tb_u64(&tens, TB_OC);
     tb_u64(&tens, bias_off + o->bias_offset_add);
-    tb_u64(&tens, TB_OC * 4 + o->bias_nbytes_add);
+    tb_u64(&tens, TB_OC * (o->half_bias ? 2 : 4) + o->bias_nbytes_add);
     /* GRAPH */
     tb_u32(&graph, 1);
     tb_str(&graph, "x");

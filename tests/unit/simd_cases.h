@@ -16,6 +16,7 @@
 
 #include "../../kernels/dispatch.h"
 #include "../../kernels/kernels.h"
+#include "../../weights/half.h"
 
 static uint64_t sc_rng = 0x9E3779B97F4A7C15ull;
 static uint32_t sc_rnd(void)
@@ -136,6 +137,34 @@ static int sc_conv_gemm(const eex_kernel_table *kt, int it, char *msg, size_t ca
     const float tol = 1e-5f * (icg * kk > 256 ? (float)(icg * kk) / 256.0f : 1.0f);
     const int bad = sc_close(got, want, ny, tol, msg, cap, what);
     free(x), free(w), free(b), free(want), free(got), free(zeros), free(p);
+    return bad;
+}
+
+/* float16 weights: the reference runs on their exact float32 values */
+static int sc_dense_half(const eex_kernel_table *kt, char *msg, size_t cap)
+{
+    const int n = sc_int(1, 5), k = sc_int(1, 300), m = sc_int(1, 3 * kt->nr + 3), panels = (m + kt->nr - 1) / kt->nr;
+    float *x = sc_array((size_t)n * k), *w = sc_array((size_t)m * k), *b = sc_array((size_t)m);
+    uint16_t *h = malloc(sizeof(uint16_t) * (size_t)m * k);
+    for (size_t i = 0; i < (size_t)m * k; i++) {
+        h[i] = eex_f32_to_f16(w[i]);
+        w[i] = eex_f16_to_f32(h[i]);
+    }
+    float *want = malloc(sizeof(float) * (size_t)n * m), *got = malloc(sizeof(float) * (size_t)n * m);
+    const eex_act_params act = sc_act();
+    const int use_bias = sc_int(0, 3) != 0;
+    eex_dense_ref(n, k, m, x, w, use_bias ? b : NULL, &act, want);
+    uint16_t *p = malloc(sizeof(uint16_t) * (size_t)panels * kt->nr * k);
+    float *pb = malloc(sizeof(float) * (size_t)panels * kt->nr);
+    eex_pack_dense_half(h, use_bias ? b : NULL, k, m, kt->nr, p, pb);
+    int64_t cuts[4];
+    const int nc = sc_slices(panels, 1, cuts);
+    for (int i = 0; i < nc; i++)
+        kt->dense_half_f32(n, k, m, x, p, pb, &act, got, (int)cuts[i], (int)cuts[i + 1]);
+    char what[120];
+    snprintf(what, sizeof what, "%s dense_half %dx%d->%d act%d", kt->name, n, k, m, act.act);
+    const int bad = sc_close(got, want, (size_t)n * m, 1e-5f, msg, cap, what);
+    free(x), free(w), free(b), free(h), free(want), free(got), free(p), free(pb);
     return bad;
 }
 
@@ -302,7 +331,8 @@ static int sc_unary(const eex_kernel_table *kt, char *msg, size_t cap)
 static inline int sc_all(const eex_kernel_table *kt, int iters, char *msg, size_t cap)
 {
     for (int it = 0; it < iters; it++) {
-        if (sc_conv_gemm(kt, it, msg, cap) || sc_dense(kt, msg, cap) || sc_dwconv(kt, 0, msg, cap) ||
+        if (sc_conv_gemm(kt, it, msg, cap) || sc_dense(kt, msg, cap) || sc_dense_half(kt, msg, cap) ||
+            sc_dwconv(kt, 0, msg, cap) ||
             sc_dwconv(kt, 1, msg, cap) || sc_dwconv(kt, 2, msg, cap) || sc_dwconv(kt, 3, msg, cap) ||
             sc_dwconv(kt, 4, msg, cap) || sc_pool(kt, 1, msg, cap) ||
             sc_pool(kt, 0, msg, cap) || sc_gap(kt, msg, cap) || sc_binary(kt, msg, cap) || sc_unary(kt, msg, cap))

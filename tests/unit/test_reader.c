@@ -29,9 +29,30 @@ static void expect(const tb_opts *o, eex_status want, const char *msg_part)
     cr_assert(strstr(eex_last_error(), msg_part), "message '%s' should mention '%s'", eex_last_error(), msg_part);
 }
 
+static void valid_file_runs(const tb_opts *o);
+
 Test(reader, valid_file_opens_and_runs)
 {
     tb_opts o = {0};
+    valid_file_runs(&o);
+}
+
+/* The same model with a float16 bias: widened exactly, the same outputs */
+Test(reader, float16_tensor_opens_and_runs)
+{
+    tb_opts o = {.half_bias = 1};
+    valid_file_runs(&o);
+}
+
+Test(reader, float16_tensor_nbytes_lies)
+{
+    tb_opts o = {.half_bias = 1, .bias_nbytes_add = 6};
+    expect(&o, EEX_ERR_FORMAT, "x 2");
+}
+
+static void valid_file_runs(const tb_opts *opts)
+{
+    tb_opts o = *opts;
     size_t n;
     unsigned char *p = tb_build(&o, &n);
     eex_model *m;

@@ -22,6 +22,7 @@ static void check_table(eex_isa isa, int (*check)(const eex_kernel_table *, char
 static int it_counter;
 static int conv_gemm_case(const eex_kernel_table *kt, char *msg, size_t cap) { return sc_conv_gemm(kt, it_counter++, msg, cap); }
 static int dense_case(const eex_kernel_table *kt, char *msg, size_t cap) { return sc_dense(kt, msg, cap); }
+static int dense_half_case(const eex_kernel_table *kt, char *msg, size_t cap) { return sc_dense_half(kt, msg, cap); }
 static int dw_s1_case(const eex_kernel_table *kt, char *msg, size_t cap) { return sc_dwconv(kt, 0, msg, cap); }
 static int dw_s2_case(const eex_kernel_table *kt, char *msg, size_t cap) { return sc_dwconv(kt, 1, msg, cap); }
 static int dw5_s1_case(const eex_kernel_table *kt, char *msg, size_t cap) { return sc_dwconv(kt, 3, msg, cap); }
@@ -44,6 +45,7 @@ Test(simd, tables_exist_and_best_is_usable)
 
 Test(simd, conv_gemm_random_shapes) { FOR_EACH_ISA(conv_gemm_case, 120); }
 Test(simd, dense_random_shapes) { FOR_EACH_ISA(dense_case, 60); }
+Test(simd, dense_half_random_shapes) { FOR_EACH_ISA(dense_half_case, 60); }
 Test(simd, dwconv3x3_s1_random_shapes) { FOR_EACH_ISA(dw_s1_case, 150); }
 Test(simd, dwconv3x3_s2_random_shapes) { FOR_EACH_ISA(dw_s2_case, 150); }
 Test(simd, dwconv5x5_s1_random_shapes) { FOR_EACH_ISA(dw5_s1_case, 100); }
