@@ -285,10 +285,43 @@ def resize_bilinear(img_u8, oh, ow):
     return v[0] if hw else v
 
 
+# An image whose longer side exceeds this is shrunk before its spectrum is taken
+# (docs/distortions.md, step 0): the DFT costs H * W * (H + W).
+SPECTRUM_MAX_SIDE = 256
+
+
+def spectrum_size(h, w):
+    """(H, W) of the image the detector's spectrum is taken of."""
+    longer = max(h, w)
+    if longer <= SPECTRUM_MAX_SIDE:
+        return h, w
+    side = lambda n: SPECTRUM_MAX_SIDE if n == longer else \
+        max(1, (n * SPECTRUM_MAX_SIDE + longer // 2) // longer)  # noqa: E731
+    return side(h), side(w)
+
+
+def resize_u8(img_u8, oh, ow):
+    """resize_bilinear rounded to uint8: floor(v + 0.5) in float32."""
+    v = resize_bilinear(img_u8, oh, ow)
+    if v.ndim == 3:
+        v = np.transpose(v, (1, 2, 0))
+    return np.floor(v + np.float32(0.5)).astype(np.uint8)
+
+
+def detector_spectrum_u8(img_u8):
+    """The detector's spectrum image: spectrum_u8 of the image, shrunk first with
+    resize_u8 to spectrum_size when its longer side exceeds SPECTRUM_MAX_SIDE."""
+    img = np.asarray(img_u8, dtype=np.uint8)
+    sh, sw = spectrum_size(img.shape[0], img.shape[1])
+    if (sh, sw) != img.shape[:2]:
+        img = resize_u8(img, sh, sw)
+    return spectrum_u8(img)
+
+
 def spectrum_input(img_u8, size=None):
-    """The detector's float input [1, H, W]: spectrum_u8, resized to size = (H, W) when
-    it differs (float32 bilinear as above), divided by 255 (float32)."""
-    s = spectrum_u8(img_u8)
+    """The detector's float input [1, H, W]: detector_spectrum_u8, resized to size =
+    (H, W) when it differs (float32 bilinear as above), divided by 255 (float32)."""
+    s = detector_spectrum_u8(img_u8)
     if size is None or tuple(size) == s.shape:
         v = s.astype(np.float32)
     else:

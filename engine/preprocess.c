@@ -1,38 +1,85 @@
 /* Images to model inputs: the one resize every path uses (the CLI, the
  * detector's spectrum, evaluation), so the same pixels give the same floats. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "session.h"
 #include "status.h"
 
+/* Bilinear resize of one channel: out = f(v), v the interpolated value on
+ * the 0..255 scale, in float as docs/distortions.md spells it out. */
+#define RESIZE_BODY(STORE)                                                                                       \
+    const float sy = (float)h / (float)oh, sx = (float)w / (float)ow;                                           \
+    for (int y = 0; y < oh; y++) {                                                                               \
+        float fy = ((float)y + 0.5f) * sy - 0.5f;                                                                \
+        if (fy < 0)                                                                                              \
+            fy = 0;                                                                                              \
+        int y0 = (int)fy;                                                                                        \
+        if (y0 > h - 1)                                                                                          \
+            y0 = h - 1;                                                                                          \
+        const int y1 = y0 + 1 < h ? y0 + 1 : y0;                                                                 \
+        const float wy = fy - (float)y0;                                                                         \
+        for (int x = 0; x < ow; x++) {                                                                           \
+            float fx = ((float)x + 0.5f) * sx - 0.5f;                                                            \
+            if (fx < 0)                                                                                          \
+                fx = 0;                                                                                          \
+            int x0 = (int)fx;                                                                                    \
+            if (x0 > w - 1)                                                                                      \
+                x0 = w - 1;                                                                                      \
+            const int x1 = x0 + 1 < w ? x0 + 1 : x0;                                                             \
+            const float wx = fx - (float)x0;                                                                     \
+            const float v = (1 - wy) * ((1 - wx) * src[((size_t)y0 * w + x0) * c + ch] +                         \
+                                        wx * src[((size_t)y0 * w + x1) * c + ch]) +                              \
+                            wy * ((1 - wx) * src[((size_t)y1 * w + x0) * c + ch] +                               \
+                                  wx * src[((size_t)y1 * w + x1) * c + ch]);                                     \
+            STORE;                                                                                               \
+        }                                                                                                        \
+    }
+
+void eex_resize_u8(const uint8_t *src, int h, int w, int c, int oh, int ow, uint8_t *out)
+{
+    for (int ch = 0; ch < c; ch++) {
+        RESIZE_BODY(out[((size_t)y * ow + x) * c + ch] = (uint8_t)floorf(v + 0.5f))
+    }
+}
+
 void eex_resize_channel(const uint8_t *src, int h, int w, int c, int ch, int oh, int ow, float mean, float std,
                         float *out)
 {
-    const float sy = (float)h / (float)oh, sx = (float)w / (float)ow;
-    for (int y = 0; y < oh; y++) {
-        float fy = ((float)y + 0.5f) * sy - 0.5f;
-        if (fy < 0)
-            fy = 0;
-        int y0 = (int)fy;
-        if (y0 > h - 1)
-            y0 = h - 1;
-        const int y1 = y0 + 1 < h ? y0 + 1 : y0;
-        const float wy = fy - (float)y0;
-        for (int x = 0; x < ow; x++) {
-            float fx = ((float)x + 0.5f) * sx - 0.5f;
-            if (fx < 0)
-                fx = 0;
-            int x0 = (int)fx;
-            if (x0 > w - 1)
-                x0 = w - 1;
-            const int x1 = x0 + 1 < w ? x0 + 1 : x0;
-            const float wx = fx - (float)x0;
-            const float v = (1 - wy) * ((1 - wx) * src[((size_t)y0 * w + x0) * c + ch] + wx * src[((size_t)y0 * w + x1) * c + ch]) +
-                            wy * ((1 - wx) * src[((size_t)y1 * w + x0) * c + ch] + wx * src[((size_t)y1 * w + x1) * c + ch]);
-            out[(size_t)y * ow + x] = (v / 255.0f - mean) / std;
-        }
+    RESIZE_BODY(out[(size_t)y * ow + x] = (v / 255.0f - mean) / std)
+}
+
+void eex_spectrum_size(int h, int w, int *sh, int *sw)
+{
+    const int longer = h > w ? h : w;
+    *sh = h, *sw = w;
+    if (longer > EEX_SPECTRUM_MAX_SIDE) {
+        /* the other side in proportion, rounded, at least 1 */
+        *sh = h == longer ? EEX_SPECTRUM_MAX_SIDE : (int)(((long long)h * EEX_SPECTRUM_MAX_SIDE + longer / 2) / longer);
+        *sw = w == longer ? EEX_SPECTRUM_MAX_SIDE : (int)(((long long)w * EEX_SPECTRUM_MAX_SIDE + longer / 2) / longer);
+        *sh = *sh < 1 ? 1 : *sh;
+        *sw = *sw < 1 ? 1 : *sw;
     }
+}
+
+eex_status eex_detector_spectrum_u8(const uint8_t *src, int h, int w, int c, uint8_t *out, int *sh, int *sw)
+{
+    if (!src || !out || !sh || !sw)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_detector_spectrum_u8: NULL argument");
+    if (h < 1 || w < 1 || h > 16384 || w > 16384 || (c != 1 && c != 3))
+        return eex_fail(EEX_ERR_ARGUMENT, "spectrum: bad image %dx%dx%d", w, h, c);
+    eex_spectrum_size(h, w, sh, sw);
+    if (*sh == h && *sw == w)
+        return eex_spectrum_u8(src, h, w, c, out);
+    /* a large image is shrunk first: the DFT costs H*W*(H+W) */
+    uint8_t *small = malloc((size_t)*sh * *sw * c);
+    if (!small)
+        return eex_fail(EEX_ERR_NOMEM, "spectrum: out of memory");
+    eex_resize_u8(src, h, w, c, *sh, *sw, small);
+    const eex_status st = eex_spectrum_u8(small, *sh, *sw, c, out);
+    free(small);
+    return st;
 }
 
 /* 3 -> 1 channels: the same luma weights as the spectrum uses */
@@ -92,11 +139,13 @@ eex_status eex_model_preprocess(const eex_model *m, const uint8_t *px, int h, in
     free(gray);
     if (st || !m->has_ee || m->ee.detector_input < 0 || !detector)
         return st;
-    uint8_t *spec = malloc((size_t)h * w);
+    int sh, sw;
+    eex_spectrum_size(h, w, &sh, &sw);
+    uint8_t *spec = malloc((size_t)sh * sw);
     if (!spec)
         return eex_fail(EEX_ERR_NOMEM, "image: out of memory");
-    if (!(st = eex_spectrum_u8(px, h, w, c, spec)))
-        st = fill_input(m, m->ee.detector_input, spec, h, w, 1, NULL, 0, NULL, 0, detector);
+    if (!(st = eex_detector_spectrum_u8(px, h, w, c, spec, &sh, &sw)))
+        st = fill_input(m, m->ee.detector_input, spec, sh, sw, 1, NULL, 0, NULL, 0, detector);
     free(spec);
     return st;
 }

@@ -292,8 +292,20 @@ eex_status eex_noise_u8(const uint8_t *src, uint8_t *dst, int height, int width,
                         uint64_t seed);
 /* Gaussian blur, kernel 2*ceil(2 sigma)+1, zero border; HWC uint8. */
 eex_status eex_blur_u8(const uint8_t *src, uint8_t *dst, int height, int width, int channels, double sigma);
-/* fftshift(20 ln |DFT2(gray)|) clipped to 0..255 and truncated; out is height x width. */
+/* fftshift(20 ln |DFT2(gray)|) clipped to 0..255 and truncated; out is height x width
+ * (at most 4096 x 4096; the DFT costs height * width * (height + width)). */
 eex_status eex_spectrum_u8(const uint8_t *src, int height, int width, int channels, uint8_t *out);
+/* The detector's spectrum image: an image whose longer side exceeds
+ * EEX_SPECTRUM_MAX_SIDE is first resized (eex_resize_u8) so that side is
+ * EEX_SPECTRUM_MAX_SIDE, then eex_spectrum_u8. out holds *out_h x *out_w
+ * (eex_spectrum_size tells them beforehand). */
+#define EEX_SPECTRUM_MAX_SIDE 256
+void eex_spectrum_size(int height, int width, int *out_h, int *out_w);
+eex_status eex_detector_spectrum_u8(const uint8_t *src, int height, int width, int channels, uint8_t *out,
+                                    int *out_h, int *out_w);
+/* Bilinear resize (half-pixel centres) of an HWC uint8 image to oh x ow,
+ * every channel, rounded to the nearest uint8 (floor(v + 0.5)). */
+void eex_resize_u8(const uint8_t *src, int height, int width, int channels, int oh, int ow, uint8_t *out);
 /* Bilinear resize (half-pixel centres) of one channel of an HWC uint8 image
  * into a float plane of oh x ow, with out = (v / 255 - mean) / std. */
 void eex_resize_channel(const uint8_t *src, int height, int width, int channels, int channel, int oh, int ow,

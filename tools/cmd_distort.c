@@ -20,7 +20,9 @@ static const char spectrum_help[] =
     "usage: eex spectrum IN OUT.png\n"
     "\n"
     "Writes the distortion detector's input for IN: fftshift(20 ln|DFT2(gray)|),\n"
-    "clipped to 0..255, as an 8-bit gray image of IN's size.\n";
+    "clipped to 0..255, as an 8-bit gray image of IN's size; an image whose longer\n"
+    "side exceeds 256 is first resized (bilinear) so that side is 256, as the\n"
+    "detector sees it (docs/distortions.md).\n";
 
 static int write_image(const char *cmd, const char *path, const unsigned char *px, int w, int h, int c)
 {
@@ -104,9 +106,11 @@ int cmd_spectrum(int argc, char **argv)
     char err[256];
     if (eex_image_load(in, 0, &img, err, sizeof err))
         return cli_error("spectrum", "%s: %s", in, err);
-    unsigned char *dst = malloc((size_t)img.w * img.h);
-    eex_status st = dst ? eex_spectrum_u8(img.px, img.h, img.w, img.c, dst) : EEX_ERR_NOMEM;
-    int rc = st ? cli_status("spectrum", st) : write_image("spectrum", out, dst, img.w, img.h, 1);
+    int sh, sw;
+    eex_spectrum_size(img.h, img.w, &sh, &sw);
+    unsigned char *dst = malloc((size_t)sh * sw);
+    eex_status st = dst ? eex_detector_spectrum_u8(img.px, img.h, img.w, img.c, dst, &sh, &sw) : EEX_ERR_NOMEM;
+    int rc = st ? cli_status("spectrum", st) : write_image("spectrum", out, dst, sw, sh, 1);
     free(dst);
     eex_image_free(&img);
     return rc;

@@ -47,6 +47,10 @@ def images():
     yield "gray 31x45 pattern", ((np.sin(xx / 3.0) + np.cos(yy / 5.0)) * 60 + 128).astype(np.uint8)
     yield "rgb 24x20 random", rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)
     yield "gray 28x28 saturated", np.where(rng.random((28, 28)) > 0.5, 255, 0).astype(np.uint8)
+    # longer side over distort.SPECTRUM_MAX_SIDE: the spectrum of the shrunk image
+    yy, xx = np.mgrid[0:300, 0:520]
+    pattern = (np.sin(xx / 4.0) * np.cos(yy / 7.0) * 90 + 128).astype(np.uint8)
+    yield "rgb 520x300 pattern", np.stack([pattern, pattern[::-1], 255 - pattern], axis=-1)
 
 
 def run(args):
@@ -74,7 +78,7 @@ with tempfile.TemporaryDirectory() as d:
                   f"{int((c != p).sum())} pixels differ")
         run(["spectrum", src, out])
         c = load_png(out).astype(int)
-        p = distort.spectrum_u8(img).astype(int)
+        p = distort.detector_spectrum_u8(img).astype(int)
         agree = float((np.abs(c - p) <= 1).mean())
         check(f"spectrum {name}", c.shape == p.shape and agree >= 0.999, f"{agree * 100:.3f}% within 1 step")
     # different seeds differ, same seed repeats

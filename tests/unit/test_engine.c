@@ -124,3 +124,30 @@ Test(status, names_and_messages)
     for (int i = 0; i < EEX_STATUS_COUNT; i++)
         cr_assert_not_null(eex_status_name((eex_status)i));
 }
+
+/* The detector's spectrum is taken of at most 256 pixels on the longer side
+ * (docs/distortions.md, step 0); the shorter side keeps the aspect ratio. */
+Test(spectrum, size_caps_the_longer_side)
+{
+    int h, w;
+    eex_spectrum_size(28, 28, &h, &w);
+    cr_assert(h == 28 && w == 28);
+    eex_spectrum_size(256, 100, &h, &w);
+    cr_assert(h == 256 && w == 100);
+    eex_spectrum_size(3000, 4000, &h, &w);
+    cr_assert(h == 192 && w == 256, "%dx%d", w, h);
+    eex_spectrum_size(257, 100, &h, &w); /* 100 * 256 / 257 = 99.6 */
+    cr_assert(h == 256 && w == 100, "%dx%d", w, h);
+    eex_spectrum_size(1, 10000, &h, &w);
+    cr_assert(h == 1 && w == 256, "%dx%d", w, h);
+    /* and the spectrum of a large image is the spectrum of its shrunk copy */
+    enum { H = 300, W = 520 };
+    static uint8_t img[H * W], small[256 * 148], a[256 * 148], b[256 * 148];
+    for (int i = 0; i < H * W; i++)
+        img[i] = (uint8_t)(i * 2654435761u >> 24);
+    cr_assert_eq(eex_detector_spectrum_u8(img, H, W, 1, a, &h, &w), EEX_OK, "%s", eex_last_error());
+    cr_assert(h == 148 && w == 256, "%dx%d", w, h);
+    eex_resize_u8(img, H, W, 1, 148, 256, small);
+    cr_assert_eq(eex_spectrum_u8(small, 148, 256, 1, b), EEX_OK);
+    cr_assert(memcmp(a, b, sizeof a) == 0);
+}
