@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 int cli_error(const char *cmd, const char *fmt, ...)
@@ -76,4 +77,26 @@ void cli_json_string(FILE *f, const char *s)
             fputc(*p, f);
     }
     fputc('"', f);
+}
+
+int cli_parse_metric(const char *s, eex_metric *out)
+{
+    if (!strcmp(s, "maxprob"))
+        *out = EEX_METRIC_MAXPROB;
+    else if (!strcmp(s, "entropy"))
+        *out = EEX_METRIC_ENTROPY;
+    else
+        return -1;
+    return 0;
+}
+
+int cli_parse_kernels(const char *s, eex_kernels *out)
+{
+    if (!strcmp(s, "ref"))
+        *out = EEX_KERNELS_REF;
+    else if (!strcmp(s, "auto"))
+        *out = EEX_KERNELS_AUTO;
+    else
+        return -1;
+    return 0;
 }

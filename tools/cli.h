@@ -32,6 +32,9 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 #endif
     ;
 
+/* --metric maxprob|entropy and --kernels ref|auto: 0, or -1 for anything else. */
+int cli_parse_metric(const char *s, eex_metric *out);
+int cli_parse_kernels(const char *s, eex_kernels *out);
 /* Parses a positive int option value; returns -1 when it is not one. */
 int cli_parse_int(const char *s, int lo, int hi);
 /* Monotonic clock in milliseconds, for timing runs. */

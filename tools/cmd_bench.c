@@ -75,13 +75,8 @@ static int parse(int argc, char **argv, bench_opts *o)
         else if (!strcmp(a, "--nodes") && has_val)
             dst = &o->nodes, lo = 0;
         else if (!strcmp(a, "--kernels") && has_val) {
-            const char *k = argv[++i];
-            if (!strcmp(k, "ref"))
-                o->kernels = EEX_KERNELS_REF;
-            else if (!strcmp(k, "auto"))
-                o->kernels = EEX_KERNELS_AUTO;
-            else
-                return cli_usage("bench", "--kernels takes 'ref' or 'auto', not '%s'", k);
+            if (cli_parse_kernels(argv[++i], &o->kernels))
+                return cli_usage("bench", "--kernels takes 'ref' or 'auto', not '%s'", argv[i]);
         } else if (!strcmp(a, "--json"))
             o->json = 1;
         else if (!strcmp(a, "--exits"))

@@ -129,13 +129,8 @@ static int parse(int argc, char **argv, eval_opts *o)
                 return cli_usage("eval", "--threshold takes up to %d comma-separated numbers in [0, 1], not '%s'",
                                  EVAL_MAX_THRESHOLDS, argv[i]);
         } else if (!strcmp(a, "--metric") && has_val) {
-            const char *v = argv[++i];
-            if (!strcmp(v, "maxprob"))
-                o->metric = EEX_METRIC_MAXPROB;
-            else if (!strcmp(v, "entropy"))
-                o->metric = EEX_METRIC_ENTROPY;
-            else
-                return cli_usage("eval", "--metric takes 'maxprob' or 'entropy', not '%s'", v);
+            if (cli_parse_metric(argv[++i], &o->metric))
+                return cli_usage("eval", "--metric takes 'maxprob' or 'entropy', not '%s'", argv[i]);
         } else if (!strcmp(a, "--limit") && has_val) {
             if ((o->limit = cli_parse_int(argv[++i], 1, 100000000)) < 0)
                 return cli_usage("eval", "--limit takes a positive integer, not '%s'", argv[i]);

@@ -88,13 +88,8 @@ static int parse(int argc, char **argv, run_opts *o)
         } else if (!strcmp(a, "--expert") && has_val)
             o->expert = argv[++i];
         else if (!strcmp(a, "--metric") && has_val) {
-            const char *v = argv[++i];
-            if (!strcmp(v, "maxprob"))
-                o->metric = EEX_METRIC_MAXPROB;
-            else if (!strcmp(v, "entropy"))
-                o->metric = EEX_METRIC_ENTROPY;
-            else
-                return cli_usage("run", "--metric takes 'maxprob' or 'entropy', not '%s'", v);
+            if (cli_parse_metric(argv[++i], &o->metric))
+                return cli_usage("run", "--metric takes 'maxprob' or 'entropy', not '%s'", argv[i]);
         } else if (!strcmp(a, "--cut") && has_val)
             o->cut = argv[++i];
         else if (!strcmp(a, "--cloud") && has_val)
@@ -109,13 +104,8 @@ static int parse(int argc, char **argv, run_opts *o)
                 return cli_usage("run", "--deadline-ms takes a positive integer, not '%s'", argv[i]);
         }
         else if (!strcmp(a, "--kernels") && has_val) {
-            const char *k = argv[++i];
-            if (!strcmp(k, "ref"))
-                o->kernels = EEX_KERNELS_REF;
-            else if (!strcmp(k, "auto"))
-                o->kernels = EEX_KERNELS_AUTO;
-            else
-                return cli_usage("run", "--kernels takes 'ref' or 'auto', not '%s'", k);
+            if (cli_parse_kernels(argv[++i], &o->kernels))
+                return cli_usage("run", "--kernels takes 'ref' or 'auto', not '%s'", argv[i]);
         } else if (!strcmp(a, "--json"))
             o->json = 1;
         else if (a[0] == '-' && a[1])
