@@ -148,8 +148,8 @@ def main():
                       f"{j['offload_ms']['median']:.1f} ms | {j['bytes_per_offload']:.0f} |")
         w("\nOn the long paths the frame size costs more than its serialisation time: at 180 ms RTT the 26 KB "
           "f32 MobileNetV2 frames took about 60 ms more than the 7 KB int8 ones, where 73.3 Mbit/s alone accounts "
-          "for 2 ms; TCP needs more than one window for the larger frames. The small tiny.eex frames (0.5-1.5 KB) "
-          "cost one round trip. Smaller codecs pay off twice on slow paths.\n")
+          "for 2 ms; TCP needs more than one window for the larger frames. The Fashion-MNIST frames cost one round "
+          "trip in f16 and int8 (1-1.9 KB) and about 20 ms more in f32 (3.6 KB) on the 180 and 216 ms paths. Smaller codecs pay off twice on slow paths.\n")
         w("\nPer threshold (f16 wire): P(offload), overall accuracy, median end-to-end latency of the offloaded images.\n")
         for m, mname in models:
             j0 = load(d, f"path-10-{m}-f16.json")
