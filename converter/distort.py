@@ -3,7 +3,7 @@
 Two kinds of functions live here:
 
 * Exact ones (`SplitMix64`, `normals`, `add_noise`, `blur`, `spectrum_u8`,
-  `resize_bilinear`, `spectrum_input`). They follow docs/distortions.md operation by
+  `resize_bilinear`, `gray_u8`, `detector_input`). They follow docs/distortions.md operation by
   operation so that the C side (branches/distort.c, branches/spectrum.c) gives the same
   bytes. Where a libm function decides the result (log, cos, sqrt, exp) they call
   Python's `math`, which calls the C library, never numpy's vectorised versions (those
@@ -318,12 +318,30 @@ def detector_spectrum_u8(img_u8):
     return spectrum_u8(img)
 
 
-def spectrum_input(img_u8, size=None):
-    """The detector's float input [1, H, W]: detector_spectrum_u8, resized to size =
-    (H, W) when it differs (float32 bilinear as above), divided by 255 (float32)."""
-    s = detector_spectrum_u8(img_u8)
-    if size is None or tuple(size) == s.shape:
-        v = s.astype(np.float32)
+def gray_u8(img_u8):
+    """HW or HWC uint8 -> HW uint8: one channel as is; three: the luma of grayscale()
+    plus 0.5, truncated (as the engine converts an RGB image for a 1-channel input)."""
+    img = np.asarray(img_u8, dtype=np.uint8)
+    if img.ndim == 2 or img.shape[2] == 1:
+        return img.reshape(img.shape[:2]).copy()
+    return np.minimum(grayscale(img) + 0.5, 255.0).astype(np.uint8)
+
+
+def _plane_input(u8, size):
+    if size is None or tuple(size) == u8.shape:
+        v = u8.astype(np.float32)
     else:
-        v = resize_bilinear(s, size[0], size[1])
-    return (v / np.float32(255.0)).astype(np.float32)[None]
+        v = resize_bilinear(u8, size[0], size[1])
+    return (v / np.float32(255.0)).astype(np.float32)
+
+
+def detector_input(img_u8, size=None, channels=1):
+    """The detector's float input [channels, H, W] (docs/distortions.md): channel 0 is
+    detector_spectrum_u8, channel 1 (channels = 2) the image's gray_u8; each resized to
+    size = (H, W) when it differs (float32 bilinear as above), divided by 255."""
+    if channels not in (1, 2):
+        raise ValueError(f"detector_input: {channels} channels (1 or 2)")
+    planes = [_plane_input(detector_spectrum_u8(img_u8), size)]
+    if channels == 2:
+        planes.append(_plane_input(gray_u8(img_u8), size or planes[0].shape))
+    return np.stack(planes)

@@ -37,13 +37,13 @@ The spec (a dict; every module may be an nn.Module or a dotted submodule name of
                 "temperature": ...},           #   default expert's head is required
       "cuts": [3, 10, 14],                     # stage indices (default: the exits' stages)
       "detector": {"module": d,                # optional distortion detector
-                   "input_size": (1, 64, 64),  # the spectrum input, C must be 1
+                   "input_size": (1, 64, 64),  # C = 1: the spectrum; 2: spectrum, image
                    "classes": [...]},          # default: the experts, in order
       "threshold": 0.8,                        # optional default p_tar
     }
 
 Names in the file:
-    graph inputs   "image" [1, C, H, W], "spectrum" [1, 1, h, w] (with a detector)
+    graph inputs   "image" [1, C, H, W], "spectrum" [1, 1 or 2, h, w] (with a detector)
     graph outputs  "final.<expert>" (the default expert's first: output 0 is the whole
                    network's answer), then "exit<k>.<expert>" for k = 1..E in expert
                    order, then "detector"
@@ -183,8 +183,9 @@ class _Plan:
             if not isinstance(det, dict) or "module" not in det or "input_size" not in det:
                 raise ExportError("spec 'detector' needs 'module' and 'input_size'")
             dsize = [int(d) for d in det["input_size"]]
-            if len(dsize) != 3 or dsize[0] != 1 or min(dsize) < 1:
-                raise ExportError(f"detector input_size must be (1, H, W), got {dsize}")
+            if len(dsize) != 3 or dsize[0] not in (1, 2) or min(dsize) < 1:
+                raise ExportError(f"detector input_size must be (1, H, W) (the spectrum) or "
+                                  f"(2, H, W) (spectrum and image), got {dsize}")
             classes = list(det.get("classes") or self.experts)
             bad = [x for x in classes if x not in self.experts]
             if bad or len(set(classes)) != len(classes):

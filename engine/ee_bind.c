@@ -273,8 +273,10 @@ static eex_status read_detector(eex_model *m)
         if (m->inputs[i] == v)
             ee->detector_input = i;
     const eex_value *in = &m->values[v];
-    if (ee->detector_input < 0 || in->rank != 4 || in->c != 1)
-        return eex_fail(EEX_ERR_GRAPH, "ee: detector input '%s' must be a graph input [N,1,H,W]", in->name);
+    /* channel 0: the spectrum; an optional channel 1: the grayscale image (docs/distortions.md) */
+    if (ee->detector_input < 0 || in->rank != 4 || (in->c != 1 && in->c != 2))
+        return eex_fail(EEX_ERR_GRAPH, "ee: detector input '%s' must be a graph input [N,1,H,W] or [N,2,H,W]",
+                        in->name);
     ee->det_h = in->h, ee->det_w = in->w;
     const eex_kv *kv = eex_kv_find(&m->file.meta, "ee.detector.classes", EEX_V_STRS);
     if (!kv || (int)kv->count != m->values[ee->det_logits].c || kv->count > EEX_MAX_CLASSES_DET)

@@ -144,8 +144,22 @@ eex_status eex_model_preprocess(const eex_model *m, const uint8_t *px, int h, in
     uint8_t *spec = malloc((size_t)sh * sw);
     if (!spec)
         return eex_fail(EEX_ERR_NOMEM, "image: out of memory");
-    if (!(st = eex_detector_spectrum_u8(px, h, w, c, spec, &sh, &sw)))
-        st = fill_input(m, m->ee.detector_input, spec, sh, sw, 1, NULL, 0, NULL, 0, detector);
+    const eex_value *dv = &m->values[m->inputs[m->ee.detector_input]];
+    if (!(st = eex_detector_spectrum_u8(px, h, w, c, spec, &sh, &sw))) {
+        /* channel 0 the spectrum; a second channel, when the detector has one, the
+         * grayscale image itself: light noise on a dark background shows in the pixels
+         * far more than in the magnitude spectrum (docs/distortions.md) */
+        const size_t plane = (size_t)dv->h * dv->w;
+        eex_resize_channel(spec, sh, sw, 1, 0, dv->h, dv->w, 0.0f, 1.0f, detector);
+        if (dv->c == 2) {
+            uint8_t *g = c == 3 ? to_gray(px, (size_t)h * w) : NULL;
+            if (c == 3 && !g)
+                st = eex_fail(EEX_ERR_NOMEM, "image: out of memory");
+            else
+                eex_resize_channel(g ? g : px, h, w, 1, 0, dv->h, dv->w, 0.0f, 1.0f, detector + plane);
+            free(g);
+        }
+    }
     free(spec);
     return st;
 }

@@ -159,7 +159,8 @@ eex_status eex_session_node_info(const eex_session *session, int index, eex_node
 /* ---- images ------------------------------------------------------------------ */
 
 /* Sets the model's image input (and, for models with a distortion detector,
- * its spectrum input) from 8-bit pixels, HWC, row-major, 1 or 3 channels:
+ * its input: the spectrum, plus the grayscale image as a second channel when
+ * the detector takes two; docs/distortions.md) from 8-bit pixels, HWC, row-major, 1 or 3 channels:
  * converted to the model's channel count, resized (bilinear, half-pixel
  * centres), scaled to 0..1 and normalised with the file's mean/std. Batch 1. */
 eex_status eex_session_set_image(eex_session *session, const uint8_t *pixels, int height, int width,

@@ -147,10 +147,19 @@ def distort_mixture(x_u8, kind, rng, p=0.5, chunk=4096):
 
 
 def spectra(x_u8, exact=False):
-    """Detector inputs float32 [N, 1, H, W] = spectrum_u8 / 255 (no resize: the detector
+    """Detector spectra float32 [N, 1, H, W] = spectrum_u8 / 255 (no resize: the detector
     takes the 28x28 spectrum). exact=True uses the per-image libm path."""
     if exact:
         s = np.stack([distort.spectrum_u8(im) for im in x_u8])
     else:
         s = distort.spectrum_u8_batch(x_u8)
     return (s.astype(np.float32) / np.float32(255.0))[:, None]
+
+
+def detector_inputs(x_u8, channels=2, exact=False):
+    """Detector inputs float32 [N, channels, H, W] (distort.detector_input for grayscale
+    28x28 images): the spectrum, then with channels = 2 the image / 255."""
+    s = spectra(x_u8, exact)
+    if channels == 1:
+        return s
+    return np.concatenate([s, (x_u8.astype(np.float32) / np.float32(255.0))[:, None]], 1)

@@ -59,7 +59,8 @@ def load_checkpoint(path=DEFAULT_CHECKPOINT):
     net.eval()
     det = None
     if ck.get("detector") is not None:
-        det = M.Detector(size=ck.get("detector_size", M.IMAGE_SIZE))
+        det = M.Detector(size=ck.get("detector_size", M.IMAGE_SIZE),
+                         channels=ck.get("detector_channels", 1))
         det.load_state_dict(ck["detector"])
         det.eval()
     return net, det, ck
@@ -89,7 +90,8 @@ def detector_logits(det, x_u8, batch=2000):
     res = []
     with torch.no_grad():
         for s in range(0, len(x_u8), batch):
-            res.append(det(torch.from_numpy(data.spectra(x_u8[s:s + batch]))).numpy())
+            x = data.detector_inputs(x_u8[s:s + batch], det.channels)
+            res.append(det(torch.from_numpy(x)).numpy())
     return np.concatenate(res)
 
 

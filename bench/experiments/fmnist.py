@@ -118,8 +118,9 @@ def write_md(a, grid, meta, pngs):
                  f"{pct(e['p_offload'])}% | {pct(e['edge_accuracy'])}% | {pct(p['overall_accuracy'])}% -> "
                  f"{pct(e['overall_accuracy'])}% | {pct(det)}% |")
     L.append("")
-    L.append("Detector accuracy per level is the share of that level's images whose spectrum the detector "
-             "assigns to the right class (pristine / blur / noise); overall over the 11 conditions: "
+    L.append("Detector accuracy per level is the share of that level's images the detector assigns to the "
+             "right class (pristine / blur / noise) from its input (the spectrum, and for a 2-channel "
+             "detector the image too: docs/distortions.md); overall over the 11 conditions: "
              f"{pct(meta['detector_overall'])}%.\n")
     L.append("## Beside the paper (Caltech-256, p_tar = 0.8)\n")
     L.append("| input | paper P(offload) pristine / expert | ours | paper edge acc pristine / expert | ours "
@@ -190,9 +191,11 @@ def findings(grid):
     if weak:
         out.append("- The detector is below 98% at: " + ", ".join(f"{n} ({pct(v)}%)" for n, v in weak) +
                    ". On 28x28 Fashion-MNIST spectra, noise of sigma 10 or less barely changes the log "
-                   "magnitudes, so light noise and clean images look alike to it; the paper's 99.35% is on "
-                   "larger natural images. Where it errs the cost is small: the pristine and noise experts "
-                   "agree closely at those levels (compare the auto and oracle rows).")
+                   "magnitudes, so light noise and clean images look alike to a detector that sees only the "
+                   "spectrum: a limit of that input, not of the network (measurements in "
+                   "docs/distortions.md, \"The detector\"); the "
+                   "paper's 99.35% is on larger natural images. Where it errs the cost is small: the pristine "
+                   "and noise experts agree closely at those levels (compare the auto and oracle rows).")
     return out
 
 

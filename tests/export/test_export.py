@@ -69,10 +69,11 @@ def branch(c, classes, pool=2):
                                                                            classes))
 
 
-def collabar(size, classes=3):
-    """The CollabAR detector layout on a 1 x size x size spectrum."""
+def collabar(size, classes=3, channels=1):
+    """The CollabAR detector layout on a channels x size x size input (1: the spectrum;
+    2: spectrum and image)."""
     s = ((size - 3) // 2 + 1 - 2) // 2 // 2
-    return nn.Sequential(nn.Conv2d(1, 32, 3, 2), nn.ReLU(), nn.Conv2d(32, 16, 3), nn.ReLU(),
+    return nn.Sequential(nn.Conv2d(channels, 32, 3, 2), nn.ReLU(), nn.Conv2d(32, 16, 3), nn.ReLU(),
                          nn.MaxPool2d(2), nn.Conv2d(16, 1, 1), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Flatten(), nn.Linear(s * s, classes))
 
@@ -84,7 +85,7 @@ class TinyEE(nn.Module):
     EXITS = (1, 3, 4)
 
     def __init__(self, experts=("pristine", "blur", "noise"), classes=10, exits=EXITS,
-                 detector=True):
+                 detector=True, detector_channels=1):
         super().__init__()
         self.experts, self.exit_at = list(experts), list(exits)
         self.features = nn.Sequential(
@@ -98,7 +99,8 @@ class TinyEE(nn.Module):
         self.exits = nn.ModuleList(
             nn.ModuleDict({e: branch(chans[i], classes) for e in experts}) for i in exits)
         self.finals = nn.ModuleDict({e: branch(32, classes, pool=1) for e in experts})
-        self.detector = collabar(32, len(experts)) if detector else None
+        self.detector = collabar(32, len(experts), detector_channels) if detector else None
+        self.detector_channels = detector_channels
 
     def forward(self, x, spectrum=None):
         """Plain PyTorch outputs by graph output name (independent of eex_export)."""
@@ -130,7 +132,8 @@ class TinyEE(nn.Module):
             "threshold": 0.8,
         }
         if self.detector is not None:
-            s["detector"] = {"module": self.detector, "input_size": (1, 32, 32)}
+            s["detector"] = {"module": self.detector,
+                             "input_size": (self.detector_channels, 32, 32)}
         s.update(over)
         return s
 
@@ -408,7 +411,7 @@ def spec_errors_are_named():
         (dict(cuts=[4, 2]), "increasing"),
         (dict(final={"heads": {"blur": model.finals["blur"]}}), "default expert"),
         (dict(detector={"module": model.detector, "input_size": (3, 32, 32)}),
-         "(1, H, W)"),
+         "(2, H, W)"),
         (dict(labels=["a", "b"]), "2 labels for 10 classes"),
         (dict(bogus=1), "unknown spec keys"),
     ]
@@ -562,6 +565,56 @@ def half_side_heads():
         print(f"     skipped C-engine check: {why}")
         return
     c_engine_matches(model, path, m, "C engine, float16 heads")
+
+
+@test
+def two_channel_detector():
+    """A detector on spectrum + image: exported as a [1, 2, 32, 32] input, and `eex run`
+    on a PNG builds that input as docs/distortions.md says (channel 0 the spectrum,
+    channel 1 the grayscale image, each resized to 32x32, / 255): its detector
+    probabilities equal PyTorch's on the same two planes."""
+    import distort
+    from PIL import Image
+    model = make_model(4, detector_channels=2)
+    path, _, m = export(model, model.spec(), "det2")
+    assert dict(m["inputs"])["spectrum"] == [1, 2, 32, 32], m["inputs"]
+    ok, why = engine_accepts_named_io()
+    if not ok:
+        print(f"     skipped C-engine check: {why}")
+        return
+    c_engine_matches(model, path, m, "C engine, 2-channel detector")
+    import json
+    rng = np.random.default_rng(11)
+    yy, xx = np.mgrid[0:30, 0:40]
+    wave = ((np.sin(xx / 3.0) + np.cos(yy / 4.0)) * 50 + 128).astype(np.uint8)
+    images = {"gray 30x40 (resized)": wave,
+              "rgb 30x40 (gray conversion)": np.stack([wave, wave[::-1], rng.integers(
+                  0, 256, wave.shape, dtype=np.uint8)], -1),
+              "gray 32x32 (as is)": rng.integers(0, 256, (32, 32), dtype=np.uint8)}
+    classes = m["meta"]["ee.detector.classes"]
+    for name, img in images.items():
+        png, spec_png = os.path.join(TMP, "det2.png"), os.path.join(TMP, "det2_spec.png")
+        Image.fromarray(img).save(png)
+        r = subprocess.run([EEX_BIN, "run", path, png, "--json"], capture_output=True, text=True)
+        assert r.returncode == 0, f"{name}: eex run: {r.stderr.strip()}"
+        got = json.loads(r.stdout)["detector_probs"]
+        # channel 0 from the engine's own spectrum (C and numpy DFTs may differ by one
+        # uint8 step in a rare bin; test_distort.py checks that part)
+        r = subprocess.run([EEX_BIN, "spectrum", png, spec_png], capture_output=True, text=True)
+        assert r.returncode == 0, f"{name}: eex spectrum: {r.stderr.strip()}"
+        spec = np.asarray(Image.open(spec_png))
+        x = np.stack([distort._plane_input(spec, (32, 32)),
+                      distort._plane_input(distort.gray_u8(img), (32, 32))])[None]
+        ref = torch.softmax(model.detector(torch.from_numpy(x)).double(), 1)[0].detach().numpy()
+        diff = max(abs(got[c] - ref[i]) for i, c in enumerate(classes))
+        assert diff < 2e-6, f"{name}: C {got} vs PyTorch {dict(zip(classes, ref))}"
+        MAXDIFF["detector probabilities from a PNG"] = max(
+            MAXDIFF.get("detector probabilities from a PNG", 0.0), diff)
+    # and the Python helper builds the same two planes from the image alone
+    img = images["rgb 30x40 (gray conversion)"]
+    planes = distort.detector_input(img, (32, 32), channels=2)
+    assert planes.shape == (2, 32, 32)
+    assert np.array_equal(planes[1], distort._plane_input(distort.gray_u8(img), (32, 32)))
 
 
 # ----------------------------------------------------------------------------- main
