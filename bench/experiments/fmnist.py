@@ -62,6 +62,11 @@ def pct(v):
     return "-" if v is None else f"{100 * v:.1f}"
 
 
+def pct2(v):
+    """Two decimals: detector accuracies sit near 100%, where one decimal hides errors."""
+    return "-" if v is None else f"{100 * v:.2f}"
+
+
 def plots(grid, out_dir):
     import matplotlib
     matplotlib.use("Agg")
@@ -116,12 +121,12 @@ def write_md(a, grid, meta, pngs):
         det = g["auto"].get("detector_accuracy")
         L.append(f"| {label(kind, level)} | {pct(p['p_offload'])}% | {pct(p['edge_accuracy'])}% | "
                  f"{pct(e['p_offload'])}% | {pct(e['edge_accuracy'])}% | {pct(p['overall_accuracy'])}% -> "
-                 f"{pct(e['overall_accuracy'])}% | {pct(det)}% |")
+                 f"{pct(e['overall_accuracy'])}% | {pct2(det)}% |")
     L.append("")
     L.append("Detector accuracy per level is the share of that level's images the detector assigns to the "
              "right class (pristine / blur / noise) from its input (the spectrum, and for a 2-channel "
              "detector the image too: docs/distortions.md); overall over the 11 conditions: "
-             f"{pct(meta['detector_overall'])}%.\n")
+             f"{pct2(meta['detector_overall'])}%.\n")
     L.append("## Beside the paper (Caltech-256, p_tar = 0.8)\n")
     L.append("| input | paper P(offload) pristine / expert | ours | paper edge acc pristine / expert | ours "
              "| paper overall pristine -> expert | ours |")
