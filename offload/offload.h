@@ -199,40 +199,4 @@ eex_status eex_offload_resume_batch(eex_session *s, int cut, const float *data, 
                                     const eex_metric *metric, const float *threshold, eex_cloud_answer *a,
                                     eex_status *each);
 
-/* ---- partition executor additions not yet in include/eex.h ----
- * Setters, so eex_server_opts and eex_cloud_opts keep their layout. */
-
-/* Reads a shared key file (keyfile.c): its bytes, all of them, are the key.
- * It must hold 16..4096 bytes and must not be readable or writable by
- * others (mode o-rwx), else EEX_ERR_ARGUMENT / EEX_ERR_IO with a message. */
-#define EEX_KEY_MIN 16
-#define EEX_KEY_MAX 4096
-eex_status eex_key_read(const char *path, uint8_t *key, size_t cap, size_t *len);
-
-/* With a key, every frame the server takes must carry a valid HMAC-SHA256
- * tag (else error `auth`, closed, counted and logged), request ids on a
- * connection must increase (else error `replay`), and every frame it sends
- * is tagged. Call before eex_server_run. len: EEX_KEY_MIN..EEX_KEY_MAX. */
-eex_status eex_server_set_key(eex_server *server, const void *key, size_t len);
-/* Batching: a worker takes up to max_batch waiting requests for the same cut
- * and expert and finishes them in one run (1 = off, the default; at most
- * 256). With max_wait_us > 0 a worker that found fewer waits that long for
- * more. Call before eex_server_run. */
-eex_status eex_server_set_batch(eex_server *server, int max_batch, int max_wait_us);
-typedef struct eex_server_xstats {
-    uint64_t auth_rejected;   /* frames refused for a missing or wrong tag */
-    uint64_t replays;         /* frames refused for a replayed request id */
-    uint64_t runs;            /* runs of the remaining layers */
-    uint64_t batched;         /* requests answered by runs of more than one */
-    int max_batch;            /* the largest run */
-} eex_server_xstats;
-void eex_server_get_xstats(const eex_server *server, eex_server_xstats *xstats);
-
-/* The edge's key: requests are tagged, replies must be (else the request
- * fails as a malformed reply and the edge degrades). */
-eex_status eex_cloud_client_set_key(eex_cloud_client *client, const void *key, size_t len);
-/* Requests this client sent a second time on a new connection after the
- * first connection failed (see eex_cloud_client_send). */
-uint64_t eex_cloud_client_retries(const eex_cloud_client *client);
-
 #endif
