@@ -28,11 +28,15 @@ scale-demo: offload-tools
 	$(PY) tests/ee/make_tiny.py build/ee/tiny.eex
 	BUILD=$(BUILD) $(PY) tests/scale/scale.py --workers 3 --clients 64 --requests 200 --label "scale-out demo"
 
-build/load/fathead.eex: bench/load/make_fathead.py tests/export/test_export.py
+build/load/fathead.eex: bench/load/make_fathead.py bench/load/modelgen.py tests/export/test_export.py
 	@mkdir -p build/load
 	$(PY) bench/load/make_fathead.py $@
 
-bench-load: offload-tools build/load/fathead.eex
+build/load/alexnet-ee.eex: bench/load/make_alexnet.py bench/load/modelgen.py tests/export/test_export.py
+	@mkdir -p build/load
+	$(PY) bench/load/make_alexnet.py $@
+
+bench-load: offload-tools build/load/fathead.eex build/load/alexnet-ee.eex
 	@mkdir -p build/ee
 	$(PY) tests/ee/make_tiny.py build/ee/tiny.eex
 	BUILD=$(BUILD) $(PY) bench/load/run.py --note @bench/load/batching.md

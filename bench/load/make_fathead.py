@@ -10,20 +10,10 @@ read all their weights from memory per image; a batch reads them once.
 
     make_fathead.py OUT.eex      (skips when OUT is newer than this script)
 """
-import os
-import shutil
-import sys
+import modelgen
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "export"))
-import test_export as t  # noqa: E402  (TinyEE, randomise, the exporter)
-
+t, out = modelgen.start(__file__)
 nn = t.nn
-out = sys.argv[1]
-if os.path.exists(out) and os.path.getmtime(out) > os.path.getmtime(__file__):
-    shutil.rmtree(t.TMP, ignore_errors=True)
-    sys.exit(0)
-t.torch.set_num_threads(2)
 t.torch.manual_seed(7)
 model = t.TinyEE(experts=("pristine",), detector=False)
 model.finals = nn.ModuleDict({"pristine": nn.Sequential(
@@ -32,5 +22,4 @@ model.finals = nn.ModuleDict({"pristine": nn.Sequential(
 model = t.randomise(model, 107)
 spec = model.spec(name="tiny-ee-fathead")
 t.eex_export.export(model, spec, out)
-shutil.rmtree(t.TMP, ignore_errors=True)
-print(f"make_fathead: wrote {out}")
+modelgen.done(t, "make_fathead")

@@ -19,9 +19,12 @@ Writes docs/results/load.md and the JSON beside it (bench/load/results.json).
    Fashion-MNIST-sized model and on MobileNetV2-EE-224 at its last cut, and
    the whole edge path on the tiny model. The factor is the median of the
    per-round ratios batch / no-batch.
-   Last, a synthetic weight-bound model (bench/load/make_fathead.py: the tiny
-   backbone with a VGG-style 2 x 4096 fully-connected final head, 69 MB):
-   the regime batching is for.
+   Last, two models whose layers after the last cut are bound by weight
+   traffic, the regime batching is for: AlexNet-EE at 224x224 (bench/load/
+   make_alexnet.py: torchvision's AlexNet with B-AlexNet's two side exits; after
+   pool 5 come 9216 -> 4096 -> 4096 -> 1000 fully-connected layers, 234 MB) and
+   a synthetic one (bench/load/make_fathead.py: the tiny backbone with a
+   VGG-style 2 x 4096 fully-connected final head, 69 MB).
 3. Scale-out: tests/scale/scale.py with 3 workers behind HAProxy, 64 edges x
    200 requests, worker 0 killed (SIGKILL) after a third of the answers.
 
@@ -45,6 +48,7 @@ PY = "/usr/bin/python3"
 TINY = os.path.join(ROOT, "build", "ee", "tiny.eex")
 MOBILENET = os.path.join(ROOT, "models", "mobilenetv2-ee-224.eex")
 FATHEAD = os.path.join(ROOT, "build", "load", "fathead.eex")  # bench/load/make_fathead.py
+ALEXNET = os.path.join(ROOT, "build", "load", "alexnet-ee.eex")  # bench/load/make_alexnet.py
 
 
 def cpu_model():
@@ -132,6 +136,9 @@ def section_batching(build, tmp, rounds, quick):
              ("tiny", TINY, None, "edge path", [], {1: 1500, 8: 400, 64: 100})]
     if os.path.exists(MOBILENET) and not quick:
         cases.append(("mobilenetv2-ee-224", MOBILENET, "last", "send-only", ["--send-only"], {1: 150, 8: 40, 64: 8}))
+    if os.path.exists(ALEXNET):
+        r = {1: 20, 8: 6, 64: 2} if quick else {1: 100, 8: 30, 64: 8}
+        cases.append(("alexnet-ee-224", ALEXNET, "last", "send-only", ["--send-only"], r))
     if os.path.exists(FATHEAD):
         r = {1: 60, 8: 20, 64: 6} if quick else {1: 300, 8: 100, 64: 40}
         cases.append(("tiny-ee-fathead (synthetic)", FATHEAD, "last", "send-only", ["--send-only"], r))
