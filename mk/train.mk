@@ -2,7 +2,7 @@
 #   make train        the whole pipeline with Debian's python (torch, CPU): joint training,
 #                     temperatures, blur/noise experts, detector, test evaluation, export.
 #                     Writes models/fmnist-ee.eex and models/fmnist-ee.json; checkpoints
-#                     and the log in train/out/ (about 30-40 min on 2 cores).
+#                     and the log in train/out/ (about 30 min on 2 idle cores).
 #   make train-fast   smoke run on a small subset (a minute or two); everything, the .eex
 #                     and .json included, goes to train/out-fast/.
 #   TRAIN_THREADS=N   torch threads for `make train` (default 2)

@@ -19,10 +19,11 @@ static const char distort_help[] =
 static const char spectrum_help[] =
     "usage: eex spectrum IN OUT.png\n"
     "\n"
-    "Writes the distortion detector's input for IN: fftshift(20 ln|DFT2(gray)|),\n"
-    "clipped to 0..255, as an 8-bit gray image of IN's size; an image whose longer\n"
-    "side exceeds 256 is first resized (bilinear) so that side is 256, as the\n"
-    "detector sees it (docs/distortions.md).\n";
+    "Writes the spectrum the distortion detector sees (its input channel 0):\n"
+    "fftshift(20 ln|DFT2(gray)|), clipped to 0..255, as an 8-bit gray image of IN's\n"
+    "size; an image whose longer side exceeds 256 is first resized (bilinear) so\n"
+    "that side is 256. A 2-channel detector also gets the gray image itself as\n"
+    "channel 1 (docs/distortions.md, \"Detector input\").\n";
 
 static int write_image(const char *cmd, const char *path, const unsigned char *px, int w, int h, int c)
 {
