@@ -4,6 +4,8 @@
 # beside OpenBLAS sgemm 1024^3 in the same run -> bench/results/kernels.json.
 # `make bench-exits`: `eex bench --exits` on MobileNetV2-EE-224, side heads stored
 # as float16 against float32, alternating -> bench/results/exits.json.
+# `make bench-eval`: `eex eval` with ten thresholds against one, alternating
+# -> bench/results/eval_thresholds.json.
 BENCH_MODELS ?= mobilenet_v2,resnet18,mobilenet_v3_small
 BENCH_THREADS ?= 1,2
 BENCH_ROUNDS ?= 5
@@ -40,3 +42,7 @@ bench-blas: $(BUILD)/eex
 bench-exits: $(BUILD)/eex models/mobilenetv2-ee-224.eex models/mobilenetv2-ee-224-f32heads.eex
 	$(PY) bench/exits/run.py --eex $(BUILD)/eex --model models/mobilenetv2-ee-224.eex \
 	    --f32-model models/mobilenetv2-ee-224-f32heads.eex --out bench/results/exits.json
+
+.PHONY: bench-eval
+bench-eval: $(BUILD)/eex
+	$(PY) bench/eval/thresholds.py --eex $(BUILD)/eex --model models/fmnist-ee.eex
