@@ -127,40 +127,35 @@ eex_status eex_model_preprocess(const eex_model *m, const uint8_t *px, int h, in
     const eex_value *v = &m->values[m->inputs[image_input]];
     if (v->rank != 4 || (v->c != 1 && v->c != 3))
         return eex_fail(EEX_ERR_UNSUPPORTED, "image: model input '%s' is not a 1- or 3-channel image", v->name);
+    const int want_det = m->has_ee && m->ee.detector_input >= 0 && detector;
+    const eex_value *dv = want_det ? &m->values[m->inputs[m->ee.detector_input]] : NULL;
+    /* The gray image, when a 3-channel image must feed a 1-channel model input or a
+     * detector's image channel: converted once for both. */
     uint8_t *gray = NULL;
-    const uint8_t *src = px;
-    int sc = c;
-    if (v->c == 1 && c == 3) {
-        if (!(gray = to_gray(px, (size_t)h * w)))
-            return eex_fail(EEX_ERR_NOMEM, "image: out of memory");
-        src = gray, sc = 1;
-    }
-    eex_status st = fill_input(m, image_input, src, h, w, sc, m->mean, m->n_mean, m->std, m->n_std, image);
-    free(gray);
-    if (st || !m->has_ee || m->ee.detector_input < 0 || !detector)
+    if (c == 3 && (v->c == 1 || (dv && dv->c == 2)) && !(gray = to_gray(px, (size_t)h * w)))
+        return eex_fail(EEX_ERR_NOMEM, "image: out of memory");
+    const uint8_t *gray_px = gray ? gray : px;
+    eex_status st = fill_input(m, image_input, v->c == 1 ? gray_px : px, h, w, v->c == 1 ? 1 : c, m->mean, m->n_mean,
+                               m->std, m->n_std, image);
+    if (st || !dv) {
+        free(gray);
         return st;
+    }
     int sh, sw;
     eex_spectrum_size(h, w, &sh, &sw);
     uint8_t *spec = malloc((size_t)sh * sw);
     if (!spec)
-        return eex_fail(EEX_ERR_NOMEM, "image: out of memory");
-    const eex_value *dv = &m->values[m->inputs[m->ee.detector_input]];
-    if (!(st = eex_detector_spectrum_u8(px, h, w, c, spec, &sh, &sw))) {
+        st = eex_fail(EEX_ERR_NOMEM, "image: out of memory");
+    else if (!(st = eex_detector_spectrum_u8(px, h, w, c, spec, &sh, &sw))) {
         /* channel 0 the spectrum; a second channel, when the detector has one, the
          * grayscale image itself: light noise on a dark background shows in the pixels
          * far more than in the magnitude spectrum (docs/distortions.md) */
-        const size_t plane = (size_t)dv->h * dv->w;
         eex_resize_channel(spec, sh, sw, 1, 0, dv->h, dv->w, 0.0f, 1.0f, detector);
-        if (dv->c == 2) {
-            uint8_t *g = c == 3 ? to_gray(px, (size_t)h * w) : NULL;
-            if (c == 3 && !g)
-                st = eex_fail(EEX_ERR_NOMEM, "image: out of memory");
-            else
-                eex_resize_channel(g ? g : px, h, w, 1, 0, dv->h, dv->w, 0.0f, 1.0f, detector + plane);
-            free(g);
-        }
+        if (dv->c == 2)
+            eex_resize_channel(gray_px, h, w, 1, 0, dv->h, dv->w, 0.0f, 1.0f, detector + (size_t)dv->h * dv->w);
     }
     free(spec);
+    free(gray);
     return st;
 }
 

@@ -329,7 +329,9 @@ def step_expert(cfg, d, net, kind, clean_tr, clean_val):
 
 def _distorted(x_u8, kind, rng):
     """Each image distorted by `kind` at a level drawn uniformly (training-time fast
-    distortions) -> (images, level index per image)."""
+    distortions) -> (images, level index per image). data.distort_mixture with p = 1
+    would do the same with other random draws (a coin per image, a noise seed per
+    4096-image chunk), so the committed detector would not be reproduced by it."""
     lv = rng.integers(0, len(data.LEVELS[kind]), len(x_u8))
     out = x_u8.copy()
     for li, sigma in enumerate(data.LEVELS[kind]):
