@@ -419,6 +419,19 @@ eex_status eex_ee_bind(eex_model *m)
             return eex_fail(EEX_ERR_FORMAT, "ee: ee.threshold must be a number in [0, 1]");
         ee->threshold = (float)th->f;
     }
+    const eex_kv *ths = eex_kv_get(&m->file.meta, "ee.thresholds");
+    if (ths) {
+        const uint32_t E = (uint32_t)ee->n_exits;
+        if (ths->type != EEX_V_F64S || (ths->count != E && ths->count != E + 1))
+            return eex_fail(EEX_ERR_FORMAT, "ee: ee.thresholds must be an f64 array of %u or %u values (one per exit)", E,
+                            E + 1);
+        for (uint32_t k = 0; k < ths->count; k++) {
+            if (!(ths->fs[k] >= 0.0 && ths->fs[k] <= 1.0))
+                return eex_fail(EEX_ERR_FORMAT, "ee: ee.thresholds[%u] must be a number in [0, 1]", k);
+            ee->thresholds[k] = (float)ths->fs[k];
+        }
+        ee->n_thresholds = (int)ths->count;
+    }
     ee_ctx c = {.m = m};
     size_t stack = 1;
     for (int i = 0; i < m->n_nodes; i++)

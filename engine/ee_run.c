@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../branches/bandit.h"
 #include "ee_result.h"
 #include "session.h"
 #include "status.h"
@@ -106,6 +107,14 @@ eex_status eex_session_run_policy(eex_session *s, const eex_policy *p, eex_exit_
         return st;
     if (!isfinite(p->threshold))
         return eex_fail(EEX_ERR_NUMERIC, "run_policy: threshold is not a finite number");
+    if (p->thresholds && (p->n_thresholds < 1 || p->n_thresholds > ee->n_exits + 1))
+        return eex_fail(EEX_ERR_ARGUMENT, "run_policy: %d per-exit thresholds for %d exits + final", p->n_thresholds,
+                        ee->n_exits);
+    for (int k = 0; p->thresholds && k < p->n_thresholds; k++)
+        if (!isfinite(p->thresholds[k]))
+            return eex_fail(EEX_ERR_NUMERIC, "run_policy: threshold of exit %d is not a finite number", k + 1);
+    if (p->adaptive && !s->bandit)
+        return eex_fail(EEX_ERR_STATE, "run_policy: adaptive policy without eex_session_set_adaptive");
     if (p->metric != EEX_METRIC_MAXPROB && p->metric != EEX_METRIC_ENTROPY)
         return eex_fail(EEX_ERR_ARGUMENT, "run_policy: unknown metric %d", (int)p->metric);
     if (p->expert == EEX_EXPERT_AUTO ? ee->det_logits < 0 : (p->expert < 0 || p->expert >= ee->n_experts))
@@ -131,14 +140,26 @@ eex_status eex_session_run_policy(eex_session *s, const eex_policy *p, eex_exit_
     const eex_exec_ctx ctx = eex_session_ctx(s);
     if (p->expert == EEX_EXPERT_AUTO && (st = run_detector(s, &ctx, r)))
         return st;
+    eex_policy ap;
+    if (p->adaptive) {  /* the bandit's arm for this image's context is the p_tar of every exit */
+        s->bandit_ctx = r->detector_class < 0 ? 0 : r->detector_class;
+        s->bandit_arm = eex_bandit_choose(s->bandit, s->bandit_ctx);
+        s->bandit_pending = 1;
+        ap = *p;
+        ap.threshold = eex_bandit_threshold(s->bandit, s->bandit_arm);
+        ap.thresholds = NULL;
+        p = &ap;
+    }
     const int E = ee->n_exits, e = r->expert;
     const int last = p->cut == EEX_NO_CUT ? E : ee->cut_exit[p->cut];
     for (int k = 0; k < last; k++) {
         if ((st = run_exit(s, &ctx, k, e, p->metric, r)))
             return st;
-        if (p->force_exit ? p->force_exit == k + 1 : r->confidences[k] > p->threshold) {
+        if (p->force_exit ? p->force_exit == k + 1 : r->confidences[k] > eex_policy_threshold(p, k)) {
             eex_result_answer(r, EEX_WHERE_EDGE, k);
             r->nodes_executed = s->nodes_executed;
+            if (p->adaptive)
+                eex_session_adaptive_settle(s, r);
             return EEX_OK;
         }
     }
@@ -153,9 +174,13 @@ eex_status eex_session_run_policy(eex_session *s, const eex_policy *p, eex_exit_
         if ((st = run_exit(s, &ctx, E, e, p->metric, r)))
             return st;
         /* the paper's rule: a final answer under p_tar yields to a more confident exit */
-        eex_result_answer(r, EEX_WHERE_LOCAL, r->confidences[E] > p->threshold ? E : eex_result_most_confident(r));
+        eex_result_answer(r, EEX_WHERE_LOCAL,
+                          r->confidences[E] > eex_policy_threshold(p, E) ? E : eex_result_most_confident(r));
     }
     r->nodes_executed = s->nodes_executed;
+    /* with a cut the reward waits for the cloud's answer (eex_session_run_offload) */
+    if (p->adaptive && r->where == EEX_WHERE_LOCAL)
+        eex_session_adaptive_settle(s, r);
     return EEX_OK;
 }
 
@@ -369,6 +394,20 @@ const char *eex_model_detector_class(const eex_model *m, int i)
 }
 
 float eex_model_default_threshold(const eex_model *m) { return m && m->has_ee ? m->ee.threshold : -1.0f; }
+
+int eex_model_default_thresholds(const eex_model *m, float *t, int cap)
+{
+    if (!m || !m->has_ee)
+        return 0;
+    for (int k = 0; t && k < cap && k < m->ee.n_thresholds; k++)
+        t[k] = m->ee.thresholds[k];
+    return m->ee.n_thresholds;
+}
+
+float eex_policy_threshold(const eex_policy *p, int k)
+{
+    return p->thresholds && k >= 0 && k < p->n_thresholds ? p->thresholds[k] : p->threshold;
+}
 int eex_model_cut_count(const eex_model *m) { return m && m->has_ee ? m->ee.n_cuts : 0; }
 
 const char *eex_model_cut_name(const eex_model *m, int i)
@@ -386,4 +425,47 @@ int eex_model_cut_shape(const eex_model *m, int i, int64_t dims[EEX_MAX_RANK])
 int eex_model_cut_exit(const eex_model *m, int i)
 {
     return m && m->has_ee && i >= 0 && i < m->ee.n_cuts ? m->ee.cut_exit[i] : 0;
+}
+
+/* ---- adaptive policy -------------------------------------------------------- */
+
+eex_status eex_session_set_adaptive(eex_session *s, const eex_adaptive_opts *o)
+{
+    if (!s)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_set_adaptive: NULL session");
+    eex_status st;
+    if ((st = need_ee(s->m, "set_adaptive")))
+        return st;
+    eex_bandit *b = NULL;
+    const int contexts = s->m->ee.det_logits >= 0 ? s->m->ee.n_det_classes : 1;
+    if (o && (st = eex_bandit_new(o, contexts, &b)))
+        return st;
+    eex_bandit_free(s->bandit);
+    s->bandit = b;
+    s->bandit_pending = 0;
+    return EEX_OK;
+}
+
+void eex_session_reset_adaptive(eex_session *s)
+{
+    if (s) {
+        eex_bandit_reset(s->bandit);
+        s->bandit_pending = 0;
+    }
+}
+
+void eex_session_adaptive_settle(eex_session *s, const eex_exit_result *r)
+{
+    if (!s || !s->bandit || !s->bandit_pending || !r)
+        return;
+    s->bandit_pending = 0;
+    const int E = s->m->ee.n_exits;
+    const int edge_exits = r->cut >= 0 ? s->m->ee.cut_exit[r->cut] : E;
+    const int offloaded = r->where != EEX_WHERE_EDGE;
+    float conf[EEX_MAX_EXITS + 1];
+    memcpy(conf, r->confidences, sizeof conf);
+    if (r->where == EEX_WHERE_DEGRADED || r->where == EEX_WHERE_CUT)
+        conf[E] = 0.0f;  /* no cloud answer: the offload gained nothing */
+    eex_bandit_update(s->bandit, s->bandit_ctx, s->bandit_arm,
+                      eex_adaptive_reward(conf, edge_exits - 1, E, offloaded, s->bandit->offload_cost));
 }

@@ -6,6 +6,7 @@
 
 #include "exec.h"
 #include "graph.h"
+#include "../branches/bandit.h"
 #include "planner.h"
 #include "session.h"
 #include "status.h"
@@ -113,6 +114,7 @@ void eex_session_free(eex_session *s)
     free(s->scratch);
     free(s->node_ms);
     free(s->done);
+    eex_bandit_free(s->bandit);
     eex_pool_free(s->pool);
     free(s);
 }

@@ -194,6 +194,9 @@ int eex_model_detector_class_count(const eex_model *model);
 const char *eex_model_detector_class(const eex_model *model, int index);
 /* Default p_tar stored in the file, or a negative value. */
 float eex_model_default_threshold(const eex_model *model);
+/* Per-exit thresholds stored in the file (`ee.thresholds`, E or E + 1 values):
+ * copies up to `cap` and returns how many the file holds (0 when absent). */
+int eex_model_default_thresholds(const eex_model *model, float *thresholds, int cap);
 /* Cut points: where the edge may hand over to the cloud. */
 int eex_model_cut_count(const eex_model *model);
 const char *eex_model_cut_name(const eex_model *model, int index);
@@ -217,7 +220,18 @@ typedef struct eex_policy {
                           when no exit before it answered (the cloud finishes) */
     int force_exit;    /* 0: the threshold decides; k >= 1: answer at exit k whatever
                           the confidences (latency measurements) */
+    /* Per-exit thresholds (optional): NULL, or n_thresholds values, one per
+       classifier in order (exit 1 .. exit E, then optionally the final);
+       a classifier without an entry uses `threshold`. Zero-initialised
+       policies keep the single threshold. */
+    const float *thresholds;
+    int n_thresholds;
+    int adaptive;      /* 1: the session's bandit (eex_session_set_adaptive) picks
+                          p_tar per detected distortion; the thresholds above are ignored */
 } eex_policy;
+
+/* Threshold the policy applies to classifier k (0-based; E = the final). */
+float eex_policy_threshold(const eex_policy *policy, int k);
 
 typedef enum eex_where {
     EEX_WHERE_EDGE = 0,   /* an exit answered */
@@ -280,6 +294,43 @@ eex_status eex_session_resume(eex_session *session, int cut, const float *data, 
  * non-positive temperature. */
 eex_status eex_confidence(const float *logits, int n, float temperature, eex_metric metric, float *confidence,
                           int *cls);
+
+/* ---- adaptive p_tar (AdaEE-like UCB; docs/thresholds.md) ----------------------
+ * Per context (the detector's class; 0 without a detector) a UCB1 bandit
+ * picks p_tar among candidate thresholds. The reward needs no label: 0 when
+ * an edge exit answers; max(0, C_final - C_edge) - o when the image is
+ * offloaded (C_edge: the confidence of the last exit the edge computed;
+ * a degraded answer gains nothing: -o). */
+
+#define EEX_ADAPTIVE_MAX_ARMS 32
+typedef struct eex_adaptive_opts {
+    const float *candidates;  /* candidate p_tar values, 1..EEX_ADAPTIVE_MAX_ARMS */
+    int n_candidates;
+    double offload_cost;      /* o: what an offload costs, in confidence units */
+    double exploration;       /* c in mean + c * sqrt(ln n / n_arm); 0 = sqrt(2) */
+} eex_adaptive_opts;
+
+/* Gives the session a bandit (NULL opts: removes it); runs with
+ * policy.adaptive = 1 then use it and learn from each answer. */
+eex_status eex_session_set_adaptive(eex_session *session, const eex_adaptive_opts *opts);
+/* Forgets everything the session's bandit learnt. */
+void eex_session_reset_adaptive(eex_session *session);
+
+/* The bandit alone, for callers that decide from recorded confidences. */
+typedef struct eex_bandit eex_bandit;
+eex_status eex_bandit_new(const eex_adaptive_opts *opts, int n_contexts, eex_bandit **out);
+void eex_bandit_free(eex_bandit *bandit);
+void eex_bandit_reset(eex_bandit *bandit);
+/* The arm to play in `context` (out-of-range contexts use 0): an arm not yet
+ * played there (lowest index first), else the highest upper confidence bound. */
+int eex_bandit_choose(eex_bandit *bandit, int context);
+float eex_bandit_threshold(const eex_bandit *bandit, int arm);
+void eex_bandit_update(eex_bandit *bandit, int context, int arm, double reward);
+/* Plays of an arm in a context (for reports and tests). */
+long eex_bandit_plays(const eex_bandit *bandit, int context, int arm);
+/* The reward above: conf[last_edge] (-1: no edge exit) and conf[final]. */
+double eex_adaptive_reward(const float *confidences, int last_edge, int final_index, int offloaded,
+                           double offload_cost);
 
 /* Nodes executed by the last run of any kind (for tests and profiling). */
 int eex_session_nodes_executed(const eex_session *session);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../engine/ee_result.h"
+#include "../engine/session.h"
 #include "../engine/status.h"
 #include "offload.h"
 
@@ -472,7 +473,7 @@ eex_status eex_session_run_offload(eex_session *s, eex_cloud_client *c, const ee
         /* the same rule as a local full run, over edge and cloud classifiers */
         int pick = -1;
         for (int k = first; k <= E && pick < 0; k++)
-            if (r->confidences[k] > p.threshold)
+            if (r->confidences[k] > eex_policy_threshold(&p, k))
                 pick = k;
         eex_result_answer(r, EEX_WHERE_CLOUD, pick >= 0 ? pick : eex_result_most_confident(r));
     } else {
@@ -497,6 +498,7 @@ eex_status eex_session_run_offload(eex_session *s, eex_cloud_client *c, const ee
         eex_clear_error();
     }
     r->nodes_executed = eex_session_nodes_executed(s);
+    eex_session_adaptive_settle(s, r);  /* an adaptive policy learns from the cloud's answer */
     info->total_ms = eex_now_ms() - t0;
     return EEX_OK;
 }

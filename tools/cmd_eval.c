@@ -34,6 +34,10 @@ static const char help[] =
     "                           choice, or the one matching the applied distortion\n"
     "                           (default pristine, i.e. the model's first set)\n"
     "  --threshold T[,T,...]    p_tar values (default 0.7,0.75,0.8,0.85,0.9)\n"
+    "  --thresholds T1,..,TE[,TF] one setting with a threshold per exit (exit k\n"
+    "                           answers when its confidence > Tk; the final takes TF,\n"
+    "                           else TE); repeat for more settings; with --threshold,\n"
+    "                           both lists are evaluated in the same pass\n"
     "  --metric maxprob|entropy (default maxprob)\n"
     "  --limit N                first N images only\n"
     "  --seed S                 distortion seed (default 0)\n"
@@ -80,14 +84,40 @@ static int parse_distortion(const char *s, eval_opts *o)
     return -1;
 }
 
+/* --thresholds t1,t2,...: one more setting with a threshold per exit. */
+static int parse_vector(const char *s, eval_opts *o)
+{
+    if (o->n_thr == EVAL_MAX_THRESHOLDS)
+        return -1;
+    float *v = o->thv[o->n_thr];
+    int n = 0;
+    while (*s) {
+        char *end;
+        const double t = strtod(s, &end);
+        if (end == s || !(t >= 0 && t <= 1) || n == EEX_MAX_EXITS + 1)
+            return -1;
+        v[n++] = (float)t;
+        s = end;
+        if (*s == ',')
+            s++;
+        else if (*s)
+            return -1;
+    }
+    if (!n)
+        return -1;
+    o->thr[o->n_thr] = v[n - 1];
+    o->thr_n[o->n_thr++] = n;
+    return 0;
+}
+
 static int parse_thresholds(const char *s, eval_opts *o)
 {
-    o->n_thr = 0;
     while (*s) {
         char *end;
         const double t = strtod(s, &end);
         if (end == s || !(t >= 0 && t <= 1) || o->n_thr == EVAL_MAX_THRESHOLDS)
             return -1;
+        o->thr_n[o->n_thr] = 0;
         o->thr[o->n_thr++] = (float)t;
         s = end;
         if (*s == ',')
@@ -104,7 +134,7 @@ static int parse(int argc, char **argv, eval_opts *o)
     o->split = "test";
     o->expert_mode = "pristine";
     o->batch = 64;
-    parse_thresholds("0.7,0.75,0.8,0.85,0.9", o);
+    int thr_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const int has_val = i + 1 < argc;
@@ -125,9 +155,15 @@ static int parse(int argc, char **argv, eval_opts *o)
         } else if (!strcmp(a, "--expert") && has_val)
             o->expert_mode = argv[++i];
         else if (!strcmp(a, "--threshold") && has_val) {
+            thr_given = 1;
             if (parse_thresholds(argv[++i], o))
                 return cli_usage("eval", "--threshold takes up to %d comma-separated numbers in [0, 1], not '%s'",
                                  EVAL_MAX_THRESHOLDS, argv[i]);
+        } else if (!strcmp(a, "--thresholds") && has_val) {
+            thr_given = 1;
+            if (parse_vector(argv[++i], o))
+                return cli_usage("eval", "--thresholds takes one number in [0, 1] per exit, comma-separated (up to %d "
+                                 "settings in all), not '%s'", EVAL_MAX_THRESHOLDS, argv[i]);
         } else if (!strcmp(a, "--metric") && has_val) {
             if (cli_parse_metric(argv[++i], &o->metric))
                 return cli_usage("eval", "--metric takes 'maxprob' or 'entropy', not '%s'", argv[i]);
@@ -170,6 +206,8 @@ static int parse(int argc, char **argv, eval_opts *o)
         else
             return cli_usage("eval", "unexpected argument '%s'", a);
     }
+    if (!thr_given)
+        parse_thresholds("0.7,0.75,0.8,0.85,0.9", o);
     if (!o->model)
         return cli_usage("eval", "missing MODEL.eex");
     if (!o->dataset)

@@ -32,6 +32,9 @@ static const char help[] =
     "options:\n"
     "  --threshold T      p_tar in [0,1]: exit when confidence > T (default: the\n"
     "                     model's ee.threshold, else 0.8)\n"
+    "  --thresholds T1,..,TE[,TF]  one threshold per exit (the final takes TF, else\n"
+    "                     TE); default: the model's ee.thresholds when it has them\n"
+    "                     and --threshold is not given\n"
     "  --expert auto|NAME expert set (default auto when the model has a detector,\n"
     "                     else its first set)\n"
     "  --metric maxprob|entropy   confidence metric (default maxprob)\n"
@@ -85,6 +88,23 @@ static int parse(int argc, char **argv, run_opts *o)
             o->threshold = strtof(argv[++i], &end);
             if (*end || !(o->threshold >= 0.0f && o->threshold <= 1.0f))
                 return cli_usage("run", "--threshold takes a number in [0, 1], not '%s'", argv[i]);
+        } else if (!strcmp(a, "--thresholds") && has_val) {
+            const char *v = argv[++i];
+            o->n_thresholds = 0;
+            while (*v) {
+                char *end;
+                const float t = strtof(v, &end);
+                if (end == v || !(t >= 0.0f && t <= 1.0f) || o->n_thresholds == EEX_MAX_EXITS + 1)
+                    return cli_usage("run", "--thresholds takes one number in [0, 1] per exit, comma-separated, not '%s'",
+                                     argv[i]);
+                o->thresholds[o->n_thresholds++] = t;
+                v = *end == ',' ? end + 1 : end;
+                if (*end && *end != ',')
+                    return cli_usage("run", "--thresholds takes one number in [0, 1] per exit, comma-separated, not '%s'",
+                                     argv[i]);
+            }
+            if (!o->n_thresholds)
+                return cli_usage("run", "--thresholds needs at least one value");
         } else if (!strcmp(a, "--expert") && has_val)
             o->expert = argv[++i];
         else if (!strcmp(a, "--metric") && has_val) {

@@ -42,7 +42,7 @@ typedef struct cloud_eval {
     eex_session *s1;             /* batch 1: the real edge path */
     int cut, edge_exits;         /* the cut and the exits before it */
     char where[300];
-    float t_max;
+    float t_max[EEX_MAX_EXITS + 1];
     long sent, degraded, path_mismatch, final_mismatch;
     double *total_ms, *offload_ms, *edge_ms;   /* per image, NaN when not sent */
     size_t bytes_sum, payload_sum;
@@ -54,15 +54,15 @@ typedef struct cloud_eval {
 
 /* The policy for one threshold on one recorded image: the exit taken
  * (0-based side exit, or E when offloaded) and the answer. */
-static int decide(const image_rec *r, int E, float t, int *answer)
+static int decide(const image_rec *r, int E, const float *t, int *answer)
 {
     for (int k = 0; k < E; k++)
-        if (r->conf[k] > t) {
+        if (r->conf[k] > t[k]) {
             *answer = r->pred[k];
             return k;
         }
     int best = E;
-    if (!(r->conf[E] > t))
+    if (!(r->conf[E] > t[E]))
         for (int k = 0; k < E; k++)
             if (r->conf[k] > r->conf[best])
                 best = k;
@@ -74,10 +74,10 @@ static int decide(const image_rec *r, int E, float t, int *answer)
  * offloaded image is decided by the cloud's classifiers and the edge's exits
  * (the local full run's rule), or, degraded, by the most confident edge exit.
  * *where: 0 edge, 1 cloud, 2 degraded. */
-static int decide_cloud(const image_rec *r, int E, int ce, float t, int *answer, int *where)
+static int decide_cloud(const image_rec *r, int E, int ce, const float *t, int *answer, int *where)
 {
     for (int k = 0; k < ce; k++)
-        if (r->conf[k] > t) {
+        if (r->conf[k] > t[k]) {
             *answer = r->pred[k];
             *where = 0;
             return k;
@@ -92,7 +92,7 @@ static int decide_cloud(const image_rec *r, int E, int ce, float t, int *answer,
         return best;
     }
     for (int k = ce; k <= E; k++)
-        if (r->conf[k] > t) {
+        if (r->conf[k] > t[k]) {
             *answer = r->pred[k];
             return k;
         }
@@ -291,21 +291,23 @@ static void write_log(FILE *f, const eex_model *m, const eval_opts *o, long inde
     for (int k = 0; k <= E; k++)
         fprintf(f, "%s%d", k ? ", " : "", r->pred[k]);
     int ans[EVAL_MAX_THRESHOLDS], where[EVAL_MAX_THRESHOLDS];
+    char name[EVAL_MAX_THRESHOLDS][256];
     fputs("], \"exit\": {", f);
     for (int t = 0; t < o->n_thr; t++) {
         where[t] = 0;
-        const int k = ce ? decide_cloud(r, E, ce->edge_exits, o->thr[t], &ans[t], &where[t]) : decide(r, E, o->thr[t], &ans[t]);
-        fprintf(f, "%s\"%g\": %d", t ? ", " : "", o->thr[t], k + 1);
+        eval_thr_name(o, t, name[t], sizeof name[t]);
+        const int k = ce ? decide_cloud(r, E, ce->edge_exits, o->thv[t], &ans[t], &where[t]) : decide(r, E, o->thv[t], &ans[t]);
+        fprintf(f, "%s\"%s\": %d", t ? ", " : "", name[t], k + 1);
     }
     fputs("}, \"answer\": {", f);
     for (int t = 0; t < o->n_thr; t++)
-        fprintf(f, "%s\"%g\": %d", t ? ", " : "", o->thr[t], ans[t]);
+        fprintf(f, "%s\"%s\": %d", t ? ", " : "", name[t], ans[t]);
     fputs("}", f);
     if (ce) {
         static const char *const names[] = {"edge", "cloud", "degraded"};
         fputs(", \"where\": {", f);
         for (int t = 0; t < o->n_thr; t++)
-            fprintf(f, "%s\"%g\": \"%s\"", t ? ", " : "", o->thr[t], names[where[t]]);
+            fprintf(f, "%s\"%s\": \"%s\"", t ? ", " : "", name[t], names[where[t]]);
         fputs("}", f);
         if (r->sent) {
             fprintf(f, ", \"latency_ms\": %.3f, \"edge_ms\": %.3f, \"offload_ms\": %.3f, \"bytes\": %zu", r->total_ms,
@@ -388,7 +390,13 @@ static void report(const eval_opts *o, const eex_model *m, long N, int E, const 
         for (int t = 0; t < o->n_thr; t++) {
             const thr_stats *s = &ts[t];
             const long edge = N - s->offload;
-            printf("%s{\"threshold\": %g, \"exit_share\": [", t ? ", " : "", o->thr[t]);
+            if (o->thr_n[t]) {
+                printf("%s{\"thresholds\": [", t ? ", " : "");
+                for (int k = 0; k <= E; k++)
+                    printf("%s%g", k ? ", " : "", o->thv[t][k]);
+                printf("], \"exit_share\": [");
+            } else
+                printf("%s{\"threshold\": %g, \"exit_share\": [", t ? ", " : "", o->thr[t]);
             for (int k = 0; k < E; k++)
                 printf("%s%.6f", k ? ", " : "", frac(s->exit_count[k], N));
             printf("], \"p_offload\": %.6f, \"edge_accuracy\": %.6f, \"cloud_accuracy\": %.6f, "
@@ -450,7 +458,12 @@ static void report(const eval_opts *o, const eex_model *m, long N, int E, const 
     printf("  P(offload)  edge acc  cloud acc  overall%s\n", ce ? "  degraded  latency med/p95 ms" : "");
     for (int t = 0; t < o->n_thr; t++) {
         const thr_stats *s = &ts[t];
-        printf("  %8.3f", o->thr[t]);
+        if (o->thr_n[t]) {
+            char name[256];
+            eval_thr_name(o, t, name, sizeof name);
+            printf("  %s\n  %8s", name, "");
+        } else
+            printf("  %8.3f", o->thr[t]);
         for (int k = 0; k < E; k++)
             printf("  %5.1f%%", 100.0 * frac(s->exit_count[k], N));
         printf("     %5.1f%%    %5.1f%%     %5.1f%%   %5.1f%%", 100.0 * frac(s->offload, N),
@@ -477,9 +490,14 @@ static int cloud_open(const eval_opts *o, const eex_model *m, long N, cloud_eval
     if (ce->cut == EEX_NO_CUT)
         ce->cut = eex_model_cut_count(m) - 1;
     ce->edge_exits = eex_model_cut_exit(m, ce->cut);
-    ce->t_max = o->thr[0];
-    for (int t = 1; t < o->n_thr; t++)
-        ce->t_max = o->thr[t] > ce->t_max ? o->thr[t] : ce->t_max;
+    /* per classifier, the highest threshold of any setting: an image no edge
+       exit answers under it is offloaded by at least one setting */
+    const int E = eex_model_exit_count(m);
+    for (int k = 0; k <= E; k++) {
+        ce->t_max[k] = o->thv[0][k];
+        for (int t = 1; t < o->n_thr; t++)
+            ce->t_max[k] = o->thv[t][k] > ce->t_max[k] ? o->thv[t][k] : ce->t_max[k];
+    }
     eex_cloud_opts co = {.wire = o->wire, .deadline_ms = o->deadline_ms};
     eex_status st = eex_cloud_client_new(m, host, port, &co, &ce->client);
     eex_session_opts so = {.batch = 1, .threads = o->threads};
@@ -518,7 +536,7 @@ static int cloud_image(const eval_opts *o, const eex_model *m, cloud_eval *ce, l
     const int E = eex_model_exit_count(m);
     r->sent = r->degraded = 0;
     for (int k = 0; k < ce->edge_exits; k++)
-        if (r->conf[k] > ce->t_max)
+        if (r->conf[k] > ce->t_max[k])
             return CLI_OK;  /* answered on the edge at every threshold */
     int64_t shape[EEX_MAX_RANK];
     eex_model_input_shape(m, eex_model_image_input(m), shape);
@@ -529,8 +547,9 @@ static int cloud_image(const eval_opts *o, const eex_model *m, cloud_eval *ce, l
     }
     if (st)
         return cli_status("eval", st);
-    const eex_policy p = {.threshold = ce->t_max, .metric = o->metric,
-                          .expert = fixed_expert >= 0 ? fixed_expert : EEX_EXPERT_AUTO, .cut = ce->cut};
+    const eex_policy p = {.threshold = ce->t_max[E], .metric = o->metric,
+                          .expert = fixed_expert >= 0 ? fixed_expert : EEX_EXPERT_AUTO, .cut = ce->cut,
+                          .thresholds = ce->t_max, .n_thresholds = E + 1};
     eex_exit_result res;
     eex_offload_info info;
     if ((st = eex_session_run_offload(ce->s1, ce->client, &p, &res, &info)))
@@ -569,13 +588,49 @@ static int cloud_image(const eval_opts *o, const eex_model *m, cloud_eval *ce, l
     return CLI_OK;
 }
 
-int eval_run(const eval_opts *o, const eex_model *m, const idx_array *images, const idx_array *labels)
+void eval_thr_name(const eval_opts *o, int t, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    if (!o->thr_n[t]) {
+        snprintf(buf, cap, "%g", o->thr[t]);
+        return;
+    }
+    for (int k = 0; k < o->thr_n[t] && n + 1 < cap; k++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%g", k ? "/" : "", o->thv[t][k]);
+}
+
+/* Every setting as one threshold per classifier: a single p_tar for all; E
+ * per-exit values and the final takes the last; or E + 1. */
+static int fill_thresholds(eval_opts *o, int E)
+{
+    for (int t = 0; t < o->n_thr; t++) {
+        if (!o->thr_n[t]) {
+            for (int k = 0; k <= E; k++)
+                o->thv[t][k] = o->thr[t];
+            continue;
+        }
+        if (o->thr_n[t] != E && o->thr_n[t] != E + 1) {
+            char name[256];
+            eval_thr_name(o, t, name, sizeof name);
+            return cli_usage("eval", "--thresholds %s: the model has %d exits; give %d values (or %d with the final's)",
+                             name, E, E, E + 1);
+        }
+        if (o->thr_n[t] == E)
+            o->thv[t][E] = o->thv[t][E - 1];
+    }
+    return CLI_OK;
+}
+
+int eval_run(eval_opts *o, const eex_model *m, const idx_array *images, const idx_array *labels)
 {
     const int E = eex_model_exit_count(m), X = eex_model_expert_count(m), C = eex_model_class_count(m);
     if (X < 1)
         return cli_error("eval", "the model has no early-exit structure (no ee.* metadata)");
     int fixed_expert, rc;
     if ((rc = choose_expert(o, m, &fixed_expert)))
+        return rc;
+    if ((rc = fill_thresholds(o, E)))
         return rc;
     const long N = o->limit && o->limit < images->dims[0] ? o->limit : images->dims[0];
     const int h = images->dims[1], w = images->dims[2];
@@ -645,7 +700,7 @@ int eval_run(const eval_opts *o, const eex_model *m, const idx_array *images, co
                 conf_mat[true_det][r->det_class]++;
             for (int t = 0; t < o->n_thr; t++) {
                 int ans, where = 0;
-                const int k = ce ? decide_cloud(r, E, ce->edge_exits, o->thr[t], &ans, &where) : decide(r, E, o->thr[t], &ans);
+                const int k = ce ? decide_cloud(r, E, ce->edge_exits, o->thv[t], &ans, &where) : decide(r, E, o->thv[t], &ans);
                 const int offloaded = ce ? where != 0 : k >= E;
                 if (!offloaded) {
                     ts[t].exit_count[k]++;

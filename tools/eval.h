@@ -2,6 +2,7 @@
 #ifndef EEX_EVAL_H
 #define EEX_EVAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "eex.h"
@@ -15,7 +16,9 @@ typedef struct eval_opts {
     const char *model, *dataset, *split, *expert_mode, *log, *dist_spec;
     dist_kind dist;
     double level;
-    float thr[EVAL_MAX_THRESHOLDS];
+    float thr[EVAL_MAX_THRESHOLDS];      /* setting t: a single p_tar, or ... */
+    int thr_n[EVAL_MAX_THRESHOLDS];      /* ... 0, or the count of per-exit values in thv[t] */
+    float thv[EVAL_MAX_THRESHOLDS][EEX_MAX_EXITS + 1];
     int n_thr;
     eex_metric metric;
     int limit, batch, threads, json, quiet;
@@ -27,6 +30,9 @@ typedef struct eval_opts {
     const char *key;       /* --key FILE: HMAC-authenticated frames, or NULL */
 } eval_opts;
 
-int eval_run(const eval_opts *o, const eex_model *m, const idx_array *images, const idx_array *labels);
+/* "0.8" for a single threshold, "0.9/0.85/0.8" for per-exit ones. */
+void eval_thr_name(const eval_opts *o, int t, char *buf, size_t cap);
+
+int eval_run(eval_opts *o, const eex_model *m, const idx_array *images, const idx_array *labels);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../branches/bandit.h"
 #include "../../engine/session.h"
 #include "eex.h"
 
@@ -302,5 +303,92 @@ Test(ee, forced_exit_stops_there_whatever_the_confidence)
     p.force_exit = 9;
     eex_exit_result r;
     cr_assert_eq(eex_session_run_policy(s, &p, &r), EEX_ERR_ARGUMENT);
+    eex_session_free(s);
+}
+
+Test(ee, per_exit_thresholds_pick_the_exit_each_allows)
+{
+    unsigned char want[512];
+    eex_session *s = new_session();
+    eex_exit_result r;
+    /* exit 1 can never pass 2.0; exit 2 passes anything: exit 2 answers,
+       though the single threshold (2.0) would let nothing through */
+    const float t[3] = {2.0f, -1.0f, 2.0f};
+    eex_policy p = policy(2.0f, 0);
+    p.thresholds = t, p.n_thresholds = 3;
+    cr_assert_eq(eex_session_run_policy(s, &p, &r), EEX_OK, "%s", eex_last_error());
+    cr_assert_eq(r.where, EEX_WHERE_EDGE);
+    cr_assert_eq(r.exit, 2);
+    expected_nodes(1, 0, 0, want);
+    assert_executed(s, want, "exit 2 by per-exit thresholds");
+    /* the final without its own entry uses `threshold` */
+    const float t2[3] = {2.0f, 2.0f, 2.0f};
+    p.thresholds = t2;
+    p.threshold = -1.0f;
+    cr_assert_eq(eex_session_run_policy(s, &p, &r), EEX_OK);
+    cr_assert_eq(r.where, EEX_WHERE_LOCAL);
+    cr_assert_eq(r.exit, 4, "the final is above -1 and answers");
+    cr_assert_float_eq(eex_policy_threshold(&p, 3), -1.0f, 0);
+    cr_assert_float_eq(eex_policy_threshold(&p, 0), 2.0f, 0);
+    /* bad vectors are errors, not guesses */
+    p.n_thresholds = 5;
+    cr_assert_eq(eex_session_run_policy(s, &p, &r), EEX_ERR_ARGUMENT);
+    const float tn[3] = {0.5f, NAN, 0.5f};
+    p.thresholds = tn, p.n_thresholds = 3;
+    cr_assert_eq(eex_session_run_policy(s, &p, &r), EEX_ERR_NUMERIC);
+    eex_session_free(s);
+}
+
+Test(ee, bandit_plays_every_arm_then_the_best_and_resets)
+{
+    const float arms[3] = {0.5f, 0.7f, 0.9f};
+    const eex_adaptive_opts o = {.candidates = arms, .n_candidates = 3, .offload_cost = 0.1, .exploration = 0.5};
+    eex_bandit *b;
+    cr_assert_eq(eex_bandit_new(&o, 2, &b), EEX_OK, "%s", eex_last_error());
+    for (int a = 0; a < 3; a++) {
+        cr_assert_eq(eex_bandit_choose(b, 0), a, "unplayed arms first, lowest first");
+        eex_bandit_update(b, 0, a, 0.0);
+    }
+    /* arm 1 pays 1, the others 0: after enough plays it dominates context 0 */
+    for (int i = 0; i < 500; i++) {
+        const int a = eex_bandit_choose(b, 0);
+        eex_bandit_update(b, 0, a, a == 1 ? 1.0 : 0.0);
+    }
+    cr_assert_gt(eex_bandit_plays(b, 0, 1), 450, "arm 1 played %ld times", eex_bandit_plays(b, 0, 1));
+    cr_assert_eq(eex_bandit_plays(b, 1, 0), 0, "contexts are independent");
+    cr_assert_float_eq(eex_bandit_threshold(b, 2), 0.9f, 0);
+    eex_bandit_reset(b);
+    cr_assert_eq(eex_bandit_plays(b, 0, 1), 0);
+    cr_assert_eq(eex_bandit_choose(b, 0), 0);
+    eex_bandit_free(b);
+    /* reward: 0 on the edge; offloaded, the confidence gained minus the cost */
+    const float c[4] = {0.3f, 0.4f, 0.5f, 0.9f};
+    cr_assert_float_eq(eex_adaptive_reward(c, 2, 3, 0, 0.1), 0.0, 1e-12);
+    cr_assert_float_eq(eex_adaptive_reward(c, 2, 3, 1, 0.1), 0.4f - 0.1, 1e-6);
+    cr_assert_float_eq(eex_adaptive_reward(c, 3, 3, 1, 0.1), -0.1, 1e-6);
+    const eex_adaptive_opts bad = {.candidates = arms, .n_candidates = 0};
+    cr_assert_eq(eex_bandit_new(&bad, 1, &b), EEX_ERR_ARGUMENT);
+}
+
+Test(ee, adaptive_policy_learns_in_the_session_without_labels)
+{
+    eex_session *s = new_session();
+    eex_exit_result r;
+    eex_policy p = policy(0.5f, 0);
+    p.adaptive = 1;
+    cr_assert_eq(eex_session_run_policy(s, &p, &r), EEX_ERR_STATE, "no bandit yet");
+    const float arms[2] = {-1.0f, 2.0f};  /* always exit 1 / never exit */
+    /* offloading costs 10: exiting at once (reward 0) is the better arm */
+    const eex_adaptive_opts o = {.candidates = arms, .n_candidates = 2, .offload_cost = 10.0};
+    cr_assert_eq(eex_session_set_adaptive(s, &o), EEX_OK, "%s", eex_last_error());
+    for (int i = 0; i < 20; i++)
+        cr_assert_eq(eex_session_run_policy(s, &p, &r), EEX_OK, "%s", eex_last_error());
+    cr_assert_eq(s->bandit->plays[1], 1, "the costly arm was tried once: %ld", s->bandit->plays[1]);
+    cr_assert_eq(s->bandit->plays[0], 19);
+    cr_assert_eq(r.exit, 1);
+    eex_session_reset_adaptive(s);
+    cr_assert_eq(s->bandit->plays[0] + s->bandit->plays[1], 0);
+    cr_assert_eq(eex_session_set_adaptive(s, NULL), EEX_OK);
+    cr_assert_eq(eex_session_run_policy(s, &p, &r), EEX_ERR_STATE);
     eex_session_free(s);
 }
