@@ -18,6 +18,12 @@ static const char usage[] =
     "  eval MODEL.eex --dataset DIR [--distortion none|blur:S|noise:S] [--expert ...]\n"
     "       [--threshold T,...]     an early-exit model over an IDX dataset: exits,\n"
     "                               P(offload), edge/cloud/overall accuracy per threshold\n"
+    "  thresholds LOG.jsonl --objective max-accuracy|min-offload|min-latency ...\n"
+    "                               per-exit thresholds from an eval log, with bootstrap\n"
+    "                               intervals, beside the best single p_tar; Pareto frontier\n"
+    "  calibrate MODEL.eex --dataset DIR --split val -o OUT.eex\n"
+    "                               one temperature per exit and expert set (NLL), ECE\n"
+    "                               before/after, reliability diagram data\n"
     "  distort IN OUT (--blur S | --noise S) [--seed N]\n"
     "                               the evaluation distortions, on an image file\n"
     "  spectrum IN OUT              the distortion detector's input for an image\n"
@@ -53,6 +59,10 @@ int main(int argc, char **argv)
         return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(argv[1], "serve"))
         return cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "thresholds"))
+        return cmd_thresholds(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "calibrate"))
+        return cmd_calibrate(argc - 1, argv + 1);
     fprintf(stderr, "eex: unknown command '%s'\n\n%s", argv[1], usage);
     return CLI_USAGE;
 }

@@ -1,0 +1,21 @@
+# Threshold research (docs/thresholds.md): per-exit thresholds, calibration,
+# the adaptive policy, outage and missed-deadline probabilities.
+#   make test-thresholds        `eex thresholds` against brute force on synthetic logs,
+#                               its errors on bad logs; calibration, adaptive and the
+#                               eval metrics on the shipped model (tests/thresholds/)
+#   make experiment-thresholds  docs/results/thresholds.md on Fashion-MNIST: choose on
+#                               the validation split, report on the test split
+_thresholds_mk_goal := $(.DEFAULT_GOAL)
+.PHONY: test-thresholds experiment-thresholds
+
+FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
+
+test-thresholds: $(BUILD)/eex
+	$(PY) tests/thresholds/test_thresholds.py $(BUILD)
+	BUILD=$(BUILD) PY=$(PY) FMNIST_DIR=$(FMNIST_DIR) sh tests/thresholds/run.sh
+
+experiment-thresholds: $(BUILD)/eex
+	$(PY) bench/experiments/thresholds.py --eex $(BUILD)/eex --model models/fmnist-ee.eex \
+	    --dataset $(FMNIST_DIR) --out docs/results
+
+.DEFAULT_GOAL := $(_thresholds_mk_goal)

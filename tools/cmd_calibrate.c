@@ -1,0 +1,2 @@
+#include "cli.h"
+int cmd_calibrate(int argc, char **argv) { (void)argc; (void)argv; return cli_error("calibrate", "not yet"); }
