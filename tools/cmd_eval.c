@@ -14,6 +14,7 @@
 #include "idx.h"
 #include "offload_cli.h"
 #include "run_ee.h"
+#include "split.h"
 
 static const char help[] =
     "usage: eex eval MODEL.eex --dataset DIR [options]\n"
@@ -28,7 +29,9 @@ static const char help[] =
     "\n"
     "options:\n"
     "  --dataset DIR            folder with the IDX files (required)\n"
-    "  --split test|train       (default test)\n"
+    "  --split test|train|val   (default test); val: the training images listed in\n"
+    "  --val-index FILE         (one 0-based index per line; models/fmnist-val-index.txt\n"
+    "                           is train/data.py's held-out 10%)\n"
     "  --distortion none|blur:S|noise:S   (default none)\n"
     "  --expert pristine|auto|oracle|NAME expert set: a fixed one, the detector's\n"
     "                           choice, or the one matching the applied distortion\n"
@@ -146,8 +149,10 @@ static int parse(int argc, char **argv, eval_opts *o)
             o->dataset = argv[++i];
         else if (!strcmp(a, "--split") && has_val) {
             o->split = argv[++i];
-            if (strcmp(o->split, "test") && strcmp(o->split, "train"))
-                return cli_usage("eval", "--split takes 'test' or 'train', not '%s'", o->split);
+            if (strcmp(o->split, "test") && strcmp(o->split, "train") && strcmp(o->split, "val"))
+                return cli_usage("eval", "--split takes 'test', 'train' or 'val', not '%s'", o->split);
+        } else if (!strcmp(a, "--val-index") && has_val) {
+            o->val_index = argv[++i];
         } else if (!strcmp(a, "--distortion") && has_val) {
             if (parse_distortion(argv[++i], o))
                 return cli_usage("eval", "--distortion takes none, blur:SIGMA or noise:SIGMA, not '%s'", argv[i]);
@@ -221,41 +226,15 @@ static int parse(int argc, char **argv, eval_opts *o)
     return 0;
 }
 
-/* DIR/<split>-images-idx3-ubyte, with or without .gz */
-static int load_idx(const char *dir, const char *split, const char *kind, idx_array *a, char *err, size_t errlen)
-{
-    char path[4096];
-    const char *stem = !strcmp(split, "test") ? "t10k" : "train";
-    const char *suffix = !strcmp(kind, "images") ? "idx3-ubyte" : "idx1-ubyte";
-    snprintf(path, sizeof path, "%s/%s-%s-%s", dir, stem, kind, suffix);
-    FILE *f = fopen(path, "rb");
-    if (f)
-        fclose(f);
-    else
-        snprintf(path, sizeof path, "%s/%s-%s-%s.gz", dir, stem, kind, suffix);
-    if (idx_load(path, a, err, errlen))
-        return cli_error("eval", "%s: %s", path, err);
-    return 0;
-}
-
 int cmd_eval(int argc, char **argv)
 {
     eval_opts o;
     int rc = parse(argc, argv, &o);
     if (rc)
         return rc < 0 ? CLI_OK : rc;
-    char err[1024];
     idx_array images, labels;
-    if (load_idx(o.dataset, o.split, "images", &images, err, sizeof err))
-        return CLI_FAIL;
-    if (load_idx(o.dataset, o.split, "labels", &labels, err, sizeof err)) {
-        idx_free(&images);
-        return CLI_FAIL;
-    }
-    if (images.ndim != 3 || labels.ndim != 1 || labels.dims[0] != images.dims[0]) {
-        idx_free(&images), idx_free(&labels);
-        return cli_error("eval", "dataset: expected N images of HxW and N labels");
-    }
+    if ((rc = split_load("eval", o.dataset, o.split, o.val_index, &images, &labels)))
+        return rc;
     eex_model *m;
     eex_status st = eex_model_open(o.model, &m);
     if (st) {

@@ -13,7 +13,7 @@
 typedef enum dist_kind { DIST_NONE = 0, DIST_BLUR, DIST_NOISE } dist_kind;
 
 typedef struct eval_opts {
-    const char *model, *dataset, *split, *expert_mode, *log, *dist_spec;
+    const char *model, *dataset, *split, *val_index, *expert_mode, *log, *dist_spec;
     dist_kind dist;
     double level;
     float thr[EVAL_MAX_THRESHOLDS];      /* setting t: a single p_tar, or ... */

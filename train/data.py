@@ -65,6 +65,15 @@ def load_split(name):
     return x, y
 
 
+def split_indices(n, val_fraction=0.1, seed=0):
+    """(validation, training) indices into the official training set, each sorted.
+    `eex eval/calibrate --split val` reads the first from models/fmnist-val-index.txt
+    (train/val_index.py writes it)."""
+    perm = np.random.default_rng(seed).permutation(n)
+    n_val = int(round(n * val_fraction))
+    return np.sort(perm[:n_val]), np.sort(perm[n_val:])
+
+
 def load(val_fraction=0.1, seed=0, subset=None):
     """Returns dict with 'train', 'val', 'test' -> (x uint8, y int64).
 
@@ -73,9 +82,7 @@ def load(val_fraction=0.1, seed=0, subset=None):
     n images of each (after the split) for smoke runs."""
     x, y = load_split("train")
     xt, yt = load_split("test")
-    perm = np.random.default_rng(seed).permutation(len(x))
-    n_val = int(round(len(x) * val_fraction))
-    vi, ti = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    vi, ti = split_indices(len(x), val_fraction, seed)
     d = {"train": (x[ti], y[ti]), "val": (x[vi], y[vi]), "test": (xt, yt)}
     if subset:
         ntr, nte = subset
