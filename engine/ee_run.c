@@ -4,11 +4,13 @@
  * from engine/ee_bind.c; each run executes a subsequence of the planned
  * order, so partial runs never read a value that was overwritten. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "../branches/bandit.h"
+#include "../weights/metawrite.h"
 #include "ee_result.h"
 #include "session.h"
 #include "status.h"
@@ -251,6 +253,74 @@ eex_status eex_session_exit_confidence(const eex_session *s, int exit, int exper
                                  &cls[n])))
             return eex_fail(st, "exit %d (%s), image %d: %s", exit, ee->experts[expert], n, eex_last_error());
     return EEX_OK;
+}
+
+eex_status eex_session_exit_logits(const eex_session *s, int exit, int expert, float *z, size_t cap)
+{
+    if (!s || !z)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_exit_logits: NULL argument");
+    const eex_ee *ee = &s->m->ee;
+    eex_status st;
+    if ((st = need_ee(s->m, "exit_logits")))
+        return st;
+    if (exit < 1 || exit > ee->n_exits + 1 || expert < 0 || expert >= ee->n_experts)
+        return eex_fail(EEX_ERR_ARGUMENT, "exit_logits: exit %d / expert %d out of range", exit, expert);
+    if (!s->ee_ran)
+        return eex_fail(EEX_ERR_STATE, "exit_logits: run eex_session_run_all first");
+    const size_t n = (size_t)s->batch * (size_t)ee->n_classes;
+    if (n > cap)
+        return eex_fail(EEX_ERR_ARGUMENT, "exit_logits: need %zu floats, buffer holds %zu", n, cap);
+    memcpy(z, eex_session_value(s, ee->logits[(exit - 1) * ee->n_experts + expert]), n * sizeof(float));
+    return EEX_OK;
+}
+
+eex_status eex_model_save_calibrated(const eex_model *m, const float *temps, const float *th, int n_th,
+                                     const char *path)
+{
+    if (!m || !temps || !path)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_model_save_calibrated: NULL argument");
+    eex_status st;
+    if ((st = need_ee(m, "save_calibrated")))
+        return st;
+    const eex_ee *ee = &m->ee;
+    const int E = ee->n_exits, X = ee->n_experts;
+    if (th && n_th != E && n_th != E + 1)
+        return eex_fail(EEX_ERR_ARGUMENT, "save_calibrated: %d thresholds for %d exits", n_th, E);
+    const int n = (E + 1) * X + (th ? 1 : 0);
+    eex_meta_set *set = calloc((size_t)n, sizeof *set);
+    char (*keys)[192] = calloc((size_t)n, sizeof *keys);
+    double ths[EEX_MAX_EXITS + 1];
+    if (!set || !keys) {
+        free(set), free(keys);
+        return eex_fail(EEX_ERR_NOMEM, "save_calibrated: out of memory");
+    }
+    st = EEX_OK;
+    for (int k = 0; k <= E && !st; k++)
+        for (int e = 0; e < X; e++) {
+            const float t = temps[k * X + e];
+            if (!(t > 0.0f) || !isfinite(t)) {
+                st = eex_fail(EEX_ERR_NUMERIC, "save_calibrated: temperature of exit %d (%s) must be > 0", k + 1,
+                              ee->experts[e]);
+                break;
+            }
+            if (k < E)
+                snprintf(keys[k * X + e], sizeof keys[0], "ee.exit.%d.%s.temperature", k + 1, ee->experts[e]);
+            else
+                snprintf(keys[k * X + e], sizeof keys[0], "ee.final.%s.temperature", ee->experts[e]);
+            set[k * X + e] = (eex_meta_set){.key = keys[k * X + e], .type = EEX_V_F64, .f = (double)t};
+        }
+    if (!st && th) {
+        for (int k = 0; k < n_th && !st; k++) {
+            if (!(th[k] >= 0.0f && th[k] <= 1.0f))
+                st = eex_fail(EEX_ERR_ARGUMENT, "save_calibrated: threshold %d must be in [0, 1]", k + 1);
+            ths[k] = th[k];
+        }
+        set[n - 1] = (eex_meta_set){.key = "ee.thresholds", .type = EEX_V_F64S, .fs = ths, .count = (uint32_t)n_th};
+    }
+    if (!st)
+        st = eex_file_write_meta(&m->file, set, n, path);
+    free(set), free(keys);
+    return st;
 }
 
 eex_status eex_session_detector_probs(const eex_session *s, float *probs, size_t cap)

@@ -197,6 +197,12 @@ float eex_model_default_threshold(const eex_model *model);
 /* Per-exit thresholds stored in the file (`ee.thresholds`, E or E + 1 values):
  * copies up to `cap` and returns how many the file holds (0 when absent). */
 int eex_model_default_thresholds(const eex_model *model, float *thresholds, int cap);
+/* Writes a copy of the model file with new temperatures (temps[(exit - 1) * X + e]
+ * for exits 1..E + 1 and expert sets e of X, each > 0) and, when thresholds is
+ * not NULL, `ee.thresholds` (n_thresholds = E or E + 1 values in [0, 1]). The
+ * weights and graph are copied byte for byte. */
+eex_status eex_model_save_calibrated(const eex_model *model, const float *temps, const float *thresholds,
+                                     int n_thresholds, const char *path);
 /* Cut points: where the edge may hand over to the cloud. */
 int eex_model_cut_count(const eex_model *model);
 const char *eex_model_cut_name(const eex_model *model, int index);
@@ -276,6 +282,8 @@ eex_status eex_session_exit_probs(const eex_session *session, int exit, int expe
  * every image of the batch: conf and cls hold batch entries. */
 eex_status eex_session_exit_confidence(const eex_session *session, int exit, int expert, eex_metric metric,
                                        float *conf, int *cls, size_t cap);
+/* Raw logits (before the temperature) of exit k of an expert: batch x classes. */
+eex_status eex_session_exit_logits(const eex_session *session, int exit, int expert, float *logits, size_t cap);
 /* probs: batch x detector classes. */
 eex_status eex_session_detector_probs(const eex_session *session, float *probs, size_t cap);
 
