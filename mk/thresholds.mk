@@ -10,7 +10,8 @@ _thresholds_mk_goal := $(.DEFAULT_GOAL)
 
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 
-test-thresholds: $(BUILD)/eex
+test-thresholds: $(BUILD)/eex $(BUILD)/tests/test_metrics
+	$(BUILD)/tests/test_metrics --jobs 2
 	$(PY) tests/thresholds/test_thresholds.py $(BUILD)
 	BUILD=$(BUILD) PY=$(PY) FMNIST_DIR=$(FMNIST_DIR) sh tests/thresholds/run.sh
 
@@ -19,3 +20,7 @@ experiment-thresholds: $(BUILD)/eex
 	    --dataset $(FMNIST_DIR) --out docs/results
 
 .DEFAULT_GOAL := $(_thresholds_mk_goal)
+
+$(BUILD)/tests/test_metrics: tests/thresholds/test_metrics.c tools/metrics.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)

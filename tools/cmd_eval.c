@@ -32,7 +32,9 @@ static const char help[] =
     "  --split test|train|val   (default test); val: the training images listed in\n"
     "  --val-index FILE         (one 0-based index per line; models/fmnist-val-index.txt\n"
     "                           is train/data.py's held-out 10%)\n"
-    "  --distortion none|blur:S|noise:S   (default none)\n"
+    "  --distortion none|blur:S|noise:S|mix:B,N   (default none); mix: each image\n"
+    "                           clean, blur:B or noise:N, chosen by a hash of the seed\n"
+    "                           and the image index (a seeded mixed stream)\n"
     "  --expert pristine|auto|oracle|NAME expert set: a fixed one, the detector's\n"
     "                           choice, or the one matching the applied distortion\n"
     "                           (default pristine, i.e. the model's first set)\n"
@@ -51,6 +53,23 @@ static const char help[] =
     "                           expert, every exit's confidence and prediction, the\n"
     "                           exit taken at each threshold\n"
     "  --quiet                  no progress lines on stderr\n"
+    "  --outage-window W        with --outage-target A: edge-inference outage\n"
+    "  --outage-target A        probability per threshold, the share of consecutive\n"
+    "                           windows of W images (a shorter tail dropped) whose\n"
+    "                           edge-answered images have accuracy < A (windows with\n"
+    "                           no edge answer are not counted; docs/thresholds.md)\n"
+    "\n"
+    "adaptive p_tar (AdaEE-like; docs/thresholds.md); reads no labels:\n"
+    "  --adaptive               a UCB1 bandit per detector class picks p_tar for each\n"
+    "                           image in order; reward 0 when an edge exit answers,\n"
+    "                           max(0, C_final - C_last_exit) - cost when offloaded;\n"
+    "                           reports plays, P(offload), and the cumulative regret\n"
+    "                           against the best fixed candidate per context in\n"
+    "                           hindsight with its fitted exponent (R ~ t^a). --log\n"
+    "                           writes each image's arm, threshold, exit and reward\n"
+    "  --candidates T,...       p_tar values (default 0.5,0.6,0.7,0.8,0.85,0.9,0.95,0.99)\n"
+    "  --offload-cost O         in confidence units (default 0.1)\n"
+    "  --exploration C          UCB's mean + C sqrt(ln n / n_arm) (default sqrt 2)\n"
     "\n"
     "offloading through a cloud (`eex serve` on the same model file):\n"
     "  --cloud HOST:PORT        every image that no edge exit answers at the highest\n"
@@ -63,7 +82,10 @@ static const char help[] =
     "                           it can)\n"
     "  --wire f32|f16|i8        tensor encoding (default f32)\n"
     "  --deadline-ms D          per image (default 5000); past it the edge answers\n"
-    "                           with its most confident exit, marked degraded\n"
+    "                           with its most confident exit, marked degraded. Given,\n"
+    "                           it also reports the missed-deadline probability: the\n"
+    "                           share of images offloaded at a threshold whose measured\n"
+    "                           end-to-end latency exceeds D or that degraded\n"
     "  --key FILE               shared key of an `eex serve --key FILE` (HMAC-SHA256\n"
     "                           tags on every frame; docs/protocol.md)\n";
 
@@ -78,6 +100,14 @@ static int parse_distortion(const char *s, eval_opts *o)
         o->dist = DIST_BLUR;
         o->level = strtod(s + 5, &end);
         return *end || !(o->level > 0 && o->level <= 100) ? -1 : 0;
+    }
+    if (!strncmp(s, "mix:", 4)) {
+        o->dist = DIST_MIX;
+        o->mix_blur = strtod(s + 4, &end);
+        if (*end != ',' || !(o->mix_blur > 0 && o->mix_blur <= 100))
+            return -1;
+        o->mix_noise = strtod(end + 1, &end);
+        return *end || !(o->mix_noise >= 0 && o->mix_noise <= 1000) ? -1 : 0;
     }
     if (!strncmp(s, "noise:", 6)) {
         o->dist = DIST_NOISE;
@@ -137,7 +167,8 @@ static int parse(int argc, char **argv, eval_opts *o)
     o->split = "test";
     o->expert_mode = "pristine";
     o->batch = 64;
-    int thr_given = 0;
+    int thr_given = 0, outage_target = 0;
+    o->offload_cost = 0.1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const int has_val = i + 1 < argc;
@@ -155,7 +186,8 @@ static int parse(int argc, char **argv, eval_opts *o)
             o->val_index = argv[++i];
         } else if (!strcmp(a, "--distortion") && has_val) {
             if (parse_distortion(argv[++i], o))
-                return cli_usage("eval", "--distortion takes none, blur:SIGMA or noise:SIGMA, not '%s'", argv[i]);
+                return cli_usage("eval", "--distortion takes none, blur:SIGMA, noise:SIGMA or mix:BLUR,NOISE, not '%s'",
+                                 argv[i]);
             o->dist_spec = argv[i];
         } else if (!strcmp(a, "--expert") && has_val)
             o->expert_mode = argv[++i];
@@ -203,6 +235,33 @@ static int parse(int argc, char **argv, eval_opts *o)
         } else if (!strcmp(a, "--deadline-ms") && has_val) {
             if ((o->deadline_ms = cli_parse_int(argv[++i], 1, 100000000)) < 0)
                 return cli_usage("eval", "--deadline-ms takes a positive integer, not '%s'", argv[i]);
+            o->miss_deadline = 1;
+        } else if (!strcmp(a, "--outage-window") && has_val) {
+            if ((o->outage_window = cli_parse_int(argv[++i], 1, 100000000)) < 0)
+                return cli_usage("eval", "--outage-window takes a positive integer, not '%s'", argv[i]);
+        } else if (!strcmp(a, "--outage-target") && has_val) {
+            o->outage_target = strtod(argv[++i], &end);
+            if (*end || end == argv[i] || !(o->outage_target >= 0 && o->outage_target <= 1))
+                return cli_usage("eval", "--outage-target takes an accuracy in [0, 1], not '%s'", argv[i]);
+            outage_target = 1;
+        } else if (!strcmp(a, "--adaptive"))
+            o->adaptive = 1;
+        else if (!strcmp(a, "--candidates") && has_val) {
+            eval_opts tmp;
+            memset(&tmp, 0, sizeof tmp);
+            if (parse_thresholds(argv[++i], &tmp) || tmp.n_thr > EEX_ADAPTIVE_MAX_ARMS)
+                return cli_usage("eval", "--candidates takes up to %d comma-separated numbers in [0, 1], not '%s'",
+                                 EEX_ADAPTIVE_MAX_ARMS, argv[i]);
+            memcpy(o->cand, tmp.thr, sizeof(float) * (size_t)tmp.n_thr);
+            o->n_cand = tmp.n_thr;
+        } else if (!strcmp(a, "--offload-cost") && has_val) {
+            o->offload_cost = strtod(argv[++i], &end);
+            if (*end || end == argv[i] || !(o->offload_cost >= 0 && o->offload_cost <= 1))
+                return cli_usage("eval", "--offload-cost takes a number in [0, 1], not '%s'", argv[i]);
+        } else if (!strcmp(a, "--exploration") && has_val) {
+            o->exploration = strtod(argv[++i], &end);
+            if (*end || end == argv[i] || !(o->exploration > 0 && o->exploration <= 100))
+                return cli_usage("eval", "--exploration takes a number in (0, 100], not '%s'", argv[i]);
         }
         else if (a[0] == '-' && a[1])
             return cli_usage("eval", has_val ? "unknown option '%s'" : "option '%s' needs a value or is unknown", a);
@@ -221,6 +280,17 @@ static int parse(int argc, char **argv, eval_opts *o)
         o->dist_spec = "none";
     if ((o->cut || o->wire || o->deadline_ms || o->key) && !o->cloud)
         return cli_usage("eval", "--cut, --wire, --deadline-ms and --key go with --cloud HOST:PORT");
+    if (!!o->outage_window != outage_target)
+        return cli_usage("eval", "--outage-window W and --outage-target A go together");
+    if (o->adaptive && (o->cloud || o->outage_window))
+        return cli_usage("eval", "--adaptive decides without labels: not with --cloud or the outage flags");
+    if (!o->adaptive && o->n_cand)
+        return cli_usage("eval", "--candidates goes with --adaptive");
+    if (o->adaptive && !o->n_cand) {
+        static const float def[] = {0.5f, 0.6f, 0.7f, 0.8f, 0.85f, 0.9f, 0.95f, 0.99f};
+        memcpy(o->cand, def, sizeof def);
+        o->n_cand = (int)(sizeof def / sizeof *def);
+    }
     if (!o->wire)
         o->wire = EEX_WIRE_F32;
     return 0;
@@ -232,8 +302,9 @@ int cmd_eval(int argc, char **argv)
     int rc = parse(argc, argv, &o);
     if (rc)
         return rc < 0 ? CLI_OK : rc;
-    idx_array images, labels;
-    if ((rc = split_load("eval", o.dataset, o.split, o.val_index, &images, &labels)))
+    idx_array images, labels = {0};
+    /* the adaptive policy learns without labels: the labels file is never opened */
+    if ((rc = split_load("eval", o.dataset, o.split, o.val_index, &images, o.adaptive ? NULL : &labels)))
         return rc;
     eex_model *m;
     eex_status st = eex_model_open(o.model, &m);
@@ -241,7 +312,7 @@ int cmd_eval(int argc, char **argv)
         idx_free(&images), idx_free(&labels);
         return cli_status("eval", st);
     }
-    rc = eval_run(&o, m, &images, &labels);
+    rc = eval_run(&o, m, &images, o.adaptive ? NULL : &labels);
     eex_model_close(m);
     idx_free(&images);
     idx_free(&labels);

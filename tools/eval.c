@@ -7,6 +7,8 @@
 #include <time.h>
 
 #include "cli.h"
+#include "eval_adaptive.h"
+#include "metrics.h"
 #include "offload_cli.h"
 #include "run_ee.h"
 
@@ -19,9 +21,15 @@ static double now_s(void)
 
 static const char *dist_name(dist_kind d) { return d == DIST_BLUR ? "blur" : d == DIST_NOISE ? "noise" : "pristine"; }
 
+int eval_mix_kind(uint64_t seed, uint64_t index)
+{
+    uint64_t st = seed * 0x9E3779B97F4A7C15ull ^ (index + 0x5EEDull);
+    return (int)(eex_splitmix64(&st) % 3u);
+}
+
 /* What one image left behind: enough to decide any threshold afterwards. */
 typedef struct image_rec {
-    int label, expert, det_class;
+    int label, expert, det_class, kind;
     float conf[EEX_MAX_EXITS + 1];
     int pred[EEX_MAX_EXITS + 1];
     /* with --cloud: the real path at the highest threshold */
@@ -34,6 +42,8 @@ typedef struct image_rec {
 typedef struct thr_stats {
     long exit_count[EEX_MAX_EXITS];
     long offload, edge_correct, cloud_correct, final_correct, degraded;
+    outage_acc outage;
+    deadline_acc deadline;
 } thr_stats;
 
 /* The cloud side of an evaluation (NULL without --cloud). */
@@ -181,6 +191,8 @@ static int choose_expert(const eval_opts *o, const eex_model *m, int *expert)
         *expert = -1;
         return CLI_OK;
     }
+    if (!strcmp(o->expert_mode, "oracle") && o->dist == DIST_MIX)
+        return cli_usage("eval", "--expert oracle: not with a mixed stream (use auto)");
     if (!strcmp(o->expert_mode, "oracle")) {
         const int e = find_named(m, dist_name(o->dist), 0);
         if (e < 0 && o->dist != DIST_NONE)
@@ -202,6 +214,12 @@ static eex_status distort(const eval_opts *o, const uint8_t *src, uint8_t *dst, 
     switch (o->dist) {
     case DIST_BLUR: return eex_blur_u8(src, dst, h, w, 1, o->level);
     case DIST_NOISE: return eex_noise_u8(src, dst, h, w, 1, o->level, o->seed + index);
+    case DIST_MIX:
+        switch (eval_mix_kind(o->seed, index)) {
+        case 1: return eex_blur_u8(src, dst, h, w, 1, o->mix_blur);
+        case 2: return eex_noise_u8(src, dst, h, w, 1, o->mix_noise, o->seed + index);
+        default: memcpy(dst, src, (size_t)h * w); return EEX_OK;
+        }
     default: memcpy(dst, src, (size_t)h * w); return EEX_OK;
     }
 }
@@ -244,7 +262,8 @@ static int run_batch(const eval_opts *o, const eex_model *m, eex_session *s, con
         return cli_status("eval", st);
     for (int i = 0; i < n; i++) {
         image_rec *r = &recs[i];
-        r->label = labels->data[first + i];
+        r->label = labels ? labels->data[first + i] : -1;
+        r->kind = o->dist == DIST_MIX ? eval_mix_kind(o->seed, (uint64_t)(first + i)) : (int)o->dist;
         r->det_class = -1;
         if (D) {
             int best = 0;
@@ -277,7 +296,10 @@ static int run_batch(const eval_opts *o, const eex_model *m, eex_session *s, con
 static void write_log(FILE *f, const eex_model *m, const eval_opts *o, long index, const image_rec *r, int E,
                       const cloud_eval *ce)
 {
-    fprintf(f, "{\"index\": %ld, \"label\": %d, \"detector\": ", index, r->label);
+    fprintf(f, "{\"index\": %ld, \"label\": %d, ", index, r->label);
+    if (o->dist == DIST_MIX)
+        fprintf(f, "\"distortion\": \"%s\", ", r->kind == 1 ? "blur" : r->kind == 2 ? "noise" : "none");
+    fputs("\"detector\": ", f);
     if (r->det_class >= 0)
         cli_json_string(f, eex_model_detector_class(m, r->det_class));
     else
@@ -403,6 +425,12 @@ static void report(const eval_opts *o, const eex_model *m, long N, int E, const 
                    "\"final_accuracy_offloaded\": %.6f, \"overall_accuracy\": %.6f",
                    frac(s->offload, N), frac(s->edge_correct, edge), frac(s->cloud_correct, s->offload),
                    frac(s->final_correct, s->offload), frac(s->edge_correct + s->cloud_correct, N));
+            if (o->outage_window)
+                printf(", \"outage_probability\": %.6f, \"outage_windows\": %ld, \"outage_windows_no_edge\": %ld",
+                       outage_prob(&s->outage), s->outage.windows, s->outage.empty);
+            if (ce && o->miss_deadline)
+                printf(", \"missed_deadline_probability\": %.6f, \"missed_deadline\": %ld",
+                       deadline_miss_prob(&s->deadline), s->deadline.missed);
             if (ce)
                 printf(", \"degraded\": %ld, \"latency_ms\": {\"median\": %.3f, \"p95\": %.3f}}", s->degraded,
                        thr_lat[t][0], thr_lat[t][1]);
@@ -472,6 +500,22 @@ static void report(const eval_opts *o, const eex_model *m, long N, int E, const 
         if (ce)
             printf("  %8ld  %7.2f / %.2f", s->degraded, thr_lat[t][0], thr_lat[t][1]);
         printf("\n");
+    }
+    if (o->outage_window || (ce && o->miss_deadline)) {
+        printf("\n");
+        for (int t = 0; t < o->n_thr; t++) {
+            char name[256];
+            eval_thr_name(o, t, name, sizeof name);
+            printf("  %-10s", name);
+            if (o->outage_window)
+                printf("  outage (edge accuracy < %.3g in windows of %d): %.4f (%ld of %ld windows; %ld with no edge answer)",
+                       o->outage_target, o->outage_window, outage_prob(&ts[t].outage), ts[t].outage.outages,
+                       ts[t].outage.windows, ts[t].outage.empty);
+            if (ce && o->miss_deadline)
+                printf("  missed deadline (%d ms): %.4f (%ld images)", o->deadline_ms, deadline_miss_prob(&ts[t].deadline),
+                       ts[t].deadline.missed);
+            printf("\n");
+        }
     }
 }
 
@@ -634,7 +678,7 @@ int eval_run(eval_opts *o, const eex_model *m, const idx_array *images, const id
         return rc;
     const long N = o->limit && o->limit < images->dims[0] ? o->limit : images->dims[0];
     const int h = images->dims[1], w = images->dims[2];
-    for (long i = 0; i < N; i++)
+    for (long i = 0; labels && i < N; i++)
         if (labels->data[i] >= C)
             return cli_error("eval", "label %d of image %ld is not a class of the model (%d classes)", labels->data[i], i, C);
     cloud_eval cloud = {0}, *ce = NULL;
@@ -671,6 +715,10 @@ int eval_run(eval_opts *o, const eex_model *m, const idx_array *images, const id
     float *dprobs = malloc(sizeof(float) * EEX_MAX_CLASSES_DET * (size_t)B);
     image_rec *recs = calloc((size_t)B, sizeof *recs);
     thr_stats *ts = calloc((size_t)o->n_thr, sizeof *ts);
+    for (int t = 0; ts && t < o->n_thr; t++) {
+        outage_init(&ts[t].outage, o->outage_window, o->outage_target);
+        deadline_init(&ts[t].deadline, (double)o->deadline_ms);
+    }
     double *thr_lat_v = ce ? malloc(sizeof(double) * (size_t)N * (size_t)o->n_thr) : NULL;
     long *thr_lat_n = calloc((size_t)o->n_thr, sizeof(long));
     double (*thr_lat)[2] = calloc((size_t)o->n_thr, sizeof *thr_lat);
@@ -683,7 +731,10 @@ int eval_run(eval_opts *o, const eex_model *m, const idx_array *images, const id
         rc = cli_error("eval", "out of memory");
     else if (o->log && !log)
         rc = cli_error("eval", "cannot write '%s'", o->log);
-    const int true_det = find_named(m, dist_name(o->dist), 1);
+    const int true_det = o->dist == DIST_MIX ? -1 : find_named(m, dist_name(o->dist), 1);
+    adaptive_run *ad = NULL;
+    if (!rc && o->adaptive)
+        rc = adaptive_new(o, m, N, &ad);
     const double t0 = now_s();
     double last_progress = t0;
     for (long first = 0; !rc && first < N; first += B) {
@@ -692,7 +743,9 @@ int eval_run(eval_opts *o, const eex_model *m, const idx_array *images, const id
         for (int i = 0; !rc && ce && i < n; i++)
             rc = cloud_image(o, m, ce, first + i, img_buf + (size_t)i * img_size,
                              det_in >= 0 ? det_buf + (size_t)i * det_size : NULL, fixed_expert, &recs[i]);
-        for (int i = 0; !rc && i < n; i++) {
+        for (int i = 0; !rc && ad && i < n; i++)
+            adaptive_image(ad, first + i, recs[i].conf, recs[i].pred, recs[i].det_class, recs[i].expert, recs[i].kind, log);
+        for (int i = 0; !rc && !ad && i < n; i++) {
             const image_rec *r = &recs[i];
             for (int k = 0; k <= E; k++)
                 exit_correct[k] += r->pred[k] == r->label;
@@ -702,6 +755,9 @@ int eval_run(eval_opts *o, const eex_model *m, const idx_array *images, const id
                 int ans, where = 0;
                 const int k = ce ? decide_cloud(r, E, ce->edge_exits, o->thv[t], &ans, &where) : decide(r, E, o->thv[t], &ans);
                 const int offloaded = ce ? where != 0 : k >= E;
+                outage_add(&ts[t].outage, !offloaded, ans == r->label);
+                /* an image the batch-1 path answered on the edge after all (not sent) was in time */
+                deadline_add(&ts[t].deadline, offloaded && r->sent, r->sent ? r->total_ms : NAN, where == 2);
                 if (!offloaded) {
                     ts[t].exit_count[k]++;
                     ts[t].edge_correct += ans == r->label;
@@ -730,11 +786,14 @@ int eval_run(eval_opts *o, const eex_model *m, const idx_array *images, const id
         thr_lat[t][1] = percentile(thr_lat_v + (size_t)t * (size_t)N, thr_lat_n[t], 0.95);
         thr_lat[t][0] = percentile(thr_lat_v + (size_t)t * (size_t)N, thr_lat_n[t], 0.5);
     }
-    if (!rc)
+    if (!rc && ad)
+        adaptive_report(ad, secs);
+    else if (!rc)
         report(o, m, N, E, ts, exit_correct, (const long(*)[EEX_MAX_CLASSES_DET])conf_mat, true_det, secs, ce, thr_lat);
     free(img_buf), free(det_buf), free(px), free(conf), free(cls), free(dprobs), free(recs), free(ts);
     free(thr_lat_v), free(thr_lat_n), free(thr_lat);
     eex_session_free(s);
+    adaptive_free(ad);
     if (ce)
         cloud_close(ce);
     (void)X;
