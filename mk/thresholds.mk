@@ -13,7 +13,7 @@ FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 test-thresholds: $(BUILD)/eex $(BUILD)/tests/test_metrics
 	$(BUILD)/tests/test_metrics --jobs 2
 	$(PY) tests/thresholds/test_thresholds.py $(BUILD)
-	BUILD=$(BUILD) PY=$(PY) FMNIST_DIR=$(FMNIST_DIR) sh tests/thresholds/run.sh
+	FMNIST_DIR=$(FMNIST_DIR) $(PY) tests/thresholds/test_cli.py $(BUILD)
 
 experiment-thresholds: $(BUILD)/eex
 	$(PY) bench/experiments/thresholds.py --eex $(BUILD)/eex --model models/fmnist-ee.eex \

@@ -51,12 +51,14 @@ static const char help[] =
     "  --frontier FILE.json     the Pareto frontiers: accuracy against P(offload) and\n"
     "                           (with costs) against expected latency, each point's\n"
     "                           thresholds, and its figures on the --report log\n"
+    "  --model MODEL.eex -o OUT.eex   a copy of the model with the chosen vector as its\n"
+    "                           ee.thresholds (eex run then uses it by default)\n"
     "  --json                   one JSON object on stdout\n"
     "\n"
     "A malformed or truncated log line is an error naming its line number.\n";
 
 typedef struct opts {
-    const char *log, *report, *frontier;
+    const char *log, *report, *frontier, *model, *out;
     thr_search_opts s;
     int have_budget, have_floor, have_exit_ms, have_offload_ms, n_exit_ms, bootstrap, json;
     uint64_t seed;
@@ -123,6 +125,10 @@ static int parse(int argc, char **argv, opts *o)
             o->have_offload_ms = 1;
         } else if (!strcmp(a, "--report") && has_val)
             o->report = argv[++i];
+        else if (!strcmp(a, "--model") && has_val)
+            o->model = argv[++i];
+        else if (!strcmp(a, "-o") && has_val)
+            o->out = argv[++i];
         else if (!strcmp(a, "--frontier") && has_val)
             o->frontier = argv[++i];
         else if (!strcmp(a, "--grid") && has_val) {
@@ -160,6 +166,8 @@ static int parse(int argc, char **argv, opts *o)
             return cli_usage("thresholds", "--objective min-latency needs --exit-ms M1,..,ME and --offload-ms M");
     } else
         return cli_usage("thresholds", "--objective takes max-accuracy, min-offload or min-latency, not '%s'", obj);
+    if (!!o->model != !!o->out)
+        return cli_usage("thresholds", "--model MODEL.eex and -o OUT.eex go together");
     if (o->have_exit_ms != o->have_offload_ms)
         return cli_usage("thresholds", "--exit-ms and --offload-ms go together");
     o->s.costs.have = o->have_exit_ms;
@@ -271,6 +279,30 @@ static int write_frontier(const opts *o, const evlog *log, const evlog *rep, con
     return 0;
 }
 
+/* A copy of the model with the chosen vector as its ee.thresholds. */
+static int write_model(const opts *o, const float *t, int E)
+{
+    eex_model *m;
+    eex_status st = eex_model_open(o->model, &m);
+    if (st)
+        return cli_status("thresholds", st);
+    int rc = 0;
+    const int X = eex_model_expert_count(m);
+    float *temps = calloc((size_t)(E + 1) * (size_t)(X ? X : 1), sizeof(float));
+    if (eex_model_exit_count(m) != E)
+        rc = cli_error("thresholds", "%s has %d exits, the log %d", o->model, eex_model_exit_count(m), E);
+    else if (!temps)
+        rc = cli_error("thresholds", "out of memory");
+    for (int k = 0; !rc && k <= E; k++)
+        for (int e = 0; e < X; e++)
+            temps[k * X + e] = eex_model_temperature(m, k + 1, e);
+    if (!rc && (st = eex_model_save_calibrated(m, temps, t, E, o->out)))
+        rc = cli_status("thresholds", st);
+    free(temps);
+    eex_model_close(m);
+    return rc;
+}
+
 int cmd_thresholds(int argc, char **argv)
 {
     opts o;
@@ -311,6 +343,8 @@ int cmd_thresholds(int argc, char **argv)
     }
     if (!rc && o.frontier)
         rc = write_frontier(&o, &log, o.report ? &rep : NULL, &res);
+    if (!rc && o.model)
+        rc = write_model(&o, res.best.t, E);
     if (!rc && o.json) {
         printf("{\"log\": ");
         cli_json_string(stdout, o.log);
