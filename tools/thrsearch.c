@@ -354,3 +354,38 @@ int thr_bootstrap(const evlog *log, const float *t, const thr_costs *c, int B, u
     free(ok), free(ms), free(stat);
     return 0;
 }
+
+int thr_bootstrap_gain(const evlog *log, const float *ta, const float *tb, int B, uint64_t seed, double *diff,
+                       double ci[2])
+{
+    const int E = log->exits;
+    const long N = log->n;
+    signed char *d = malloc((size_t)N);
+    double *stat = malloc(sizeof(double) * (size_t)(B > 0 ? B : 1));
+    if (!d || !stat) {
+        free(d), free(stat);
+        return -1;
+    }
+    long sum = 0;
+    for (long i = 0; i < N; i++) {
+        int off, k;
+        d[i] = (signed char)(outcome(&log->r[i], E, ta, &off, &k) - outcome(&log->r[i], E, tb, &off, &k));
+        sum += d[i];
+    }
+    *diff = (double)sum / (double)N;
+    uint64_t st = seed;
+    for (int b = 0; b < B; b++) {
+        long s = 0;
+        for (long j = 0; j < N; j++)
+            s += d[eex_splitmix64(&st) % (uint64_t)N];
+        stat[b] = (double)s / (double)N;
+    }
+    ci[0] = ci[1] = *diff;
+    if (B > 0) {
+        qsort(stat, (size_t)B, sizeof *stat, cli_cmp_double);
+        ci[0] = stat[(int)floor(0.025 * (B - 1))];
+        ci[1] = stat[(int)ceil(0.975 * (B - 1))];
+    }
+    free(d), free(stat);
+    return 0;
+}

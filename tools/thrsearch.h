@@ -55,4 +55,9 @@ void thr_eval(const evlog *log, const float *t, const thr_costs *c, thr_point *o
  * accuracy, P(offload) and mean latency for vector t: ci[q] = {lo, hi}. */
 int thr_bootstrap(const evlog *log, const float *t, const thr_costs *c, int B, uint64_t seed, double ci[3][2]);
 
+/* Paired bootstrap (the same resampled images for both) 95% interval of the
+ * accuracy of vector a minus that of vector b; *diff the point estimate. */
+int thr_bootstrap_gain(const evlog *log, const float *a, const float *b, int B, uint64_t seed, double *diff,
+                       double ci[2]);
+
 #endif
