@@ -66,7 +66,11 @@ def main():
     ap.add_argument("--val-index", default=os.path.join(ROOT, "models", "fmnist-val-index.txt"))
     ap.add_argument("--out", default="docs/results")
     ap.add_argument("--work", default="build/thresholds")
+    ap.add_argument("--md-only", action="store_true", help="rewrite thresholds.md from thresholds.json")
     a = ap.parse_args()
+    if a.md_only:
+        write_md(a, json.load(open(os.path.join(a.out, "thresholds.json"))))
+        return
     os.makedirs(a.work, exist_ok=True)
     os.makedirs(a.out, exist_ok=True)
     W = lambda n: os.path.join(a.work, n)  # noqa: E731
@@ -322,7 +326,8 @@ def write_md(a, res):
     ad, al, av = res["adaptive"], res["adaptive_labels"], res["adaptive_val"]
     w(f"A UCB1 bandit per detected distortion (context) over p_tar in {{{', '.join(map(str, CANDIDATES))}}}, "
       f"offload cost {OFFLOAD_COST} (the confidence the final classifier adds over exit 3 averages 0.006 to 0.015 "
-      "per context on these images, so a larger cost makes never offloading the trivially best arm), reward 0 when "
+      "per context on the mixed test stream, so with a cost of 0.1 the lowest candidate is the best arm in every "
+      "context and there is nothing to learn), reward 0 when "
       "an edge exit answers and max(0, C_final - C_exit3) - cost when offloaded; no labels read. The exploration "
       f"constant c was chosen on the 6000-image validation stream (pseudo-regret by c: "
       f"{', '.join('%g: %.2f' % (float(k), v) for k, v in av['pseudo_regret_by_exploration'].items())}) -> "
@@ -342,6 +347,13 @@ def write_md(a, res):
     w(f"The bandit's answers: accuracy {pct(al['bandit_accuracy'])}, P(offload) {pct(al['bandit_p_offload'])}; "
       f"the best fixed p_tar with labels: {pct(al['best_fixed_global_accuracy'])}, P(offload) "
       f"{pct(al['best_fixed_global_p_offload'])}.")
+    w("")
+    w("Reading: the regret grows sublinearly (exponent below 1 for every comparator) but far from UCB1's "
+      "logarithmic regime. The candidates' mean rewards differ by 1e-4 to 4e-3 per image against a reward spread "
+      "of 0.02 to 0.06, so 2000 to 3300 images per context are too few to separate neighbouring candidates; the "
+      "bandit mostly learns to avoid the extreme ones. The label-free reward does not see accuracy: the bandit "
+      "offloads more than the threshold chosen with labels for about the same accuracy, which is what the "
+      "label-based regret charges it for.")
     w("")
     w("![regret](thresholds_regret.png)")
     w("")

@@ -7,9 +7,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../branches/bandit.h"
 #include "../../engine/session.h"
+#include "../../weights/metawrite.h"
 #include "eex.h"
 
 static eex_model *model;
@@ -391,4 +393,41 @@ Test(ee, adaptive_policy_learns_in_the_session_without_labels)
     cr_assert_eq(eex_session_set_adaptive(s, NULL), EEX_OK);
     cr_assert_eq(eex_session_run_policy(s, &p, &r), EEX_ERR_STATE);
     eex_session_free(s);
+}
+
+Test(ee, saved_thresholds_and_temperatures_round_trip_and_bad_ones_are_refused)
+{
+    char path[] = "/tmp/eex_test_thrXXXXXX";
+    const int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    const int E = 3, X = eex_model_expert_count(model);
+    float temps[4 * 3];
+    for (int i = 0; i < (E + 1) * X; i++)
+        temps[i] = 0.5f + 0.1f * (float)i;
+    const float th[3] = {0.9f, 0.8f, 0.25f};
+    cr_assert_eq(eex_model_save_calibrated(model, temps, th, 3, path), EEX_OK, "%s", eex_last_error());
+    eex_model *m2;
+    cr_assert_eq(eex_model_open(path, &m2), EEX_OK, "%s", eex_last_error());
+    float got[EEX_MAX_EXITS + 1];
+    cr_assert_eq(eex_model_default_thresholds(m2, got, EEX_MAX_EXITS + 1), 3);
+    for (int k = 0; k < 3; k++)
+        cr_assert_float_eq(got[k], th[k], 1e-7);
+    for (int k = 1; k <= E + 1; k++)
+        for (int e = 0; e < X; e++)
+            cr_assert_float_eq(eex_model_temperature(m2, k, e), temps[(k - 1) * X + e], 1e-7);
+    cr_assert_eq(m2->n_nodes, model->n_nodes, "the graph is copied whole");
+    eex_model_close(m2);
+    /* a file whose ee.thresholds has the wrong count, or a value outside [0, 1] */
+    const double two[2] = {0.5, 0.5}, big[3] = {0.5, 1.5, 0.5};
+    const eex_meta_set bad[2] = {{.key = "ee.thresholds", .type = EEX_V_F64S, .fs = two, .count = 2},
+                                 {.key = "ee.thresholds", .type = EEX_V_F64S, .fs = big, .count = 3}};
+    for (int b = 0; b < 2; b++) {
+        cr_assert_eq(eex_file_write_meta(&model->file, &bad[b], 1, path), EEX_OK, "%s", eex_last_error());
+        cr_assert_eq(eex_model_open(path, &m2), EEX_ERR_FORMAT);
+        cr_assert(strstr(eex_last_error(), "ee.thresholds"), "%s", eex_last_error());
+    }
+    const float bad_t[12] = {0};
+    cr_assert_eq(eex_model_save_calibrated(model, bad_t, NULL, 0, path), EEX_ERR_NUMERIC);
+    unlink(path);
 }
