@@ -63,7 +63,8 @@ TEST_SRC := $(wildcard tests/unit/*.c)
 DEPS_PKGS := build-essential pkg-config libopenblas-dev libstb-dev libcriterion-dev \
              python3-torch python3-torchvision python3-onnx python3-numpy python3-matplotlib python3-pil \
              clang-14 libfuzzer-14-dev iproute2 \
-             gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user nodejs haproxy
+             gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user nodejs haproxy \
+             dataset-fashion-mnist strace
 
 .PHONY: all deps test test-unit test-parity test-converter test-cli test-ee test-asan test-tsan install clean help
 
@@ -134,7 +135,7 @@ test-cli: $(BUILD)/eex
 	BUILD=$(BUILD) PY=$(PY) sh tests/cli/run.sh
 
 test: deps all
-	$(MAKE) test-unit test-converter test-cli test-ee test-export test-parity
+	$(MAKE) test-unit test-converter test-cli test-ee test-export test-parity test-thresholds
 	$(MAKE) BLAS=none test-unit test-parity
 	$(MAKE) test-offload test-arm
 	$(MAKE) test-asan
@@ -149,7 +150,7 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
            TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:report_signal_unsafe=0
 test-asan:
-	$(SAN_ENV) $(MAKE) SAN=asan test-unit test-ee test-cli test-offload-unit
+	$(SAN_ENV) $(MAKE) SAN=asan test-unit test-ee test-cli test-offload-unit test-thresholds
 	THREADS=2 REF=0 $(SAN_ENV) $(MAKE) SAN=asan test-parity
 	$(SAN_ENV) $(MAKE) SAN=asan offload-tools
 	BUILD=build-asan PY=$(PY) $(PY) tests/offload/test_offload.py equality kill load batch auth

@@ -349,8 +349,8 @@ def write_md(a, res):
       f"{pct(al['best_fixed_global_p_offload'])}.")
     w("")
     w("Reading: the regret grows sublinearly (exponent below 1 for every comparator) but far from UCB1's "
-      "logarithmic regime. The candidates' mean rewards differ by 1e-4 to 4e-3 per image against a reward spread "
-      "of 0.02 to 0.06, so 2000 to 3300 images per context are too few to separate neighbouring candidates; the "
+      "logarithmic regime. The candidates' mean rewards differ by 1e-4 to 4e-3 per image against per-image "
+      "standard deviations of 0.002 to 0.06 (validation stream), so 2000 to 3300 images per context are too few to separate neighbouring candidates; the "
       "bandit mostly learns to avoid the extreme ones. The label-free reward does not see accuracy: the bandit "
       "offloads more than the threshold chosen with labels for about the same accuracy, which is what the "
       "label-based regret charges it for.")
