@@ -431,3 +431,50 @@ Test(ee, saved_thresholds_and_temperatures_round_trip_and_bad_ones_are_refused)
     cr_assert_eq(eex_model_save_calibrated(model, bad_t, NULL, 0, path), EEX_ERR_NUMERIC);
     unlink(path);
 }
+
+/* eex eval --adaptive decides from recorded confidences with eex_bandit; a
+ * session with policy.adaptive runs image by image. Both must make the same
+ * choices on the same stream. */
+Test(ee, session_adaptive_equals_the_bandit_on_recorded_confidences)
+{
+    eex_session *s = new_session(), *all = new_session();
+    const float arms[5] = {0.0f, 0.12f, 0.15f, 0.2f, 1.0f};
+    const eex_adaptive_opts o = {.candidates = arms, .n_candidates = 5, .offload_cost = 0.01, .exploration = 0.05};
+    cr_assert_eq(eex_session_set_adaptive(s, &o), EEX_OK);
+    eex_bandit *b;
+    cr_assert_eq(eex_bandit_new(&o, 1, &b), EEX_OK);
+    const int E = 3;
+    uint64_t st = 7;
+    int offloads = 0;
+    for (int n = 0; n < 60; n++) {
+        for (size_t i = 0; i < sizeof image / sizeof *image; i++)
+            image[i] = (float)(eex_splitmix64(&st) >> 40) / (1 << 24) * 4.0f - 2.0f;
+        const int64_t ishape[4] = {1, 3, 28, 28};
+        cr_assert_eq(eex_session_set_input(s, eex_model_image_input(model), image, ishape, 4), EEX_OK);
+        cr_assert_eq(eex_session_set_input(all, eex_model_image_input(model), image, ishape, 4), EEX_OK);
+        eex_policy p = policy(0.5f, 0);
+        p.adaptive = 1;
+        eex_exit_result r;
+        cr_assert_eq(eex_session_run_policy(s, &p, &r), EEX_OK, "%s", eex_last_error());
+        cr_assert_eq(eex_session_run_all(all), EEX_OK);
+        float conf[4];
+        int cls;
+        for (int k = 0; k < 4; k++)
+            cr_assert_eq(eex_session_exit_confidence(all, k + 1, 0, EEX_METRIC_MAXPROB, &conf[k], &cls, 1), EEX_OK);
+        const int arm = eex_bandit_choose(b, 0);
+        cr_assert_eq(s->bandit_arm, arm, "image %d: session arm %d, bandit arm %d", n, s->bandit_arm, arm);
+        int k = 0;
+        while (k < E && !(conf[k] > arms[arm]))
+            k++;
+        cr_assert_eq(r.where == EEX_WHERE_EDGE, k < E, "image %d", n);
+        offloads += k == E;
+        eex_bandit_update(b, 0, arm, eex_adaptive_reward(conf, E - 1, E, k == E, o.offload_cost));
+    }
+    for (int a = 0; a < 5; a++)
+        cr_assert_eq(eex_bandit_plays(s->bandit, 0, a), eex_bandit_plays(b, 0, a), "arm %d", a);
+    cr_assert_gt(offloads, 0, "the stream must exercise offloaded images too");
+    cr_assert_lt(offloads, 60, "and edge answers");
+    eex_bandit_free(b);
+    eex_session_free(s);
+    eex_session_free(all);
+}
