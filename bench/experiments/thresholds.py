@@ -81,30 +81,6 @@ def main():
     res = {"date": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"), "machine": platform.processor() or
            platform.machine(), "model": a.model, "val_index": a.val_index}
 
-    # ---- 1. per-exit vs single ------------------------------------------------------------
-    scen = {"clean": ["--expert", "pristine"], "mixed": ["--distortion", MIX, "--expert", "auto"]}
-    res["per_exit"] = {}
-    for name, args in scen.items():
-        logs = {}
-        for split, sp in (("val", val), ("test", [])):
-            logs[split] = W(f"{name}-{split}.jsonl")
-            res.setdefault("sweeps", {})[f"{name}-{split}"] = j(E + sp + args + sweep + ["--log", logs[split]],
-                                                                 f"eval {name} {split}")
-        rows = []
-        for B in BUDGETS:
-            fr = W(f"frontier-{name}-{B}.json")
-            r = j([a.eex, "thresholds", logs["val"], "--objective", "max-accuracy", "--offload-budget", str(B),
-                   "--report", logs["test"], "--json", "--frontier", fr], f"thresholds {name} B={B}")
-            rows.append(r)
-        res["per_exit"][name] = rows
-        # frontier plot at 10%
-        fr = W(f"frontier-{name}-0.1.json")
-        with open(W(f"sweep-{name}-val.json"), "w") as f:
-            json.dump(res["sweeps"][f"{name}-val"], f)
-        sh(["/usr/bin/python3", os.path.join(HERE, "plot_frontier.py"), fr,
-            os.path.join(a.out, f"thresholds_frontier_{name}.png"), "--budget", "0.1", "--single",
-            W(f"sweep-{name}-val.json")], f"plot frontier {name}")
-
     # offload cost on loopback and the per-exit latencies, for min-latency
     bench = j([a.eex, "bench", a.model, "--exits", "--json", "--runs", "200", "--warmup", "20"], "bench --exits")
     exit_ms = [e["measured_ms"] for e in bench["exits"] if not e["final"]]
@@ -124,10 +100,35 @@ def main():
         srv.send_signal(signal.SIGTERM)
         srv.wait(30)
     offload_ms = cl["offload_ms"]["median"]
+    costs = ["--exit-ms", ",".join(f"{x:.4f}" for x in exit_ms), "--offload-ms", f"{offload_ms:.4f}"]
+    # ---- 1. per-exit vs single ------------------------------------------------------------
+    scen = {"clean": ["--expert", "pristine"], "mixed": ["--distortion", MIX, "--expert", "auto"]}
+    res["per_exit"] = {}
+    for name, args in scen.items():
+        logs = {}
+        for split, sp in (("val", val), ("test", [])):
+            logs[split] = W(f"{name}-{split}.jsonl")
+            res.setdefault("sweeps", {})[f"{name}-{split}"] = j(E + sp + args + sweep + ["--log", logs[split]],
+                                                                 f"eval {name} {split}")
+        rows = []
+        for B in BUDGETS:
+            fr = W(f"frontier-{name}-{B}.json")
+            r = j([a.eex, "thresholds", logs["val"], "--objective", "max-accuracy", "--offload-budget", str(B),
+                   "--report", logs["test"], "--json", "--frontier", fr] + (costs if name == "clean" else []),
+                  f"thresholds {name} B={B}")
+            rows.append(r)
+        res["per_exit"][name] = rows
+        # frontier plot at 10%
+        fr = W(f"frontier-{name}-0.1.json")
+        with open(W(f"sweep-{name}-val.json"), "w") as f:
+            json.dump(res["sweeps"][f"{name}-val"], f)
+        sh(["/usr/bin/python3", os.path.join(HERE, "plot_frontier.py"), fr,
+            os.path.join(a.out, f"thresholds_frontier_{name}.png"), "--budget", "0.1", "--single",
+            W(f"sweep-{name}-val.json")], f"plot frontier {name}")
+
     single08 = [r for r in res["sweeps"]["clean-val"]["results"] if abs(r["threshold"] - 0.8) < 1e-9][0]
     floor = round(single08["overall_accuracy"], 4)
     res["costs"] = {"exit_ms": exit_ms, "offload_ms_loopback_median": offload_ms, "floor": floor}
-    costs = ["--exit-ms", ",".join(f"{x:.4f}" for x in exit_ms), "--offload-ms", f"{offload_ms:.4f}"]
     res["objectives"] = {}
     for obj, extra in (("min-offload", []), ("min-latency", costs)):
         res["objectives"][obj] = j([a.eex, "thresholds", W("clean-val.jsonl"), "--objective", obj, "--accuracy-floor",
