@@ -14,10 +14,14 @@ TRAIN_THREADS ?= 2
 
 .PHONY: train train-fast
 
+TRAIN_NEEDS = fmnist=$(FMNIST_DIR) py:torch=python3-torch py:onnx=python3-onnx py:numpy=python3-numpy
+
 train:
-	$(PY) train/train.py --threads $(TRAIN_THREADS) --log train/out/train.log
+	@PY=$(PY) sh tools/need.sh "make train" $(TRAIN_NEEDS)
+	FMNIST_DIR=$(FMNIST_DIR) $(PY) train/train.py --threads $(TRAIN_THREADS) --log train/out/train.log
 
 train-fast:
-	$(PY) train/train.py --fast --threads 1
+	@PY=$(PY) sh tools/need.sh "make train-fast" $(TRAIN_NEEDS)
+	FMNIST_DIR=$(FMNIST_DIR) $(PY) train/train.py --fast --threads 1
 
 .DEFAULT_GOAL := $(_train_mk_goal)

@@ -37,8 +37,8 @@ def _open(path):
     for p in (path, path + ".gz"):
         if os.path.exists(p):
             return gzip.open(p, "rb") if p.endswith(".gz") else open(p, "rb")
-    raise FileNotFoundError(f"{path}[.gz] not found (install dataset-fashion-mnist "
-                            "or set FMNIST_DIR)")
+    raise FileNotFoundError(f"{path}[.gz] not found (Fashion-MNIST: install Debian's "
+                            "dataset-fashion-mnist with 'make deps', or set FMNIST_DIR)")
 
 
 def read_idx(path):

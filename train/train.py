@@ -672,4 +672,8 @@ def write_json(path, model_path, net, ck, cfg, report, args):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except FileNotFoundError as e:
+        # a missing dataset file: one line (data.py names the package), no traceback
+        sys.exit(f"train: {e}")
