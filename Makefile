@@ -18,6 +18,16 @@ PY      := /usr/bin/python3
 PREFIX  ?= /usr/local
 # Fashion-MNIST's IDX files (Debian's dataset-fashion-mnist) for demo, train, experiment.
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
+# Another dataset for `make train` / `make experiment` (mk/train.mk): DATASET=DIR, its
+# class names LABELS=FILE, NAME (default: the folder's name), AUGMENT=hflip.
+DATASET ?=
+LABELS  ?=
+NAME    ?=
+AUGMENT ?=
+DATASET_NAME := $(if $(DATASET),$(or $(NAME),$(notdir $(patsubst %/,%,$(DATASET)))),fashion-mnist)
+# Where a DATASET's run goes: checkpoints, NAME-ee.eex/.json/.pt; results/ below it.
+TRAIN_OUT      ?= train/out/$(DATASET_NAME)
+TRAIN_FAST_OUT ?= train/out-fast/$(DATASET_NAME)
 BLAS    ?= openblas
 SAN     ?=
 
@@ -148,7 +158,7 @@ test-cli: $(BUILD)/eex
 	BUILD=$(BUILD) PY=$(PY) sh tests/cli/run.sh
 
 test: deps all
-	$(MAKE) test-unit test-converter test-cli test-ee test-export test-parity
+	$(MAKE) test-unit test-converter test-cli test-ee test-export test-parity test-pipeline
 	$(MAKE) BLAS=none test-unit test-parity
 	$(MAKE) test-offload test-arm
 	$(MAKE) test-asan
