@@ -209,8 +209,21 @@ def spectra(x_u8, exact=False):
 
 def detector_inputs(x_u8, channels=2, exact=False):
     """Detector inputs float32 [N, channels, H, W] (distort.detector_input for grayscale
-    28x28 images): the spectrum, then with channels = 2 the image / 255."""
+    28x28 images): the spectrum, then with channels >= 2 the image / 255, then with
+    channels = 3 the diagonal residual (distort.residual_plane)."""
     s = spectra(x_u8, exact)
     if channels == 1:
         return s
-    return np.concatenate([s, (x_u8.astype(np.float32) / np.float32(255.0))[:, None]], 1)
+    planes = [s, (x_u8.astype(np.float32) / np.float32(255.0))[:, None]]
+    if channels == 3:
+        planes.append(residual_planes(x_u8)[:, None])
+    return np.concatenate(planes, 1)
+
+
+def residual_planes(x_u8):
+    """distort.residual_plane over a batch [N, H, W] (the same integer r, then the same
+    float32 operations)."""
+    x = x_u8.astype(np.int32)
+    r = np.zeros(x.shape, np.int32)
+    r[:, :-1, :-1] = x[:, :-1, :-1] - x[:, :-1, 1:] - x[:, 1:, :-1] + x[:, 1:, 1:]
+    return np.clip(np.float32(0.5) + r.astype(np.float32) / np.float32(64.0), 0, 1).astype(np.float32)
