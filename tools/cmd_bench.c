@@ -80,6 +80,7 @@ typedef struct bench_opts {
 typedef struct bench_env {
     si_machine machine;
     unsigned char allowed[SI_MAX_CPUS]; /* the affinity the threads inherit */
+    unsigned char watch[SI_MAX_CPUS];   /* allowed and present: whose frequency is recorded */
     int pinned;                          /* --cpus was given and applied */
 } bench_env;
 
@@ -246,7 +247,7 @@ static int bench(const bench_opts *o, const bench_env *env, eex_model *m, eex_se
         round_stat[3 * r] = scratch[0], round_stat[3 * r + 1] = cli_median(scratch, o->runs);
         round_stat[3 * r + 2] = scratch[o->runs - 1];
         const size_t used = strlen(warn);
-        const int w = si_throttle_check(mach, env->allowed, before, after, o->temp_limit_c, warn + used,
+        const int w = si_throttle_check(mach, env->watch, before, after, o->temp_limit_c, warn + used,
                                         sizeof warn - used);
         if (w && o->rounds > 1) { /* say which round */
             char tagged[4096] = "";
@@ -342,9 +343,9 @@ static int bench(const bench_opts *o, const bench_env *env, eex_model *m, eex_se
         for (int r = 0; r < o->rounds; r++) {
             fprintf(f, "%s\n  {\"min_ms\": %.4f, \"median_ms\": %.4f, \"max_ms\": %.4f, \"before\": ", r ? "," : "",
                     round_stat[3 * r], round_stat[3 * r + 1], round_stat[3 * r + 2]);
-            si_snapshot_json(f, mach, env->allowed, &snap[2 * r]);
+            si_snapshot_json(f, mach, env->watch, &snap[2 * r]);
             fputs(", \"after\": ", f);
-            si_snapshot_json(f, mach, env->allowed, &snap[2 * r + 1]);
+            si_snapshot_json(f, mach, env->watch, &snap[2 * r + 1]);
             fputc('}', f);
         }
         fprintf(f, "],\n \"throttled\": %s, \"warnings\": ", n_warn ? "true" : "false");
@@ -384,9 +385,9 @@ static int bench(const bench_opts *o, const bench_env *env, eex_model *m, eex_se
         for (int r = 0; r < o->rounds; r++) {
             fprintf(f, "round %d: min %.3f, median %.3f, max %.3f ms\n  before: ", r + 1, round_stat[3 * r],
                     round_stat[3 * r + 1], round_stat[3 * r + 2]);
-            si_snapshot_text(f, mach, env->allowed, &snap[2 * r]);
+            si_snapshot_text(f, mach, env->watch, &snap[2 * r]);
             fputs("\n  after:  ", f);
-            si_snapshot_text(f, mach, env->allowed, &snap[2 * r + 1]);
+            si_snapshot_text(f, mach, env->watch, &snap[2 * r + 1]);
             fputc('\n', f);
         }
         for (const char *p = warn; *p;) {
@@ -436,9 +437,21 @@ static int pin_cpus(const bench_opts *o, bench_env *env)
         for (int i = 0; i < SI_MAX_CPUS; i++)
             if (want[i])
                 CPU_SET(i, &cs);
-        if (pin_all_threads(&cs))
-            return cli_error("bench", "--cpus %s: cannot run there (sched_setaffinity: %s)", o->cpus,
-                             strerror(errno));
+        cpu_set_t before;
+        CPU_ZERO(&before);
+        const int had = !sched_getaffinity(0, sizeof before, &before);
+        if (pin_all_threads(&cs)) {
+            const int e = errno;
+            char list[1024], now[1024] = "unknown";
+            si_format_cpus(want, list, sizeof list);
+            unsigned char b[SI_MAX_CPUS] = {0};
+            for (int i = 0; had && i < SI_MAX_CPUS; i++)
+                b[i] = (unsigned char)(CPU_ISSET(i, &before) != 0);
+            if (had)
+                si_format_cpus(b, now, sizeof now);
+            return cli_error("bench", "--cpus %s: cpus %s are not available here (sched_setaffinity: %s; the threads may run on %s)",
+                             o->cpus, list, strerror(e), now);
+        }
         env->pinned = 1;
     }
     if (sched_getaffinity(0, sizeof cs, &cs))
@@ -446,6 +459,8 @@ static int pin_cpus(const bench_opts *o, bench_env *env)
     memset(env->allowed, 0, sizeof env->allowed);
     for (int i = 0; i < SI_MAX_CPUS; i++)
         env->allowed[i] = (unsigned char)(CPU_ISSET(i, &cs) != 0);
+    for (int i = 0; i < SI_MAX_CPUS; i++)
+        env->watch[i] = (unsigned char)(env->allowed[i] && i < env->machine.ncpus && env->machine.cpu[i].present);
     if (o->cpus) {
         /* the kernel quietly drops cpus that are offline or not ours */
         unsigned char want[SI_MAX_CPUS];

@@ -561,8 +561,15 @@ void si_machine_text(FILE *f, const si_machine *m)
 
 void si_snapshot_json(FILE *f, const si_machine *m, const unsigned char set[SI_MAX_CPUS], const si_snapshot *s)
 {
-    fputs("{\"mhz\": [", f);
+    fputs("{\"cpus\": [", f);
     int first = 1;
+    for (int i = 0; i < m->ncpus; i++)
+        if (set[i]) {
+            fprintf(f, "%s%d", first ? "" : ", ", i);
+            first = 0;
+        }
+    fputs("], \"mhz\": [", f);
+    first = 1;
     for (int i = 0; i < m->ncpus; i++) {
         if (!set[i])
             continue;
