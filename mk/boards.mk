@@ -5,7 +5,8 @@
 #   make test-dist-arm   unpacks that tarball in a temporary directory and runs its
 #                        eex under qemu-aarch64 (selftest, bench on both models, run);
 #                        part of make test-arm
-#   make test-sysinfo    eex sysinfo / bench on the fake /sys trees of tests/sysfs/
+#   make test-sysinfo    eex sysinfo / bench on the fake /sys trees of tests/sysfs/,
+#                        and board-report on bench/boards/sample/
 #   make board-report RESULTS=DIR [REPORT=DIR]
 #                        every eex bench --json file in DIR -> REPORT/board-report.md
 #                        and board-report.png (default REPORT=DIR)
@@ -56,6 +57,7 @@ test-dist-arm: dist-arm
 
 test-sysinfo: $(BUILD)/eex
 	BUILD=$(BUILD) $(PY) tests/sysfs/test_sysinfo.py
+	$(PY) tests/sysfs/test_report.py
 
 REPORT ?= $(RESULTS)
 board-report:
