@@ -27,7 +27,7 @@ test-arm:
 	    -o $(ARM_BUILD)/test_simd_arm tests/arm/test_simd_arm.c $(ARM_BUILD)/libeex.a -lm -pthread
 	qemu-aarch64 $(ARM_BUILD)/test_simd_arm 40
 	$(MAKE) CROSS=$(ARM_CROSS) BLAS=none STATIC=1 $(ARM_BUILD)/eex
-	BUILD=$(ARM_BUILD) $(PY) tests/sysfs/test_sysinfo.py --runner qemu-aarch64
+	BUILD=$(ARM_BUILD) $(PY) tests/sysfs/test_sysinfo.py --runner "qemu-aarch64 -L /usr/aarch64-linux-gnu"
 	$(MAKE) test-dist-arm
 
 # The one static binary to copy onto an ARM board (see docs/performance.md).
