@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../kernels/dispatch.h"
 #include "../kernels/gemm.h"
@@ -31,7 +32,7 @@ static const char help[] =
     "\n"
     "On Linux it also records the machine (CPU model, board, cores, clusters of\n"
     "alike cores with max/min frequency, cpu_capacity and governor: see eex\n"
-    "sysinfo), which cpus the threads may run on and which they last ran on, and\n"
+    "sysinfo), which cpus the threads may run on and which they ran on, and\n"
     "the cpus' current frequencies and the temperatures before and after each\n"
     "round. It warns when a frequency fell by more than 5% over a round or a\n"
     "thermal zone ended a round at or above the temperature limit: figures from\n"
@@ -186,6 +187,12 @@ static void shape_str(const eex_node_info *in, char *buf, size_t cap)
         snprintf(buf, cap, "%lldx%lld", (long long)in->out_shape[0], (long long)in->out_shape[1]);
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+    const int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
 static void sleep_seconds(double s)
 {
     struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
@@ -229,6 +236,11 @@ static int bench(const bench_opts *o, const bench_env *env, eex_model *m, eex_se
     }
     for (int i = 0; i < o->warmup && !st; i++)
         st = eex_session_run(s);
+    /* which cpus ran: the main thread asks after every timed run; the
+     * others are read from /proc before and after the rounds */
+    static si_thread th0[64], th1[64];
+    const int n_th0 = si_threads(th0, 64);
+    unsigned char main_cpus[SI_MAX_CPUS] = {0};
     char warn[4096] = "";
     int n_warn = 0;
     for (int r = 0; r < o->rounds && !st; r++) {
@@ -241,6 +253,9 @@ static int bench(const bench_opts *o, const bench_env *env, eex_model *m, eex_se
             const double t0 = cli_now_ms();
             st = eex_session_run(s);
             tr[i] = cli_now_ms() - t0;
+            const int cpu = sched_getcpu();
+            if (cpu >= 0 && cpu < SI_MAX_CPUS)
+                main_cpus[cpu] = 1;
         }
         si_snapshot_read(si_root_after(), mach, after);
         memcpy(scratch, tr, sizeof(double) * (size_t)o->runs);
@@ -264,8 +279,27 @@ static int bench(const bench_opts *o, const bench_env *env, eex_model *m, eex_se
         }
         n_warn += w;
     }
-    int last_cpu[64];
-    const int n_last = si_threads_last_cpu(last_cpu, 64);
+    /* threads that used CPU time during the rounds (clock-tick resolution:
+     * short rounds may show only the main thread) and the cpu each last
+     * ran on; the rest slept throughout (OpenBLAS's when it has no work,
+     * qemu's own) and are only counted */
+    const int n_th1 = si_threads(th1, 64);
+    int last_cpu[64], n_last = 0, n_idle = 0;
+    for (int i = 0; i < n_th1; i++) {
+        int ran = th1[i].tid == (int)getpid();
+        for (int k = 0; k < n_th0 && !ran; k++)
+            ran = th0[k].tid == th1[i].tid && th1[i].ticks > th0[k].ticks;
+        int known = 0;
+        for (int k = 0; k < n_th0; k++)
+            known |= th0[k].tid == th1[i].tid;
+        if (ran || !known)
+            last_cpu[n_last++] = th1[i].cpu;
+        else
+            n_idle++;
+    }
+    qsort(last_cpu, (size_t)n_last, sizeof last_cpu[0], cmp_int);
+    char main_list[1024];
+    si_format_cpus(main_cpus, main_list, sizeof main_list);
     if (!st)
         st = eex_session_enable_profiling(s, 1);
     for (int i = 0; i < o->runs && !st; i++) {
@@ -339,7 +373,8 @@ static int bench(const bench_opts *o, const bench_env *env, eex_model *m, eex_se
         fprintf(f, ", \"cpus_allowed\": \"%s\", \"threads_last_cpu\": [", allowed);
         for (int i = 0; i < n_last; i++)
             fprintf(f, "%s%d", i ? ", " : "", last_cpu[i]);
-        fprintf(f, "], \"rounds\": %d, \"cooldown_s\": %g, \"temp_limit_c\": %g, \"round_results\": [", o->rounds,
+        fprintf(f, "], \"threads_idle\": %d, \"main_thread_cpus\": \"%s\"", n_idle, main_list);
+        fprintf(f, ", \"rounds\": %d, \"cooldown_s\": %g, \"temp_limit_c\": %g, \"round_results\": [", o->rounds,
                 o->cooldown_s, o->temp_limit_c);
         for (int r = 0; r < o->rounds; r++) {
             fprintf(f, "%s\n  {\"min_ms\": %.4f, \"median_ms\": %.4f, \"max_ms\": %.4f, \"before\": ", r ? "," : "",
@@ -369,10 +404,11 @@ static int bench(const bench_opts *o, const bench_env *env, eex_model *m, eex_se
         fprintf(f, "%s: %d thread%s, batch %d, kernels %s, gemm %s, %d runs after %d warm-up\n", o->model,
                 o->threads, o->threads == 1 ? "" : "s", o->batch, isa, eex_gemm_backend(), o->runs, o->warmup);
         si_machine_text(f, mach);
-        fprintf(f, "threads on cpus %s (%s); threads last ran on", allowed, env->pinned ? "pinned by --cpus" : "not pinned");
+        fprintf(f, "threads on cpus %s (%s); main thread ran on %s; threads that ran last ran on", allowed,
+                env->pinned ? "pinned by --cpus" : "not pinned", main_list);
         for (int i = 0; i < n_last; i++)
             fprintf(f, "%s%d", i ? "," : " ", last_cpu[i]);
-        fputs(n_last ? "\n" : " unknown\n", f);
+        fprintf(f, "%s (%d idle)\n", n_last ? "" : " unknown", n_idle);
         if (shown < n_nodes)
             qsort(rows, (size_t)n_nodes, sizeof *rows, cmp_row_ms);
         fprintf(f, "\n  %-4s %-14s %-20s %9s %12s %7s\n", "#", "op", "output", "ms", "rate", "share");

@@ -415,7 +415,7 @@ int si_throttle_check(const si_machine *m, const unsigned char set[SI_MAX_CPUS],
     return count;
 }
 
-int si_threads_last_cpu(int *cpus, int cap)
+int si_threads(si_thread *t, int cap)
 {
     DIR *d = opendir("/proc/self/task");
     if (!d)
@@ -429,34 +429,28 @@ int si_threads_last_cpu(int *cpus, int cap)
         snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
         if (read_text("", path, buf, sizeof buf))
             continue;
-        /* fields after the command name in parentheses: 3 (state) onward;
-         * field 39 is the cpu the thread last ran on */
+        /* the fields after the command name (in parentheses, may hold
+         * spaces) start at field 3; 14 utime, 15 stime, 39 processor */
         const char *p = strrchr(buf, ')');
         if (!p)
             continue;
-        p++;
-        int field = 2;
-        while (*p && field < 39) {
+        long long v[40] = {0};
+        int field = 3;
+        for (p++; *p && field < 40; field++) {
+            char *end;
             while (*p == ' ')
                 p++;
-            field++;
-            if (field == 39)
-                break;
-            while (*p && *p != ' ')
-                p++;
+            v[field] = strtoll(p, &end, 10);
+            while (*end && *end != ' ')
+                end++; /* the state letter of field 3 */
+            p = end;
         }
-        char *end;
-        const long cpu = strtol(p, &end, 10);
-        if (field == 39 && end != p && cpu >= 0)
-            cpus[n++] = (int)cpu;
+        if (field < 40)
+            continue;
+        t[n].tid = atoi(e->d_name), t[n].cpu = (int)v[39], t[n].ticks = v[14] + v[15];
+        n++;
     }
     closedir(d);
-    /* the order of readdir is arbitrary: sort for stable output */
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && cpus[j - 1] > cpus[j]; j--) {
-            const int t = cpus[j];
-            cpus[j] = cpus[j - 1], cpus[j - 1] = t;
-        }
     return n;
 }
 

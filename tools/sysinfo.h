@@ -85,9 +85,15 @@ void si_format_cpus(const unsigned char set[SI_MAX_CPUS], char *buf, size_t cap)
 int si_throttle_check(const si_machine *m, const unsigned char set[SI_MAX_CPUS], const si_snapshot *before,
                       const si_snapshot *after, double temp_limit_c, char *warn, size_t cap);
 
-/* The cpu each thread of this process last ran on (/proc/self/task/N/stat,
- * always the real /proc): fills up to cap, returns how many (0 unknown). */
-int si_threads_last_cpu(int *cpus, int cap);
+/* One thread of this process (/proc/self/task/N/stat, always the real
+ * /proc): the cpu it last ran on and the CPU time it has used. A thread that
+ * has slept since its affinity changed still shows the cpu it ran on before. */
+typedef struct si_thread {
+    int tid, cpu;
+    long long ticks; /* utime + stime, in clock ticks */
+} si_thread;
+/* Fills up to cap threads; returns how many (0 unknown). */
+int si_threads(si_thread *t, int cap);
 
 /* The machine as a JSON object (no newline) / as indented text lines. */
 void si_machine_json(FILE *f, const si_machine *m);

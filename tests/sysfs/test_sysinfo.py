@@ -3,7 +3,8 @@
 make_trees.sh): parsing of a Raspberry Pi 4, a two-cluster RK3399 and a tree
 with files missing; --cpus requests (lists, big/little, cpus that are not
 here); the throttling warning from "after" snapshot files; and that the real
-machine's bench JSON carries every field bench/boards/README.md documents.
+machine's bench JSON carries every field bench/boards/README.md documents;
+and eex selftest's exit codes and lines.
 
     BUILD=build test_sysinfo.py [--runner "qemu-aarch64"] [--quick]
 
@@ -106,7 +107,7 @@ def test_parsing(runner):
 
 FIELDS = ["format", "eex_version", "date", "label", "model", "model_name", "macs", "threads", "batch", "runs",
           "warmup", "isa", "gemm", "min_ms", "median_ms", "max_ms", "peak_rss_mb", "machine", "cpus_requested",
-          "cpus_allowed", "threads_last_cpu", "rounds", "cooldown_s", "temp_limit_c", "round_results",
+          "cpus_allowed", "threads_last_cpu", "threads_idle", "main_thread_cpus", "rounds", "cooldown_s", "temp_limit_c", "round_results",
           "throttled", "warnings", "times_ms", "nodes"]
 MACHINE = ["arch", "cpu_model", "board", "cores", "online", "sysfs_root", "clusters", "thermal_zones"]
 
@@ -132,7 +133,9 @@ def test_pinning(runner):
     check(rc == 0 and j.get("cpus_requested") == str(last) and j.get("cpus_allowed") == str(last),
           f"--cpus {last}: requested and allowed are {last} ({rc}, {err.strip()})")
     seen = j.get("threads_last_cpu", [])
-    check(len(seen) >= 2 and all(c == last for c in seen), f"--cpus {last}: every thread last ran on {last}: {seen}")
+    check(j.get("main_thread_cpus") == str(last), f"--cpus {last}: the main thread ran only on {last}: {j.get('main_thread_cpus')}")
+    check(len(seen) >= 1 and all(c == last for c in seen) and isinstance(j.get("threads_idle"), int),
+          f"--cpus {last}: every thread that ran last ran on {last}: {seen} ({j.get('threads_idle')} idle)")
     # big on the RK3399 tree is 4-5: pinned there when this machine has them, else an error
     rc, out, err = bench(runner, "rk3399", None, "--cpus", "big")
     if {4, 5} <= set(here):
@@ -171,12 +174,24 @@ def test_throttling(runner):
           "missing: bench runs, nothing to compare, no warning")
 
 
+def test_selftest(runner):
+    rc, out, err = eex(["selftest", "--quiet", "--iters", "5"], runner)
+    check(rc == 0 and "0 failed" in out and "isa " in out, f"selftest passes here and names the ISA ({rc}: {out.strip()[-80:]})")
+    rc, out, err = eex(["selftest", "--iters", "5"], runner)
+    check(rc == 0 and out.count("ok    model") == 3, "selftest: the embedded model passes with ref, fast 1 and 3 threads")
+    check(sum(line.startswith("ok    ") for line in out.splitlines()) == 3 + 13 * (out.split("kernel tables")[1].split(";")[0].count(" ")),
+          "selftest: 13 kernel checks per ISA table listed")
+    rc, out, err = eex(["selftest", "--iters", "0"], runner)
+    check(rc == 2, f"selftest --iters 0 is a usage error ({rc})")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--runner", default="", help="command prefix, e.g. qemu-aarch64")
     p.add_argument("--quick", action="store_true")
     a = p.parse_args()
     runner = shlex.split(a.runner)
+    test_selftest(runner)
     test_parsing(runner)
     test_bench_fields(runner)
     if not a.quick:
