@@ -395,9 +395,11 @@ int si_throttle_check(const si_machine *m, const unsigned char set[SI_MAX_CPUS],
         const long b = before->cur_khz[i], a = after->cur_khz[i];
         if (!set[i] || b <= 0 || a < 0 || (double)a >= 0.95 * (double)b)
             continue;
-        int w = snprintf(warn + n, n < cap ? cap - n : 0, "cpu%d frequency dropped from %ld to %ld MHz during the run\n",
-                         i, b / 1000, a / 1000);
-        n += w > 0 ? (size_t)w : 0;
+        if (n + 1 >= cap)
+            break;
+        int w = snprintf(warn + n, cap - n, "cpu%d frequency dropped from %ld to %ld MHz during the run\n", i,
+                         b / 1000, a / 1000);
+        n = w > 0 && n + (size_t)w < cap ? n + (size_t)w : cap - 1;
         count++;
     }
     for (int z = 0; z < m->nzones; z++) {
@@ -407,9 +409,11 @@ int si_throttle_check(const si_machine *m, const unsigned char set[SI_MAX_CPUS],
         char from[32] = "";
         if (!isnan(b))
             snprintf(from, sizeof from, " (from %.1f C)", b);
-        int w = snprintf(warn + n, n < cap ? cap - n : 0, "%s temperature reached %.1f C%s, past the %.0f C limit\n",
+        if (n + 1 >= cap)
+            break;
+        int w = snprintf(warn + n, cap - n, "%s temperature reached %.1f C%s, past the %.0f C limit\n",
                          m->zone_type[z][0] ? m->zone_type[z] : "thermal zone", a, from, temp_limit_c);
-        n += w > 0 ? (size_t)w : 0;
+        n = w > 0 && n + (size_t)w < cap ? n + (size_t)w : cap - 1;
         count++;
     }
     return count;

@@ -7,8 +7,9 @@
 #   rpi4-hot/        the same board's snapshot files after a hot run (1000 MHz, 82.5 C)
 #   rk3399/          RK3399 (Rock Pi 4B): 4x Cortex-A53 + 2x Cortex-A72, two policies
 #   rk3399-throttled/ its snapshot files after a throttled run
-#   missing/         a machine exposing little: no cpufreq except one file, no
-#                    capacity, a thermal zone without temp, no model names
+#   missing/         a machine exposing little: no cpufreq except one file (and one
+#                    that is not a number), an empty cpu_capacity, a thermal zone
+#                    without temp, no model names
 set -e
 cd "$(dirname "$0")"
 rm -rf rpi4 rpi4-hot rk3399 rk3399-throttled missing
@@ -77,5 +78,7 @@ put $R/$C/online 0-3
 mkdir -p $R/proc
 printf 'processor\t: 0\n\nprocessor\t: 1\n\nprocessor\t: 2\n\nprocessor\t: 3\n\n' > $R/proc/cpuinfo
 put $R/$C/cpu0/cpufreq/cpuinfo_max_freq 2000000
+put $R/$C/cpu1/cpufreq/cpuinfo_max_freq "<unsupported>"   # unreadable as a number: unknown
+mkdir -p $R/$C/cpu2 && : > $R/$C/cpu2/cpu_capacity     # empty
 put $R/sys/class/thermal/thermal_zone0/type soc-thermal
 echo "make_trees: wrote rpi4 rpi4-hot rk3399 rk3399-throttled missing"
