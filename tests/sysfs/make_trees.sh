@@ -7,12 +7,13 @@
 #   rpi4-hot/        the same board's snapshot files after a hot run (1000 MHz, 82.5 C)
 #   rk3399/          RK3399 (Rock Pi 4B): 4x Cortex-A53 + 2x Cortex-A72, two policies
 #   rk3399-throttled/ its snapshot files after a throttled run
+#   rk3588/          RK3588 (ROCK 5B): 4x Cortex-A55 + 4x Cortex-A76 in three policies
 #   missing/         a machine exposing little: no cpufreq except one file (and one
 #                    that is not a number), an empty cpu_capacity, a thermal zone
 #                    without temp, no model names
 set -e
 cd "$(dirname "$0")"
-rm -rf rpi4 rpi4-hot rk3399 rk3399-throttled missing
+rm -rf rpi4 rpi4-hot rk3399 rk3399-throttled rk3588 missing
 
 put() { mkdir -p "$(dirname "$1")"; printf '%s\n' "$2" > "$1"; }
 C=sys/devices/system/cpu
@@ -72,6 +73,33 @@ for i in 4 5; do put $R/$C/cpu$i/cpufreq/scaling_cur_freq 1200000; done
 put $R/sys/class/thermal/thermal_zone0/temp 90555
 put $R/sys/class/thermal/thermal_zone1/temp 86250
 
+# ---- RK3588 --------------------------------------------------------------------
+# three cpufreq policies (0-3, 4-5, 6-7); the two A76 pairs have the same limits,
+# so eex lists them as one cluster of alike cores
+R=rk3588
+put $R/$C/online 0-7
+: > $R/cpuinfo.tmp
+for i in 0 1 2 3 4 5 6 7; do
+  if [ $i -lt 4 ]; then max=1800000 cap=414 part=0xd05 rel="0 1 2 3"
+  else max=2256000 cap=1024 part=0xd0b rel="$(( i / 2 * 2 )) $(( i / 2 * 2 + 1 ))"; fi
+  put $R/$C/cpu$i/cpufreq/cpuinfo_max_freq $max
+  put $R/$C/cpu$i/cpufreq/cpuinfo_min_freq 408000
+  put $R/$C/cpu$i/cpufreq/scaling_cur_freq $max
+  put $R/$C/cpu$i/cpufreq/scaling_governor performance
+  put $R/$C/cpu$i/cpufreq/related_cpus "$rel"
+  put $R/$C/cpu$i/cpu_capacity $cap
+  printf 'processor\t: %d\nBogoMIPS\t: 48.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x%d\nCPU part\t: %s\nCPU revision\t: 0\n\n' $i $(( i < 4 ? 2 : 4 )) $part >> $R/cpuinfo.tmp
+done
+mkdir -p $R/proc && mv $R/cpuinfo.tmp $R/proc/cpuinfo
+z=0
+for t in soc-thermal bigcore0-thermal bigcore1-thermal littlecore-thermal center-thermal gpu-thermal npu-thermal; do
+  put $R/sys/class/thermal/thermal_zone$z/type $t
+  put $R/sys/class/thermal/thermal_zone$z/temp $(( 41000 + z * 925 ))
+  z=$(( z + 1 ))
+done
+mkdir -p $R/sys/firmware/devicetree/base
+printf 'Radxa ROCK 5B\0' > $R/sys/firmware/devicetree/base/model
+
 # ---- files missing --------------------------------------------------------------
 R=missing
 put $R/$C/online 0-3
@@ -81,4 +109,4 @@ put $R/$C/cpu0/cpufreq/cpuinfo_max_freq 2000000
 put $R/$C/cpu1/cpufreq/cpuinfo_max_freq "<unsupported>"   # unreadable as a number: unknown
 mkdir -p $R/$C/cpu2 && : > $R/$C/cpu2/cpu_capacity     # empty
 put $R/sys/class/thermal/thermal_zone0/type soc-thermal
-echo "make_trees: wrote rpi4 rpi4-hot rk3399 rk3399-throttled missing"
+echo "make_trees: wrote rpi4 rpi4-hot rk3399 rk3399-throttled rk3588 missing"

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """eex sysinfo and eex bench on the fake /sys trees of tests/sysfs/ (see
-make_trees.sh): parsing of a Raspberry Pi 4, a two-cluster RK3399 and a tree
-with files missing; --cpus requests (lists, big/little, cpus that are not
+make_trees.sh): parsing of a Raspberry Pi 4, a two-cluster RK3399, an RK3588
+and a tree with files missing or unreadable; --cpus requests (lists, big/little, cpus that are not
 here); the throttling warning from "after" snapshot files; and that the real
 machine's bench JSON carries every field bench/boards/README.md documents;
 and eex selftest's exit codes and lines.
@@ -81,6 +81,18 @@ def test_parsing(runner):
     check(sysinfo(runner, "rk3399", "--cpus", "little").get("cpus") == "0-3", "rk3399: --cpus little is 0-3")
     check(sysinfo(runner, "rk3399", "--cpus", "1,4-5").get("now", {}).get("cpus") == [1, 4, 5],
           "rk3399: --cpus 1,4-5 lists cpus 1, 4, 5")
+
+    j = sysinfo(runner, "rk3588")
+    m = j.get("machine", {})
+    cl = m.get("clusters", [])
+    check(m.get("cpu_model") == "4x Cortex-A55 + 4x Cortex-A76" and m.get("board") == "Radxa ROCK 5B",
+          f"rk3588: {m.get('cpu_model')!r} on {m.get('board')!r}")
+    check([(c["cpus"], c["max_mhz"], c["capacity"], c["governor"]) for c in cl] ==
+          [("0-3", 1800, 414, "performance"), ("4-7", 2256, 1024, "performance")],
+          f"rk3588: the two A76 policies with equal limits are one cluster 4-7: {cl}")
+    check(len(m.get("thermal_zones", [])) == 7 and j.get("now", {}).get("max_temp_c") == 46.5,
+          f"rk3588: 7 zones, the hottest 46.5 C: {j.get('now', {}).get('temp_c')}")
+    check(sysinfo(runner, "rk3588", "--cpus", "big").get("cpus") == "4-7", "rk3588: --cpus big is 4-7")
 
     j = sysinfo(runner, "missing")
     m = j.get("machine", {})
