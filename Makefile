@@ -158,7 +158,7 @@ test-cli: $(BUILD)/eex
 	BUILD=$(BUILD) PY=$(PY) sh tests/cli/run.sh
 
 test: deps all
-	$(MAKE) test-unit test-converter test-cli test-ee test-export test-parity test-pipeline
+	$(MAKE) test-unit test-converter test-cli test-sysinfo test-ee test-export test-parity test-pipeline
 	$(MAKE) BLAS=none test-unit test-parity
 	$(MAKE) test-offload test-arm
 	$(MAKE) test-asan
