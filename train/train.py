@@ -19,7 +19,7 @@
     train.py [--dataset DIR] [--labels FILE] [--name NAME] [--augment hflip]
              [--fast] [--threads N] [--out DIR] [--model FILE.eex] [--json FILE]
              [--steps joint,temperature,experts,detector,evaluate,export] [--log FILE]
-             [--detector-channels 1|2]
+             [--detector-channels 1|2|3]
 
 Every step is seeded; torch.use_deterministic_algorithms(True); two runs with the
 same thread count give bit-identical files. A run's files go to OUT (default
@@ -528,9 +528,10 @@ def main(argv=None):
     p.add_argument("--json", help="results JSON (default OUT/NAME-ee.json)")
     p.add_argument("--steps", default=",".join(STEPS))
     p.add_argument("--log", help="also write the progress lines to this file")
-    p.add_argument("--detector-channels", type=int, choices=(1, 2), default=2,
+    p.add_argument("--detector-channels", type=int, choices=(1, 2, 3), default=2,
                    help="the detector's input: 1 = the spectrum only (the paper's input), "
-                        "2 = spectrum and image (default)")
+                        "2 = spectrum and image (default), 3 = spectrum, image and the "
+                        "image's diagonal residual (backgrounds that are not black)")
     args = p.parse_args(argv)
     if args.log:
         os.makedirs(os.path.dirname(os.path.abspath(args.log)), exist_ok=True)
