@@ -9,7 +9,8 @@
 #                     which): everything, N-ee.eex and N-ee.json included, goes to
 #                     TRAIN_OUT=train/out/N/ (N defaults to the folder's name); class names from
 #                     FILE (one a line) or the class numbers; mean/std measured on the
-#                     training file; no augmentation unless AUGMENT names it.
+#                     training file; no augmentation unless AUGMENT names it;
+#                     DETECTOR_CHANNELS=1|2|3 the detector's input (train.py --help).
 #   make train-fast [DATASET=...]  smoke run on a small subset (a minute or two), into
 #                     TRAIN_FAST_OUT=train/out-fast/N/.
 #   TRAIN_THREADS=N   torch threads (default 2)
@@ -25,7 +26,7 @@ TRAIN_FULL_ARGS := --out train/out --model models/fmnist-ee.eex --json models/fm
 TRAIN_NEEDS_DATA := fmnist=$(FMNIST_DIR)
 else
 TRAIN_ARGS := --dataset $(DATASET) --name $(DATASET_NAME) $(if $(LABELS),--labels $(LABELS)) \
-              $(if $(AUGMENT),--augment $(AUGMENT))
+              $(if $(AUGMENT),--augment $(AUGMENT)) $(if $(DETECTOR_CHANNELS),--detector-channels $(DETECTOR_CHANNELS))
 TRAIN_FULL_ARGS := --out $(TRAIN_OUT)
 TRAIN_NEEDS_DATA := "file:$(DATASET)/train-labels-idx1-ubyte$(if $(wildcard $(DATASET)/train-labels-idx1-ubyte),,.gz)=a dataset folder holds the four IDX files of train/data.py"
 endif

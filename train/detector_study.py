@@ -91,7 +91,11 @@ def main(argv=None):
     p.add_argument("--test-images", type=int, default=10000)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", required=True)
+    p.add_argument("--again", action="store_true", help="run even if --json exists")
     a = p.parse_args(argv)
+    if os.path.exists(a.json) and not a.again:
+        print(f"study: {a.json} exists (--again runs it anew)")
+        return 0
     torch.set_num_threads(a.threads)
     torch.use_deterministic_algorithms(True)
     t0 = time.time()
