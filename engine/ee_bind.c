@@ -273,9 +273,10 @@ static eex_status read_detector(eex_model *m)
         if (m->inputs[i] == v)
             ee->detector_input = i;
     const eex_value *in = &m->values[v];
-    /* channel 0: the spectrum; an optional channel 1: the grayscale image (docs/distortions.md) */
-    if (ee->detector_input < 0 || in->rank != 4 || (in->c != 1 && in->c != 2))
-        return eex_fail(EEX_ERR_GRAPH, "ee: detector input '%s' must be a graph input [N,1,H,W] or [N,2,H,W]",
+    /* channel 0: the spectrum; optional channels 1, the grayscale image, and 2, its
+     * diagonal residual (docs/distortions.md) */
+    if (ee->detector_input < 0 || in->rank != 4 || in->c < 1 || in->c > 3)
+        return eex_fail(EEX_ERR_GRAPH, "ee: detector input '%s' must be a graph input [N,C,H,W] with C = 1, 2 or 3",
                         in->name);
     ee->det_h = in->h, ee->det_w = in->w;
     const eex_kv *kv = eex_kv_find(&m->file.meta, "ee.detector.classes", EEX_V_STRS);

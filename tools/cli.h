@@ -16,6 +16,8 @@ int cmd_eval(int argc, char **argv);
 int cmd_spectrum(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_selftest(int argc, char **argv);
+int cmd_sysinfo(int argc, char **argv);
 int cmd_thresholds(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
 

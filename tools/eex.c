@@ -27,8 +27,14 @@ static const char usage[] =
     "  distort IN OUT (--blur S | --noise S) [--seed N]\n"
     "                               the evaluation distortions, on an image file\n"
     "  spectrum IN OUT              the distortion detector's input for an image\n"
-    "  bench MODEL.eex [--threads N] [--runs R] [--warmup W] [--json]\n"
-    "                               latency (min/median/max), per-node table, peak RSS\n"
+    "  bench MODEL.eex [--threads N] [--runs R] [--warmup W] [--json] [--cpus LIST]\n"
+    "                               latency (min/median/max), per-node table, peak RSS,\n"
+    "                               the machine, frequencies, temperatures, throttling\n"
+    "  selftest [--iters N]         every fast kernel against its reference and a built-in\n"
+    "                               model against PyTorch's output, here; exit 0 = pass\n"
+    "  sysinfo [--json] [--cpus LIST]\n"
+    "                               CPU, cores, clusters, frequencies, governor, temperature\n"
+    "                               as bench records them (Linux /sys, /proc/cpuinfo)\n"
     "  serve MODEL.eex --listen [ADDR:]PORT [--threads N] [--log FILE.jsonl]\n"
     "                               the cloud half: finishes the network for edges that\n"
     "                               run with --cloud HOST:PORT\n"
@@ -57,6 +63,10 @@ int main(int argc, char **argv)
         return cmd_spectrum(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench"))
         return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "selftest"))
+        return cmd_selftest(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "sysinfo"))
+        return cmd_sysinfo(argc - 1, argv + 1);
     if (!strcmp(argv[1], "serve"))
         return cmd_serve(argc - 1, argv + 1);
     if (!strcmp(argv[1], "thresholds"))

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -13,11 +14,17 @@ static int load_idx(const char *cmd, const char *dir, const char *stem, const ch
     char path[4096], err[1024];
     const char *suffix = !strcmp(kind, "images") ? "idx3-ubyte" : "idx1-ubyte";
     snprintf(path, sizeof path, "%s/%s-%s-%s", dir, stem, kind, suffix);
-    FILE *f = fopen(path, "rb");
-    if (f)
-        fclose(f);
-    else
+    if (access(path, F_OK) != 0) {
         snprintf(path, sizeof path, "%s/%s-%s-%s.gz", dir, stem, kind, suffix);
+        if (access(path, F_OK) != 0) {
+            /* The one dataset whose package we know: say how to install it. */
+            const int fmnist = strstr(dir, "fashion-mnist") != NULL;
+            return cli_error(cmd, "%s/%s-%s-%s[.gz]: no such file%s", dir, stem, kind, suffix,
+                             fmnist ? " (Fashion-MNIST is Debian's dataset-fashion-mnist: "
+                                      "make deps, or apt-get install dataset-fashion-mnist)"
+                                    : "");
+        }
+    }
     if (idx_load(path, a, err, sizeof err))
         return cli_error(cmd, "%s: %s", path, err);
     return 0;
