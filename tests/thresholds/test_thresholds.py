@@ -192,5 +192,32 @@ check(rc == 0 and "usage: eex thresholds" in out and "--grid 0" in out, "--help"
 rc, out, err = run(["/nonexistent.jsonl", "--objective", "min-offload", "--accuracy-floor", "0.9"])
 check(rc == 1 and "cannot open" in err, "a missing log")
 
+# random damage to one line: never a crash; a rejection is one line naming that line
+lines = open(os.path.join(tmp, "log0.jsonl")).read().splitlines()
+frng = random.Random(3)
+wrong = rejected = 0
+for it in range(120):
+    L = list(lines)
+    i = frng.randrange(len(L))
+    s, op = L[i], frng.randrange(4)
+    p = frng.randrange(len(s))
+    if op == 0:
+        s = s[:p]
+    elif op == 1:
+        s = s[:p] + chr(frng.randrange(1, 256)) + s[p + 1:]
+    elif op == 2:
+        s = s[:p] + s[p:p + frng.randrange(1, 20)] * frng.randrange(1, 50) + s[p:]
+    else:
+        s = "[" * frng.randrange(1, 100) + s
+    L[i] = s
+    with open(bad, "w", encoding="latin-1") as f:
+        f.write("\n".join(L) + "\n")
+    rc, out, err = run([bad, "--objective", "max-accuracy", "--offload-budget", "0.1", "--bootstrap", "10"])
+    rejected += rc == 1
+    if rc not in (0, 1) or (rc == 1 and (f":{i + 1}: " not in err or err.count("\n") != 1)):
+        wrong += 1
+        print(f"      damaged line {i + 1}: exit {rc}: {err.strip()[:200]}")
+check(wrong == 0 and rejected > 60, f"120 damaged logs: {rejected} rejected, each naming its line; no crash")
+
 print(f"{cases} searches compared with brute force; {failures} failures")
 sys.exit(1 if failures else 0)
