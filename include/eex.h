@@ -489,6 +489,12 @@ typedef struct eex_server_xstats {
     int max_batch;            /* the largest run */
 } eex_server_xstats;
 void eex_server_get_xstats(const eex_server *server, eex_server_xstats *xstats);
+/* With a key, the server also refuses (error `replay`) an INFER frame whose
+ * tag it saw on any connection among the last `window` tagged INFER frames
+ * it accepted (default EEX_REPLAY_WINDOW; 1..16777216; 16 bytes each).
+ * Call after eex_server_set_key, before eex_server_run. */
+#define EEX_REPLAY_WINDOW 262144
+eex_status eex_server_set_replay_window(eex_server *server, int window);
 
 /* The edge's key: requests are tagged, replies must be (else the request
  * fails as a malformed reply and the edge degrades). */

@@ -53,6 +53,7 @@ typedef struct conn {
     int close_after;
     int key_cut, key_expert;       /* batching key, read from the body by the I/O thread */
     uint64_t last_id;              /* highest authenticated request id on this connection */
+    uint8_t req_tag[EEXW_TAG];     /* the request's tag (zeros until read): replies are bound to it */
     int has_id;
     char peer[64];
     /* the log line of the request in flight */
@@ -86,6 +87,8 @@ struct eex_server {
     atomic_int stopping;           /* lock-free: set from a signal handler */
     int has_key;
     eexw_key key;
+    eexw_replay *replay;           /* recent INFER tags, across connections (with a key) */
+    pthread_mutex_t replay_mu;
     int max_batch, max_wait_us;
     int *cut_cap;                  /* per cut: the largest run worth making (see run_cap) */
     size_t max_body, max_elems;
@@ -177,8 +180,24 @@ eex_status eex_server_set_key(eex_server *s, const void *key, size_t len)
         return eex_fail(EEX_ERR_ARGUMENT, "eex_server_set_key: NULL argument");
     if (len < EEX_KEY_MIN || len > EEX_KEY_MAX)
         return eex_fail(EEX_ERR_ARGUMENT, "serve: a key of %zu bytes (%d..%d)", len, EEX_KEY_MIN, EEX_KEY_MAX);
+    if (!s->replay && !(s->replay = eexw_replay_new(EEX_REPLAY_WINDOW)))
+        return eex_fail(EEX_ERR_NOMEM, "serve: out of memory for the replay window");
     eexw_key_init(&s->key, key, len);
     s->has_key = 1;
+    return EEX_OK;
+}
+
+eex_status eex_server_set_replay_window(eex_server *s, int window)
+{
+    if (!s)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_server_set_replay_window: NULL server");
+    if (window < 1 || (uint32_t)window > EEXW_REPLAY_MAX)
+        return eex_fail(EEX_ERR_ARGUMENT, "serve: replay window of %d requests (1..%u)", window, EEXW_REPLAY_MAX);
+    eexw_replay *r = eexw_replay_new((uint32_t)window);
+    if (!r)
+        return eex_fail(EEX_ERR_NOMEM, "serve: out of memory for a replay window of %d requests", window);
+    eexw_replay_free(s->replay);
+    s->replay = r;
     return EEX_OK;
 }
 
@@ -219,6 +238,7 @@ eex_status eex_server_new(const eex_model *m, const eex_server_opts *opts, eex_s
     if (s->o.drain_timeout_ms <= 0)
         s->o.drain_timeout_ms = 10000;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->replay_mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     eex_status st = eex_model_digest(m, s->digest);
     for (int i = 0; i < EEX_DIGEST_BYTES; i++)
@@ -337,6 +357,8 @@ void eex_server_free(eex_server *s)
         free(w->x), free(w->raw), free(w->ci), free(w->metric), free(w->threshold), free(w->ans), free(w->each);
     }
     memset(&s->key, 0, sizeof s->key);
+    eexw_replay_free(s->replay);
+    pthread_mutex_destroy(&s->replay_mu);
     if (s->lfd >= 0)
         close(s->lfd);
     if (s->wake[0] >= 0)
@@ -372,7 +394,7 @@ static void put_error(eex_server *s, conn *c, uint64_t id, int code, const char 
     }
     const uint32_t n = eexw_put_error(c->out + EEXW_HEADER, code, reason);
     eexw_put_header(c->out, EEXW_ERROR, id, n);
-    c->out_len = eexw_finish(c->out, n, s->has_key ? &s->key : NULL);
+    c->out_len = eexw_finish_reply(c->out, n, s->has_key ? &s->key : NULL, c->req_tag);
     c->out_off = 0;
     if (code != EEXW_E_DIGEST && code != EEXW_E_REQUEST && code != EEXW_E_NUMERIC && code != EEXW_E_INTERNAL)
         c->close_after = 1;
@@ -388,7 +410,7 @@ static void put_result(eex_server *s, conn *c, eex_cloud_answer *a)
     }
     const uint32_t n = eexw_put_result(c->out + EEXW_HEADER, a);
     eexw_put_header(c->out, EEXW_RESULT, c->h.request_id, n);
-    c->out_len = eexw_finish(c->out, n, s->has_key ? &s->key : NULL);
+    c->out_len = eexw_finish_reply(c->out, n, s->has_key ? &s->key : NULL, c->req_tag);
     c->out_off = 0;
     c->exit = a->exit, c->cls = a->cls, c->confidence = a->confidence;
 }
@@ -413,6 +435,18 @@ static int authenticate(eex_server *s, conn *c, char *reason, size_t cap)
     }
     c->last_id = c->h.request_id;
     c->has_id = 1;
+    /* across connections: an INFER frame's tag once only (PINGs repeat by
+     * design: a load balancer's health check is one fixed frame) */
+    if (c->h.type == EEXW_INFER && s->replay) {
+        pthread_mutex_lock(&s->replay_mu);
+        const int seen = eexw_replay_seen(s->replay, c->req_tag);
+        pthread_mutex_unlock(&s->replay_mu);
+        if (seen) {
+            snprintf(reason, cap, "request id %llu: this very frame was accepted before (replayed, maybe on another "
+                                  "connection)", (unsigned long long)c->h.request_id);
+            return EEXW_E_REPLAY;
+        }
+    }
     return 0;
 }
 
@@ -692,6 +726,7 @@ static void reset_request(conn *c, double now)
     c->type = 0, c->cut = c->expert = -1, c->dtype = 0, c->error = 0, c->exit = 0, c->cls = -1;
     c->confidence = 0, c->ms = 0, c->reason[0] = '\0';
     c->out_len = c->out_off = 0;
+    memset(c->req_tag, 0, sizeof c->req_tag);
 }
 
 static void start_write(eex_server *s, conn *c, double now);
@@ -748,6 +783,8 @@ static void frame_complete(eex_server *s, int ci, double now)
         return;
     }
     const int tagged = (c->h.flags & EEXW_F_AUTH) != 0;
+    if (tagged)
+        memcpy(c->req_tag, c->buf + EEXW_HEADER + c->h.body_len, EEXW_TAG);
     if (tagged != s->has_key) {  /* cheap to tell here; a wrong tag is the worker's to find */
         pthread_mutex_lock(&s->mu);
         s->xstats.auth_rejected++;
@@ -772,7 +809,7 @@ static void frame_complete(eex_server *s, int ci, double now)
             return;
         }
         eexw_put_header(c->out, EEXW_PONG, c->h.request_id, 0);
-        c->out_len = eexw_finish(c->out, 0, s->has_key ? &s->key : NULL);
+        c->out_len = eexw_finish_reply(c->out, 0, s->has_key ? &s->key : NULL, c->req_tag);
         c->out_off = 0;
         log_request(s, c);
         start_write(s, c, now);

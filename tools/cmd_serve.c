@@ -39,7 +39,11 @@ static const char help[] =
     "  --key FILE              shared secret (16..4096 bytes, mode o-rwx): every frame\n"
     "                          must carry its HMAC-SHA256 tag and request ids must\n"
     "                          increase on a connection; others are refused, closed\n"
-    "                          and reported on stderr (and in --log)\n";
+    "                          and reported on stderr (and in --log); replies are\n"
+    "                          bound to their requests, and a request frame seen\n"
+    "                          before on any connection is refused (--replay-window)\n"
+    "  --replay-window N       with --key: remember the tags of the last N requests\n"
+    "                          (default 262144, 16 bytes each)\n";
 
 static eex_server *g_server;
 
@@ -96,7 +100,7 @@ int cmd_serve(int argc, char **argv)
 {
     const char *model = NULL, *listen = NULL, *log = NULL, *keyfile = NULL;
     eex_server_opts o = {0};
-    int batch = 32, batch_wait_us = 0;
+    int batch = 32, batch_wait_us = 0, replay_window = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const int has_val = i + 1 < argc;
@@ -120,6 +124,8 @@ int cmd_serve(int argc, char **argv)
             num = &o.write_timeout_ms;
         else if (!strcmp(a, "--drain-timeout-ms") && has_val)
             num = &o.drain_timeout_ms;
+        else if (!strcmp(a, "--replay-window") && has_val)
+            num = &replay_window;
         else if (!strcmp(a, "--key") && has_val)
             keyfile = argv[++i];
         else if (!strcmp(a, "--no-batch"))
@@ -166,7 +172,8 @@ int cmd_serve(int argc, char **argv)
         return cli_status("serve", st);
     }
     if ((st = eex_server_new(m, &o, &g_server)) || (st = eex_server_set_batch(g_server, batch, batch_wait_us)) ||
-        (key_len && (st = eex_server_set_key(g_server, key, key_len)))) {
+        (key_len && (st = eex_server_set_key(g_server, key, key_len))) ||
+        (replay_window && (st = eex_server_set_replay_window(g_server, replay_window)))) {
         memset(key, 0, sizeof key);
         eex_server_free(g_server);
         g_server = NULL;

@@ -2,7 +2,7 @@
 """The partition executor end to end on loopback: `eex serve`, `eex run --cloud`,
 `eex eval --cloud` and bench/offload/loadgen.
 
-    test_offload.py [equality] [kill] [hostile] [load] [cli] [batch] [auth]    (default: all)
+    test_offload.py [equality] [kill] [hostile] [load] [cli] [batch] [auth] [replay] ...    (default: all)
 
 BUILD selects the build folder (build-asan for the sanitizer run: the hostile
 test then also requires a clean sanitizer report). The model is
@@ -157,9 +157,16 @@ def infer_body(cut, shape, digest=DIGEST, expert=0, dtype=1, values=None):
     return body
 
 
-def read_frame(sock, timeout=5.0, key=None):
+def tag_of(request):
+    """The HMAC tag of a tagged frame (32 bytes before the CRC)."""
+    return request[-36:-4]
+
+
+def read_frame(sock, timeout=5.0, key=None, bind=b"\0" * 32, raw=False):
     """(type, id, body) or None when the connection closed first. With a key
-    the reply's tag must be right (AssertionError otherwise)."""
+    the reply's tag must be right (AssertionError otherwise): a reply's tag
+    covers its bytes and then its request's tag, `bind` (docs/protocol.md,
+    "Replies bound to requests"). raw: (type, id, body, the frame's bytes)."""
     sock.settimeout(timeout)
     buf = b""
     try:
@@ -182,8 +189,8 @@ def read_frame(sock, timeout=5.0, key=None):
     body, tag = rest[:blen], rest[blen:blen + tlen]
     assert struct.unpack("<I", rest[blen + tlen:])[0] == zlib.crc32(buf + body + tag) & 0xffffffff
     if key is not None:
-        assert tlen and hmac.compare_digest(tag, hmac.new(key, buf + body, hashlib.sha256).digest()), "reply tag"
-    return ftype, rid, body
+        assert tlen and hmac.compare_digest(tag, hmac.new(key, buf + body + bind, hashlib.sha256).digest()), "reply tag"
+    return (ftype, rid, body, buf + rest) if raw else (ftype, rid, body)
 
 
 def error_code(reply):
@@ -598,7 +605,7 @@ def test_auth():
         replies = []
         for f in frames:
             s.sendall(f)
-            replies.append(read_frame(s, key=k))
+            replies.append(read_frame(s, key=k, bind=tag_of(f) if f[6] & 1 else b"\0" * 32))
         gone = closed(s, timeout=2)
         s.close()
         return replies, gone
@@ -689,6 +696,138 @@ def test_auth():
     check(rc != 0 and "at least 16" in err, "a key shorter than 16 bytes is refused", err)
 
 
+# ---- 8. replies bound to requests; replays refused across connections -----------
+
+def read_raw(sock, timeout=5.0):
+    """One whole frame's bytes, or b'' when the connection closed first."""
+    sock.settimeout(timeout)
+    buf = b""
+    try:
+        while len(buf) < 20:
+            c = sock.recv(20 - len(buf))
+            if not c:
+                return b""
+            buf += c
+        blen = struct.unpack("<I", buf[16:20])[0]
+        need = 20 + blen + (32 if buf[6] & 1 else 0) + 4
+        while len(buf) < need:
+            c = sock.recv(need - len(buf))
+            if not c:
+                return b""
+            buf += c
+    except (ConnectionResetError, socket.timeout):
+        return b""
+    return buf
+
+
+class Relay:
+    """An on-path listener: each connection's frames are passed to `upstream`
+    and the replies back (recorded), or, with `answer`, every request gets
+    those fixed bytes (a recorded reply, replayed)."""
+
+    def __init__(self, upstream=None, answer=None):
+        self.upstream, self.answer = upstream, answer
+        self.requests, self.replies = [], []
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(8)
+        self.ls.settimeout(0.2)
+        self.port = self.ls.getsockname()[1]
+        self.stop_flag = False
+        self.th = threading.Thread(target=self.loop, daemon=True)
+        self.th.start()
+
+    def loop(self):
+        while not self.stop_flag:
+            try:
+                c, _ = self.ls.accept()
+            except socket.timeout:
+                continue
+            up = socket.create_connection(self.upstream, timeout=5) if self.upstream else None
+            for _ in range(1000):  # bounded: one edge sends a few frames
+                req = read_raw(c, timeout=5)
+                if not req:
+                    break
+                self.requests.append(req)
+                if up:
+                    up.sendall(req)
+                    rep = read_raw(up)
+                else:
+                    rep = self.answer
+                if not rep:
+                    break
+                self.replies.append(rep)
+                c.sendall(rep)
+            c.close()
+            if up:
+                up.close()
+
+    def close(self):
+        self.stop_flag = True
+        self.th.join(5)
+        self.ls.close()
+
+
+def test_replay():
+    key = os.urandom(32)
+    kf = write_key("replay-key", key)
+    srv = Server(args=["--key", kf])
+    relay = Relay(upstream=("127.0.0.1", srv.port))
+    try:
+        def run_via(port, img):
+            rc, out, err = run(EEX, "run", MODEL, img, "--threshold", "1", "--cloud", f"127.0.0.1:{port}",
+                               "--key", kf, "--json", "--deadline-ms", "2000")
+            return json.loads(out) if rc == 0 else {"err": err}
+
+        honest = [run_via(relay.port, img) for img in IMAGES[:2]]
+        check(all(j.get("where") == "cloud" for j in honest) and len(relay.replies) == 2,
+              "through an on-path relay: two honest keyed runs answered by the cloud (replies recorded)", honest)
+        ids = [struct.unpack("<Q", r[8:16])[0] for r in relay.requests]
+        check(len(ids) == 2 and ids[0] != ids[1] and 1 not in ids,
+              "two edge processes number their requests from different random bases", ids)
+        # edge side: the recorded, authenticated reply of image 1 fed to a run on image 0
+        fake = Relay(answer=relay.replies[1])
+        try:
+            j = run_via(fake.port, IMAGES[0])
+        finally:
+            fake.close()
+        check(j.get("where") == "degraded" and "authenticated" in j.get("reason", ""),
+              "a recorded authenticated reply replayed to a later edge: refused (degraded, 'not authenticated')", j)
+        check(j.get("class") == honest[0].get("class"), "and the degraded answer is the image's own",
+              (j.get("class"), honest[0].get("class")))
+        # server side: the recorded request frame replayed on a new connection
+        for label, req in (("a new connection", relay.requests[0]), ("another new connection", relay.requests[1])):
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            s.sendall(req)
+            r = read_frame(s, key=key, bind=tag_of(req))
+            check(error_code(r) == 13 and closed(s), f"a recorded request frame replayed on {label}: error 'replay'", r)
+            s.close()
+        # a fresh frame is answered, and the same frame again on a third connection is not
+        body = infer_body(len(cut_shapes()) - 1, cut_shapes()[-1])
+        fresh = frame(1, 77, body, key=key)
+        codes = []
+        for _ in range(2):
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            s.sendall(fresh)
+            r = read_frame(s, key=key, bind=tag_of(fresh))
+            codes.append(r[0] if r and r[0] != 3 else error_code(r))
+            s.close()
+        check(codes == [2, 13], "a fresh frame: RESULT; the same bytes on another connection: 'replay'", codes)
+        # the edge library, many requests, some retried on new connections: none refused
+        rc, out, err = run(LOADGEN, MODEL, "--cloud", srv.addr(), "--clients", "4", "--requests", "50",
+                           "--threshold", "1", "--key", kf)
+        j = json.loads(out) if rc == 0 else {}
+        check(j.get("cloud") == 200, "4 keyed edges x 50 requests: all answered by the cloud", j or err)
+    finally:
+        relay.close()
+        srv.stop()
+    text = srv.stderr()
+    import re
+    m = re.search(r"(\d+) for replayed ids", text)
+    check(m and int(m.group(1)) == 3, "serve's summary counts the 3 replays", m and m.group(0))
+
+
 def main():
     global IMAGE
     if not os.path.exists(MODEL):
@@ -697,7 +836,8 @@ def main():
     IMAGES.extend(make_images())
     IMAGE = IMAGES[0]
     tests = {"equality": test_equality, "kill": test_kill, "hostile": test_hostile, "load": test_load,
-             "cli": test_cli, "batch": test_batch, "auth": test_auth}
+             "cli": test_cli, "batch": test_batch, "auth": test_auth,
+             "replay": test_replay}
     chosen = sys.argv[1:] or list(tests)
     t0 = time.time()
     for name in chosen:
