@@ -495,6 +495,23 @@ void eex_server_get_xstats(const eex_server *server, eex_server_xstats *xstats);
  * Call after eex_server_set_key, before eex_server_run. */
 #define EEX_REPLAY_WINDOW 262144
 eex_status eex_server_set_replay_window(eex_server *server, int window);
+/* Model reload without a restart (`eex serve` on SIGHUP). After
+ * eex_server_reload (async-signal-safe), the server's I/O thread calls
+ * open(user): a new model (it must have cut points), or NULL to keep serving
+ * the old one. The server then lets the batches in flight finish, swaps
+ * model, digest and worker sessions while no worker computes (frames keep
+ * arriving and wait), and calls done(user, old, EEX_OK) once nothing uses
+ * the old model; when the new one cannot be served, done(user, new, status)
+ * (eex_last_error() says why) and the old one stays. Frames received before
+ * the swap are answered by the new model (an edge with the old file gets
+ * error `digest` and degrades). */
+typedef struct eex_server_reloader {
+    const eex_model *(*open)(void *user);
+    void (*done)(void *user, const eex_model *unused, eex_status status);
+    void *user;
+} eex_server_reloader;
+eex_status eex_server_set_reloader(eex_server *server, const eex_server_reloader *reloader);
+void eex_server_reload(eex_server *server);
 
 /* The edge's key: requests are tagged, replies must be (else the request
  * fails as a malformed reply and the edge degrades). */

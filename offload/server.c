@@ -102,6 +102,12 @@ struct eex_server {
     int *jobs, jobs_n;             /* FIFO of conn indices waiting for a worker */
     int *done, done_n;             /* conn indices whose reply is ready */
     int idle;                      /* workers waiting for jobs */
+    int busy;                      /* workers holding jobs (taken, not yet done) */
+    int swapping;                  /* a model swap is waiting for busy == 0: take no jobs */
+    pthread_cond_t cv_idle;        /* busy fell to 0 */
+    atomic_int reload;             /* set by eex_server_reload (a signal handler) */
+    eex_server_reloader reloader;
+    uint64_t reloads;
     int quit;
     eex_server_stats stats;
     eex_server_xstats xstats;
@@ -210,6 +216,21 @@ void eex_server_get_xstats(const eex_server *s, eex_server_xstats *x)
     pthread_mutex_unlock((pthread_mutex_t *)&s->mu);
 }
 
+/* Elements of the largest cut tensor: the largest legal INFER body is it as f32. */
+static size_t largest_cut(const eex_model *m)
+{
+    size_t most = 0;
+    for (int c = 0; c < eex_model_cut_count(m); c++) {
+        int64_t d[EEX_MAX_RANK];
+        const int r = eex_model_cut_shape(m, c, d);
+        size_t e = 1;
+        for (int i = 0; i < r; i++)
+            e *= (size_t)d[i];
+        most = e > most ? e : most;
+    }
+    return most;
+}
+
 eex_status eex_server_new(const eex_model *m, const eex_server_opts *opts, eex_server **out)
 {
     if (!m || !out)
@@ -240,18 +261,11 @@ eex_status eex_server_new(const eex_model *m, const eex_server_opts *opts, eex_s
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->replay_mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    pthread_cond_init(&s->cv_idle, NULL);
     eex_status st = eex_model_digest(m, s->digest);
     for (int i = 0; i < EEX_DIGEST_BYTES; i++)
         snprintf(s->digest_hex + 2 * i, 3, "%02x", s->digest[i]);
-    /* the largest legal INFER body: the largest cut tensor as f32 */
-    for (int c = 0; c < eex_model_cut_count(m); c++) {
-        int64_t d[EEX_MAX_RANK];
-        const int r = eex_model_cut_shape(m, c, d);
-        size_t e = 1;
-        for (int i = 0; i < r; i++)
-            e *= (size_t)d[i];
-        s->max_elems = e > s->max_elems ? e : s->max_elems;
-    }
+    s->max_elems = largest_cut(m);
     s->max_body = eexw_infer_body_max(EEX_MAX_RANK, s->max_elems, EEXW_F32);
     const int N = s->o.max_conns;
     s->conns = calloc((size_t)N, sizeof *s->conns);
@@ -321,6 +335,106 @@ eex_status eex_server_new(const eex_model *m, const eex_server_opts *opts, eex_s
 
 int eex_server_port(const eex_server *s) { return s ? s->port : -1; }
 
+eex_status eex_server_set_reloader(eex_server *s, const eex_server_reloader *r)
+{
+    if (!s || !r || !r->open || !r->done)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_server_set_reloader: NULL argument");
+    s->reloader = *r;
+    return EEX_OK;
+}
+
+void eex_server_reload(eex_server *s)
+{
+    if (!s)
+        return;
+    atomic_store(&s->reload, 1);
+    const char b = 'r';
+    ssize_t r = write(s->wake[1], &b, 1);  /* async-signal-safe */
+    (void)r;
+}
+
+/* Replaces the model on the I/O thread: everything the new model needs is
+ * made first (a failure leaves the old model serving), then the workers are
+ * parked between batches, and model, digest, limits and sessions change
+ * while none computes. */
+static eex_status swap_model(eex_server *s, const eex_model *nm)
+{
+    if (!eex_model_cut_count(nm))
+        return eex_fail(EEX_ERR_UNSUPPORTED, "serve: the new model has no cut points (ee.cuts): nothing to finish");
+    const int W = s->n_workers;
+    uint8_t digest[EEX_DIGEST_BYTES];
+    eex_status st = eex_model_digest(nm, digest);
+    const size_t max_elems = largest_cut(nm);
+    eex_session **ses = calloc((size_t)W, sizeof *ses);
+    float **xs = calloc((size_t)W, sizeof *xs);
+    uint8_t **raws = calloc((size_t)W, sizeof *raws);
+    int *cap = calloc((size_t)eex_model_cut_count(nm), sizeof *cap);
+    if (!st && (!ses || !xs || !raws || !cap))
+        st = eex_fail(EEX_ERR_NOMEM, "serve: out of memory for the new model");
+    for (int i = 0; !st && i < W; i++) {
+        eex_session_opts so = {.batch = 1, .threads = 1};
+        if ((st = eex_session_new(nm, &so, &ses[i])))
+            break;
+        xs[i] = malloc(sizeof(float) * max_elems * (size_t)s->max_batch);
+        raws[i] = malloc(sizeof(float) * max_elems);
+        if (!xs[i] || !raws[i])
+            st = eex_fail(EEX_ERR_NOMEM, "serve: out of memory for the new model");
+    }
+    if (st) {
+        for (int i = 0; ses && i < W; i++) {
+            eex_session_free(ses[i]);
+            free(xs[i]), free(raws[i]);
+        }
+        free(ses), free(xs), free(raws), free(cap);
+        return st;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->swapping = 1;
+    while (s->busy)
+        pthread_cond_wait(&s->cv_idle, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    /* no worker holds a job, none takes one: the I/O thread owns everything */
+    for (int i = 0; i < W; i++) {
+        worker *w = &s->workers[i];
+        for (int k = 0; k < 9; k++)
+            eex_session_free(w->bs[k]), w->bs[k] = NULL;
+        w->s = w->bs[0] = ses[i];
+        free(w->x), free(w->raw);
+        w->x = xs[i], w->raw = raws[i];
+    }
+    s->m = nm;
+    memcpy(s->digest, digest, sizeof digest);
+    for (int i = 0; i < EEX_DIGEST_BYTES; i++)
+        snprintf(s->digest_hex + 2 * i, 3, "%02x", s->digest[i]);
+    s->max_elems = max_elems;
+    s->max_body = eexw_infer_body_max(EEX_MAX_RANK, max_elems, EEXW_F32);
+    free(s->cut_cap);
+    s->cut_cap = cap;
+    const size_t arena1 = eex_session_arena_bytes(s->workers[0].s);
+    for (int c = 0; c < eex_model_cut_count(nm); c++)
+        s->cut_cap[c] = run_cap(s, c, arena1);
+    free(ses), free(xs), free(raws);
+    pthread_mutex_lock(&s->mu);
+    s->swapping = 0;
+    s->reloads++;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return EEX_OK;
+}
+
+static void do_reload(eex_server *s)
+{
+    atomic_store(&s->reload, 0);
+    if (!s->reloader.open)
+        return;
+    const eex_model *nm = s->reloader.open(s->reloader.user);
+    if (!nm)
+        return;
+    const eex_model *old = s->m;
+    const eex_status st = swap_model(s, nm);
+    s->reloader.done(s->reloader.user, st ? nm : old, st);  /* refused: the old model stays */
+}
+
 void eex_server_stop(eex_server *s)
 {
     if (!s)
@@ -365,6 +479,7 @@ void eex_server_free(eex_server *s)
         close(s->wake[0]), close(s->wake[1]);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
+    pthread_cond_destroy(&s->cv_idle);
     free(s->conns), free(s->pfd), free(s->pmap), free(s->jobs), free(s->done), free(s->workers), free(s->cut_cap);
     free(s);
 }
@@ -623,7 +738,7 @@ static void *worker_main(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->jobs_n && !s->quit) {
+        while ((!s->jobs_n || s->swapping) && !s->quit) {
             s->idle++;
             pthread_cond_wait(&s->cv, &s->mu);
             s->idle--;
@@ -631,6 +746,7 @@ static void *worker_main(void *arg)
         if (!s->jobs_n && s->quit)
             break;
         int n = take_jobs(s, NULL, w->ci, s->max_batch);
+        s->busy++;
         const int limit = key_cap(s, &s->conns[w->ci[0]]);
         if (n < limit && s->max_wait_us > 0 && !s->quit) {
             /* a short wait for more of the same key */
@@ -659,6 +775,8 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&s->mu);
         for (int i = 0; i < n; i++)
             s->done[s->done_n++] = w->ci[i];
+        if (!--s->busy)
+            pthread_cond_broadcast(&s->cv_idle);
         const char b = 'j';
         ssize_t r = write(s->wake[1], &b, 1);
         (void)r;
@@ -1065,6 +1183,8 @@ eex_status eex_server_run(eex_server *s)
         }
         drain_done(s, t);
         sweep(s, t, 0);
+        if (atomic_load(&s->reload) && !atomic_load(&s->stopping))
+            do_reload(s);
     }
     pthread_mutex_lock(&s->mu);
     s->quit = 1;

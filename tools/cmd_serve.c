@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../engine/status.h"
 #include "../offload/offload.h"
 #include "cli.h"
 #include "offload_cli.h"
@@ -18,6 +19,9 @@ static const char help[] =
     "answers. Requests for another model file (digest) or protocol version get an\n"
     "error frame. Many edges may stay connected, each for many requests.\n"
     "SIGTERM or SIGINT: stop accepting, finish the requests in flight, exit 0.\n"
+    "The model is read into memory at start: the file may be replaced or edited\n"
+    "while the server runs. SIGHUP: read MODEL.eex again and serve it (the new\n"
+    "digest is printed on stderr; a file that cannot be served leaves the old one).\n"
     "\n"
     "options:\n"
     "  --listen [ADDR:]PORT    address and port (ADDR defaults to 127.0.0.1; PORT 0\n"
@@ -49,8 +53,87 @@ static eex_server *g_server;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    eex_server_stop(g_server);
+    if (sig == SIGHUP)
+        eex_server_reload(g_server);
+    else
+        eex_server_stop(g_server);
+}
+
+/* The served model lives in private memory, read from the file once: the
+ * file may then be overwritten, truncated or edited in place without the
+ * server noticing (a mapping of it would fault or change under the digest).
+ * A reload (SIGHUP) reads the path again. */
+typedef struct served {
+    eex_model *m;
+    unsigned char *buf;
+} served;
+
+static const char *g_path;
+static served g_cur, g_next;
+
+static eex_status served_open(const char *path, served *out)
+{
+    char err[512];
+    size_t size;
+    out->m = NULL;
+    if (cli_read_file(path, "model", (size_t)-1, NULL, &out->buf, &size, err, sizeof err))
+        return eex_fail(EEX_ERR_IO, "%s", err);
+    const eex_status st = eex_model_open_buffer(out->buf, size, &out->m);
+    if (st) {
+        free(out->buf);
+        out->buf = NULL;
+    }
+    return st;
+}
+
+static void served_close(served *s)
+{
+    eex_model_close(s->m);
+    free(s->buf);
+    s->m = NULL, s->buf = NULL;
+}
+
+static void digest_hex(const eex_model *m, char hex[2 * EEX_DIGEST_BYTES + 1])
+{
+    uint8_t d[EEX_DIGEST_BYTES];
+    eex_model_digest(m, d);
+    for (int i = 0; i < EEX_DIGEST_BYTES; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
+
+static const eex_model *reload_open(void *user)
+{
+    (void)user;
+    char was[2 * EEX_DIGEST_BYTES + 1];
+    digest_hex(g_cur.m, was);
+    if (served_open(g_path, &g_next)) {
+        fprintf(stderr, "eex serve: reload of %s failed: %s; still serving sha256 %.12s...\n", g_path,
+                eex_last_error(), was);
+        fflush(stderr);
+        return NULL;
+    }
+    return g_next.m;
+}
+
+static void reload_done(void *user, const eex_model *unused, eex_status st)
+{
+    (void)user;
+    char was[2 * EEX_DIGEST_BYTES + 1], now[2 * EEX_DIGEST_BYTES + 1];
+    digest_hex(g_cur.m, was);
+    if (st) {
+        fprintf(stderr, "eex serve: reload of %s refused: %s; still serving sha256 %.12s...\n", g_path,
+                eex_last_error(), was);
+        served_close(&g_next);
+    } else {
+        (void)unused;  /* the old model: g_cur */
+        served_close(&g_cur);
+        g_cur = g_next;
+        g_next = (served){0};
+        digest_hex(g_cur.m, now);
+        fprintf(stderr, "eex serve: reloaded %s: model %s (sha256 %s), was sha256 %.12s...\n", g_path,
+                eex_model_name(g_cur.m) ? eex_model_name(g_cur.m) : "?", now, was);
+    }
+    fflush(stderr);
 }
 
 /* Refused frames (authentication, replay) go to stderr too, at most 10 a
@@ -164,8 +247,9 @@ int cmd_serve(int argc, char **argv)
         return cli_error("serve", "cannot open log '%s'", log);
     o.log = log_line;  /* also reports refused frames on stderr */
     o.log_user = lf;
-    eex_model *m;
-    st = eex_model_open(model, &m);
+    g_path = model;
+    st = served_open(model, &g_cur);
+    eex_model *m = g_cur.m;
     if (st) {
         if (lf)
             fclose(lf);
@@ -177,7 +261,7 @@ int cmd_serve(int argc, char **argv)
         memset(key, 0, sizeof key);
         eex_server_free(g_server);
         g_server = NULL;
-        eex_model_close(m);
+        served_close(&g_cur);
         if (lf)
             fclose(lf);
         return cli_status("serve", st);
@@ -190,7 +274,10 @@ int cmd_serve(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    const eex_server_reloader rl = {.open = reload_open, .done = reload_done};
+    eex_server_set_reloader(g_server, &rl);
     fprintf(stderr,
             "eex serve: listening on %s%s%s:%d, model %s (sha256 %02x%02x%02x%02x%02x%02x...), %d worker%s, "
             "batch %d, %s\n",
@@ -214,7 +301,7 @@ int cmd_serve(int argc, char **argv)
     int rc = st ? cli_status("serve", st) : CLI_OK;
     eex_server_free(g_server);
     g_server = NULL;
-    eex_model_close(m);
+    served_close(&g_cur);
     if (lf)
         fclose(lf);
     return rc;

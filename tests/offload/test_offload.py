@@ -828,6 +828,99 @@ def test_replay():
     check(m and int(m.group(1)) == 3, "serve's summary counts the 3 replays", m and m.group(0))
 
 
+# ---- 9. the served file replaced under load; SIGHUP reload ----------------------
+
+def make_other_model(path, seed=4):
+    """The tiny model's architecture with other weights (tests/ee/make_tiny.py)."""
+    code = ("import sys; sys.path.insert(0, %r); import test_export as t, shutil; t.torch.set_num_threads(1); "
+            "m = t.make_model(seed=%d); spec = m.spec(); "
+            "spec['exits'][1]['temperature'] = {'pristine': 0.5, 'blur': 2.0, 'noise': 1.5}; "
+            "t.eex_export.export(m, spec, %r); shutil.rmtree(t.TMP, ignore_errors=True)"
+            % (os.path.join(ROOT, "tests", "export"), seed, path))
+    subprocess.run([sys.executable if "usr/bin" in sys.executable else "/usr/bin/python3", "-c", code], check=True,
+                   capture_output=True, timeout=300)
+
+
+def test_hotswap():
+    import shutil
+    live = os.path.join(TMP, "live.eex")
+    other = os.path.join(TMP, "other-weights.eex")
+    big = os.path.join(ROOT, "models", "fmnist-ee.eex")   # 1 MB: some constants read from the file at run time
+    first = big if os.path.exists(big) else MODEL
+    shutil.copyfile(first, live)
+    make_other_model(other)
+    sha_other = hashlib.sha256(open(other, "rb").read()).hexdigest()
+    srv = Server(model=live, args=["--threads", "2"])
+    try:
+        lg = subprocess.Popen([LOADGEN, first, "--cloud", srv.addr(), "--clients", "4", "--requests", "300",
+                               "--interval-ms", "5", "--send-only", "--threshold", "1", "--deadline-ms", "3000"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+        swaps = 0
+        t0 = time.monotonic()
+        size = os.path.getsize(live)
+        while lg.poll() is None and time.monotonic() - t0 < 20 and swaps < 40:
+            shutil.copyfile(other, live)              # cp other.eex live.eex: truncates, then writes
+            time.sleep(0.02)
+            with open(live, "r+b") as f:              # a same-size edit in place
+                f.seek(size // 2)
+                f.write(os.urandom(4096))
+            time.sleep(0.02)
+            os.truncate(live, 100)                    # and a truncation
+            time.sleep(0.02)
+            shutil.copyfile(first, live)
+            swaps += 1
+        out, err = lg.communicate(timeout=120)
+        j = json.loads(out) if lg.returncode == 0 else {}
+        alive = srv.p.poll() is None
+        check(alive, f"the served file overwritten, edited and truncated {swaps} times under load: server alive",
+              srv.stderr()[-500:])
+        check(j and j["lost"] == 0 and j["cloud"] == j["requests"] == 1200 and j["wrong"] == 0,
+              f"{os.path.basename(first)}: 4 edges x 300 requests meanwhile: 0 lost, all answered by the cloud, bit for bit the original weights",
+              j or err[-500:])
+        if not alive:
+            return
+        # SIGHUP: the new file is read and served, its digest announced
+        shutil.copyfile(other, live)
+        srv.p.send_signal(signal.SIGHUP)
+        t1 = time.monotonic()
+        while time.monotonic() - t1 < 10 and f"sha256 {sha_other}" not in srv.stderr():
+            time.sleep(0.05)
+        check(f"reloaded {live}: model" in srv.stderr() and f"sha256 {sha_other}" in srv.stderr(),
+              "SIGHUP: 'reloaded', with the new file's full sha256 on stderr", srv.stderr()[-400:])
+        rc, out, _ = run(EEX, "run", other, IMAGE, "--threshold", "1", "--cloud", srv.addr(), "--json")
+        check(rc == 0 and json.loads(out)["where"] == "cloud", "after the reload an edge with the new file: cloud")
+        rc, out, _ = run(EEX, "run", MODEL, IMAGE, "--threshold", "1", "--cloud", srv.addr(), "--json")
+        j = json.loads(out) if rc == 0 else {}
+        check(j.get("where") == "degraded" and "digest" in j.get("reason", ""),
+              "an edge with the old file: degraded, digest named", j)
+        # reloads under load lose nothing
+        lg = subprocess.Popen([LOADGEN, other, "--cloud", srv.addr(), "--clients", "4", "--requests", "200",
+                               "--interval-ms", "5", "--send-only", "--threshold", "1", "--deadline-ms", "3000"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+        hups = 0
+        while lg.poll() is None and hups < 10:
+            time.sleep(0.1)
+            srv.p.send_signal(signal.SIGHUP)
+            hups += 1
+        out, err = lg.communicate(timeout=120)
+        j = json.loads(out) if lg.returncode == 0 else {}
+        check(j and j["lost"] == 0 and j["cloud"] == 800 and j["wrong"] == 0,
+              f"{hups} reloads during 4 x 200 requests: 0 lost, all from the cloud, all right", j or err[-500:])
+        # a file that cannot be served: the old model stays
+        open(live, "wb").write(b"not a model")
+        srv.p.send_signal(signal.SIGHUP)
+        t1 = time.monotonic()
+        while time.monotonic() - t1 < 10 and "reload of" not in srv.stderr():
+            time.sleep(0.05)
+        check(f"reload of {live} failed" in srv.stderr() and "still serving" in srv.stderr(),
+              "SIGHUP with a broken file: 'reload failed ... still serving'", srv.stderr()[-300:])
+        rc, out, _ = run(EEX, "run", other, IMAGE, "--threshold", "1", "--cloud", srv.addr(), "--json")
+        check(rc == 0 and json.loads(out)["where"] == "cloud", "and the previous model is still served")
+    finally:
+        rc = srv.stop()
+    check(rc == 0, "serve exits 0 after the swaps", srv.stderr()[-500:])
+
+
 def main():
     global IMAGE
     if not os.path.exists(MODEL):
@@ -837,7 +930,7 @@ def main():
     IMAGE = IMAGES[0]
     tests = {"equality": test_equality, "kill": test_kill, "hostile": test_hostile, "load": test_load,
              "cli": test_cli, "batch": test_batch, "auth": test_auth,
-             "replay": test_replay}
+             "replay": test_replay, "hotswap": test_hotswap}
     chosen = sys.argv[1:] or list(tests)
     t0 = time.time()
     for name in chosen:
