@@ -487,6 +487,9 @@ typedef struct eex_server_xstats {
     uint64_t runs;            /* runs of the remaining layers */
     uint64_t batched;         /* requests answered by runs of more than one */
     int max_batch;            /* the largest run */
+    uint64_t evicted;         /* idle connections closed to make room for a new one */
+    uint64_t refused_addr;    /* connections refused: their address had max_per_addr open */
+    uint64_t reloads;         /* models swapped in by eex_server_reload */
 } eex_server_xstats;
 void eex_server_get_xstats(const eex_server *server, eex_server_xstats *xstats);
 /* With a key, the server also refuses (error `replay`) an INFER frame whose
@@ -495,6 +498,13 @@ void eex_server_get_xstats(const eex_server *server, eex_server_xstats *xstats);
  * Call after eex_server_set_key, before eex_server_run. */
 #define EEX_REPLAY_WINDOW 262144
 eex_status eex_server_set_replay_window(eex_server *server, int window);
+/* At most max_per_addr open connections from one IP address (default
+ * max_conns / 2; more are closed at accept). Behind a load balancer every
+ * connection comes from its address: raise it to max_conns there. When the
+ * table is full, a new connection takes the slot of the connection idle
+ * longest (one that never sent a frame first) instead of being refused.
+ * Call before eex_server_run. */
+eex_status eex_server_set_conn_limit(eex_server *server, int max_per_addr);
 /* Model reload without a restart (`eex serve` on SIGHUP). After
  * eex_server_reload (async-signal-safe), the server's I/O thread calls
  * open(user): a new model (it must have cut points), or NULL to keep serving

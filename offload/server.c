@@ -55,6 +55,9 @@ typedef struct conn {
     uint64_t last_id;              /* highest authenticated request id on this connection */
     uint8_t req_tag[EEXW_TAG];     /* the request's tag (zeros until read): replies are bound to it */
     int has_id;
+    uint64_t frames;               /* frames completed: 0 = the first byte is still awaited */
+    int family;                    /* the peer's address, for the per-address cap */
+    uint8_t addr[16];
     char peer[64];
     /* the log line of the request in flight */
     int type, cut, expert, dtype, error, exit, cls;
@@ -90,6 +93,7 @@ struct eex_server {
     eexw_replay *replay;           /* recent INFER tags, across connections (with a key) */
     pthread_mutex_t replay_mu;
     int max_batch, max_wait_us;
+    int max_per_addr;
     int *cut_cap;                  /* per cut: the largest run worth making (see run_cap) */
     size_t max_body, max_elems;
     conn *conns;
@@ -107,7 +111,6 @@ struct eex_server {
     pthread_cond_t cv_idle;        /* busy fell to 0 */
     atomic_int reload;             /* set by eex_server_reload (a signal handler) */
     eex_server_reloader reloader;
-    uint64_t reloads;
     int quit;
     eex_server_stats stats;
     eex_server_xstats xstats;
@@ -193,6 +196,17 @@ eex_status eex_server_set_key(eex_server *s, const void *key, size_t len)
     return EEX_OK;
 }
 
+eex_status eex_server_set_conn_limit(eex_server *s, int max_per_addr)
+{
+    if (!s)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_server_set_conn_limit: NULL server");
+    if (max_per_addr < 1 || max_per_addr > s->o.max_conns)
+        return eex_fail(EEX_ERR_ARGUMENT, "serve: %d connections per address (1..%d, --max-conns)", max_per_addr,
+                        s->o.max_conns);
+    s->max_per_addr = max_per_addr;
+    return EEX_OK;
+}
+
 eex_status eex_server_set_replay_window(eex_server *s, int window)
 {
     if (!s)
@@ -258,6 +272,7 @@ eex_status eex_server_new(const eex_model *m, const eex_server_opts *opts, eex_s
         s->o.write_timeout_ms = 5000;
     if (s->o.drain_timeout_ms <= 0)
         s->o.drain_timeout_ms = 10000;
+    s->max_per_addr = s->o.max_conns / 2 > 0 ? s->o.max_conns / 2 : 1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->replay_mu, NULL);
     pthread_cond_init(&s->cv, NULL);
@@ -416,7 +431,7 @@ static eex_status swap_model(eex_server *s, const eex_model *nm)
     free(ses), free(xs), free(raws);
     pthread_mutex_lock(&s->mu);
     s->swapping = 0;
-    s->reloads++;
+    s->xstats.reloads++;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
     return EEX_OK;
@@ -896,6 +911,7 @@ static void frame_complete(eex_server *s, int ci, double now)
 {
     conn *c = &s->conns[ci];
     c->done_at = now;
+    c->frames++;
     if (!eexw_crc_ok(c->buf, c->h.body_len)) {
         io_error(s, c, EEXW_E_CRC, "CRC-32 of the frame does not match", now);
         return;
@@ -1022,24 +1038,67 @@ static void on_readable(eex_server *s, int ci, double now)
     }
 }
 
+static void peer_addr(const struct sockaddr_storage *a, int *family, uint8_t addr[16])
+{
+    memset(addr, 0, 16);
+    *family = a->ss_family;
+    if (a->ss_family == AF_INET)
+        memcpy(addr, &((const struct sockaddr_in *)a)->sin_addr, 4);
+    else if (a->ss_family == AF_INET6)
+        memcpy(addr, &((const struct sockaddr_in6 *)a)->sin6_addr, 16);
+}
+
+/* The slot for a new connection: a free one; else the connection idle the
+ * longest among those that never sent a frame, else among all idle ones
+ * (closed, counted); else -1. A connection with a frame partly in, computing
+ * or writing is never taken. */
+static int free_slot(eex_server *s)
+{
+    int fresh = -1, idle = -1;
+    for (int i = 0; i < s->o.max_conns; i++) {
+        const conn *c = &s->conns[i];
+        if (c->state == C_FREE)
+            return i;
+        if (c->state != C_READ || c->hgot)
+            continue;
+        if (!c->frames && (fresh < 0 || c->idle_since < s->conns[fresh].idle_since))
+            fresh = i;
+        if (idle < 0 || c->idle_since < s->conns[idle].idle_since)
+            idle = i;
+    }
+    const int v = fresh >= 0 ? fresh : idle;
+    if (v >= 0) {
+        close_conn(s, &s->conns[v], 0);
+        pthread_mutex_lock(&s->mu);
+        s->xstats.evicted++;
+        pthread_mutex_unlock(&s->mu);
+    }
+    return v;
+}
+
 static void on_accept(eex_server *s, double now)
 {
-    for (;;) {
+    for (int round = 0; round < 4 * s->o.max_conns; round++) {  /* bounded: the loop must poll again */
         struct sockaddr_storage a;
         socklen_t al = sizeof a;
         const int fd = accept(s->lfd, (struct sockaddr *)&a, &al);
         if (fd < 0)
             return;  /* EAGAIN, or a transient error: the next poll retries */
-        int ci = -1;
-        for (int i = 0; i < s->o.max_conns; i++)
-            if (s->conns[i].state == C_FREE) {
-                ci = i;
-                break;
-            }
-        if (ci < 0 || atomic_load(&s->stopping)) {
+        int family;
+        uint8_t addr[16];
+        peer_addr(&a, &family, addr);
+        int same = 0;
+        for (int i = 0; i < s->o.max_conns; i++) {
+            const conn *c = &s->conns[i];
+            same += c->state != C_FREE && c->family == family && !memcmp(c->addr, addr, 16);
+        }
+        const int over = same >= s->max_per_addr;
+        const int ci = over || atomic_load(&s->stopping) ? -1 : free_slot(s);
+        if (ci < 0) {
             close(fd);
             pthread_mutex_lock(&s->mu);
             s->stats.refused++;
+            s->xstats.refused_addr += over;
             pthread_mutex_unlock(&s->mu);
             continue;
         }
@@ -1048,6 +1107,8 @@ static void on_accept(eex_server *s, double now)
         conn *c = &s->conns[ci];
         memset(c, 0, sizeof *c);
         c->fd = fd;
+        c->family = family;
+        memcpy(c->addr, addr, 16);
         char host[INET6_ADDRSTRLEN] = "?";
         int port = 0;
         if (a.ss_family == AF_INET) {
@@ -1087,13 +1148,22 @@ static void drain_done(eex_server *s, double now)
     } while (n == 1024);
 }
 
+/* How long a connection may wait for its next frame's first byte: a new one
+ * (no frame yet) no longer than a frame may take, so connections that never
+ * send hold a slot for the frame timeout, not the idle timeout. */
+static double idle_limit(const eex_server *s, const conn *c)
+{
+    return c->frames ? s->o.idle_timeout_ms : s->o.frame_timeout_ms < s->o.idle_timeout_ms ? s->o.frame_timeout_ms
+                                                                                           : s->o.idle_timeout_ms;
+}
+
 /* Timeouts; during a drain, idle connections go at once. */
 static void sweep(eex_server *s, double now, int draining)
 {
     for (int i = 0; i < s->o.max_conns; i++) {
         conn *c = &s->conns[i];
         if (c->state == C_READ) {
-            if (c->hgot == 0 && (draining || now - c->idle_since > s->o.idle_timeout_ms))
+            if (c->hgot == 0 && (draining || now - c->idle_since > idle_limit(s, c)))
                 close_conn(s, c, 0);
             else if (c->hgot > 0 && now - c->frame_start > s->o.frame_timeout_ms)
                 io_error(s, c, EEXW_E_TIMEOUT, "the frame did not arrive whole within the server's frame timeout", now);
@@ -1109,7 +1179,7 @@ static int next_timeout(const eex_server *s, double now)
         const conn *c = &s->conns[i];
         double due = 1e300;
         if (c->state == C_READ)
-            due = c->hgot ? c->frame_start + s->o.frame_timeout_ms : c->idle_since + s->o.idle_timeout_ms;
+            due = c->hgot ? c->frame_start + s->o.frame_timeout_ms : c->idle_since + idle_limit(s, c);
         else if (c->state == C_WRITE)
             due = c->write_start + s->o.write_timeout_ms;
         if (due - now < t)

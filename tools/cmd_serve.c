@@ -29,9 +29,13 @@ static const char help[] =
     "  --threads N             worker sessions (default 1)\n"
     "  --log FILE.jsonl        one line per request: time, request id, peer, cut,\n"
     "                          expert, dtype, bytes in/out, ms, error\n"
-    "  --max-conns N           open connections at most (default 256)\n"
-    "  --frame-timeout-ms T    a frame must arrive whole within T of its first byte\n"
-    "                          (default 5000)\n"
+    "  --max-conns N           open connections at most (default 256); when all are\n"
+    "                          taken, a new one replaces the connection idle longest\n"
+    "                          (one that never sent a frame first)\n"
+    "  --max-conns-per-addr N  open connections from one IP address at most (default\n"
+    "                          max-conns / 2; behind a load balancer: = --max-conns)\n"
+    "  --frame-timeout-ms T    a frame must arrive whole within T of its first byte,\n"
+    "                          and a new connection's first byte within T (default 5000)\n"
     "  --idle-timeout-ms T     close a connection idle between frames (default 60000)\n"
     "  --write-timeout-ms T    close a connection that does not take its reply (5000)\n"
     "  --drain-timeout-ms T    on SIGTERM, longest wait for requests in flight (10000)\n"
@@ -183,7 +187,7 @@ int cmd_serve(int argc, char **argv)
 {
     const char *model = NULL, *listen = NULL, *log = NULL, *keyfile = NULL;
     eex_server_opts o = {0};
-    int batch = 32, batch_wait_us = 0, replay_window = 0;
+    int batch = 32, batch_wait_us = 0, replay_window = 0, per_addr = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const int has_val = i + 1 < argc;
@@ -207,6 +211,8 @@ int cmd_serve(int argc, char **argv)
             num = &o.write_timeout_ms;
         else if (!strcmp(a, "--drain-timeout-ms") && has_val)
             num = &o.drain_timeout_ms;
+        else if (!strcmp(a, "--max-conns-per-addr") && has_val)
+            num = &per_addr;
         else if (!strcmp(a, "--replay-window") && has_val)
             num = &replay_window;
         else if (!strcmp(a, "--key") && has_val)
@@ -257,7 +263,8 @@ int cmd_serve(int argc, char **argv)
     }
     if ((st = eex_server_new(m, &o, &g_server)) || (st = eex_server_set_batch(g_server, batch, batch_wait_us)) ||
         (key_len && (st = eex_server_set_key(g_server, key, key_len))) ||
-        (replay_window && (st = eex_server_set_replay_window(g_server, replay_window)))) {
+        (replay_window && (st = eex_server_set_replay_window(g_server, replay_window))) ||
+        (per_addr && (st = eex_server_set_conn_limit(g_server, per_addr)))) {
         memset(key, 0, sizeof key);
         eex_server_free(g_server);
         g_server = NULL;
@@ -293,11 +300,13 @@ int cmd_serve(int argc, char **argv)
     fprintf(stderr,
             "eex serve: stopped: %llu connections (%llu refused), %llu requests answered, %llu error frames, "
             "%llu connections closed for bad frames or timeouts; %llu runs (%llu requests in batches, largest %d); "
-            "%llu frames refused for authentication, %llu for replayed ids\n",
+            "%llu frames refused for authentication, %llu for replayed ids; %llu idle connections evicted, "
+            "%llu refused over the per-address cap; %llu reloads\n",
             (unsigned long long)ss.connections, (unsigned long long)ss.refused, (unsigned long long)ss.requests,
             (unsigned long long)ss.errors, (unsigned long long)ss.closed_bad, (unsigned long long)xs.runs,
             (unsigned long long)xs.batched, xs.max_batch, (unsigned long long)xs.auth_rejected,
-            (unsigned long long)xs.replays);
+            (unsigned long long)xs.replays, (unsigned long long)xs.evicted, (unsigned long long)xs.refused_addr,
+            (unsigned long long)xs.reloads);
     int rc = st ? cli_status("serve", st) : CLI_OK;
     eex_server_free(g_server);
     g_server = NULL;

@@ -921,6 +921,143 @@ def test_hotswap():
     check(rc == 0, "serve exits 0 after the swaps", srv.stderr()[-500:])
 
 
+# ---- 10. idle connections: first-byte timeout, per-address cap, eviction --------
+
+class IdleFlood:
+    """n connections that never send a byte, from 127.0.0.2.. (per_addr each),
+    re-opened as the server closes them, until stop()."""
+
+    def __init__(self, port, n=512, per_addr=64):
+        import select
+        self.select = select
+        self.port, self.n, self.per_addr = port, n, per_addr
+        self.socks = {}
+        self.opened = self.reopened = 0
+        self.stop_flag = False
+        for i in range(n):
+            self.open(i)
+        self.th = threading.Thread(target=self.loop, daemon=True)
+        self.th.start()
+
+    def open(self, i):
+        s = socket.socket()
+        s.settimeout(1.0)
+        try:
+            s.bind((f"127.0.0.{2 + i // self.per_addr}", 0))
+            s.connect(("127.0.0.1", self.port))
+            s.setblocking(False)
+            self.socks[i] = s
+            self.opened += 1
+        except OSError:
+            s.close()
+            self.socks.pop(i, None)
+
+    def loop(self):
+        for _ in range(100000):  # bounded
+            if self.stop_flag:
+                return
+            p = self.select.poll()
+            fdmap = {}
+            for i, s in self.socks.items():
+                p.register(s, self.select.POLLIN)
+                fdmap[s.fileno()] = i
+            for fd, _ in p.poll(20):
+                i = fdmap[fd]
+                s = self.socks.pop(i)
+                try:
+                    gone = s.recv(1) == b""
+                except (ConnectionResetError, BlockingIOError):
+                    gone = True
+                s.close()
+                if gone:
+                    self.reopened += 1
+                    self.open(i)
+            for i in range(self.n):
+                if i not in self.socks:
+                    self.open(i)
+
+    def stop(self):
+        self.stop_flag = True
+        self.th.join(10)
+        for s in self.socks.values():
+            s.close()
+
+
+def server_xcounts(text):
+    import re
+    m = re.search(r"(\d+) idle connections evicted, (\d+) refused over the per-address cap", text)
+    return (int(m.group(1)), int(m.group(2))) if m else (None, None)
+
+
+def test_idle():
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, 4096)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    # a new connection that never sends: closed after the frame timeout, not the idle timeout
+    srv = Server(args=["--frame-timeout-ms", "1000", "--idle-timeout-ms", "60000"])
+    try:
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        t = time.monotonic()
+        gone = closed(s, timeout=10)
+        waited = time.monotonic() - t
+        s.close()
+        check(gone and waited < 4.0, f"a connection that sends nothing: closed after {waited:.2f} s "
+              "(frame timeout 1 s; idle timeout 60 s)")
+        s = socket.create_connection(("127.0.0.1", srv.port))  # after a frame, the idle timeout applies
+        s.sendall(frame(4, 1, b""))
+        r = read_frame(s)
+        check(r and r[0] == 5 and not closed(s, timeout=2.5), "after a PING the connection stays open past 2.5 s")
+        s.close()
+    finally:
+        srv.stop()
+    # the per-address cap
+    srv = Server(args=["--max-conns-per-addr", "8"])
+    try:
+        socks = []
+        for _ in range(12):
+            c = socket.socket()
+            c.bind(("127.0.0.5", 0))
+            c.connect(("127.0.0.1", srv.port))
+            socks.append(c)
+        time.sleep(0.3)
+        shut = sum(closed(c, timeout=0.3) for c in socks)
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        s.sendall(frame(4, 1, b""))
+        r = read_frame(s)
+        check(shut == 4 and r and r[0] == 5,
+              f"12 connections from one address with --max-conns-per-addr 8: {shut} closed; another address served")
+        s.close()
+        for c in socks:
+            c.close()
+    finally:
+        srv.stop()
+    # 512 idle connections (8 addresses x 64) against the defaults: a legitimate edge is still served
+    srv = Server()
+    flood = None
+    try:
+        flood = IdleFlood(srv.port, n=512, per_addr=64)
+        time.sleep(0.5)
+        rc, out, err = run(LOADGEN, MODEL, "--cloud", srv.addr(), "--clients", "1", "--requests", "20",
+                           "--threshold", "1", "--deadline-ms", "5000")
+        j = json.loads(out) if rc == 0 else {}
+        opened, reopened = flood.opened, flood.reopened
+    finally:
+        if flood:
+            flood.stop()
+        srv.stop()
+    ev, _ = server_xcounts(srv.stderr())
+    med = j.get("latency_ms", {}).get("median", 1e9)
+    check(j.get("cloud") == 20 and med < 100,
+          f"512 idle connections held: a legitimate edge's 20 requests all answered by the cloud, median "
+          f"{med:.2f} ms (< 100 ms)", j or err)
+    if j:
+        print(f"      idle flood: {opened} connections opened ({reopened} re-opened after the server closed them), "
+              f"{ev} evicted; edge latency median {med:.2f} ms, p95 {j['latency_ms']['p95']:.2f} ms, "
+              f"max {j['latency_ms']['max']:.2f} ms")
+
+
 def main():
     global IMAGE
     if not os.path.exists(MODEL):
@@ -930,7 +1067,7 @@ def main():
     IMAGE = IMAGES[0]
     tests = {"equality": test_equality, "kill": test_kill, "hostile": test_hostile, "load": test_load,
              "cli": test_cli, "batch": test_batch, "auth": test_auth,
-             "replay": test_replay, "hotswap": test_hotswap}
+             "replay": test_replay, "hotswap": test_hotswap, "idle": test_idle}
     chosen = sys.argv[1:] or list(tests)
     t0 = time.time()
     for name in chosen:
