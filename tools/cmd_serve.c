@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../engine/status.h"
 #include "../offload/offload.h"
@@ -28,7 +29,9 @@ static const char help[] =
     "                          picks a free one, printed on stderr)\n"
     "  --threads N             worker sessions (default 1)\n"
     "  --log FILE.jsonl        one line per request: time, request id, peer, cut,\n"
-    "                          expert, dtype, bytes in/out, ms, error\n"
+    "                          expert, dtype, bytes in/out, ms, error; refused\n"
+    "                          frames: 5 lines per client address and second, the\n"
+    "                          rest counted in one line, 100 such lines a second\n"
     "  --max-conns N           open connections at most (default 256); when all are\n"
     "                          taken, a new one replaces the connection idle longest\n"
     "                          (one that never sent a frame first)\n"
@@ -162,13 +165,8 @@ static void report_rejected(const eex_server_log_rec *r)
     fputc('\n', stderr);
 }
 
-static void log_line(void *user, const eex_server_log_rec *r)
+static void write_rec(FILE *f, const eex_server_log_rec *r)
 {
-    if (r->error == EEXW_E_AUTH || r->error == EEXW_E_REPLAY)
-        report_rejected(r);
-    FILE *f = user;
-    if (!f)
-        return;
     fprintf(f, "{\"t\": %.6f, \"id\": %llu, \"peer\": ", r->unix_time, (unsigned long long)r->request_id);
     cli_json_string(f, r->peer);
     fprintf(f, ", \"type\": %d, \"cut\": %d, \"expert\": %d, \"dtype\": ", r->type, r->cut, r->expert);
@@ -180,6 +178,135 @@ static void log_line(void *user, const eex_server_log_rec *r)
     } else
         fprintf(f, ", \"exit\": %d, \"class\": %d, \"confidence\": %.6f", r->exit, r->cls, r->confidence);
     fputs("}\n", f);
+}
+
+/* Refusals in --log: per client address and second, the first LOG_PER_PEER
+ * are written whole; the rest of that second become one line
+ * {"t", "peer", "suppressed": N, "errors": {"code": n, ...}} written when the
+ * address shows up again in a later second, when its slot is needed, or at
+ * exit. All addresses together get at most LOG_PER_SEC lines of refusals a
+ * second (whole or summaries); beyond that one global summary line
+ * ("peer": "*") carries the count. Answered requests are always written. */
+#define LOG_PER_PEER 5
+#define LOG_PER_SEC 100
+#define LOG_PEERS 64
+
+typedef struct peer_log {
+    char addr[64];                 /* the peer without its port */
+    long sec;
+    int shown;
+    unsigned long suppressed, by_code[16];
+    double last;                   /* for eviction: least recently seen goes */
+} peer_log;
+
+static peer_log g_peers[LOG_PEERS];
+static long g_log_sec;
+static int g_log_lines;
+static unsigned long g_log_dropped, g_dropped_by_code[16];
+
+static void write_summary(FILE *f, double t, const char *peer, unsigned long n, const unsigned long *by_code)
+{
+    fprintf(f, "{\"t\": %.6f, \"peer\": ", t);
+    cli_json_string(f, peer);
+    fprintf(f, ", \"suppressed\": %lu, \"errors\": {", n);
+    const char *sep = "";
+    for (int k = 0; k < 16; k++)
+        if (by_code[k]) {
+            fprintf(f, "%s\"%d\": %lu", sep, k, by_code[k]);
+            sep = ", ";
+        }
+    fputs("}}\n", f);
+}
+
+static void flush_peer(FILE *f, peer_log *p, double t)
+{
+    if (p->suppressed)
+        write_summary(f, t, p->addr, p->suppressed, p->by_code);
+    p->suppressed = 0;
+    memset(p->by_code, 0, sizeof p->by_code);
+}
+
+static void flush_dropped(FILE *f, double t)
+{
+    if (g_log_dropped)
+        write_summary(f, t, "*", g_log_dropped, g_dropped_by_code);
+    g_log_dropped = 0;
+    memset(g_dropped_by_code, 0, sizeof g_dropped_by_code);
+}
+
+/* Every pending summary, at exit. */
+static void flush_log(FILE *f, double t)
+{
+    if (!f)
+        return;
+    for (int i = 0; i < LOG_PEERS; i++)
+        if (g_peers[i].addr[0])
+            flush_peer(f, &g_peers[i], t);
+    flush_dropped(f, t);
+    fflush(f);
+}
+
+static void log_refusal(FILE *f, const eex_server_log_rec *r)
+{
+    const long sec = (long)r->unix_time;
+    if (sec != g_log_sec) {
+        if (g_log_dropped)
+            flush_dropped(f, r->unix_time);
+        g_log_sec = sec, g_log_lines = 0;
+    }
+    char addr[64];
+    snprintf(addr, sizeof addr, "%s", r->peer ? r->peer : "?");
+    char *colon = strrchr(addr, ':');  /* "1.2.3.4:5678" and "::1:5678": the port is after the last colon */
+    if (colon)
+        *colon = '\0';
+    peer_log *p = NULL, *lru = &g_peers[0];
+    for (int i = 0; i < LOG_PEERS && !p; i++) {
+        if (!strcmp(g_peers[i].addr, addr))
+            p = &g_peers[i];
+        else if (g_peers[i].last < lru->last)
+            lru = &g_peers[i];
+    }
+    if (!p) {
+        if (lru->addr[0])
+            flush_peer(f, lru, r->unix_time);
+        memset(lru, 0, sizeof *lru);
+        snprintf(lru->addr, sizeof lru->addr, "%s", addr);
+        lru->sec = sec;
+        p = lru;
+    }
+    p->last = r->unix_time;
+    if (p->sec != sec) {
+        if (p->suppressed && g_log_lines < LOG_PER_SEC) {
+            flush_peer(f, p, r->unix_time);
+            g_log_lines++;
+        }
+        p->sec = sec, p->shown = 0;
+    }
+    const int code = r->error > 0 && r->error < 16 ? r->error : 0;
+    if (p->shown < LOG_PER_PEER && g_log_lines < LOG_PER_SEC) {
+        p->shown++;
+        g_log_lines++;
+        write_rec(f, r);
+    } else if (p->shown < LOG_PER_PEER) {
+        g_log_dropped++;
+        g_dropped_by_code[code]++;
+    } else {
+        p->suppressed++;
+        p->by_code[code]++;
+    }
+}
+
+static void log_line(void *user, const eex_server_log_rec *r)
+{
+    if (r->error == EEXW_E_AUTH || r->error == EEXW_E_REPLAY)
+        report_rejected(r);
+    FILE *f = user;
+    if (!f)
+        return;
+    if (r->error)
+        log_refusal(f, r);
+    else
+        write_rec(f, r);
     fflush(f);
 }
 
@@ -311,7 +438,11 @@ int cmd_serve(int argc, char **argv)
     eex_server_free(g_server);
     g_server = NULL;
     served_close(&g_cur);
-    if (lf)
+    if (lf) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        flush_log(lf, (double)ts.tv_sec + ts.tv_nsec / 1e9);
         fclose(lf);
+    }
     return rc;
 }

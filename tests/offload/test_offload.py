@@ -674,8 +674,13 @@ def test_auth():
     check("refused a frame from 127.0.0.1" in text and "replay" in text, "refused frames are reported on stderr",
           text[-800:])
     lines = [json.loads(x) for x in open(log)]
-    check(any(x.get("error") == 12 for x in lines) and any(x.get("error") == 13 for x in lines),
-          "refused frames are in the --log with error 12 (auth) and 13 (replay)")
+
+    def logged(code):  # a whole line, or counted in a per-client summary (5 lines per client a second)
+        return sum(1 for x in lines if x.get("error") == code) + sum(x.get("errors", {}).get(str(code), 0)
+                                                                    for x in lines)
+    check(logged(12) >= 9 and logged(13) == 2,
+          "refused frames are in the --log with error 12 (auth) and 13 (replay), whole or in summaries",
+          (logged(12), logged(13)))
     import re
     m = re.search(r"(\d+) frames refused for authentication, (\d+) for replayed ids", text)
     check(m and int(m.group(1)) >= 9 and int(m.group(2)) == 2, "serve's summary counts them", m and m.group(0))
@@ -1058,6 +1063,44 @@ def test_idle():
               f"max {j['latency_ms']['max']:.2f} ms")
 
 
+# ---- 11. a client without the key cannot fill --log ---------------------------------
+
+def test_logflood():
+    key = os.urandom(32)
+    kf = write_key("log-key", key)
+    log = os.path.join(TMP, "flood.jsonl")
+    srv = Server(args=["--key", kf], log=log)
+    sent = 0
+    try:
+        shapes = cut_shapes()
+        untagged = frame(1, 3, infer_body(len(shapes) - 1, shapes[-1]))
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 3.0 and sent < 100000:
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            s.sendall(untagged)
+            read_frame(s)
+            s.close()
+            sent += 1
+        secs = time.monotonic() - t0
+        # an honest keyed client is still logged request by request
+        rc, out, err = run(LOADGEN, MODEL, "--cloud", srv.addr(), "--clients", "1", "--requests", "10",
+                           "--threshold", "1", "--key", kf)
+    finally:
+        srv.stop()
+    lines = [json.loads(x) for x in open(log)]
+    whole = [x for x in lines if x.get("error") == 12]
+    summaries = [x for x in lines if "suppressed" in x]
+    counted = len(whole) + sum(x["suppressed"] for x in summaries)
+    answered = [x for x in lines if "class" in x]
+    bound = (int(secs) + 2) * 6
+    check(len(whole) + len(summaries) <= bound and counted == sent,
+          f"{sent} refused frames from one client in {secs:.1f} s: {len(whole)} whole lines + {len(summaries)} "
+          f"summaries (bound {bound}), every refusal counted ({counted})", (len(lines), counted, sent))
+    check(len(answered) == 10, "the honest client's 10 requests: 10 lines", len(answered))
+    size = os.path.getsize(log)
+    print(f"      --log: {len(lines)} lines, {size} bytes for {sent} refusals")
+
+
 def main():
     global IMAGE
     if not os.path.exists(MODEL):
@@ -1067,7 +1110,8 @@ def main():
     IMAGE = IMAGES[0]
     tests = {"equality": test_equality, "kill": test_kill, "hostile": test_hostile, "load": test_load,
              "cli": test_cli, "batch": test_batch, "auth": test_auth,
-             "replay": test_replay, "hotswap": test_hotswap, "idle": test_idle}
+             "replay": test_replay, "hotswap": test_hotswap, "idle": test_idle,
+             "logflood": test_logflood}
     chosen = sys.argv[1:] or list(tests)
     t0 = time.time()
     for name in chosen:
