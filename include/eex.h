@@ -122,6 +122,12 @@ void eex_session_free(eex_session *session);
 
 /* Bytes of the activation arena (for the planned batch). */
 size_t eex_session_arena_bytes(const eex_session *session);
+/* The largest arena a session may plan, for every session of the process
+ * (default: no limit). A model that plans more is refused before anything
+ * is allocated: EEX_ERR_NOMEM, with a message naming both sizes and, when
+ * given, how to raise the limit (`hint`, e.g. "--max-arena-mb"; a static
+ * string). Set it before sessions are made. */
+void eex_set_arena_limit(size_t bytes, const char *hint);
 
 /* Copies input `index` in from logical NCHW floats. shape[0] is the batch and
  * may differ from the planned one (the arena is re-planned, which allocates);

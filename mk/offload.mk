@@ -3,7 +3,10 @@
 #                             runs bit for bit, server and clients in threads)
 #                             and the loopback tests (equality, cloud killed,
 #                             hostile frames, 64 clients x 100 requests,
-#                             batching, authentication)
+#                             batching, authentication, replays, the served
+#                             file replaced, idle connections, log floods) and
+#                             the input budgets (tests/offload/test_budgets.py:
+#                             bombs, truncated images, FIFOs, huge arenas)
 #   make test-offload-asan    the hostile-frames test against an
 #                             address+undefined sanitizer build of `eex serve`
 #   make experiment-offload   docs/results/offload.md (emulated network paths)
@@ -54,6 +57,7 @@ test-offload: test-offload-unit offload-tools
 	@mkdir -p build/ee
 	$(PY) tests/ee/make_tiny.py build/ee/tiny.eex
 	BUILD=$(BUILD) PY=$(PY) $(PY) tests/offload/test_offload.py
+	BUILD=$(BUILD) $(PY) tests/offload/test_budgets.py
 
 test-offload-asan:
 	$(MAKE) SAN=asan build-asan/eex build-asan/bench/offload/loadgen build-asan/tests/test_offload

@@ -262,6 +262,11 @@ eex_status eex_server_new(const eex_model *m, const eex_server_opts *opts, eex_s
         s->o.host = "127.0.0.1";
     if (s->o.threads <= 0)
         s->o.threads = 1;
+    if (s->o.threads > 256 || s->o.max_conns > 65536) {
+        const int t = s->o.threads, mc = s->o.max_conns;
+        free(s);
+        return eex_fail(EEX_ERR_ARGUMENT, "serve: %d worker threads (1..256) or %d connections (1..65536)", t, mc);
+    }
     if (s->o.max_conns <= 0)
         s->o.max_conns = 256;
     if (s->o.frame_timeout_ms <= 0)

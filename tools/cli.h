@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "eex.h"
+#include "budget.h"
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
@@ -43,17 +44,6 @@ double cli_now_ms(void);
 int cli_cmp_double(const void *a, const void *b);
 /* Median of v[0..n) (n >= 1); sorts v. */
 double cli_median(double *v, int n);
-
-/* Reads a whole regular file into a new buffer (free with free()). `what`
- * names it in messages ("image", "model"). Opens with O_NONBLOCK, so a FIFO
- * or a device cannot block the open, and refuses anything but a regular
- * file (fstat) before a byte is read; refuses a file larger than max bytes
- * ("... the limit is N MB (flag)") and one whose size changes while it is
- * read. 0, or -1 with a one-line message in err. */
-int cli_read_file(const char *path, const char *what, size_t max, const char *flag, unsigned char **buf,
-                  size_t *size, char *err, size_t errlen);
-/* What a file is, for messages: "a directory", "a FIFO", ... */
-const char *cli_file_kind(unsigned mode);
 
 /* Writes s as a JSON string literal. */
 void cli_json_string(FILE *f, const char *s);

@@ -27,7 +27,7 @@ static const char help[] =
     "options:\n"
     "  --listen [ADDR:]PORT    address and port (ADDR defaults to 127.0.0.1; PORT 0\n"
     "                          picks a free one, printed on stderr)\n"
-    "  --threads N             worker sessions (default 1)\n"
+    "  --threads N             worker sessions, 1..256 (default 1)\n"
     "  --log FILE.jsonl        one line per request: time, request id, peer, cut,\n"
     "                          expert, dtype, bytes in/out, ms, error; refused\n"
     "                          frames: 5 lines per client address and second, the\n"
@@ -326,8 +326,10 @@ int cmd_serve(int argc, char **argv)
             listen = argv[++i];
         else if (!strcmp(a, "--log") && has_val)
             log = argv[++i];
-        else if (!strcmp(a, "--threads") && has_val)
-            num = &o.threads;
+        else if (!strcmp(a, "--threads") && has_val) {
+            if ((o.threads = cli_parse_int(argv[++i], 1, 256)) < 0)
+                return cli_usage("serve", "--threads takes 1..256 (worker sessions), not '%s'", argv[i]);
+        }
         else if (!strcmp(a, "--max-conns") && has_val)
             num = &o.max_conns;
         else if (!strcmp(a, "--frame-timeout-ms") && has_val)
