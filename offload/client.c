@@ -272,6 +272,34 @@ static eex_status status_of_error(int code)
     }
 }
 
+/* A well-formed RESULT may still be nonsense (a broken or hostile server,
+ * or an attacker on the path when there is no key): every class must be one
+ * of the model's, every confidence a number in [0, 1], the cloud's choice one
+ * of its classifiers, and its classifiers the exits after the cut. A reply
+ * that fails is a failed offload (docs/protocol.md, "Checks on the reply"). */
+static int check_answer(const eex_cloud_client *c, const eex_cloud_answer *a, fail_t *f)
+{
+    const int C = eex_model_class_count(c->m), E = eex_model_exit_count(c->m);
+    if (a->first_exit < 1 || a->first_exit + a->n - 1 != E + 1)
+        return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: classifiers %d..%d, the model's last is %d", c->where,
+                     a->first_exit, a->first_exit + a->n - 1, E + 1);
+    for (int i = 0; i < a->n; i++) {
+        if (a->classes[i] < 0 || (C > 0 && a->classes[i] >= C))
+            return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: exit %d's class %d is outside 0..%d", c->where,
+                         a->first_exit + i, (int)a->classes[i], C - 1);
+        /* NaN fails too; 1e-6 of slack for 1 - H / ln(C) rounded below 0 */
+        if (!(a->confidences[i] >= -1e-6f && a->confidences[i] <= 1.0f + 1e-6f))
+            return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: exit %d's confidence %g is not in [0, 1]", c->where,
+                         a->first_exit + i, (double)a->confidences[i]);
+    }
+    const int k = a->exit - a->first_exit;
+    if (a->cls != a->classes[k] || !(a->confidence == a->confidences[k]))
+        return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: its choice (exit %d, class %d, %g) is not its exit %d's "
+                     "answer (class %d, %g)", c->where, a->exit, (int)a->cls, (double)a->confidence, a->exit,
+                     (int)a->classes[k], (double)a->confidences[k]);
+    return 0;
+}
+
 /* One exchange on the current connection: 0, or -1 with f filled. */
 static int exchange(eex_cloud_client *c, size_t frame_len, uint64_t id, double deadline, eex_cloud_answer *a,
                     eex_offload_info *info, fail_t *f)
@@ -326,7 +354,7 @@ static int exchange(eex_cloud_client *c, size_t frame_len, uint64_t id, double d
                      (unsigned long long)h.request_id, (unsigned long long)id);
     if (eexw_get_result(body, h.body_len, a))
         return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: malformed result", c->where);
-    return 0;
+    return check_answer(c, a, f);
 }
 
 static eex_status send_until(eex_cloud_client *c, int cut, int expert, eex_metric metric, float threshold,

@@ -759,7 +759,7 @@ class Relay:
                     up.sendall(req)
                     rep = read_raw(up)
                 else:
-                    rep = self.answer
+                    rep = self.answer(req) if callable(self.answer) else self.answer
                 if not rep:
                     break
                 self.replies.append(rep)
@@ -1101,6 +1101,72 @@ def test_logflood():
     print(f"      --log: {len(lines)} lines, {size} bytes for {sent} refusals")
 
 
+# ---- 12. the edge checks the cloud's answer -------------------------------------------
+
+def test_badreply():
+    srv = Server()
+    relay = Relay(upstream=("127.0.0.1", srv.port))
+    try:
+        rc, out, err = run(EEX, "run", MODEL, IMAGE, "--threshold", "1", "--cloud", f"127.0.0.1:{relay.port}", "--json")
+        honest = json.loads(out) if rc == 0 else {}
+        rc, out, err = run(EEX, "run", MODEL, IMAGE, "--threshold", "1", "--json")
+        local = json.loads(out)
+    finally:
+        relay.close()
+        srv.stop()
+    if not check(honest.get("where") == "cloud" and relay.replies, "an honest RESULT recorded", honest or err):
+        return
+    rec = relay.replies[0]
+    body = bytearray(rec[20:-4])
+    n = body[3]
+    exit_used, first = body[2], struct.unpack_from("<H", body, 16)[0]
+    k = exit_used - first
+
+    def variant(cls=None, conf=None, all_entries=True, shift=0):
+        b = bytearray(body)
+        for i in range(n):
+            if i == k or all_entries:
+                if cls is not None:
+                    struct.pack_into("<i", b, 16 + 12 * i + 4, cls)
+                if conf is not None:
+                    struct.pack_into("<f", b, 16 + 12 * i + 8, conf)
+            struct.pack_into("<H", b, 16 + 12 * i, first + i + shift)
+        if cls is not None:
+            struct.pack_into("<i", b, 4, cls)
+        if conf is not None:
+            struct.pack_into("<f", b, 8, conf)
+        if shift:
+            b[2] += shift
+        return bytes(b)
+
+    cases = [("class 2147483647", variant(cls=2147483647), "class"),
+             ("class -5", variant(cls=-5), "class"),
+             ("confidence 5.0", variant(conf=5.0), "confidence"),
+             ("confidence NaN", variant(conf=float("nan")), "confidence"),
+             ("classifiers shifted past the final", variant(shift=1), "classifiers"),
+             ("a choice that is not its exit's answer",
+              bytes(body[:4]) + struct.pack("<i", 1 if struct.unpack_from("<i", body, 4)[0] != 1 else 2) +
+              bytes(body[8:]), "choice")]
+    for label, b, word in cases:
+        def answer(req, b=b):
+            rid = struct.unpack("<Q", req[8:16])[0]
+            head = b"EEXW" + struct.pack("<BBHQI", 1, 2, 0, rid, len(b))
+            return head + b + struct.pack("<I", zlib.crc32(head + b) & 0xffffffff)
+        fake = Relay(answer=answer)
+        try:
+            rc, out, err = run(EEX, "run", MODEL, IMAGE, "--threshold", "1", "--cloud", f"127.0.0.1:{fake.port}",
+                               "--json")
+            j = json.loads(out) if rc == 0 else {}
+            rc2, out2, _ = run(EEX, "run", MODEL, IMAGE, "--threshold", "1", "--cloud", f"127.0.0.1:{fake.port}")
+        finally:
+            fake.close()
+        check(j.get("where") == "degraded" and word in j.get("reason", "") and j.get("class") == local["class"],
+              f"a reply with {label}: degraded, the local answer, reason names the {word}", (j.get("where"),
+              j.get("class"), j.get("reason")))
+        check(rc2 == 0 and "answered via the cloud" not in out2 and "degraded" in out2.lower(),
+              f"  text output does not claim the cloud answered ({label})", out2[-200:])
+
+
 def main():
     global IMAGE
     if not os.path.exists(MODEL):
@@ -1111,7 +1177,7 @@ def main():
     tests = {"equality": test_equality, "kill": test_kill, "hostile": test_hostile, "load": test_load,
              "cli": test_cli, "batch": test_batch, "auth": test_auth,
              "replay": test_replay, "hotswap": test_hotswap, "idle": test_idle,
-             "logflood": test_logflood}
+             "logflood": test_logflood, "badreply": test_badreply}
     chosen = sys.argv[1:] or list(tests)
     t0 = time.time()
     for name in chosen:
