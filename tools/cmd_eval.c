@@ -83,6 +83,8 @@ static int parse_distortion(const char *s, eval_opts *o)
 static int parse_thresholds(const char *s, eval_opts *o)
 {
     o->n_thr = 0;
+    if (!*s)
+        return -1;  /* "" is no threshold, not 0 */
     while (*s) {
         char *end;
         const double t = strtod(s, &end);
@@ -108,7 +110,6 @@ static int parse(int argc, char **argv, eval_opts *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const int has_val = i + 1 < argc;
-        char *end;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(help, stdout);
             return -1;
@@ -135,8 +136,7 @@ static int parse(int argc, char **argv, eval_opts *o)
             if ((o->limit = cli_parse_int(argv[++i], 1, 100000000)) < 0)
                 return cli_usage("eval", "--limit takes a positive integer, not '%s'", argv[i]);
         } else if (!strcmp(a, "--seed") && has_val) {
-            o->seed = strtoull(argv[++i], &end, 10);
-            if (*end || argv[i][0] == '-')
+            if (cli_parse_u64(argv[++i], &o->seed))
                 return cli_usage("eval", "--seed takes a non-negative integer, not '%s'", argv[i]);
         } else if (!strcmp(a, "--batch") && has_val) {
             if ((o->batch = cli_parse_int(argv[++i], 1, 4096)) < 0)

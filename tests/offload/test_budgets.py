@@ -147,6 +147,18 @@ def arena_model(path):
     w.write(path)
 
 
+ESC_MODEL = r"""
+import sys; sys.path.insert(0, sys.argv[2]); import numpy as np
+from eexfile import EexWriter
+w = EexWriter(); w.add_metadata('labels', ['\x1b[31mred\x1b]0;pwned\x07', 'plain\u009b2J'])
+w.add_tensor('w', np.ones((2, 3), np.float32)); w.add_tensor('b', np.array([1, 0], np.float32))
+w.set_inputs([('x', [1, 3, 4, 4])]); w.set_outputs(['y'])
+w.add_node('globalavgpool', 'g', ['x'], ['p']); w.add_node('flatten', 'f', ['p'], ['q'])
+w.add_node('dense', 'd', ['q', 'w', 'b'], ['y'])
+w.write(sys.argv[1])
+"""
+
+
 def write(name, data):
     path = os.path.join(TMP, name)
     with open(path, "wb") as f:
@@ -268,6 +280,30 @@ def main():
     check(rc != 0 and "float32" in err, "a .npy whose 'descr' appears inside another value: the real descr decides",
           err[-300:])
     corpus["fuzz_npy/descr-in-value.npy"] = tricky
+
+    # 8. option values that meant 0 or wrapped, a FIFO as the key, escape sequences in labels
+    ds = "/usr/share/datasets/fashion-mnist"
+    out_png = os.path.join(TMP, "o.png")
+    for label, args in (
+            ("run --threshold ''", ["run", MODEL, imgs["png"], "--threshold", ""]),
+            ("eval --threshold ''", ["eval", MODEL, "--dataset", ds, "--limit", "1", "--threshold", ""]),
+            ("eval --seed ''", ["eval", MODEL, "--dataset", ds, "--limit", "1", "--seed", ""]),
+            ("eval --seed 18446744073709551616", ["eval", MODEL, "--dataset", ds, "--limit", "1", "--seed",
+                                                  "18446744073709551616"]),
+            ("distort --noise ''", ["distort", imgs["png"], out_png, "--noise", ""]),
+            ("distort --seed 18446744073709551616", ["distort", imgs["png"], out_png, "--noise", "1", "--seed",
+                                                     "18446744073709551616"]),
+            ("distort --seed ''", ["distort", imgs["png"], out_png, "--noise", "1", "--seed", ""])):
+        rc, err, secs, _ = guarded(*args)
+        check(rc == 2 and "takes" in err, f"{label}: a usage error", (rc, err[-200:]))
+    rc, err, secs, _ = guarded("serve", MODEL, "--listen", "127.0.0.1:0", "--key", fifo, timeout=10)
+    check(rc == 1 and "FIFO" in err and secs < SECONDS, f"a FIFO as the key file: refused in {secs:.2f} s", err[-200:])
+    esc = os.path.join(TMP, "esc.eex")
+    subprocess.run([sys.executable, "-c", ESC_MODEL, esc, os.path.join(ROOT, "converter")], check=True)
+    p = subprocess.run([EEX, "run", esc, imgs["png"]], capture_output=True)
+    check(p.returncode == 0 and b"\x1b" not in p.stdout and b"\xc2\x9b" not in p.stdout and b"?[31mred" in p.stdout,
+          "labels with ESC/CSI sequences print as '?' in text mode", p.stdout[-200:])
+    corpus["fuzz_eex/escape-labels.eex"] = open(esc, "rb").read()
 
     if "--write-corpus" in sys.argv:
         for name, data in corpus.items():
