@@ -7,8 +7,10 @@
 #                             file replaced, idle connections, log floods) and
 #                             the input budgets (tests/offload/test_budgets.py:
 #                             bombs, truncated images, FIFOs, huge arenas)
-#   make test-offload-asan    the hostile-frames test against an
-#                             address+undefined sanitizer build of `eex serve`
+#   make test-offload-asan    the hostile-frames, replay, hot-swap, idle,
+#                             log-flood and bad-reply tests and the input
+#                             budgets against an address+undefined sanitizer
+#                             build of `eex serve` and `eex`
 #   make experiment-offload   docs/results/offload.md (emulated network paths)
 #
 # This file is included before the Makefile's `all` rule: keep `all` the default goal.
@@ -64,7 +66,8 @@ test-offload-asan:
 	build-asan/tests/test_offload --jobs 2
 	@mkdir -p build/ee
 	$(PY) tests/ee/make_tiny.py build/ee/tiny.eex
-	BUILD=build-asan PY=$(PY) $(PY) tests/offload/test_offload.py hostile cli
+	BUILD=build-asan PY=$(PY) $(PY) tests/offload/test_offload.py hostile cli replay hotswap idle logflood badreply
+	BUILD=build-asan $(PY) tests/offload/test_budgets.py
 
 experiment-offload: offload-tools models/mobilenetv2-ee-224.eex
 	@mkdir -p build/ee
