@@ -322,8 +322,16 @@ int eex_image_load_memory(const unsigned char *buf, size_t size, int channels, e
     if (channels == 0)
         channels = n <= 2 ? 1 : 3;
     unsigned char *px = stbi_load_from_memory(buf, (int)size, &w, &h, &n, channels);
-    if (!px)
-        return BAD("cannot decode image: %s", stbi_failure_reason());
+    if (!px) {
+        /* stb keeps the last reason any of its decoders gave, also one that
+         * tried the file as another format: say only what is about this one */
+        static const char *const names[] = {"", "PNG", "JPEG", "GIF", "BMP", "PGM/PPM"};
+        const char *why = stbi_failure_reason();
+        for (int f = F_PNG; f <= F_PNM; f++)
+            if (f != fmt && why && strstr(why, names[f]))
+                why = "corrupt or unsupported data";
+        return BAD("cannot decode image: %s: %s", names[fmt], why ? why : "corrupt or unsupported data");
+    }
     img->w = w, img->h = h, img->c = channels, img->px = px;
     return 0;
 }
