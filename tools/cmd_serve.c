@@ -77,6 +77,7 @@ typedef struct served {
 
 static const char *g_path;
 static served g_cur, g_next;
+static double g_reload_t0;
 
 static eex_status served_open(const char *path, served *out)
 {
@@ -113,6 +114,7 @@ static const eex_model *reload_open(void *user)
     (void)user;
     char was[2 * EEX_DIGEST_BYTES + 1];
     digest_hex(g_cur.m, was);
+    g_reload_t0 = cli_now_ms();
     if (served_open(g_path, &g_next)) {
         fprintf(stderr, "eex serve: reload of %s failed: %s; still serving sha256 %.12s...\n", g_path,
                 eex_last_error(), was);
@@ -137,8 +139,8 @@ static void reload_done(void *user, const eex_model *unused, eex_status st)
         g_cur = g_next;
         g_next = (served){0};
         digest_hex(g_cur.m, now);
-        fprintf(stderr, "eex serve: reloaded %s: model %s (sha256 %s), was sha256 %.12s...\n", g_path,
-                eex_model_name(g_cur.m) ? eex_model_name(g_cur.m) : "?", now, was);
+        fprintf(stderr, "eex serve: reloaded %s: model %s (sha256 %s), was sha256 %.12s... (%.1f ms)\n", g_path,
+                eex_model_name(g_cur.m) ? eex_model_name(g_cur.m) : "?", now, was, cli_now_ms() - g_reload_t0);
     }
     fflush(stderr);
 }
