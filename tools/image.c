@@ -299,6 +299,15 @@ int eex_image_load_memory(const unsigned char *buf, size_t size, int channels, e
                                      : pnm_whole(buf, size, err, errlen);
     if (whole)
         return -1;
+    /* before stbi_info too: reading a JPEG's header builds its Huffman tables */
+    if (jpeg_tables_bad(buf, size)) {
+        snprintf(err, errlen, "cannot decode image: corrupt JPEG Huffman table");
+        return -1;
+    }
+    if (png_first_idat_empty(buf, size)) {
+        snprintf(err, errlen, "cannot decode image: PNG whose first IDAT chunk is empty");
+        return -1;
+    }
     int w, h, n;
     if (!stbi_info_from_memory(buf, (int)size, &w, &h, &n))
         return BAD("cannot read the image header: %s", stbi_failure_reason());
@@ -311,14 +320,6 @@ int eex_image_load_memory(const unsigned char *buf, size_t size, int channels, e
     if (need > (double)cli_lim.input_bytes)
         return BAD("image of %dx%d pixels: decoding it takes about %.0f MB; the limit is %.0f MB (%s)", w, h,
                    need / (1 << 20), cli_mb(cli_lim.input_bytes), CLI_INPUT_FLAG);
-    if (jpeg_tables_bad(buf, size)) {
-        snprintf(err, errlen, "cannot decode image: corrupt JPEG Huffman table");
-        return -1;
-    }
-    if (png_first_idat_empty(buf, size)) {
-        snprintf(err, errlen, "cannot decode image: PNG whose first IDAT chunk is empty");
-        return -1;
-    }
     if (channels == 0)
         channels = n <= 2 ? 1 : 3;
     unsigned char *px = stbi_load_from_memory(buf, (int)size, &w, &h, &n, channels);
