@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 typedef struct cli_limits {
-    size_t input_bytes;   /* --max-input-mb: a file read, an image decoded (w x h x 4), a .npy's
+    size_t input_bytes;   /* --max-input-mb: a file read, an image decoded (4 to 9 bytes a pixel), a .npy's
                              data, an IDX file decompressed; default 64 MB */
     size_t arena_bytes;   /* --max-arena-mb: the activation arena a session plans; default 1024 MB */
 } cli_limits;

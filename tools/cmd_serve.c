@@ -54,7 +54,7 @@ static const char help[] =
     "                          bound to their requests, and a request frame seen\n"
     "                          before on any connection is refused (--replay-window)\n"
     "  --replay-window N       with --key: remember the tags of the last N requests\n"
-    "                          (default 262144, 16 bytes each)\n";
+    "                          (default 262144, about 7 MB)\n";
 
 static eex_server *g_server;
 

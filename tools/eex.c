@@ -28,8 +28,8 @@ static const char usage[] =
     "                               run with --cloud HOST:PORT\n"
     "\n"
     "'eex <command> --help' describes a command's options. Every command also takes\n"
-    "  --max-input-mb N  the largest input: a file read, an image decoded (width x\n"
-    "                    height x 4 bytes), a .npy array, an IDX file decompressed\n"
+    "  --max-input-mb N  the largest input: a file read, an image decoded (4 to 9\n"
+    "                    bytes a pixel), a .npy array, an IDX file decompressed\n"
     "                    (default 64)\n"
     "  --max-arena-mb N  the largest activation arena a model may plan (default 1024)\n";
 
