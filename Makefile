@@ -186,7 +186,7 @@ test-asan:
 # line, batching, authentication) and the scale-out kill test.
 test-tsan:
 	$(SAN_ENV) $(MAKE) SAN=tsan test-offload-threads offload-tools
-	BUILD=build-tsan PY=$(PY) $(PY) tests/offload/test_offload.py load hostile cli batch auth
+	BUILD=build-tsan PY=$(PY) $(PY) tests/offload/test_offload.py load hostile cli batch auth replay hotswap idle
 	BUILD=build-tsan PY=$(PY) $(PY) tests/scale/scale.py --label "scale-out under TSan" --clients 8 --requests 60
 
 install: all

@@ -122,6 +122,12 @@ void eex_session_free(eex_session *session);
 
 /* Bytes of the activation arena (for the planned batch). */
 size_t eex_session_arena_bytes(const eex_session *session);
+/* The largest arena a session may plan, for every session of the process
+ * (default: no limit). A model that plans more is refused before anything
+ * is allocated: EEX_ERR_NOMEM, with a message naming both sizes and, when
+ * given, how to raise the limit (`hint`, e.g. "--max-arena-mb"; a static
+ * string). Set it before sessions are made. */
+void eex_set_arena_limit(size_t bytes, const char *hint);
 
 /* Copies input `index` in from logical NCHW floats. shape[0] is the batch and
  * may differ from the planned one (the arena is re-planned, which allocates);
@@ -546,8 +552,41 @@ typedef struct eex_server_xstats {
     uint64_t runs;            /* runs of the remaining layers */
     uint64_t batched;         /* requests answered by runs of more than one */
     int max_batch;            /* the largest run */
+    uint64_t evicted;         /* idle connections closed to make room for a new one */
+    uint64_t refused_addr;    /* connections refused: their address had max_per_addr open */
+    uint64_t reloads;         /* models swapped in by eex_server_reload */
 } eex_server_xstats;
 void eex_server_get_xstats(const eex_server *server, eex_server_xstats *xstats);
+/* With a key, the server also refuses (error `replay`) an INFER frame whose
+ * tag it saw on any connection among the last `window` tagged INFER frames
+ * it accepted (default EEX_REPLAY_WINDOW; 1..16777216; 16 bytes each).
+ * Call after eex_server_set_key, before eex_server_run. */
+#define EEX_REPLAY_WINDOW 262144
+eex_status eex_server_set_replay_window(eex_server *server, int window);
+/* At most max_per_addr open connections from one IP address (default
+ * max_conns / 2; more are closed at accept). Behind a load balancer every
+ * connection comes from its address: raise it to max_conns there. When the
+ * table is full, a new connection takes the slot of the connection idle
+ * longest (one that never sent a frame first) instead of being refused.
+ * Call before eex_server_run. */
+eex_status eex_server_set_conn_limit(eex_server *server, int max_per_addr);
+/* Model reload without a restart (`eex serve` on SIGHUP). After
+ * eex_server_reload (async-signal-safe), the server's I/O thread calls
+ * open(user): a new model (it must have cut points), or NULL to keep serving
+ * the old one. The server then lets the batches in flight finish, swaps
+ * model, digest and worker sessions while no worker computes (frames keep
+ * arriving and wait), and calls done(user, old, EEX_OK) once nothing uses
+ * the old model; when the new one cannot be served, done(user, new, status)
+ * (eex_last_error() says why) and the old one stays. Frames received before
+ * the swap are answered by the new model (an edge with the old file gets
+ * error `digest` and degrades). */
+typedef struct eex_server_reloader {
+    const eex_model *(*open)(void *user);
+    void (*done)(void *user, const eex_model *unused, eex_status status);
+    void *user;
+} eex_server_reloader;
+eex_status eex_server_set_reloader(eex_server *server, const eex_server_reloader *reloader);
+void eex_server_reload(eex_server *server);
 
 /* The edge's key: requests are tagged, replies must be (else the request
  * fails as a malformed reply and the edge degrades). */

@@ -146,6 +146,8 @@ static int parse_vector(const char *s, eval_opts *o)
 
 static int parse_thresholds(const char *s, eval_opts *o)
 {
+    if (!*s)
+        return -1;  /* "" is no threshold, not 0 */
     while (*s) {
         char *end;
         const double t = strtod(s, &end);
@@ -173,7 +175,6 @@ static int parse(int argc, char **argv, eval_opts *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const int has_val = i + 1 < argc;
-        char *end;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(help, stdout);
             return -1;
@@ -209,8 +210,7 @@ static int parse(int argc, char **argv, eval_opts *o)
             if ((o->limit = cli_parse_int(argv[++i], 1, 100000000)) < 0)
                 return cli_usage("eval", "--limit takes a positive integer, not '%s'", argv[i]);
         } else if (!strcmp(a, "--seed") && has_val) {
-            o->seed = strtoull(argv[++i], &end, 10);
-            if (*end || argv[i][0] == '-')
+            if (cli_parse_u64(argv[++i], &o->seed))
                 return cli_usage("eval", "--seed takes a non-negative integer, not '%s'", argv[i]);
         } else if (!strcmp(a, "--batch") && has_val) {
             if ((o->batch = cli_parse_int(argv[++i], 1, 4096)) < 0)
@@ -241,8 +241,7 @@ static int parse(int argc, char **argv, eval_opts *o)
             if ((o->outage_window = cli_parse_int(argv[++i], 1, 100000000)) < 0)
                 return cli_usage("eval", "--outage-window takes a positive integer, not '%s'", argv[i]);
         } else if (!strcmp(a, "--outage-target") && has_val) {
-            o->outage_target = strtod(argv[++i], &end);
-            if (*end || end == argv[i] || !(o->outage_target >= 0 && o->outage_target <= 1))
+            if (cli_parse_float(argv[++i], 0.0, 1.0, &o->outage_target))
                 return cli_usage("eval", "--outage-target takes an accuracy in [0, 1], not '%s'", argv[i]);
             outage_target = 1;
         } else if (!strcmp(a, "--adaptive"))
@@ -256,12 +255,10 @@ static int parse(int argc, char **argv, eval_opts *o)
             memcpy(o->cand, tmp.thr, sizeof(float) * (size_t)tmp.n_thr);
             o->n_cand = tmp.n_thr;
         } else if (!strcmp(a, "--offload-cost") && has_val) {
-            o->offload_cost = strtod(argv[++i], &end);
-            if (*end || end == argv[i] || !(o->offload_cost >= 0 && o->offload_cost <= 1))
+            if (cli_parse_float(argv[++i], 0.0, 1.0, &o->offload_cost))
                 return cli_usage("eval", "--offload-cost takes a number in [0, 1], not '%s'", argv[i]);
         } else if (!strcmp(a, "--exploration") && has_val) {
-            o->exploration = strtod(argv[++i], &end);
-            if (*end || end == argv[i] || !(o->exploration > 0 && o->exploration <= 100))
+            if (cli_parse_float(argv[++i], 0.0, 100.0, &o->exploration) || !(o->exploration > 0))
                 return cli_usage("eval", "--exploration takes a number in (0, 100], not '%s'", argv[i]);
         }
         else if (a[0] == '-' && a[1])

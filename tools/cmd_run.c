@@ -84,10 +84,10 @@ static int parse(int argc, char **argv, run_opts *o)
             if ((o->threads = cli_parse_int(argv[++i], 1, 256)) < 0)
                 return cli_usage("run", "--threads takes an integer from 1 to 256, not '%s'", argv[i]);
         } else if (!strcmp(a, "--threshold") && has_val) {
-            char *end;
-            o->threshold = strtof(argv[++i], &end);
-            if (*end || !(o->threshold >= 0.0f && o->threshold <= 1.0f))
+            double t;
+            if (cli_parse_float(argv[++i], 0.0, 1.0, &t))
                 return cli_usage("run", "--threshold takes a number in [0, 1], not '%s'", argv[i]);
+            o->threshold = (float)t;
         } else if (!strcmp(a, "--thresholds") && has_val) {
             const char *v = argv[++i];
             o->n_thresholds = 0;
@@ -299,8 +299,9 @@ static int run_topk(const run_opts *o, eex_model *m, eex_session *s)
     } else {
         printf("%s\n", o->image);
         for (int i = 0; i < top; i++) {
-            const char *label = eex_model_label(m, idx[i]);
-            printf("  %2d. %-5d %8.4f  %s\n", i + 1, idx[i], p[idx[i]], label ? label : "");
+            char lb[256];  /* the file's text, made safe for a terminal */
+            printf("  %2d. %-5d %8.4f  %s\n", i + 1, idx[i], p[idx[i]],
+                   cli_printable(eex_model_label(m, idx[i]), lb, sizeof lb));
         }
     }
     free(p);

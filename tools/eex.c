@@ -42,7 +42,11 @@ static const char usage[] =
     "                               the cloud half: finishes the network for edges that\n"
     "                               run with --cloud HOST:PORT\n"
     "\n"
-    "'eex <command> --help' describes a command's options.\n";
+    "'eex <command> --help' describes a command's options. Every command also takes\n"
+    "  --max-input-mb N  the largest input: a file read, an image decoded (4 to 9\n"
+    "                    bytes a pixel), a .npy array, an IDX file decompressed\n"
+    "                    (default 64)\n"
+    "  --max-arena-mb N  the largest activation arena a model may plan (default 1024)\n";
 
 int main(int argc, char **argv)
 {
@@ -54,6 +58,12 @@ int main(int argc, char **argv)
         printf("eex %s\n", EEX_VERSION_STRING);
         return CLI_OK;
     }
+    char err[200];
+    if (cli_take_limits(&argc, argv, 2, err, sizeof err)) {
+        fprintf(stderr, "eex %s: %s\n", argv[1], err);
+        return CLI_USAGE;
+    }
+    eex_set_arena_limit(cli_lim.arena_bytes, CLI_ARENA_FLAG);
     if (!strcmp(argv[1], "info"))
         return cmd_info(argc - 1, argv + 1);
     if (!strcmp(argv[1], "run"))

@@ -128,16 +128,18 @@ static void print_text(const eex_model *m, const run_opts *o, const eex_exit_res
                        const eex_offload_info *off)
 {
     const int E = eex_model_exit_count(m);
+    char pb[256], cb[256];  /* names and labels from the file, made safe for a terminal */
     printf("%s\n", o->image);
     if (r->detector_class >= 0) {
         printf("  detector   %s (", eex_model_detector_class(m, r->detector_class));
         for (int i = 0; i < r->n_detector_classes; i++)
-            printf("%s%s %.3f", i ? ", " : "", eex_model_detector_class(m, i), r->detector_probs[i]);
+            printf("%s%s %.3f", i ? ", " : "", cli_printable(eex_model_detector_class(m, i), pb, sizeof pb),
+                   r->detector_probs[i]);
         printf(")  %.2f ms\n", r->stage_ms[EEX_MAX_EXITS + 1]);
     }
-    printf("  expert     %s\n", eex_model_expert_name(m, r->expert));
+    printf("  expert     %s\n", cli_printable(eex_model_expert_name(m, r->expert), pb, sizeof pb));
     for (int k = 0; k < r->n_computed; k++) {
-        const char *label = eex_model_label(m, r->predictions[k]);
+        const char *label = cli_printable(eex_model_label(m, r->predictions[k]), pb, sizeof pb);
         char name[16];
         if (k < E)
             snprintf(name, sizeof name, "exit %d", k + 1);
@@ -152,10 +154,10 @@ static void print_text(const eex_model *m, const run_opts *o, const eex_exit_res
             printf("  %-9s  confidence %.3f  class %d %-14s %7.2f ms%s\n", name, r->confidences[k], r->predictions[k],
                    label ? label : "", r->stage_ms[k], r->confidences[k] > eex_policy_threshold(p, k) ? "  (> threshold)" : "");
     }
-    const char *label = eex_model_label(m, r->cls);
+    const char *label = cli_printable(eex_model_label(m, r->cls), pb, sizeof pb);
     if (r->where == EEX_WHERE_CLOUD || r->where == EEX_WHERE_DEGRADED) {
         printf("  offload    cut %d '%s', %s wire, %zu bytes sent, %.2f ms edge + %.2f ms offload (server %.2f ms)\n",
-               r->cut, eex_model_cut_name(m, r->cut), cli_wire_name(o->wire), off->bytes_sent, off->edge_ms,
+               r->cut, cli_printable(eex_model_cut_name(m, r->cut), cb, sizeof cb), cli_wire_name(o->wire), off->bytes_sent, off->edge_ms,
                off->offload_ms, off->server_ms);
         if (r->where == EEX_WHERE_CLOUD)
             printf("  answer     class %d %s, confidence %.3f, %s %d (answered via the cloud at %s)\n", r->cls,
