@@ -59,8 +59,12 @@ class CollabAR(nn.Module):
         return self.fc(self.features(x))
 
 
+# The clean dataset, taken before main() points data.DATA_DIR at the training set.
+CLEAN_DIR = data.DATA_DIR
+
+
 def folder(variants_dir, v):
-    return data.DATA_DIR if v == "clean" else os.path.join(variants_dir, v)
+    return CLEAN_DIR if v == "clean" else os.path.join(variants_dir, v)
 
 
 def score(det, x_u8, limit):
@@ -112,6 +116,7 @@ def main(argv=None):
     out = {"train": a.train, "detector": a.detector, "channels": det.channels,
            "train_images": len(d["train"][0]), "epochs": a.epochs, "train_seconds": round(train_s, 1),
            "macs": None, "history": hist, "test": {}}
+    torch.save(det.state_dict(), os.path.splitext(a.json)[0] + ".pt")
     for v in VARIANTS:
         xt, _ = data.load_split("test", folder(a.variants_dir, v))
         overall, per = score(det, xt, a.test_images)
