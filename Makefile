@@ -163,6 +163,7 @@ test-ee: $(BUILD)/eex $(BUILD)/tests/test_ee
 	EEX_TEST_MODEL=build/ee/tiny.eex $(BUILD)/tests/test_ee --jobs 2
 	$(PY) tests/ee/test_distort.py $(BUILD)
 	$(PY) tests/ee/test_eval_vs_torch.py $(BUILD)
+	$(PY) tests/ee/test_exit_rule.py $(BUILD)
 
 test-cli: $(BUILD)/eex
 	BUILD=$(BUILD) PY=$(PY) sh tests/cli/run.sh

@@ -319,6 +319,15 @@ EEX_API eex_status eex_session_cut_tensor(const eex_session *session, int cut, f
 EEX_API eex_status eex_session_resume(eex_session *session, int cut, const float *data, const int64_t *shape, int rank,
                               int expert, eex_metric metric, eex_exit_result *result);
 
+/* The exit rule (branches/exit_rule.c), the one every path uses: classifiers
+ * 0..n-1 in network order (side exits, then the final one); the first whose
+ * confidence passes its threshold (strictly above it) answers, else the most
+ * confident, the earliest on a tie. thresholds[k] per classifier (NULL: none
+ * passes). Returns the answering index (-1 when n < 1); *passed (may be NULL)
+ * tells whether it passed its threshold. NaN never passes. */
+EEX_API int eex_exit_passes(float confidence, float threshold);
+EEX_API int eex_exit_choose(const float *confidences, const float *thresholds, int n, int *passed);
+
 /* Confidence of one logits vector: softmax(logits / temperature), then the
  * metric. Writes the argmax class. EEX_ERR_NUMERIC for NaN/Inf logits or a
  * non-positive temperature. */
