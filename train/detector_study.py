@@ -85,18 +85,55 @@ def score(det, x_u8, limit):
     return float((per["none"] + b + n) / 3), per
 
 
+NAMES = {"collabar": "CollabAR layout, spectrum (the paper's detector)",
+         "spec-image": "spectrum + image (today's shipped detector)",
+         "residual": "spectrum + image + residual (new)"}
+
+
+def table(d):
+    """Markdown: one row per detector and training set, the 3-class metric on each
+    variant's test split, and the weakest level."""
+    runs = []
+    for f in sorted(os.listdir(d)):
+        if f.endswith(".json") and f != "smoke.json":
+            runs.append(json.load(open(os.path.join(d, f))))
+    order = {k: i for i, k in enumerate(DETECTORS)}
+    trains = {k: i for i, k in enumerate(VARIANTS + ("mix",))}
+    runs.sort(key=lambda r: (order[r["detector"]], trains[r["train"]]))
+    L = ["| detector | trained on | " + " | ".join(f"test: {v}" for v in VARIANTS) + " | weakest level |",
+         "|---|---|" + "---|" * len(VARIANTS) + "---|"]
+    for r in runs:
+        cells = [f"{100 * r['test'][v]['overall']:.2f}%" for v in VARIANTS]
+        worst = min(((c, x, v) for v in VARIANTS for c, x in r["test"][v]["per_level"].items()),
+                    key=lambda t: t[1])
+        L.append(f"| {NAMES[r['detector']]} | {r['train']} | " + " | ".join(cells) +
+                 f" | {worst[0]} on {worst[2]}: {100 * worst[1]:.1f}% |")
+    if runs:
+        r = runs[0]
+        L.append(f"\n{r['train_images']} training images (x3: pristine, blurred, noisy), {r['epochs']} "
+                 f"epochs, scored on the first {r.get('test_images', 2000)} test "
+                 "images of each variant per condition.")
+    return "\n".join(L)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="detector_study.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--train", required=True, choices=VARIANTS + ("mix",))
-    p.add_argument("--detector", required=True, choices=tuple(DETECTORS))
+    p.add_argument("--train", choices=VARIANTS + ("mix",))
+    p.add_argument("--detector", choices=tuple(DETECTORS))
     p.add_argument("--variants-dir", default=os.path.join(os.path.dirname(HERE), "build", "variants"))
     p.add_argument("--train-images", type=int, default=0, help="training images (default: all)")
     p.add_argument("--epochs", type=int, default=T.FULL["det_epochs"])
     p.add_argument("--test-images", type=int, default=10000)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--json", required=True)
+    p.add_argument("--json", help="the run's results (and the detector's weights beside it, .pt)")
+    p.add_argument("--table", metavar="DIR", help="print the markdown table of every run's JSON in DIR, and stop")
     p.add_argument("--again", action="store_true", help="run even if --json exists")
     a = p.parse_args(argv)
+    if a.table:
+        print(table(a.table))
+        return 0
+    if not (a.train and a.detector and a.json):
+        p.error("--train, --detector and --json are needed (or --table DIR)")
     if os.path.exists(a.json) and not a.again:
         print(f"study: {a.json} exists (--again runs it anew)")
         return 0
@@ -114,7 +151,7 @@ def main(argv=None):
     hist = T.step_detector(cfg, d, det)
     train_s = time.time() - t0
     out = {"train": a.train, "detector": a.detector, "channels": det.channels,
-           "train_images": len(d["train"][0]), "epochs": a.epochs, "train_seconds": round(train_s, 1),
+           "train_images": len(d["train"][0]), "epochs": a.epochs, "test_images": a.test_images, "train_seconds": round(train_s, 1),
            "macs": None, "history": hist, "test": {}}
     torch.save(det.state_dict(), os.path.splitext(a.json)[0] + ".pt")
     for v in VARIANTS:
