@@ -410,8 +410,8 @@ def spec_errors_are_named():
         (dict(mean=[0.5]), "'mean' has 1 values"),
         (dict(cuts=[4, 2]), "increasing"),
         (dict(final={"heads": {"blur": model.finals["blur"]}}), "default expert"),
-        (dict(detector={"module": model.detector, "input_size": (3, 32, 32)}),
-         "(2, H, W)"),
+        (dict(detector={"module": model.detector, "input_size": (4, 32, 32)}),
+         "(3, H, W) (spectrum, image"),
         (dict(labels=["a", "b"]), "2 labels for 10 classes"),
         (dict(bogus=1), "unknown spec keys"),
     ]
