@@ -27,7 +27,8 @@ typedef struct eex_operand {
     int index;             /* into values or into the file's tensors */
 } eex_operand;
 
-#define EEX_NODE_MAX_INPUTS 16
+/* DenseNet-121 concatenates up to 25 values at once (docs/format.md: concat) */
+#define EEX_NODE_MAX_INPUTS 64
 
 /* How a fast conv is executed; chosen at load from the shape. */
 typedef enum eex_conv_algo {
@@ -45,7 +46,11 @@ typedef struct eex_node {
     /* attributes, parsed and checked at load */
     int kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, group, ceil_mode, count_include_pad;
     eex_act_params act;
-    float p0, p1;          /* clip min/max or hardsigmoid alpha/beta */
+    float p0, p1;          /* clip min/max, hardsigmoid alpha/beta, leakyrelu/elu alpha,
+                              pad value, layernorm epsilon, lrn alpha/beta */
+    float p2;              /* lrn bias */
+    int binop;             /* add/mul/sub/div/max/min/prelu: the eex_binop after any swap */
+    int axis, start, step; /* slice (output count is the output dim); shuffle groups in `group`; lrn size in kh */
     eex_bcast bcast;       /* add/mul: how the second operand is indexed */
     int swap;              /* add/mul: operands swapped so the full one is first */
     /* derived */
