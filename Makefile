@@ -66,7 +66,7 @@ DEPS_PKGS := build-essential pkg-config libopenblas-dev libstb-dev libcriterion-
              clang-14 libfuzzer-14-dev iproute2 \
              gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user nodejs haproxy
 
-.PHONY: all deps test test-unit test-parity test-converter test-cli test-ee test-asan test-tsan test-zoo install clean help
+.PHONY: all deps test test-unit test-parity test-converter test-cli test-ee test-asan test-tsan test-zoo test-onnx-node install clean help
 
 all: $(BUILD)/libeex.a $(BUILD)/libeex.so $(BUILD)/eex
 
@@ -126,6 +126,11 @@ ZOO_DIR := build/zoo
 test-zoo: $(BUILD)/eex
 	BUILD=$(BUILD) PY=$(PY) ZOO_DIR=$(ZOO_DIR) sh tests/zoo/run.sh
 
+# ONNX's backend node tests (libonnx-testdata) converted and run; prints the
+# pass / FAIL / CRASH / refused / skipped table (FAIL and CRASH must be 0).
+test-onnx-node: $(BUILD)/eex
+	$(PY) tests/onnx_node/conformance.py --eex $(BUILD)/eex
+
 $(BUILD)/tests/test_ee: tests/ee/test_ee.c $(BUILD)/libeex.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeex.a -lcriterion $(LDLIBS)
@@ -142,7 +147,7 @@ test-cli: $(BUILD)/eex
 	BUILD=$(BUILD) PY=$(PY) sh tests/cli/run.sh
 
 test: deps all
-	$(MAKE) test-unit test-converter test-cli test-ee test-export test-parity test-zoo
+	$(MAKE) test-unit test-converter test-cli test-ee test-export test-parity test-zoo test-onnx-node
 	$(MAKE) BLAS=none test-unit test-parity
 	$(MAKE) test-offload test-arm
 	$(MAKE) test-asan

@@ -330,7 +330,7 @@ class ExtOps:
             self.layout[n.outputs[0]] = ("grouped", target[1], x)
             self.g.shapes[n.outputs[0]] = list(self.shape(x))
             return True
-        if len(target) in (2, 4) and len(s) in (2, 4):
+        if 1 <= len(target) <= 4:
             if target == s:
                 self.alias(n, x, None)
             else:
@@ -346,9 +346,9 @@ class ExtOps:
         if 0 in axes or any(s[a] != 1 for a in axes):
             raise UnsupportedOp(f"ONNX op 'Squeeze' {where(n)}: axes {axes} of {s}")
         target = [d for i, d in enumerate(s) if i not in axes]
-        if len(target) not in (2, 4):
+        if not 1 <= len(target) <= 4:
             raise UnsupportedOp(f"ONNX op 'Squeeze' {where(n)}: result has rank {len(target)} "
-                                "(supported: 2 or 4)")
+                                "(supported: 1 to 4)")
         self.emit("reshape", n, [x], target, {"shape": target[1:]})
 
     def op_Unsqueeze(self, n):
@@ -360,7 +360,7 @@ class ExtOps:
         target = list(s)
         for a in axes:
             target.insert(a, 1)
-        if 0 in axes or len(target) not in (2, 4):
+        if 0 in axes or len(target) > 4:
             raise UnsupportedOp(f"ONNX op 'Unsqueeze' {where(n)}: axes {axes} of {s}")
         self.emit("reshape", n, [x], target, {"shape": target[1:]})
 
@@ -381,7 +381,9 @@ class ExtOps:
             last = k == len(cuts) - 1
             out = final if last else self.g.fresh(f"{final}.{k}")
             s[axis] = (end - start + step - 1) // step
-            self.emit("slice", n, [x], s, {"axis": axis, "start": start, "end": end,
+            # eex numbers the axes of NCHW (1 C, 2 H, 3 W); [N, C, W] has no H
+            eax = 3 if len(s) == 3 and axis == 2 else axis
+            self.emit("slice", n, [x], s, {"axis": eax, "start": start, "end": end,
                                            "step": step},
                       output=out, name=n.name if last and output is None else f"{n.name}.{out}")
             x = out
@@ -406,12 +408,13 @@ class ExtOps:
             d = s[a]
             if st < 1:
                 raise UnsupportedOp(f"ONNX op 'Slice' {where(n)}: step {st} (supported: >= 1)")
-            b = min(max(b + d if b < 0 else b, 0), d)
-            e = min(max(e + d if e < 0 else e, 0), d)
             if a == 0:
-                if (b, e, st) != (0, d, 1):
+                # the batch is not known here: only the whole of it is a no-op
+                if b not in (0, -INT_MAX) and b > -(2 ** 31) or e < 2 ** 31 - 1 or st != 1:
                     raise UnsupportedOp(f"ONNX op 'Slice' {where(n)}: slices the batch axis")
                 continue
+            b = min(max(b + d if b < 0 else b, 0), d)
+            e = min(max(e + d if e < 0 else e, 0), d)
             if e <= b:
                 raise ConvertError(f"ONNX op 'Slice' {where(n)}: empty result on axis {a}")
             cuts.append((a, b, e, st))

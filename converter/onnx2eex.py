@@ -24,7 +24,7 @@ PRODUCER = "eex-convert 1"
 
 # ONNX opsets whose op signatures the lowering knows (torch.onnx.export in
 # Debian's torch writes 7..17; ONNX 1.12's node tests go up to 17).
-OPSET_MIN, OPSET_MAX = 7, 17
+OPSET_MIN, OPSET_MAX = 1, 17
 
 from ir import ConvertError, Node, UnsupportedOp  # noqa: F401 (re-exported)
 from ir import bad_attr as _bad_attr
@@ -218,10 +218,10 @@ def load_onnx(path, multi_input=False):
                 dims.append(d.dim_value)
             else:
                 raise ConvertError(f"graph input '{vi.name}' dim {k} is not a fixed size")
-        if len(dims) not in (2, 4):
-            # the engine's values are [N, C] or [N, C, H, W] (engine/bind.c)
+        if not 1 <= len(dims) <= 4:
+            # the engine's values are [N], [N, C], [N, C, W] or [N, C, H, W] (engine/bind.c)
             raise ConvertError(f"graph input '{vi.name}' has rank {len(dims)}; "
-                               "supported: 2 ([N, C]) or 4 ([N, C, H, W])")
+                               "supported: 1 to 4 ([N, C, H, W])")
         g.inputs.append((vi.name, dims))
         g.shapes[vi.name] = list(dims)
         g.reserve(vi.name)
@@ -380,7 +380,11 @@ class Lowering(ExtOps):
                 continue
             if n.op != "Split":
                 self.only_first_output(n)
-            getattr(self, "op_" + n.op)(n)
+            lower = getattr(self, "op_" + n.op, None)
+            if lower is None:   # a shape-arithmetic op (lower_ext.FOLDABLE) on activations
+                raise UnsupportedOp(f"ONNX op '{n.src}' {_where(n)}: supported on constants "
+                                    "only (shape arithmetic), not on activations")
+            lower(n)
             x = n.inputs[0] if n.inputs else None
             if n.op in ELEMENTWISE_UNARY and self.layout.get(x) == "nhwc":
                 self.layout[n.outputs[0]] = "nhwc"
@@ -563,11 +567,11 @@ class Lowering(ExtOps):
             return c.reshape(())
         r = len(xshape)
         cax = 3 if tag == "nhwc" else 1
-        ch = xshape[cax]
-        if r in (2, 4) and c.ndim <= r:
+        if r >= 2 and c.ndim <= r:
+            ch = xshape[cax]
             full = [1] * (r - c.ndim) + list(c.shape)
             if full[cax] == ch and all(d == 1 for i, d in enumerate(full) if i != cax):
-                return c.reshape([1, ch, 1, 1] if r == 4 else [ch])
+                return c.reshape([1, ch, 1, 1] if r == 4 else [ch] if r == 2 else [1, ch, 1])
         raise UnsupportedOp(f"ONNX op '{n.src}' {_where(n)}: constant of shape "
                             f"{list(c.shape)} does not broadcast per channel over "
                             f"{xshape} (supported: scalar, [C] for [N,C], [1,C,1,1])")
@@ -924,10 +928,12 @@ def build_writer(g, meta):
     return w, sum(int(g.consts[k].size) for k in used)
 
 
-def convert(onnx_path, out_path, mean=None, std=None, labels=None, name=None):
-    """Converts one file. Returns a summary dict; raises ConvertError."""
-    g = convert_graph(load_onnx(onnx_path))
-    channels = g.inputs[0][1][1]
+def convert(onnx_path, out_path, mean=None, std=None, labels=None, name=None,
+            multi_input=False):
+    """Converts one file. Returns a summary dict; raises ConvertError.
+    multi_input: accept several graph inputs (the ONNX node tests have them)."""
+    g = convert_graph(load_onnx(onnx_path, multi_input=multi_input))
+    channels = g.inputs[0][1][1] if len(g.inputs[0][1]) > 1 else 1
     meta = [("model.name", name or os.path.splitext(os.path.basename(onnx_path))[0],
              eexfile.T_STR),
             ("producer", PRODUCER, eexfile.T_STR)]

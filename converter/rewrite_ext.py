@@ -108,8 +108,8 @@ def check_engine_limits(g):
     for n in g.nodes:
         s = g.shapes.get(n.outputs[0])
         if s is not None:
-            c = s[1]
-            hw = s[2:] if len(s) == 4 else [1, 1]
+            c = s[1] if len(s) > 1 else 1
+            hw = s[2:] if len(s) == 4 else [1, s[2]] if len(s) == 3 else [1, 1]
             if c < 1 or min(hw) < 1 or c > _MAX_C or max(hw) > _MAX_HW or \
                     c * hw[0] * hw[1] > _MAX_ELEMS:
                 raise ConvertError(f"node '{n.name}' ({n.op}) gives shape {s}, which the "

@@ -371,7 +371,7 @@ static eex_status bind_slice(binder *b, const eex_fnode *fn, eex_node *nd)
         (st = eex_attr_int(fn, "end", -1, &end)) || (st = eex_attr_int(fn, "step", 1, &nd->step)))
         return st;
     const eex_value *x = value_of(b, nd->in[0]);
-    if (nd->axis < 1 || nd->axis > (x->rank == 4 ? 3 : 1))
+    if (nd->axis < 1 || nd->axis > 3 || (x->rank < 4 && nd->axis == 2) || (x->rank < 3 && nd->axis == 3))
         return eex_fail(EEX_ERR_UNSUPPORTED, "graph: slice '%s' on axis %d of a rank-%d value", fn->name, nd->axis,
                         x->rank);
     const int dim = nd->axis == 1 ? x->c : nd->axis == 2 ? x->h : x->w;
@@ -404,20 +404,20 @@ static eex_status bind_reshape(binder *b, const eex_fnode *fn, eex_node *nd)
     if ((st = eex_attrs_only(fn, allowed)) || (st = one_value_input(fn, nd)))
         return st;
     const eex_kv *kv = eex_kv_get(&fn->attrs, "shape");
-    if (!kv || kv->type != EEX_V_I64S || (kv->count != 1 && kv->count != 3))
-        return eex_fail(EEX_ERR_FORMAT, "graph: reshape '%s' needs 'shape', 1 or 3 integers (per image)", fn->name);
-    int64_t d[3] = {1, 1, 1};
+    if (!kv || kv->type != EEX_V_I64S || kv->count > 3)
+        return eex_fail(EEX_ERR_FORMAT, "graph: reshape '%s' needs 'shape', 0 to 3 integers (per image)", fn->name);
+    int64_t d[3] = {1, 1, 1}; /* c, h, w; rank 3 is [c, w] */
     for (uint32_t i = 0; i < kv->count; i++) {
         if (kv->is[i] < 1 || kv->is[i] > ((int64_t)1 << 30))
             return eex_fail(EEX_ERR_FORMAT, "graph: reshape '%s' shape[%u] = %lld is out of range", fn->name, i,
                             (long long)kv->is[i]);
-        d[i] = kv->is[i];
+        d[kv->count == 2 && i == 1 ? 2 : i] = kv->is[i];
     }
     const eex_value *x = value_of(b, nd->in[0]);
     if (d[0] * d[1] * d[2] != eex_value_elems(x))
         return eex_fail(EEX_ERR_SHAPE, "graph: reshape '%s' to %lld values from %lld", fn->name,
                         (long long)(d[0] * d[1] * d[2]), (long long)eex_value_elems(x));
-    return set_out(b, fn, nd, kv->count == 1 ? 2 : 4, d[0], d[1], d[2]);
+    return set_out(b, fn, nd, (int)kv->count + 1, d[0], d[1], d[2]);
 }
 
 static eex_status bind_layernorm(binder *b, const eex_fnode *fn, eex_node *nd)
@@ -506,10 +506,14 @@ static eex_status bind_inputs(binder *b)
         v->producer = -1;
         if (in->ndim == 4) {
             v->rank = 4, v->c = (int)in->dims[1], v->h = (int)in->dims[2], v->w = (int)in->dims[3];
+        } else if (in->ndim == 3) {
+            v->rank = 3, v->c = (int)in->dims[1], v->h = 1, v->w = (int)in->dims[2];
         } else if (in->ndim == 2) {
             v->rank = 2, v->c = (int)in->dims[1], v->h = v->w = 1;
+        } else if (in->ndim == 1) {
+            v->rank = 1, v->c = v->h = v->w = 1;
         } else
-            return eex_fail(EEX_ERR_UNSUPPORTED, "graph: input '%s' has rank %d (2 or 4 supported)", in->name,
+            return eex_fail(EEX_ERR_UNSUPPORTED, "graph: input '%s' has rank %d (1 to 4 supported)", in->name,
                             in->ndim);
         if ((int64_t)v->c * v->h * v->w > ((int64_t)1 << 30))
             return eex_fail(EEX_ERR_SHAPE, "graph: input '%s' is too large", in->name);

@@ -14,8 +14,8 @@
 
 typedef struct eex_value {
     const char *name;
-    int rank;              /* logical rank: 2 ([N,C]) or 4 ([N,C,H,W]) */
-    int c, h, w;           /* per-image dims; rank 2 has h = w = 1 */
+    int rank;              /* logical rank: 1 ([N]), 2 ([N,C]), 3 ([N,C,W]) or 4 ([N,C,H,W]) */
+    int c, h, w;           /* per-image dims; rank 3 has h = 1, rank 2 h = w = 1, rank 1 c = h = w = 1 */
     int producer;          /* node index, -1 for a graph input */
     int last_use;          /* last node that reads it (graph outputs: n_nodes) */
 } eex_value;
@@ -121,6 +121,18 @@ struct eex_model {
 };
 
 static inline int64_t eex_value_elems(const eex_value *v) { return (int64_t)v->c * v->h * v->w; }
+
+/* The logical NCHW dims of a value for `batch` images; returns the rank. */
+static inline int eex_value_dims(const eex_value *v, int64_t batch, int64_t dims[4])
+{
+    dims[0] = batch;
+    switch (v->rank) {
+    case 1: return 1;
+    case 2: dims[1] = v->c; return 2;
+    case 3: dims[1] = v->c, dims[2] = v->w; return 3;
+    default: dims[1] = v->c, dims[2] = v->h, dims[3] = v->w; return 4;
+    }
+}
 
 /* Binds a parsed file: resolves names, parses attributes, infers shapes,
  * computes lifetimes and MACs, and packs weights for the fast kernels. */

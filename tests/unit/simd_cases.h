@@ -288,19 +288,19 @@ static int sc_gap(const eex_kernel_table *kt, char *msg, size_t cap)
 
 static int sc_binary(const eex_kernel_table *kt, char *msg, size_t cap)
 {
-    const int n = sc_int(1, 3), hw = sc_int(1, 40), c = sc_int(1, 3 * kt->vl + 3), is_mul = sc_int(0, 1);
+    const int n = sc_int(1, 3), hw = sc_int(1, 40), c = sc_int(1, 3 * kt->vl + 3), op = sc_int(0, EEX_BIN_COUNT - 1);
     const eex_bcast mode = (eex_bcast)sc_int(0, 3);
     const size_t na = (size_t)n * hw * c;
     float *a = sc_array(na), *b = sc_array(na), *want = malloc(na * 4), *got = malloc(na * 4);
     const eex_act_params act = sc_act();
-    eex_binary_ref(is_mul, n, hw, c, a, b, mode, &act, want);
+    eex_binary_ref(op, n, hw, c, a, b, mode, &act, want);
     int64_t cuts[4];
     const int k = sc_slices((int64_t)n * hw, 1, cuts);
     for (int i = 0; i < k; i++)
-        kt->binary_f32(is_mul, n, hw, c, a, b, mode, &act, got, cuts[i], cuts[i + 1]);
+        kt->binary_f32(op, n, hw, c, a, b, mode, &act, got, cuts[i], cuts[i + 1]);
     char what[100];
-    snprintf(what, sizeof what, "%s %s n%d hw%d c%d bcast%d act%d", kt->name, is_mul ? "mul" : "add", n, hw, c,
-             (int)mode, act.act);
+    snprintf(what, sizeof what, "%s binop%d n%d hw%d c%d bcast%d act%d", kt->name, op, n, hw, c, (int)mode,
+             act.act);
     const int bad = sc_close(got, want, na, 1e-6f, msg, cap, what);
     free(a), free(b), free(want), free(got);
     return bad;
@@ -308,13 +308,16 @@ static int sc_binary(const eex_kernel_table *kt, char *msg, size_t cap)
 
 static int sc_unary(const eex_kernel_table *kt, char *msg, size_t cap)
 {
-    const eex_unary op = (eex_unary)sc_int(0, 4);
+    const eex_unary op = (eex_unary)sc_int(0, EEX_UNARY_COUNT - 1);
     const int64_t count = sc_int(1, 200);
     const float p0 = op == EEX_UNARY_CLIP ? -0.25f : 0.2f, p1 = op == EEX_UNARY_CLIP ? 0.5f : 0.5f;
     float *x = sc_array((size_t)count), *want = malloc(sizeof(float) * (size_t)count),
           *got = malloc(sizeof(float) * (size_t)count);
+    /* reach the clamps of hardswish and hardsigmoid, and now and then the
+     * tails of exp, sigmoid, tanh and erf */
+    const float spread = sc_int(0, 3) ? 5.0f : 40.0f;
     for (int64_t i = 0; i < count; i++)
-        x[i] *= 5.0f; /* reach the clamps of hardswish and hardsigmoid */
+        x[i] = op == EEX_UNARY_SQRT ? fabsf(x[i]) * spread : x[i] * spread;
     eex_unary_ref(op, p0, p1, count, x, want);
     int64_t cuts[4];
     const int k = sc_slices(count, 1, cuts);
@@ -322,8 +325,33 @@ static int sc_unary(const eex_kernel_table *kt, char *msg, size_t cap)
         kt->unary_f32(op, p0, p1, x, got, cuts[i], cuts[i + 1]);
     char what[100];
     snprintf(what, sizeof what, "%s unary op%d count %lld", kt->name, (int)op, (long long)count);
-    const int bad = sc_close(got, want, (size_t)count, 1e-6f, msg, cap, what);
+    /* sigmoid, tanh, elu, erf and gelu are polynomial approximations in the
+     * SIMD tables (v_exp, v_erfc_abs: a few 1e-7 absolute at most) */
+    const int approx = op == EEX_UNARY_SIGMOID || (op >= EEX_UNARY_TANH && op <= EEX_UNARY_GELU);
+    const int bad = sc_close(got, want, (size_t)count, approx ? 2e-6f : 1e-6f, msg, cap, what);
     free(x), free(want), free(got);
+    return bad;
+}
+
+static int sc_layernorm(const eex_kernel_table *kt, char *msg, size_t cap)
+{
+    const int64_t px = sc_int(1, 30);
+    const int c = sc_int(1, 5 * kt->vl + 3);
+    const size_t na = (size_t)px * c;
+    float *x = sc_array(na), *scale = sc_array((size_t)c), *bias = sc_array((size_t)c), *want = malloc(na * 4),
+          *got = malloc(na * 4);
+    for (size_t i = 0; i < na; i++)
+        x[i] = x[i] * 3.0f + 2.0f; /* a mean far from 0, as after a residual add */
+    const int with_bias = sc_int(0, 1);
+    eex_layernorm_ref(0, px, c, 1e-6f, scale, with_bias ? bias : NULL, x, want);
+    int64_t cuts[4];
+    const int k = sc_slices(px, 1, cuts);
+    for (int i = 0; i < k; i++)
+        kt->layernorm_f32(cuts[i], cuts[i + 1], c, 1e-6f, scale, with_bias ? bias : NULL, x, got);
+    char what[100];
+    snprintf(what, sizeof what, "%s layernorm px%lld c%d bias%d", kt->name, (long long)px, c, with_bias);
+    const int bad = sc_close(got, want, na, 1e-5f, msg, cap, what);
+    free(x), free(scale), free(bias), free(want), free(got);
     return bad;
 }
 
@@ -335,7 +363,8 @@ static inline int sc_all(const eex_kernel_table *kt, int iters, char *msg, size_
             sc_dwconv(kt, 0, msg, cap) ||
             sc_dwconv(kt, 1, msg, cap) || sc_dwconv(kt, 2, msg, cap) || sc_dwconv(kt, 3, msg, cap) ||
             sc_dwconv(kt, 4, msg, cap) || sc_pool(kt, 1, msg, cap) ||
-            sc_pool(kt, 0, msg, cap) || sc_gap(kt, msg, cap) || sc_binary(kt, msg, cap) || sc_unary(kt, msg, cap))
+            sc_pool(kt, 0, msg, cap) || sc_gap(kt, msg, cap) || sc_binary(kt, msg, cap) || sc_unary(kt, msg, cap) ||
+            sc_layernorm(kt, msg, cap))
             return 1;
     }
     return 0;

@@ -33,6 +33,7 @@ static int avgpool_case(const eex_kernel_table *kt, char *msg, size_t cap) { ret
 static int gap_case(const eex_kernel_table *kt, char *msg, size_t cap) { return sc_gap(kt, msg, cap); }
 static int binary_case(const eex_kernel_table *kt, char *msg, size_t cap) { return sc_binary(kt, msg, cap); }
 static int unary_case(const eex_kernel_table *kt, char *msg, size_t cap) { return sc_unary(kt, msg, cap); }
+static int layernorm_case(const eex_kernel_table *kt, char *msg, size_t cap) { return sc_layernorm(kt, msg, cap); }
 
 Test(simd, tables_exist_and_best_is_usable)
 {
@@ -55,4 +56,5 @@ Test(simd, maxpool_random_shapes) { FOR_EACH_ISA(maxpool_case, 100); }
 Test(simd, avgpool_random_shapes) { FOR_EACH_ISA(avgpool_case, 100); }
 Test(simd, gap_random_shapes) { FOR_EACH_ISA(gap_case, 60); }
 Test(simd, binary_random_shapes) { FOR_EACH_ISA(binary_case, 100); }
-Test(simd, unary_random_shapes) { FOR_EACH_ISA(unary_case, 100); }
+Test(simd, unary_random_shapes) { FOR_EACH_ISA(unary_case, 300); }
+Test(simd, layernorm_random_shapes) { FOR_EACH_ISA(layernorm_case, 100); }
