@@ -6,7 +6,7 @@
 
 How it works: a wrapper module composes the parts the spec names (backbone stages,
 exit heads per expert, final classifiers per expert, detector) and returns one tuple
-of named tensors; torch.onnx.export (opset 13, eval mode, BatchNormalization kept so
+of named tensors; torch.onnx.export (opset 17, eval mode, BatchNormalization kept so
 that onnx2eex folds it in float64) writes it with stable output names; onnx2eex
 lowers it; the ee.* metadata is added; the file is read back and its structure checked
 (check_ee, check_cuts) before export() returns.
@@ -75,6 +75,9 @@ import eexfile    # noqa: E402
 import onnx2eex   # noqa: E402
 
 PRODUCER = "eex-export 1"
+# 17: the newest torch 1.13 writes, and the first with LayerNormalization as one op
+# (ConvNeXt's; older opsets spell it out in ReduceMean, Pow, Sqrt, ... nodes).
+OPSET = 17
 IMAGE_INPUT = "image"
 SPECTRUM_INPUT = "spectrum"
 DETECTOR_OUTPUT = "detector"
@@ -384,13 +387,13 @@ def to_onnx(model, spec, onnx_path, example_inputs=None):
     names = [IMAGE_INPUT] + ([SPECTRUM_INPUT] if plan.detector else [])
     out_names = [n for n, _, _ in plan.outputs] + [backbone_value(i) for i in plan.pinned]
     torch.onnx.register_custom_op_symbolic("aten::adaptive_avg_pool2d",
-                                           _adaptive_avg_pool2d_symbolic, 13)
+                                           _adaptive_avg_pool2d_symbolic, OPSET)
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             # PRESERVE on a model in eval mode keeps BatchNormalization nodes, which
             # onnx2eex folds in float64 (EVAL would let torch fold them in float32).
-            torch.onnx.export(wrapper, ins, onnx_path, opset_version=13,
+            torch.onnx.export(wrapper, ins, onnx_path, opset_version=OPSET,
                               input_names=names, output_names=out_names,
                               training=torch.onnx.TrainingMode.PRESERVE,
                               do_constant_folding=True)
@@ -405,7 +408,7 @@ def to_onnx(model, spec, onnx_path, example_inputs=None):
             cause = nxt
         raise ExportError(f"torch.onnx.export failed: {str(e).splitlines()[0]}") from e
     finally:
-        torch.onnx.unregister_custom_op_symbolic("aten::adaptive_avg_pool2d", 13)
+        torch.onnx.unregister_custom_op_symbolic("aten::adaptive_avg_pool2d", OPSET)
     return plan
 
 
