@@ -25,7 +25,7 @@ from ir import ConvertError, Node, UnsupportedOp, bad_attr, where
 # Ops evaluated by numpy when every input is a constant (shape arithmetic).
 FOLDABLE = {"Gather", "Cast", "Unsqueeze", "Squeeze", "Concat", "Add", "Sub", "Mul", "Div",
             "Slice", "Reshape", "Identity", "ConstantOfShape", "Range", "Floor", "Ceil",
-            "Neg", "Sqrt", "Transpose", "Equal", "Where", "ReduceProd", "Flatten"}
+            "Neg", "Sqrt", "Transpose", "Equal", "Where", "ReduceProd", "Flatten", "Pow"}
 
 INT_MAX = 2 ** 62
 
@@ -496,6 +496,8 @@ def _fold(n, ins, opset):
         return np.full([int(d) for d in x.reshape(-1)], v.reshape(-1)[0], dtype=v.dtype)
     if op == "Range":
         return np.arange(x.reshape(()), ins[1].reshape(()), ins[2].reshape(())).astype(x.dtype)
+    if op == "Pow":
+        return np.power(x, ins[1]).astype(x.dtype)
     if op == "Floor":
         return np.floor(x)
     if op == "Ceil":

@@ -62,6 +62,8 @@ SUPPORTED = {
     "Shape": {"start", "end"}, "Size": set(), "Gather": {"axis"}, "Cast": {"to"},
     "ConstantOfShape": {"value"}, "Range": set(), "Floor": set(), "Ceil": set(),
     "Equal": set(), "Where": set(), "ReduceProd": {"axes", "keepdims"},
+    # only as part of the layer norm torch spells out below opset 17 (rewrite_ext.py)
+    "Pow": set(),
     "MaxPool": {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads",
                 "storage_order", "strides"},
     "AveragePool": {"auto_pad", "ceil_mode", "count_include_pad", "dilations",
@@ -872,6 +874,7 @@ def _unique_node_names(nodes):
 
 def convert_graph(g):
     drop_passthrough(g)
+    rewrite_ext.fuse_layernorm_onnx(g)
     Lowering(g).run()
     fold_batchnorm(g)
     rewrite_ext.fold_pad(g)

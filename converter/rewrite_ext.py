@@ -127,3 +127,67 @@ def check_engine_limits(g):
             w = g.consts[n.inputs[1]]
             if w.shape[2] > 64 or w.shape[3] > 64:
                 raise ConvertError(f"conv '{n.name}': kernel larger than 64")
+
+
+def fuse_layernorm_onnx(g):
+    """Before lowering: the layer norm that torch writes below opset 17 (ReduceMean,
+    Sub, Pow 2, ReduceMean, Add eps, Sqrt, Div, then Mul scale, Add bias) -> one
+    LayerNormalization over the last axis, which ConvNeXt's layout tracking lowers."""
+    from ir import Node
+
+    def only_user(v, op):
+        users = g.consumers(v)
+        ok = len(users) == 1 and v not in g.outputs and users[0].op == op
+        return users[0] if ok else None
+
+    def last_axis(n):
+        return n.op == "ReduceMean" and list(n.attrs.get("axes", [])) == [-1] and \
+            int(n.attrs.get("keepdims", 1)) == 1
+
+    for r1 in [n for n in g.nodes if last_axis(n)]:
+        x, m = r1.inputs[0], r1.outputs[0]
+        sub = only_user(m, "Sub")
+        if sub is None or sub.inputs != [x, m]:
+            continue
+        d = sub.outputs[0]
+        users = g.consumers(d)
+        pw = [u for u in users if u.op == "Pow"]
+        dv = [u for u in users if u.op == "Div"]
+        if len(users) != 2 or len(pw) != 1 or len(dv) != 1 or d in g.outputs:
+            continue
+        pw, dv = pw[0], dv[0]
+        if pw.inputs[0] != d or _scalar(g, pw.inputs[1]) != 2.0 or dv.inputs[0] != d:
+            continue
+        r2 = only_user(pw.outputs[0], "ReduceMean")
+        if r2 is None or not last_axis(r2):
+            continue
+        add = only_user(r2.outputs[0], "Add")
+        if add is None:
+            continue
+        eps = _scalar(g, add.inputs[1] if add.inputs[0] == r2.outputs[0] else add.inputs[0])
+        sq = only_user(add.outputs[0], "Sqrt")
+        if eps is None or sq is None or dv.inputs[1] != sq.outputs[0] or \
+                not g.single_use(sq.outputs[0]):
+            continue
+        chain = [r1, sub, pw, r2, add, sq, dv]
+        out, scale, bias = dv.outputs[0], None, None
+        mul = only_user(out, "Mul")
+        if mul is not None:
+            other = mul.inputs[1] if mul.inputs[0] == out else mul.inputs[0]
+            if other in g.consts:
+                scale, out = other, mul.outputs[0]
+                chain.append(mul)
+                badd = only_user(out, "Add")
+                if badd is not None:
+                    other = badd.inputs[1] if badd.inputs[0] == out else badd.inputs[0]
+                    if other in g.consts:
+                        bias, out = other, badd.outputs[0]
+                        chain.append(badd)
+        if scale is None:
+            continue   # without a constant scale, leave it to be refused op by op
+        ln = Node("LayerNormalization", r1.name + ".layernorm", [x, scale] + ([bias] if bias else []),
+                  [out], {"axis": -1, "epsilon": eps}, src="LayerNormalization")
+        i = g.nodes.index(r1)
+        for n in chain:
+            g.nodes.remove(n)
+        g.nodes.insert(min(i, len(g.nodes)), ln)
