@@ -276,8 +276,7 @@ eex_status eex_session_node_info(const eex_session *s, int index, eex_node_info 
     memset(info, 0, sizeof *info);
     info->name = nd->name;
     info->op = eex_op_name(nd->op);
-    info->out_rank = y->rank;
-    info->out_shape[0] = s->batch, info->out_shape[1] = y->c, info->out_shape[2] = y->h, info->out_shape[3] = y->w;
+    info->out_rank = eex_value_dims(y, s->batch, info->out_shape);
     info->macs = nd->macs * s->batch;
     int64_t bytes = eex_value_elems(y) * s->batch * 4;
     for (int k = 0; k < nd->n_in; k++) {
@@ -292,5 +291,6 @@ eex_status eex_session_node_info(const eex_session *s, int index, eex_node_info 
     info->head_exit = nd->ee_head_exit;
     info->head_experts = nd->ee_head_experts;
     info->detector = nd->ee_detector;
+    info->kernel = s->kernels == EEX_KERNELS_REF ? "ref" : eex_node_kernel_kind(nd);
     return EEX_OK;
 }

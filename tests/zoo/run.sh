@@ -3,6 +3,7 @@
 # weights and BatchNorm statistics, outputs scaled to max|out| ~ 1) converted by
 # eex-convert and run by `eex run`, compared with PyTorch relative to max|ref|:
 # max|eex - torch| <= 1e-4 * max|torch| (check.py --relative).
+# Also: `eex bench` names no node that runs a scalar reference kernel.
 # Env: BUILD, PY, ZOO_DIR (fixtures, cached), MODELS (subset), THREADS ("1 2"),
 #      REF_MODELS (also run these with the reference kernels at batch 1).
 set -eu
@@ -55,6 +56,13 @@ for m in $(echo "$LIST" | cut -d' ' -f1); do
             fi
         done
     done
+    # no node on the fast path may fall back to a scalar reference kernel
+    line=$("$BUILD/eex" bench "$eex" --runs 1 --warmup 0 --nodes 0 2>&1 | grep "^reference kernels" || true)
+    if [ "$line" = "reference kernels on the fast path: none" ]; then
+        pass=$((pass + 1)); echo "ok    $m eex bench: $line"
+    else
+        fail=$((fail + 1)); echo "FAIL  $m eex bench: ${line:-no 'reference kernels' line}"
+    fi
     case " $REF_MODELS " in *" $m "*)
         out="$ZOO_DIR/${m}_ref_b1.npy"
         if "$BUILD/eex" run "$eex" --kernels ref --input "$ZOO_DIR/${m}_in_b1.npy" --output "$out" 2>"$out.err"; then
