@@ -60,13 +60,23 @@ class ExtOps:
         """n's output is src in memory (no node): later readers read src."""
         dst = n.outputs[0]
         if dst in self.g.outputs:
-            if tag is None and not isinstance(self.layout.get(src), tuple):
-                # a graph output keeps its name: copy through a reshape of itself
+            if tag is not None or isinstance(self.layout.get(src), tuple):
+                raise UnsupportedOp(f"ONNX op '{n.src}' {where(n)}: graph output in a "
+                                    "non-NCHW layout")
+            # a graph output keeps its ONNX name: the value src is renamed dst when
+            # a node computes it, else (a graph input, another output) copied
+            p = next((m for m in self.out if src in m.outputs), None)
+            if p is None or src in self.g.outputs:
                 s = self.shape(src)
                 self.emit("reshape", n, [src], s, {"shape": s[1:]})
                 return
-            raise UnsupportedOp(f"ONNX op '{n.src}' {where(n)}: graph output in a "
-                                "non-NCHW layout")
+            p.outputs = [dst if o == src else o for o in p.outputs]
+            for m in self.out + self.g.nodes:
+                m.inputs = [dst if i == src else i for i in m.inputs]
+            self.g.shapes[dst] = list(self.shape(src))
+            self.layout.pop(src, None)
+            self.renamed[src] = dst
+            return
         self.g.replace_uses(dst, src)
         self.renamed[dst] = src
         if tag is None:
