@@ -918,7 +918,9 @@ void FN(unary_f32)(eex_unary op, float p0, float p1, const float *x, float *y, i
 
 /* Layer normalisation over the channels of each pixel (ConvNeXt): mean and
  * variance in two passes over the pixel's contiguous channels (two-pass: the
- * one-pass E[x^2] - E[x]^2 cancels badly when |mean| >> std). */
+ * one-pass E[x^2] - E[x]^2 cancels badly when |mean| >> std), the second
+ * also summing the deviations, which corrects the rounding of the first
+ * pass's mean (the "corrected two-pass" algorithm). */
 void FN(layernorm_f32)(int64_t p0, int64_t p1, int c, float eps, const float *scale, const float *bias,
                        const float *x, float *y)
 {
@@ -933,16 +935,21 @@ void FN(layernorm_f32)(int64_t p0, int64_t p1, int c, float eps, const float *sc
         for (int k = cv; k < c; k++)
             sum += xp[k];
         const float mean = sum / (float)c;
-        const vf vm = v_set1(mean);
-        vf q = v_zero();
+        vf q = v_zero(), r = v_zero();
+        const vf vm0 = v_set1(mean);
         for (int k = 0; k < cv; k += VL) {
-            const vf d = v_sub(v_load(xp + k), vm);
+            const vf d = v_sub(v_load(xp + k), vm0);
+            r = v_add(r, d);
             q = v_fma(d, d, q);
         }
-        float var = v_hsum(q);
-        for (int k = cv; k < c; k++)
-            var += (xp[k] - mean) * (xp[k] - mean);
-        var /= (float)c;
+        float sq = v_hsum(q), sd = v_hsum(r);
+        for (int k = cv; k < c; k++) {
+            const float d = xp[k] - mean;
+            sd += d;
+            sq += d * d;
+        }
+        float var = (sq - sd * sd / (float)c) / (float)c;
+        const vf vm = v_set1(mean + sd / (float)c);
         const vf inv = v_set1(1.0f / sqrtf((var > 0.0f ? var : 0.0f) + eps));
         for (int k = 0; k < c; k += VL) {
             const int nt = c - k < VL ? c - k : VL;

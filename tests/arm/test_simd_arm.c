@@ -9,14 +9,14 @@ int main(int argc, char **argv)
     const int iters = argc > 1 ? atoi(argv[1]) : 60;
     static const char *const names[] = {"conv_gemm", "dense",   "dwconv3x3_s1", "dwconv3x3_s2", "dwconv",
                                         "maxpool",   "avgpool", "gap",          "binary",       "unary",
-                                        "dwconv5x5_s1", "dwconv5x5_s2", "dense_half"};
+                                        "dwconv5x5_s1", "dwconv5x5_s2", "dense_half", "layernorm"};
     int passed = 0, failed = 0;
     char msg[512];
     for (int isa = 0; isa < EEX_ISA_COUNT; isa++) {
         const eex_kernel_table *kt = eex_kernels_for((eex_isa)isa);
         if (!kt)
             continue;
-        for (int c = 0; c < 13; c++) {
+        for (int c = 0; c < 14; c++) {
             int bad = 0;
             for (int it = 0; it < iters && !bad; it++) {
                 switch (c) {
@@ -32,6 +32,7 @@ int main(int argc, char **argv)
                 case 10: bad = sc_dwconv(kt, 3, msg, sizeof msg); break;
                 case 11: bad = sc_dwconv(kt, 4, msg, sizeof msg); break;
                 case 12: bad = sc_dense_half(kt, msg, sizeof msg); break;
+                case 13: bad = sc_layernorm(kt, msg, sizeof msg); break;
                 default: bad = sc_unary(kt, msg, sizeof msg); break;
                 }
             }
