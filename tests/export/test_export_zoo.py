@@ -3,7 +3,8 @@
 MobileNetV2, an EfficientNet-B0 and a ConvNeXt-Tiny (random weights; BatchNorm
 statistics measured on random inputs as in tests/zoo/make_zoo.py), exported at
 64x64, run by build/eex, and every exit and the final classifier compared with
-PyTorch (float64) relative to max|ref|: <= 1e-4.
+PyTorch (float64) relative to max|ref|: <= 1e-4; and converter/eexref.py (what
+`eex-export --check` runs) on the same files against PyTorch (float32).
 
 Plain script: one line per model, then 'N passed, N failed'; exit status 1 on failure."""
 
@@ -99,6 +100,9 @@ def run_case(name):
         rel = float(np.abs(got - ref[o]).max()) / peak
         assert rel <= RTOL, f"{o}: relative error {rel:.2e} > {RTOL}"
         worst.append(f"{o} {rel:.1e}")
+    # and what `eex-export --check` runs: the numpy interpreter (eexref) on the file
+    for o, (diff, peak) in eex_export.compare(model.float(), spec, path).items():
+        assert diff <= RTOL * peak, f"eexref {o}: {diff:.2e} of max|ref| {peak:.2e}"
     return ", ".join(worst)
 
 
