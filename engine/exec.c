@@ -368,6 +368,11 @@ const char *eex_node_kernel_kind(const eex_node *nd)
     }
 }
 
+/* tanh .. sqrt map onto the unary kernel's ops by offset */
+_Static_assert(EEX_OP_SQRT - EEX_OP_TANH == EEX_UNARY_SQRT - EEX_UNARY_TANH &&
+                   EEX_OP_GELU - EEX_OP_TANH == EEX_UNARY_GELU - EEX_UNARY_TANH,
+               "eex_op tanh..sqrt and eex_unary tanh..sqrt must be in the same order");
+
 void eex_exec_node(const eex_exec_ctx *s, const eex_node *nd)
 {
     const eex_model *m = s->m;
