@@ -583,6 +583,33 @@ def zoo_refusals_name_what_and_where():
 
 
 
+@test
+def issue_avg_pool_pad_ceil_matches_torch():
+    """F.avg_pool2d(x, 2, stride=2, padding=1, count_include_pad=True, ceil_mode=True):
+    torch exports Pad + AveragePool; it converts to one avgpool equal to PyTorch's."""
+    import warnings
+    import torch
+    warnings.filterwarnings("ignore")
+
+    class M(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.avg_pool2d(x, 2, stride=2, padding=1,
+                                                  count_include_pad=True, ceil_mode=True)
+    for opset in (11, 13, 17):
+        src = os.path.join(TMP, f"avgp{opset}.onnx")
+        torch.onnx.export(M(), torch.zeros(1, 3, 7, 7), src, opset_version=opset,
+                          input_names=["x"], dynamic_axes={"x": {0: "N"}})
+        out = os.path.join(TMP, f"avgp{opset}.eex")
+        rc, err = run_convert(src, "-o", out)
+        assert rc == 0, err
+        m = eexfile.read_eex(out)
+        assert [n["op"] for n in m["nodes"]] == ["avgpool"], m["nodes"]
+        x = rand(2, 3, 7, 7)
+        got = run_engine(out, x, f"avgp{opset}")
+        if got is not None:
+            np.testing.assert_array_equal(got, M()(torch.from_numpy(x)).numpy())
+
+
 def main():
     passed = failed = 0
     for fn in TESTS:
