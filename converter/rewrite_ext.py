@@ -118,9 +118,12 @@ def check_engine_limits(g):
             raise ConvertError(f"node '{n.name}' has {len(n.inputs)} inputs (at most 64)")
         for key, v in n.attrs.items():
             vals = v if isinstance(v, (list, tuple)) else [v]
+            # reshape's shape is read as 64-bit dims (up to 2^30); every other integer
+            # attribute as a small int (engine/attrs.c)
+            lo, hi = (1, _MAX_ELEMS) if (n.op, key) == ("reshape", "shape") else (-65536, 65536)
             for x in vals:
                 if isinstance(x, (int, np.integer)) and not isinstance(x, bool) and \
-                        not -65536 <= int(x) <= 65536:
+                        not lo <= int(x) <= hi:
                     raise ConvertError(f"node '{n.name}' ({n.op}) attribute {key}={v} is out "
                                        "of the engine's range")
         if n.op == "conv":
