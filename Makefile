@@ -16,6 +16,18 @@ endif
 AR      ?= ar
 PY      := /usr/bin/python3
 PREFIX  ?= /usr/local
+# Fashion-MNIST's IDX files (Debian's dataset-fashion-mnist) for demo, train, experiment.
+FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
+# Another dataset for `make train` / `make experiment` (mk/train.mk): DATASET=DIR, its
+# class names LABELS=FILE, NAME (default: the folder's name), AUGMENT=hflip.
+DATASET ?=
+LABELS  ?=
+NAME    ?=
+AUGMENT ?=
+DATASET_NAME := $(if $(DATASET),$(or $(NAME),$(notdir $(patsubst %/,%,$(DATASET)))),fashion-mnist)
+# Where a DATASET's run goes: checkpoints, NAME-ee.eex/.json/.pt; results/ below it.
+TRAIN_OUT      ?= train/out/$(DATASET_NAME)
+TRAIN_FAST_OUT ?= train/out-fast/$(DATASET_NAME)
 BLAS    ?= openblas
 SAN     ?=
 
@@ -59,14 +71,18 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(wildcard tests/unit/*.c)
 
-# Debian packages the build, the tests, the converter and the benchmarks need.
-DEPS_PKGS := build-essential pkg-config libopenblas-dev libstb-dev libcriterion-dev \
+# Debian packages the build, the tests, the demo, the converter, the experiments and
+# the benchmarks need (`make print-deps` lists them, one a line). Beside them:
+# npm, which `make bench` uses to fetch onnxruntime-node into bench/peers/; `make
+# deps` installs Debian's npm only when no npm is on PATH (some nodejs builds carry
+# their own and conflict with Debian's package).
+DEPS_PKGS := build-essential pkg-config git libopenblas-dev libstb-dev libcriterion-dev \
              python3-torch python3-torchvision python3-onnx python3-numpy python3-matplotlib python3-pil \
-             libonnx-testdata \
              clang-14 libfuzzer-14-dev iproute2 \
-             gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user nodejs haproxy
+             gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user nodejs haproxy \
+             dataset-fashion-mnist libonnx-testdata strace
 
-.PHONY: all deps test test-unit test-parity test-converter test-cli test-ee test-asan test-tsan test-zoo test-onnx-node install clean help
+.PHONY: all deps print-deps test test-unit test-parity test-converter test-cli test-ee test-asan test-tsan test-zoo test-onnx-node install clean help
 
 all: $(BUILD)/libeex.a $(BUILD)/libeex.so $(BUILD)/eex
 
@@ -95,11 +111,18 @@ deps:
 	@missing=""; for p in $(DEPS_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	if [ -n "$$missing" ]; then \
 	  echo "make deps: installing$$missing"; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
-	else echo "make deps: all packages present"; fi
+	else echo "make deps: all packages present"; fi; \
+	if ! command -v npm >/dev/null 2>&1; then \
+	  echo "make deps: installing npm"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends npm; \
+	fi
+
+print-deps:
+	@for p in $(DEPS_PKGS); do echo $$p; done
 
 # ---- tests -------------------------------------------------------------------
 
@@ -147,7 +170,8 @@ test-cli: $(BUILD)/eex
 	BUILD=$(BUILD) PY=$(PY) sh tests/cli/run.sh
 
 test: deps all
-	$(MAKE) test-unit test-converter test-cli test-ee test-export test-parity test-zoo test-onnx-node
+	$(MAKE) test-unit test-converter test-cli test-sysinfo test-ee test-export test-parity test-pipeline test-thresholds \
+	        test-zoo test-onnx-node
 	$(MAKE) BLAS=none test-unit test-parity
 	$(MAKE) test-offload test-arm
 	$(MAKE) test-asan
@@ -162,7 +186,7 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
            TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:report_signal_unsafe=0
 test-asan:
-	$(SAN_ENV) $(MAKE) SAN=asan test-unit test-ee test-cli test-offload-unit
+	$(SAN_ENV) $(MAKE) SAN=asan test-unit test-ee test-cli test-offload-unit test-thresholds
 	THREADS=2 REF=0 $(SAN_ENV) $(MAKE) SAN=asan test-parity
 	$(SAN_ENV) $(MAKE) SAN=asan offload-tools
 	BUILD=build-asan PY=$(PY) $(PY) tests/offload/test_offload.py equality kill load batch auth
@@ -175,7 +199,7 @@ test-asan:
 # line, batching, authentication) and the scale-out kill test.
 test-tsan:
 	$(SAN_ENV) $(MAKE) SAN=tsan test-offload-threads offload-tools
-	BUILD=build-tsan PY=$(PY) $(PY) tests/offload/test_offload.py load hostile cli batch auth
+	BUILD=build-tsan PY=$(PY) $(PY) tests/offload/test_offload.py load hostile cli batch auth replay hotswap idle
 	BUILD=build-tsan PY=$(PY) $(PY) tests/scale/scale.py --label "scale-out under TSan" --clients 8 --requests 60
 
 install: all

@@ -335,13 +335,32 @@ def _plane_input(u8, size):
     return (v / np.float32(255.0)).astype(np.float32)
 
 
+def residual_plane(u8):
+    """The detector's channel 2 (docs/distortions.md, "Detector input"): the 2x2
+    diagonal second difference r = x[i,j] - x[i,j+1] - x[i+1,j] + x[i+1,j+1] of a
+    uint8 plane (0 on the last row and column), as 0.5 + r / 64 clipped to [0, 1].
+    r cancels smooth backgrounds and gratings far more than pixel noise (which it
+    doubles in standard deviation), so it shows noise on any background. Integer r,
+    then exact float32 operations: C computes the same bits."""
+    x = np.asarray(u8, dtype=np.int32)
+    r = np.zeros(x.shape, np.int32)
+    r[:-1, :-1] = x[:-1, :-1] - x[:-1, 1:] - x[1:, :-1] + x[1:, 1:]
+    return np.clip(np.float32(0.5) + r.astype(np.float32) / np.float32(64.0), 0, 1).astype(np.float32)
+
+
 def detector_input(img_u8, size=None, channels=1):
     """The detector's float input [channels, H, W] (docs/distortions.md): channel 0 is
     detector_spectrum_u8, channel 1 (channels = 2) the image's gray_u8; each resized to
     size = (H, W) when it differs (float32 bilinear as above), divided by 255."""
-    if channels not in (1, 2):
-        raise ValueError(f"detector_input: {channels} channels (1 or 2)")
+    if channels not in (1, 2, 3):
+        raise ValueError(f"detector_input: {channels} channels (1, 2 or 3)")
     planes = [_plane_input(detector_spectrum_u8(img_u8), size)]
-    if channels == 2:
-        planes.append(_plane_input(gray_u8(img_u8), size or planes[0].shape))
+    if channels >= 2:
+        g = gray_u8(img_u8)
+        planes.append(_plane_input(g, size or planes[0].shape))
+    if channels == 3:
+        # the residual of the image at the detector's size, rounded to uint8 first
+        if size is not None and tuple(size) != g.shape:
+            g = resize_u8(g, size[0], size[1])
+        planes.append(residual_plane(g))
     return np.stack(planes)

@@ -186,9 +186,10 @@ class _Plan:
             if not isinstance(det, dict) or "module" not in det or "input_size" not in det:
                 raise ExportError("spec 'detector' needs 'module' and 'input_size'")
             dsize = [int(d) for d in det["input_size"]]
-            if len(dsize) != 3 or dsize[0] not in (1, 2) or min(dsize) < 1:
-                raise ExportError(f"detector input_size must be (1, H, W) (the spectrum) or "
-                                  f"(2, H, W) (spectrum and image), got {dsize}")
+            if len(dsize) != 3 or dsize[0] not in (1, 2, 3) or min(dsize) < 1:
+                raise ExportError(f"detector input_size must be (1, H, W) (the spectrum), "
+                                  f"(2, H, W) (spectrum and image) or (3, H, W) (spectrum, "
+                                  f"image and its residual), got {dsize}")
             classes = list(det.get("classes") or self.experts)
             bad = [x for x in classes if x not in self.experts]
             if bad or len(set(classes)) != len(classes):

@@ -273,9 +273,10 @@ static eex_status read_detector(eex_model *m)
         if (m->inputs[i] == v)
             ee->detector_input = i;
     const eex_value *in = &m->values[v];
-    /* channel 0: the spectrum; an optional channel 1: the grayscale image (docs/distortions.md) */
-    if (ee->detector_input < 0 || in->rank != 4 || (in->c != 1 && in->c != 2))
-        return eex_fail(EEX_ERR_GRAPH, "ee: detector input '%s' must be a graph input [N,1,H,W] or [N,2,H,W]",
+    /* channel 0: the spectrum; optional channels 1, the grayscale image, and 2, its
+     * diagonal residual (docs/distortions.md) */
+    if (ee->detector_input < 0 || in->rank != 4 || in->c < 1 || in->c > 3)
+        return eex_fail(EEX_ERR_GRAPH, "ee: detector input '%s' must be a graph input [N,C,H,W] with C = 1, 2 or 3",
                         in->name);
     ee->det_h = in->h, ee->det_w = in->w;
     const eex_kv *kv = eex_kv_find(&m->file.meta, "ee.detector.classes", EEX_V_STRS);
@@ -418,6 +419,19 @@ eex_status eex_ee_bind(eex_model *m)
         if (th->type != EEX_V_F64 || !(th->f >= 0.0 && th->f <= 1.0))
             return eex_fail(EEX_ERR_FORMAT, "ee: ee.threshold must be a number in [0, 1]");
         ee->threshold = (float)th->f;
+    }
+    const eex_kv *ths = eex_kv_get(&m->file.meta, "ee.thresholds");
+    if (ths) {
+        const uint32_t E = (uint32_t)ee->n_exits;
+        if (ths->type != EEX_V_F64S || (ths->count != E && ths->count != E + 1))
+            return eex_fail(EEX_ERR_FORMAT, "ee: ee.thresholds must be an f64 array of %u or %u values (one per exit)", E,
+                            E + 1);
+        for (uint32_t k = 0; k < ths->count; k++) {
+            if (!(ths->fs[k] >= 0.0 && ths->fs[k] <= 1.0))
+                return eex_fail(EEX_ERR_FORMAT, "ee: ee.thresholds[%u] must be a number in [0, 1]", k);
+            ee->thresholds[k] = (float)ths->fs[k];
+        }
+        ee->n_thresholds = (int)ths->count;
     }
     ee_ctx c = {.m = m};
     size_t stack = 1;

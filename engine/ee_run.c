@@ -4,10 +4,13 @@
  * from engine/ee_bind.c; each run executes a subsequence of the planned
  * order, so partial runs never read a value that was overwritten. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "../branches/bandit.h"
+#include "../weights/metawrite.h"
 #include "ee_result.h"
 #include "session.h"
 #include "status.h"
@@ -106,6 +109,14 @@ eex_status eex_session_run_policy(eex_session *s, const eex_policy *p, eex_exit_
         return st;
     if (!isfinite(p->threshold))
         return eex_fail(EEX_ERR_NUMERIC, "run_policy: threshold is not a finite number");
+    if (p->thresholds && (p->n_thresholds < 1 || p->n_thresholds > ee->n_exits + 1))
+        return eex_fail(EEX_ERR_ARGUMENT, "run_policy: %d per-exit thresholds for %d exits + final", p->n_thresholds,
+                        ee->n_exits);
+    for (int k = 0; p->thresholds && k < p->n_thresholds; k++)
+        if (!isfinite(p->thresholds[k]))
+            return eex_fail(EEX_ERR_NUMERIC, "run_policy: threshold of exit %d is not a finite number", k + 1);
+    if (p->adaptive && !s->bandit)
+        return eex_fail(EEX_ERR_STATE, "run_policy: adaptive policy without eex_session_set_adaptive");
     if (p->metric != EEX_METRIC_MAXPROB && p->metric != EEX_METRIC_ENTROPY)
         return eex_fail(EEX_ERR_ARGUMENT, "run_policy: unknown metric %d", (int)p->metric);
     if (p->expert == EEX_EXPERT_AUTO ? ee->det_logits < 0 : (p->expert < 0 || p->expert >= ee->n_experts))
@@ -131,14 +142,26 @@ eex_status eex_session_run_policy(eex_session *s, const eex_policy *p, eex_exit_
     const eex_exec_ctx ctx = eex_session_ctx(s);
     if (p->expert == EEX_EXPERT_AUTO && (st = run_detector(s, &ctx, r)))
         return st;
+    eex_policy ap;
+    if (p->adaptive) {  /* the bandit's arm for this image's context is the p_tar of every exit */
+        s->bandit_ctx = r->detector_class < 0 ? 0 : r->detector_class;
+        s->bandit_arm = eex_bandit_choose(s->bandit, s->bandit_ctx);
+        s->bandit_pending = 1;
+        ap = *p;
+        ap.threshold = eex_bandit_threshold(s->bandit, s->bandit_arm);
+        ap.thresholds = NULL;
+        p = &ap;
+    }
     const int E = ee->n_exits, e = r->expert;
     const int last = p->cut == EEX_NO_CUT ? E : ee->cut_exit[p->cut];
     for (int k = 0; k < last; k++) {
         if ((st = run_exit(s, &ctx, k, e, p->metric, r)))
             return st;
-        if (p->force_exit ? p->force_exit == k + 1 : r->confidences[k] > p->threshold) {
+        if (p->force_exit ? p->force_exit == k + 1 : r->confidences[k] > eex_policy_threshold(p, k)) {
             eex_result_answer(r, EEX_WHERE_EDGE, k);
             r->nodes_executed = s->nodes_executed;
+            if (p->adaptive)
+                eex_session_adaptive_settle(s, r);
             return EEX_OK;
         }
     }
@@ -153,9 +176,13 @@ eex_status eex_session_run_policy(eex_session *s, const eex_policy *p, eex_exit_
         if ((st = run_exit(s, &ctx, E, e, p->metric, r)))
             return st;
         /* the paper's rule: a final answer under p_tar yields to a more confident exit */
-        eex_result_answer(r, EEX_WHERE_LOCAL, r->confidences[E] > p->threshold ? E : eex_result_most_confident(r));
+        eex_result_answer(r, EEX_WHERE_LOCAL,
+                          r->confidences[E] > eex_policy_threshold(p, E) ? E : eex_result_most_confident(r));
     }
     r->nodes_executed = s->nodes_executed;
+    /* with a cut the reward waits for the cloud's answer (eex_session_run_offload) */
+    if (p->adaptive && r->where == EEX_WHERE_LOCAL)
+        eex_session_adaptive_settle(s, r);
     return EEX_OK;
 }
 
@@ -226,6 +253,74 @@ eex_status eex_session_exit_confidence(const eex_session *s, int exit, int exper
                                  &cls[n])))
             return eex_fail(st, "exit %d (%s), image %d: %s", exit, ee->experts[expert], n, eex_last_error());
     return EEX_OK;
+}
+
+eex_status eex_session_exit_logits(const eex_session *s, int exit, int expert, float *z, size_t cap)
+{
+    if (!s || !z)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_exit_logits: NULL argument");
+    const eex_ee *ee = &s->m->ee;
+    eex_status st;
+    if ((st = need_ee(s->m, "exit_logits")))
+        return st;
+    if (exit < 1 || exit > ee->n_exits + 1 || expert < 0 || expert >= ee->n_experts)
+        return eex_fail(EEX_ERR_ARGUMENT, "exit_logits: exit %d / expert %d out of range", exit, expert);
+    if (!s->ee_ran)
+        return eex_fail(EEX_ERR_STATE, "exit_logits: run eex_session_run_all first");
+    const size_t n = (size_t)s->batch * (size_t)ee->n_classes;
+    if (n > cap)
+        return eex_fail(EEX_ERR_ARGUMENT, "exit_logits: need %zu floats, buffer holds %zu", n, cap);
+    memcpy(z, eex_session_value(s, ee->logits[(exit - 1) * ee->n_experts + expert]), n * sizeof(float));
+    return EEX_OK;
+}
+
+eex_status eex_model_save_calibrated(const eex_model *m, const float *temps, const float *th, int n_th,
+                                     const char *path)
+{
+    if (!m || !temps || !path)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_model_save_calibrated: NULL argument");
+    eex_status st;
+    if ((st = need_ee(m, "save_calibrated")))
+        return st;
+    const eex_ee *ee = &m->ee;
+    const int E = ee->n_exits, X = ee->n_experts;
+    if (th && n_th != E && n_th != E + 1)
+        return eex_fail(EEX_ERR_ARGUMENT, "save_calibrated: %d thresholds for %d exits", n_th, E);
+    const int n = (E + 1) * X + (th ? 1 : 0);
+    eex_meta_set *set = calloc((size_t)n, sizeof *set);
+    char (*keys)[192] = calloc((size_t)n, sizeof *keys);
+    double ths[EEX_MAX_EXITS + 1];
+    if (!set || !keys) {
+        free(set), free(keys);
+        return eex_fail(EEX_ERR_NOMEM, "save_calibrated: out of memory");
+    }
+    st = EEX_OK;
+    for (int k = 0; k <= E && !st; k++)
+        for (int e = 0; e < X; e++) {
+            const float t = temps[k * X + e];
+            if (!(t > 0.0f) || !isfinite(t)) {
+                st = eex_fail(EEX_ERR_NUMERIC, "save_calibrated: temperature of exit %d (%s) must be > 0", k + 1,
+                              ee->experts[e]);
+                break;
+            }
+            if (k < E)
+                snprintf(keys[k * X + e], sizeof keys[0], "ee.exit.%d.%s.temperature", k + 1, ee->experts[e]);
+            else
+                snprintf(keys[k * X + e], sizeof keys[0], "ee.final.%s.temperature", ee->experts[e]);
+            set[k * X + e] = (eex_meta_set){.key = keys[k * X + e], .type = EEX_V_F64, .f = (double)t};
+        }
+    if (!st && th) {
+        for (int k = 0; k < n_th && !st; k++) {
+            if (!(th[k] >= 0.0f && th[k] <= 1.0f))
+                st = eex_fail(EEX_ERR_ARGUMENT, "save_calibrated: threshold %d must be in [0, 1]", k + 1);
+            ths[k] = th[k];
+        }
+        set[n - 1] = (eex_meta_set){.key = "ee.thresholds", .type = EEX_V_F64S, .fs = ths, .count = (uint32_t)n_th};
+    }
+    if (!st)
+        st = eex_file_write_meta(&m->file, set, n, path);
+    free(set), free(keys);
+    return st;
 }
 
 eex_status eex_session_detector_probs(const eex_session *s, float *probs, size_t cap)
@@ -365,6 +460,20 @@ const char *eex_model_detector_class(const eex_model *m, int i)
 }
 
 float eex_model_default_threshold(const eex_model *m) { return m && m->has_ee ? m->ee.threshold : -1.0f; }
+
+int eex_model_default_thresholds(const eex_model *m, float *t, int cap)
+{
+    if (!m || !m->has_ee)
+        return 0;
+    for (int k = 0; t && k < cap && k < m->ee.n_thresholds; k++)
+        t[k] = m->ee.thresholds[k];
+    return m->ee.n_thresholds;
+}
+
+float eex_policy_threshold(const eex_policy *p, int k)
+{
+    return p->thresholds && k >= 0 && k < p->n_thresholds ? p->thresholds[k] : p->threshold;
+}
 int eex_model_cut_count(const eex_model *m) { return m && m->has_ee ? m->ee.n_cuts : 0; }
 
 const char *eex_model_cut_name(const eex_model *m, int i)
@@ -382,4 +491,47 @@ int eex_model_cut_shape(const eex_model *m, int i, int64_t dims[EEX_MAX_RANK])
 int eex_model_cut_exit(const eex_model *m, int i)
 {
     return m && m->has_ee && i >= 0 && i < m->ee.n_cuts ? m->ee.cut_exit[i] : 0;
+}
+
+/* ---- adaptive policy -------------------------------------------------------- */
+
+eex_status eex_session_set_adaptive(eex_session *s, const eex_adaptive_opts *o)
+{
+    if (!s)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_set_adaptive: NULL session");
+    eex_status st;
+    if ((st = need_ee(s->m, "set_adaptive")))
+        return st;
+    eex_bandit *b = NULL;
+    const int contexts = s->m->ee.det_logits >= 0 ? s->m->ee.n_det_classes : 1;
+    if (o && (st = eex_bandit_new(o, contexts, &b)))
+        return st;
+    eex_bandit_free(s->bandit);
+    s->bandit = b;
+    s->bandit_pending = 0;
+    return EEX_OK;
+}
+
+void eex_session_reset_adaptive(eex_session *s)
+{
+    if (s) {
+        eex_bandit_reset(s->bandit);
+        s->bandit_pending = 0;
+    }
+}
+
+void eex_session_adaptive_settle(eex_session *s, const eex_exit_result *r)
+{
+    if (!s || !s->bandit || !s->bandit_pending || !r)
+        return;
+    s->bandit_pending = 0;
+    const int E = s->m->ee.n_exits;
+    const int edge_exits = r->cut >= 0 ? s->m->ee.cut_exit[r->cut] : E;
+    const int offloaded = r->where != EEX_WHERE_EDGE;
+    float conf[EEX_MAX_EXITS + 1];
+    memcpy(conf, r->confidences, sizeof conf);
+    if (r->where == EEX_WHERE_DEGRADED || r->where == EEX_WHERE_CUT)
+        conf[E] = 0.0f;  /* no cloud answer: the offload gained nothing */
+    eex_bandit_update(s->bandit, s->bandit_ctx, s->bandit_arm,
+                      eex_adaptive_reward(conf, edge_exits - 1, E, offloaded, s->bandit->offload_cost));
 }

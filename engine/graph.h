@@ -99,6 +99,8 @@ typedef struct eex_ee {
     eex_nodeset *to_cut;       /* [n_cuts] backbone nodes needed for the cut value */
     eex_nodeset *after_cut;    /* [n_cuts * n_experts] nodes from the cut to expert e's final logits */
     float threshold;           /* default p_tar, < 0 when absent */
+    float thresholds[EEX_MAX_EXITS + 1]; /* ee.thresholds: per-exit default p_tar */
+    int n_thresholds;          /* 0 when absent, else E or E + 1 */
 } eex_ee;
 
 struct eex_model {

@@ -82,6 +82,35 @@ eex_status eex_detector_spectrum_u8(const uint8_t *src, int h, int w, int c, uin
     return st;
 }
 
+/* The detector's channel 2 (docs/distortions.md, "Detector input"): the diagonal
+ * second difference r = x[i][j] - x[i][j+1] - x[i+1][j] + x[i+1][j+1] of the gray
+ * image at the detector's size (resized to uint8 first when the sizes differ), 0 on
+ * the last row and column, as 0.5 + r / 64 clipped to [0, 1]. Smooth backgrounds and
+ * textures cancel in r far more than pixel noise does, whatever the background. */
+static eex_status residual_channel(const uint8_t *gray, int h, int w, int oh, int ow, float *out)
+{
+    uint8_t *small = NULL;
+    if (h != oh || w != ow) {
+        if (!(small = malloc((size_t)oh * ow)))
+            return eex_fail(EEX_ERR_NOMEM, "image: out of memory");
+        eex_resize_u8(gray, h, w, 1, oh, ow, small);
+        gray = small;
+    }
+    for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++) {
+            float v = 0.5f;
+            if (y + 1 < oh && x + 1 < ow) {
+                const uint8_t *p = gray + (size_t)y * ow + x;
+                const int r = (int)p[0] - p[1] - p[ow] + p[ow + 1];
+                v = 0.5f + (float)r / 64.0f;
+                v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+            }
+            out[(size_t)y * ow + x] = v;
+        }
+    free(small);
+    return EEX_OK;
+}
+
 /* 3 -> 1 channels: the same luma weights as the spectrum uses */
 static uint8_t *to_gray(const uint8_t *px, size_t n)
 {
@@ -132,7 +161,7 @@ eex_status eex_model_preprocess(const eex_model *m, const uint8_t *px, int h, in
     /* The gray image, when a 3-channel image must feed a 1-channel model input or a
      * detector's image channel: converted once for both. */
     uint8_t *gray = NULL;
-    if (c == 3 && (v->c == 1 || (dv && dv->c == 2)) && !(gray = to_gray(px, (size_t)h * w)))
+    if (c == 3 && (v->c == 1 || (dv && dv->c >= 2)) && !(gray = to_gray(px, (size_t)h * w)))
         return eex_fail(EEX_ERR_NOMEM, "image: out of memory");
     const uint8_t *gray_px = gray ? gray : px;
     eex_status st = fill_input(m, image_input, v->c == 1 ? gray_px : px, h, w, v->c == 1 ? 1 : c, m->mean, m->n_mean,
@@ -151,8 +180,10 @@ eex_status eex_model_preprocess(const eex_model *m, const uint8_t *px, int h, in
          * grayscale image itself: light noise on a dark background shows in the pixels
          * far more than in the magnitude spectrum (docs/distortions.md) */
         eex_resize_channel(spec, sh, sw, 1, 0, dv->h, dv->w, 0.0f, 1.0f, detector);
-        if (dv->c == 2)
+        if (dv->c >= 2)
             eex_resize_channel(gray_px, h, w, 1, 0, dv->h, dv->w, 0.0f, 1.0f, detector + (size_t)dv->h * dv->w);
+        if (dv->c == 3)
+            st = residual_channel(gray_px, h, w, dv->h, dv->w, detector + 2 * (size_t)dv->h * dv->w);
     }
     free(spec);
     free(gray);

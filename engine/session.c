@@ -6,6 +6,7 @@
 
 #include "exec.h"
 #include "graph.h"
+#include "../branches/bandit.h"
 #include "planner.h"
 #include "session.h"
 #include "status.h"
@@ -17,6 +18,16 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+
+/* Set once by the application before it makes sessions (eex_set_arena_limit). */
+static size_t g_arena_limit = (size_t)-1;
+static const char *g_arena_hint;
+
+void eex_set_arena_limit(size_t bytes, const char *hint)
+{
+    g_arena_limit = bytes ? bytes : (size_t)-1;
+    g_arena_hint = hint;
+}
 
 static eex_status plan(eex_session *s, int batch)
 {
@@ -35,6 +46,12 @@ static eex_status plan(eex_session *s, int batch)
     if (!ok) {
         free(items);
         return eex_fail(EEX_ERR_NOMEM, "session: out of memory planning the arena");
+    }
+    if (total > g_arena_limit) {
+        free(items);
+        return eex_fail(EEX_ERR_NOMEM, "session: the model plans a %.0f MB activation arena at batch %d; the limit is "
+                        "%.0f MB%s%s%s", (double)total / (1 << 20), batch, (double)g_arena_limit / (1 << 20),
+                        g_arena_hint ? " (" : "", g_arena_hint ? g_arena_hint : "", g_arena_hint ? ")" : "");
     }
     unsigned char *arena = total ? aligned_alloc(64, total) : NULL;
     if (total && !arena) {
@@ -113,6 +130,7 @@ void eex_session_free(eex_session *s)
     free(s->scratch);
     free(s->node_ms);
     free(s->done);
+    eex_bandit_free(s->bandit);
     eex_pool_free(s->pool);
     free(s);
 }

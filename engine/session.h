@@ -32,7 +32,15 @@ struct eex_session {
     int cut_ready;           /* cut whose tensor is valid: its index, EEX_CUT_ALL, or -1 */
     int final_ready;         /* expert + 1 whose final logits a resume computed, or 0 */
     unsigned char *done;     /* per node: executed in the current early-exit run */
+    /* adaptive policy (eex_session_set_adaptive): the bandit, and the
+       context and arm of the last run until its reward is known */
+    struct eex_bandit *bandit;
+    int bandit_ctx, bandit_arm, bandit_pending;
 };
+
+/* Rewards the bandit's last choice from a finished result (edge answer, local
+   run, or the cloud's answer after a cut); no-op when nothing is pending. */
+void eex_session_adaptive_settle(eex_session *s, const eex_exit_result *r);
 
 /* EEX_OK when every input in `mask` was set since the last re-plan. */
 eex_status eex_session_need_inputs(const eex_session *s, uint64_t mask);

@@ -122,6 +122,12 @@ void eex_session_free(eex_session *session);
 
 /* Bytes of the activation arena (for the planned batch). */
 size_t eex_session_arena_bytes(const eex_session *session);
+/* The largest arena a session may plan, for every session of the process
+ * (default: no limit). A model that plans more is refused before anything
+ * is allocated: EEX_ERR_NOMEM, with a message naming both sizes and, when
+ * given, how to raise the limit (`hint`, e.g. "--max-arena-mb"; a static
+ * string). Set it before sessions are made. */
+void eex_set_arena_limit(size_t bytes, const char *hint);
 
 /* Copies input `index` in from logical NCHW floats. shape[0] is the batch and
  * may differ from the planned one (the arena is re-planned, which allocates);
@@ -196,6 +202,15 @@ int eex_model_detector_class_count(const eex_model *model);
 const char *eex_model_detector_class(const eex_model *model, int index);
 /* Default p_tar stored in the file, or a negative value. */
 float eex_model_default_threshold(const eex_model *model);
+/* Per-exit thresholds stored in the file (`ee.thresholds`, E or E + 1 values):
+ * copies up to `cap` and returns how many the file holds (0 when absent). */
+int eex_model_default_thresholds(const eex_model *model, float *thresholds, int cap);
+/* Writes a copy of the model file with new temperatures (temps[(exit - 1) * X + e]
+ * for exits 1..E + 1 and expert sets e of X, each > 0) and, when thresholds is
+ * not NULL, `ee.thresholds` (n_thresholds = E or E + 1 values in [0, 1]). The
+ * weights and graph are copied byte for byte. */
+eex_status eex_model_save_calibrated(const eex_model *model, const float *temps, const float *thresholds,
+                                     int n_thresholds, const char *path);
 /* Cut points: where the edge may hand over to the cloud. */
 int eex_model_cut_count(const eex_model *model);
 const char *eex_model_cut_name(const eex_model *model, int index);
@@ -219,7 +234,18 @@ typedef struct eex_policy {
                           when no exit before it answered (the cloud finishes) */
     int force_exit;    /* 0: the threshold decides; k >= 1: answer at exit k whatever
                           the confidences (latency measurements) */
+    /* Per-exit thresholds (optional): NULL, or n_thresholds values, one per
+       classifier in order (exit 1 .. exit E, then optionally the final);
+       a classifier without an entry uses `threshold`. Zero-initialised
+       policies keep the single threshold. */
+    const float *thresholds;
+    int n_thresholds;
+    int adaptive;      /* 1: the session's bandit (eex_session_set_adaptive) picks
+                          p_tar per detected distortion; the thresholds above are ignored */
 } eex_policy;
+
+/* Threshold the policy applies to classifier k (0-based; E = the final). */
+float eex_policy_threshold(const eex_policy *policy, int k);
 
 typedef enum eex_where {
     EEX_WHERE_EDGE = 0,   /* an exit answered */
@@ -264,6 +290,8 @@ eex_status eex_session_exit_probs(const eex_session *session, int exit, int expe
  * every image of the batch: conf and cls hold batch entries. */
 eex_status eex_session_exit_confidence(const eex_session *session, int exit, int expert, eex_metric metric,
                                        float *conf, int *cls, size_t cap);
+/* Raw logits (before the temperature) of exit k of an expert: batch x classes. */
+eex_status eex_session_exit_logits(const eex_session *session, int exit, int expert, float *logits, size_t cap);
 /* probs: batch x detector classes. */
 eex_status eex_session_detector_probs(const eex_session *session, float *probs, size_t cap);
 
@@ -282,6 +310,43 @@ eex_status eex_session_resume(eex_session *session, int cut, const float *data, 
  * non-positive temperature. */
 eex_status eex_confidence(const float *logits, int n, float temperature, eex_metric metric, float *confidence,
                           int *cls);
+
+/* ---- adaptive p_tar (AdaEE-like UCB; docs/thresholds.md) ----------------------
+ * Per context (the detector's class; 0 without a detector) a UCB1 bandit
+ * picks p_tar among candidate thresholds. The reward needs no label: 0 when
+ * an edge exit answers; max(0, C_final - C_edge) - o when the image is
+ * offloaded (C_edge: the confidence of the last exit the edge computed;
+ * a degraded answer gains nothing: -o). */
+
+#define EEX_ADAPTIVE_MAX_ARMS 32
+typedef struct eex_adaptive_opts {
+    const float *candidates;  /* candidate p_tar values, 1..EEX_ADAPTIVE_MAX_ARMS */
+    int n_candidates;
+    double offload_cost;      /* o: what an offload costs, in confidence units */
+    double exploration;       /* c in mean + c * sqrt(ln n / n_arm); 0 = sqrt(2) */
+} eex_adaptive_opts;
+
+/* Gives the session a bandit (NULL opts: removes it); runs with
+ * policy.adaptive = 1 then use it and learn from each answer. */
+eex_status eex_session_set_adaptive(eex_session *session, const eex_adaptive_opts *opts);
+/* Forgets everything the session's bandit learnt. */
+void eex_session_reset_adaptive(eex_session *session);
+
+/* The bandit alone, for callers that decide from recorded confidences. */
+typedef struct eex_bandit eex_bandit;
+eex_status eex_bandit_new(const eex_adaptive_opts *opts, int n_contexts, eex_bandit **out);
+void eex_bandit_free(eex_bandit *bandit);
+void eex_bandit_reset(eex_bandit *bandit);
+/* The arm to play in `context` (out-of-range contexts use 0): an arm not yet
+ * played there (lowest index first), else the highest upper confidence bound. */
+int eex_bandit_choose(eex_bandit *bandit, int context);
+float eex_bandit_threshold(const eex_bandit *bandit, int arm);
+void eex_bandit_update(eex_bandit *bandit, int context, int arm, double reward);
+/* Plays of an arm in a context (for reports and tests). */
+long eex_bandit_plays(const eex_bandit *bandit, int context, int arm);
+/* The reward above: conf[last_edge] (-1: no edge exit) and conf[final]. */
+double eex_adaptive_reward(const float *confidences, int last_edge, int final_index, int offloaded,
+                           double offload_cost);
 
 /* Nodes executed by the last run of any kind (for tests and profiling). */
 int eex_session_nodes_executed(const eex_session *session);
@@ -489,8 +554,41 @@ typedef struct eex_server_xstats {
     uint64_t runs;            /* runs of the remaining layers */
     uint64_t batched;         /* requests answered by runs of more than one */
     int max_batch;            /* the largest run */
+    uint64_t evicted;         /* idle connections closed to make room for a new one */
+    uint64_t refused_addr;    /* connections refused: their address had max_per_addr open */
+    uint64_t reloads;         /* models swapped in by eex_server_reload */
 } eex_server_xstats;
 void eex_server_get_xstats(const eex_server *server, eex_server_xstats *xstats);
+/* With a key, the server also refuses (error `replay`) an INFER frame whose
+ * tag it saw on any connection among the last `window` tagged INFER frames
+ * it accepted (default EEX_REPLAY_WINDOW; 1..16777216; 16 bytes each).
+ * Call after eex_server_set_key, before eex_server_run. */
+#define EEX_REPLAY_WINDOW 262144
+eex_status eex_server_set_replay_window(eex_server *server, int window);
+/* At most max_per_addr open connections from one IP address (default
+ * max_conns / 2; more are closed at accept). Behind a load balancer every
+ * connection comes from its address: raise it to max_conns there. When the
+ * table is full, a new connection takes the slot of the connection idle
+ * longest (one that never sent a frame first) instead of being refused.
+ * Call before eex_server_run. */
+eex_status eex_server_set_conn_limit(eex_server *server, int max_per_addr);
+/* Model reload without a restart (`eex serve` on SIGHUP). After
+ * eex_server_reload (async-signal-safe), the server's I/O thread calls
+ * open(user): a new model (it must have cut points), or NULL to keep serving
+ * the old one. The server then lets the batches in flight finish, swaps
+ * model, digest and worker sessions while no worker computes (frames keep
+ * arriving and wait), and calls done(user, old, EEX_OK) once nothing uses
+ * the old model; when the new one cannot be served, done(user, new, status)
+ * (eex_last_error() says why) and the old one stays. Frames received before
+ * the swap are answered by the new model (an edge with the old file gets
+ * error `digest` and degrades). */
+typedef struct eex_server_reloader {
+    const eex_model *(*open)(void *user);
+    void (*done)(void *user, const eex_model *unused, eex_status status);
+    void *user;
+} eex_server_reloader;
+eex_status eex_server_set_reloader(eex_server *server, const eex_server_reloader *reloader);
+void eex_server_reload(eex_server *server);
 
 /* The edge's key: requests are tagged, replies must be (else the request
  * fails as a malformed reply and the edge degrades). */

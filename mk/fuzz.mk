@@ -10,7 +10,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_DIR     := build-fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -g -O1
 FUZZ_TARGETS := fuzz_eex fuzz_idx fuzz_npy fuzz_image fuzz_frame
-FUZZ_TOOLS   := tools/idx.c tools/npy.c tools/image.c tools/stb_impl.c
+FUZZ_TOOLS   := tools/idx.c tools/npy.c tools/image.c tools/budget.c tools/stb_impl.c
 
 .PHONY: fuzz fuzz-build test-fuzz-regress
 

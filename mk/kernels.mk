@@ -16,6 +16,8 @@ $(BUILD)/obj/kernels/simd_scalar.o: CFLAGS += -O3
 # ---- AArch64: the NEON kernels, cross-compiled and run under qemu ----------
 # `make test-arm` needs gcc-aarch64-linux-gnu, libc6-dev-arm64-cross and
 # qemu-user (Debian). The test binary is static, so qemu needs no sysroot.
+# Then the static eex on the fake /sys trees (tests/sysfs/) and the board
+# tarball's eex: selftest, bench on both models, run (mk/boards.mk).
 ARM_CROSS := aarch64-linux-gnu-
 ARM_BUILD := build-aarch64-linux-gnu-noblas
 .PHONY: test-arm arm-eex
@@ -24,6 +26,9 @@ test-arm:
 	$(ARM_CROSS)gcc -O2 -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Iinclude -static \
 	    -o $(ARM_BUILD)/test_simd_arm tests/arm/test_simd_arm.c $(ARM_BUILD)/libeex.a -lm -pthread
 	qemu-aarch64 $(ARM_BUILD)/test_simd_arm 40
+	$(MAKE) CROSS=$(ARM_CROSS) BLAS=none STATIC=1 $(ARM_BUILD)/eex
+	BUILD=$(ARM_BUILD) $(PY) tests/sysfs/test_sysinfo.py --runner "qemu-aarch64 -L /usr/aarch64-linux-gnu"
+	$(MAKE) test-dist-arm
 
 # The one static binary to copy onto an ARM board (see docs/performance.md).
 arm-eex:

@@ -3,9 +3,14 @@
 #                             runs bit for bit, server and clients in threads)
 #                             and the loopback tests (equality, cloud killed,
 #                             hostile frames, 64 clients x 100 requests,
-#                             batching, authentication)
-#   make test-offload-asan    the hostile-frames test against an
-#                             address+undefined sanitizer build of `eex serve`
+#                             batching, authentication, replays, the served
+#                             file replaced, idle connections, log floods) and
+#                             the input budgets (tests/offload/test_budgets.py:
+#                             bombs, truncated images, FIFOs, huge arenas)
+#   make test-offload-asan    the hostile-frames, replay, hot-swap, idle,
+#                             log-flood and bad-reply tests and the input
+#                             budgets against an address+undefined sanitizer
+#                             build of `eex serve` and `eex`
 #   make experiment-offload   docs/results/offload.md (emulated network paths)
 #
 # This file is included before the Makefile's `all` rule: keep `all` the default goal.
@@ -54,13 +59,15 @@ test-offload: test-offload-unit offload-tools
 	@mkdir -p build/ee
 	$(PY) tests/ee/make_tiny.py build/ee/tiny.eex
 	BUILD=$(BUILD) PY=$(PY) $(PY) tests/offload/test_offload.py
+	BUILD=$(BUILD) $(PY) tests/offload/test_budgets.py
 
 test-offload-asan:
 	$(MAKE) SAN=asan build-asan/eex build-asan/bench/offload/loadgen build-asan/tests/test_offload
 	build-asan/tests/test_offload --jobs 2
 	@mkdir -p build/ee
 	$(PY) tests/ee/make_tiny.py build/ee/tiny.eex
-	BUILD=build-asan PY=$(PY) $(PY) tests/offload/test_offload.py hostile cli
+	BUILD=build-asan PY=$(PY) $(PY) tests/offload/test_offload.py hostile cli replay hotswap idle logflood badreply
+	BUILD=build-asan $(PY) tests/offload/test_budgets.py
 
 experiment-offload: offload-tools models/mobilenetv2-ee-224.eex
 	@mkdir -p build/ee

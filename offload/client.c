@@ -15,10 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "../engine/ee_result.h"
+#include "../engine/session.h"
 #include "../engine/status.h"
 #include "offload.h"
 
@@ -45,8 +47,35 @@ struct eex_cloud_client {
     size_t raw_cap;
     float *tensor;                 /* the cut tensor, for eex_session_run_offload */
     size_t tensor_cap;
+    uint8_t req_tag[EEXW_TAG];     /* the tag of the request in flight: its reply's tag covers it */
     uint8_t reply[EEXW_HEADER + REPLY_CAP + EEXW_TAG + EEXW_TRAILER];
 };
+
+/* The first request id: random per client, so that two edge processes (or
+ * one restarted) never number requests alike and a reply recorded for one
+ * request id never meets a request with that id again (docs/protocol.md,
+ * "Replies bound to requests"). Below 2^62: ids never wrap. */
+static uint64_t random_id_base(void)
+{
+    uint64_t v = 0;
+    size_t got = 0;
+    while (got < sizeof v) {
+        const ssize_t r = getrandom((uint8_t *)&v + got, sizeof v - got, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    if (got < sizeof v) {  /* no getrandom: a weaker mix, still different per process and instant */
+        const double t = eex_now_ms();
+        memcpy(&v, &t, sizeof v);
+        v ^= (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)&v;
+        v *= 0x9e3779b97f4a7c15ull;
+    }
+    v &= (1ull << 62) - 1;
+    return v ? v : 1;
+}
 
 eex_status eex_cloud_client_set_key(eex_cloud_client *c, const void *key, size_t len)
 {
@@ -96,7 +125,7 @@ eex_status eex_cloud_client_new(const eex_model *m, const char *host, int port, 
     c->m = m;
     c->o = o;
     c->fd = -1;
-    c->next_id = 1;
+    c->next_id = random_id_base();
     eex_status st = eex_model_digest(m, c->digest);
     if (st) {
         free(c);
@@ -244,6 +273,34 @@ static eex_status status_of_error(int code)
     }
 }
 
+/* A well-formed RESULT may still be nonsense (a broken or hostile server,
+ * or an attacker on the path when there is no key): every class must be one
+ * of the model's, every confidence a number in [0, 1], the cloud's choice one
+ * of its classifiers, and its classifiers the exits after the cut. A reply
+ * that fails is a failed offload (docs/protocol.md, "Checks on the reply"). */
+static int check_answer(const eex_cloud_client *c, const eex_cloud_answer *a, fail_t *f)
+{
+    const int C = eex_model_class_count(c->m), E = eex_model_exit_count(c->m);
+    if (a->first_exit < 1 || a->first_exit + a->n - 1 != E + 1)
+        return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: classifiers %d..%d, the model's last is %d", c->where,
+                     a->first_exit, a->first_exit + a->n - 1, E + 1);
+    for (int i = 0; i < a->n; i++) {
+        if (a->classes[i] < 0 || (C > 0 && a->classes[i] >= C))
+            return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: exit %d's class %d is outside 0..%d", c->where,
+                         a->first_exit + i, (int)a->classes[i], C - 1);
+        /* NaN fails too; 1e-6 of slack for 1 - H / ln(C) rounded below 0 */
+        if (!(a->confidences[i] >= -1e-6f && a->confidences[i] <= 1.0f + 1e-6f))
+            return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: exit %d's confidence %g is not in [0, 1]", c->where,
+                         a->first_exit + i, (double)a->confidences[i]);
+    }
+    const int k = a->exit - a->first_exit;
+    if (a->cls != a->classes[k] || !(a->confidence == a->confidences[k]))
+        return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: its choice (exit %d, class %d, %g) is not its exit %d's "
+                     "answer (class %d, %g)", c->where, a->exit, (int)a->cls, (double)a->confidence, a->exit,
+                     (int)a->classes[k], (double)a->confidences[k]);
+    return 0;
+}
+
 /* One exchange on the current connection: 0, or -1 with f filled. */
 static int exchange(eex_cloud_client *c, size_t frame_len, uint64_t id, double deadline, eex_cloud_answer *a,
                     eex_offload_info *info, fail_t *f)
@@ -268,14 +325,16 @@ static int exchange(eex_cloud_client *c, size_t frame_len, uint64_t id, double d
     if (!eexw_crc_ok(c->reply, h.body_len))
         return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: CRC mismatch", c->where);
     const uint8_t *body = c->reply + EEXW_HEADER;
-    if (c->has_key && eexw_auth_check(c->reply, h.body_len, &c->key)) {
+    if (c->has_key && eexw_auth_check_reply(c->reply, h.body_len, &c->key, c->req_tag)) {
         /* not from a holder of the key: nothing in it is to be believed */
         int code = 0;
         char reason[EEXW_MAX_REASON + 1] = "";
         if (h.type == EEXW_ERROR && !eexw_get_error(body, h.body_len, &code, reason, sizeof reason))
             return failf(f, EEX_ERR_FORMAT, 0, "reply from %s not authenticated (unverified: error %s: %.80s)",
                          c->where, eexw_error_name(code), reason);
-        return failf(f, EEX_ERR_FORMAT, 0, "reply from %s not authenticated (no or wrong HMAC tag)", c->where);
+        return failf(f, EEX_ERR_FORMAT, 0,
+                     "reply from %s not authenticated (no HMAC tag, a wrong one, or one for another request)",
+                     c->where);
     }
     if (c->has_key && h.request_id != id)  /* an old tagged reply, replayed */
         return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: request id %llu, sent %llu", c->where,
@@ -296,7 +355,7 @@ static int exchange(eex_cloud_client *c, size_t frame_len, uint64_t id, double d
                      (unsigned long long)h.request_id, (unsigned long long)id);
     if (eexw_get_result(body, h.body_len, a))
         return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: malformed result", c->where);
-    return 0;
+    return check_answer(c, a, f);
 }
 
 static eex_status send_until(eex_cloud_client *c, int cut, int expert, eex_metric metric, float threshold,
@@ -341,8 +400,6 @@ static eex_status send_until(eex_cloud_client *c, int cut, int expert, eex_metri
             return eex_fail(EEX_ERR_NOMEM, "cloud: out of memory");
         c->raw = nr, c->raw_cap = elems * esize;
     }
-    const uint64_t id = c->next_id++;
-    info->request_id = id;
     eex_status st = eexw_encode(x, elems, q.dtype, c->raw, &q.scale, &q.zero_point);
     if (st) {
         snprintf(info->reason, sizeof info->reason, "%s", eex_last_error());
@@ -352,14 +409,20 @@ static eex_status send_until(eex_cloud_client *c, int cut, int expert, eex_metri
     const size_t off = eexw_put_infer(b, &q);
     const size_t payload = eexw_pack(c->raw, elems, esize, b + off);
     const size_t body = off + payload;
-    eexw_put_header(c->frame, EEXW_INFER, id, (uint32_t)body);
-    const size_t frame_len = eexw_finish(c->frame, (uint32_t)body, c->has_key ? &c->key : NULL);
     info->payload_bytes = payload;
 
     int rc = -1;
     for (int attempt = 0; attempt < 2; attempt++) {
         if (attempt)
             c->retries++;
+        /* a retry is a new request (new id, new tag): the server may have
+         * seen the first and would refuse it as a replay */
+        const uint64_t id = c->next_id++;
+        info->request_id = id;
+        eexw_put_header(c->frame, EEXW_INFER, id, (uint32_t)body);
+        const size_t frame_len = eexw_finish(c->frame, (uint32_t)body, c->has_key ? &c->key : NULL);
+        if (c->has_key)
+            memcpy(c->req_tag, c->frame + EEXW_HEADER + body, EEXW_TAG);
         if (c->fd < 0) {
             rc = do_connect(c, deadline, &f);
             if (!rc)
@@ -421,6 +484,10 @@ eex_status eex_session_run_offload(eex_session *s, eex_cloud_client *c, const ee
     if (!s || !c || !policy || !r || !info)
         return eex_fail(EEX_ERR_ARGUMENT, "eex_session_run_offload: NULL argument");
     const double t0 = eex_now_ms(), deadline = t0 + c->o.deadline_ms;
+    /* the network waits end a little before the deadline, so that the local
+     * answer after a failure is ready by it on a busy machine (waking from
+     * poll() took up to 7 ms on the shared 2 cores): 5%, at most 10 ms */
+    const double reserve = c->o.deadline_ms / 20.0 < 10.0 ? c->o.deadline_ms / 20.0 : 10.0;
     memset(info, 0, sizeof *info);
     const eex_model *m = c->m;
     eex_policy p = *policy;
@@ -454,7 +521,8 @@ eex_status eex_session_run_offload(eex_session *s, eex_cloud_client *c, const ee
                  t1 - t0);
         st = EEX_ERR_IO;
     } else {
-        st = send_until(c, cut, r->expert, p.metric, p.threshold, c->tensor, shape, rank, deadline, &a, info);
+        st = send_until(c, cut, r->expert, p.metric, p.threshold, c->tensor, shape, rank, deadline - reserve, &a,
+                        info);
         if (!st && (a.first_exit != first + 1 || a.first_exit + a.n != E + 2)) {
             snprintf(info->reason, sizeof info->reason, "the cloud answered for exits %d..%d, the edge needs %d..%d",
                      a.first_exit, a.first_exit + a.n - 1, first + 1, E + 1);
@@ -472,7 +540,7 @@ eex_status eex_session_run_offload(eex_session *s, eex_cloud_client *c, const ee
         /* the same rule as a local full run, over edge and cloud classifiers */
         int pick = -1;
         for (int k = first; k <= E && pick < 0; k++)
-            if (r->confidences[k] > p.threshold)
+            if (r->confidences[k] > eex_policy_threshold(&p, k))
                 pick = k;
         eex_result_answer(r, EEX_WHERE_CLOUD, pick >= 0 ? pick : eex_result_most_confident(r));
     } else {
@@ -497,6 +565,7 @@ eex_status eex_session_run_offload(eex_session *s, eex_cloud_client *c, const ee
         eex_clear_error();
     }
     r->nodes_executed = eex_session_nodes_executed(s);
+    eex_session_adaptive_settle(s, r);  /* an adaptive policy learns from the cloud's answer */
     info->total_ms = eex_now_ms() - t0;
     return EEX_OK;
 }

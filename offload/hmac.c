@@ -29,9 +29,17 @@ void eexw_key_init(eexw_key *k, const void *key, size_t len)
 
 void eexw_hmac(const eexw_key *k, const void *msg, size_t len, uint8_t tag[EEXW_TAG])
 {
+    eexw_hmac2(k, msg, len, NULL, 0, tag);
+}
+
+void eexw_hmac2(const eexw_key *k, const void *msg, size_t len, const void *more, size_t more_len,
+                uint8_t tag[EEXW_TAG])
+{
     eex_sha256_ctx c = k->inner;
     uint8_t inner[EEX_DIGEST_BYTES];
     eex_sha256_update(&c, msg, len);
+    if (more_len)
+        eex_sha256_update(&c, more, more_len);
     eex_sha256_final(&c, inner);
     c = k->outer;
     eex_sha256_update(&c, inner, sizeof inner);

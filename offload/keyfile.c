@@ -16,13 +16,14 @@ eex_status eex_key_read(const char *path, uint8_t *key, size_t cap, size_t *len)
     if (!path || !key || !len)
         return eex_fail(EEX_ERR_ARGUMENT, "eex_key_read: NULL argument");
     *len = 0;
-    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    const int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);  /* a FIFO must not block the open */
     if (fd < 0)
         return eex_fail(EEX_ERR_IO, "key '%s': %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return eex_fail(EEX_ERR_IO, "key '%s': not a regular file", path);
+        return eex_fail(EEX_ERR_IO, "key '%s': not a regular file (%s)", path,
+                        S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISDIR(st.st_mode) ? "a directory" : "a device or socket");
     }
     if (st.st_mode & S_IRWXO) {
         close(fd);

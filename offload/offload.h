@@ -72,6 +72,18 @@ void eexw_key_init(eexw_key *k, const void *key, size_t len);
 void eexw_hmac(const eexw_key *k, const void *msg, size_t len, uint8_t tag[EEXW_TAG]);
 /* 1 when equal; the time taken does not depend on where they differ. */
 int eexw_tag_equal(const uint8_t *a, const uint8_t *b);
+/* HMAC of msg followed by more (a reply's bytes and its request's tag). */
+void eexw_hmac2(const eexw_key *k, const void *msg, size_t len, const void *more, size_t more_len,
+                uint8_t tag[EEXW_TAG]);
+
+/* Recent request tags (replay.c): eexw_replay_seen returns 1 when the tag
+ * is among the last n recorded, else records it and returns 0. */
+#define EEXW_REPLAY_BYTES 16
+#define EEXW_REPLAY_MAX (1u << 24)
+typedef struct eexw_replay eexw_replay;
+eexw_replay *eexw_replay_new(uint32_t n);
+void eexw_replay_free(eexw_replay *r);
+int eexw_replay_seen(eexw_replay *r, const uint8_t tag[EEXW_TAG]);
 
 /* Bytes after the body: the tag when flags has EEXW_F_AUTH, then the CRC. */
 static inline size_t eexw_trailer(int flags) { return ((unsigned)flags & EEXW_F_AUTH ? EEXW_TAG : 0) + EEXW_TRAILER; }
@@ -86,6 +98,11 @@ int eexw_get_header(const uint8_t *p, eexw_header *h);
  * EEXW_F_AUTH and appends the tag over frame[0, EEXW_HEADER + body_len);
  * then the CRC over everything before it. Returns the frame's length. */
 size_t eexw_finish(uint8_t *frame, uint32_t body_len, const eexw_key *key);
+/* The same for a reply: with a key, the tag covers frame[0, EEXW_HEADER +
+ * body_len) followed by the 32-byte tag of the request it answers (`bind`;
+ * zeros when the request's tag was never read), so a reply verifies only
+ * against its own request (docs/protocol.md, "Replies bound to requests"). */
+size_t eexw_finish_reply(uint8_t *frame, uint32_t body_len, const eexw_key *key, const uint8_t bind[EEXW_TAG]);
 /* eexw_finish without a key. */
 void eexw_seal(uint8_t *frame, uint32_t body_len);
 /* 1 when the CRC at the end of a whole frame matches (the header's flags say
@@ -94,6 +111,8 @@ int eexw_crc_ok(const uint8_t *frame, uint32_t body_len);
 /* A whole frame against a key: 0 when it carries a tag and the tag is right;
  * 1 when it carries none; 2 when the tag is wrong. */
 int eexw_auth_check(const uint8_t *frame, uint32_t body_len, const eexw_key *key);
+/* eexw_auth_check for a reply to the request whose tag is `bind`. */
+int eexw_auth_check_reply(const uint8_t *frame, uint32_t body_len, const eexw_key *key, const uint8_t bind[EEXW_TAG]);
 
 /* An INFER request as parsed (payload points into the frame). */
 typedef struct eexw_infer {

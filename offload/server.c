@@ -53,7 +53,11 @@ typedef struct conn {
     int close_after;
     int key_cut, key_expert;       /* batching key, read from the body by the I/O thread */
     uint64_t last_id;              /* highest authenticated request id on this connection */
+    uint8_t req_tag[EEXW_TAG];     /* the request's tag (zeros until read): replies are bound to it */
     int has_id;
+    uint64_t frames;               /* frames completed: 0 = the first byte is still awaited */
+    int family;                    /* the peer's address, for the per-address cap */
+    uint8_t addr[16];
     char peer[64];
     /* the log line of the request in flight */
     int type, cut, expert, dtype, error, exit, cls;
@@ -86,7 +90,10 @@ struct eex_server {
     atomic_int stopping;           /* lock-free: set from a signal handler */
     int has_key;
     eexw_key key;
+    eexw_replay *replay;           /* recent INFER tags, across connections (with a key) */
+    pthread_mutex_t replay_mu;
     int max_batch, max_wait_us;
+    int max_per_addr;
     int *cut_cap;                  /* per cut: the largest run worth making (see run_cap) */
     size_t max_body, max_elems;
     conn *conns;
@@ -99,6 +106,11 @@ struct eex_server {
     int *jobs, jobs_n;             /* FIFO of conn indices waiting for a worker */
     int *done, done_n;             /* conn indices whose reply is ready */
     int idle;                      /* workers waiting for jobs */
+    int busy;                      /* workers holding jobs (taken, not yet done) */
+    int swapping;                  /* a model swap is waiting for busy == 0: take no jobs */
+    pthread_cond_t cv_idle;        /* busy fell to 0 */
+    atomic_int reload;             /* set by eex_server_reload (a signal handler) */
+    eex_server_reloader reloader;
     int quit;
     eex_server_stats stats;
     eex_server_xstats xstats;
@@ -177,8 +189,35 @@ eex_status eex_server_set_key(eex_server *s, const void *key, size_t len)
         return eex_fail(EEX_ERR_ARGUMENT, "eex_server_set_key: NULL argument");
     if (len < EEX_KEY_MIN || len > EEX_KEY_MAX)
         return eex_fail(EEX_ERR_ARGUMENT, "serve: a key of %zu bytes (%d..%d)", len, EEX_KEY_MIN, EEX_KEY_MAX);
+    if (!s->replay && !(s->replay = eexw_replay_new(EEX_REPLAY_WINDOW)))
+        return eex_fail(EEX_ERR_NOMEM, "serve: out of memory for the replay window");
     eexw_key_init(&s->key, key, len);
     s->has_key = 1;
+    return EEX_OK;
+}
+
+eex_status eex_server_set_conn_limit(eex_server *s, int max_per_addr)
+{
+    if (!s)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_server_set_conn_limit: NULL server");
+    if (max_per_addr < 1 || max_per_addr > s->o.max_conns)
+        return eex_fail(EEX_ERR_ARGUMENT, "serve: %d connections per address (1..%d, --max-conns)", max_per_addr,
+                        s->o.max_conns);
+    s->max_per_addr = max_per_addr;
+    return EEX_OK;
+}
+
+eex_status eex_server_set_replay_window(eex_server *s, int window)
+{
+    if (!s)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_server_set_replay_window: NULL server");
+    if (window < 1 || (uint32_t)window > EEXW_REPLAY_MAX)
+        return eex_fail(EEX_ERR_ARGUMENT, "serve: replay window of %d requests (1..%u)", window, EEXW_REPLAY_MAX);
+    eexw_replay *r = eexw_replay_new((uint32_t)window);
+    if (!r)
+        return eex_fail(EEX_ERR_NOMEM, "serve: out of memory for a replay window of %d requests", window);
+    eexw_replay_free(s->replay);
+    s->replay = r;
     return EEX_OK;
 }
 
@@ -189,6 +228,21 @@ void eex_server_get_xstats(const eex_server *s, eex_server_xstats *x)
     pthread_mutex_lock((pthread_mutex_t *)&s->mu);
     *x = s->xstats;
     pthread_mutex_unlock((pthread_mutex_t *)&s->mu);
+}
+
+/* Elements of the largest cut tensor: the largest legal INFER body is it as f32. */
+static size_t largest_cut(const eex_model *m)
+{
+    size_t most = 0;
+    for (int c = 0; c < eex_model_cut_count(m); c++) {
+        int64_t d[EEX_MAX_RANK];
+        const int r = eex_model_cut_shape(m, c, d);
+        size_t e = 1;
+        for (int i = 0; i < r; i++)
+            e *= (size_t)d[i];
+        most = e > most ? e : most;
+    }
+    return most;
 }
 
 eex_status eex_server_new(const eex_model *m, const eex_server_opts *opts, eex_server **out)
@@ -208,6 +262,11 @@ eex_status eex_server_new(const eex_model *m, const eex_server_opts *opts, eex_s
         s->o.host = "127.0.0.1";
     if (s->o.threads <= 0)
         s->o.threads = 1;
+    if (s->o.threads > 256 || s->o.max_conns > 65536) {
+        const int t = s->o.threads, mc = s->o.max_conns;
+        free(s);
+        return eex_fail(EEX_ERR_ARGUMENT, "serve: %d worker threads (1..256) or %d connections (1..65536)", t, mc);
+    }
     if (s->o.max_conns <= 0)
         s->o.max_conns = 256;
     if (s->o.frame_timeout_ms <= 0)
@@ -218,20 +277,15 @@ eex_status eex_server_new(const eex_model *m, const eex_server_opts *opts, eex_s
         s->o.write_timeout_ms = 5000;
     if (s->o.drain_timeout_ms <= 0)
         s->o.drain_timeout_ms = 10000;
+    s->max_per_addr = s->o.max_conns / 2 > 0 ? s->o.max_conns / 2 : 1;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->replay_mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    pthread_cond_init(&s->cv_idle, NULL);
     eex_status st = eex_model_digest(m, s->digest);
     for (int i = 0; i < EEX_DIGEST_BYTES; i++)
         snprintf(s->digest_hex + 2 * i, 3, "%02x", s->digest[i]);
-    /* the largest legal INFER body: the largest cut tensor as f32 */
-    for (int c = 0; c < eex_model_cut_count(m); c++) {
-        int64_t d[EEX_MAX_RANK];
-        const int r = eex_model_cut_shape(m, c, d);
-        size_t e = 1;
-        for (int i = 0; i < r; i++)
-            e *= (size_t)d[i];
-        s->max_elems = e > s->max_elems ? e : s->max_elems;
-    }
+    s->max_elems = largest_cut(m);
     s->max_body = eexw_infer_body_max(EEX_MAX_RANK, s->max_elems, EEXW_F32);
     const int N = s->o.max_conns;
     s->conns = calloc((size_t)N, sizeof *s->conns);
@@ -301,6 +355,106 @@ eex_status eex_server_new(const eex_model *m, const eex_server_opts *opts, eex_s
 
 int eex_server_port(const eex_server *s) { return s ? s->port : -1; }
 
+eex_status eex_server_set_reloader(eex_server *s, const eex_server_reloader *r)
+{
+    if (!s || !r || !r->open || !r->done)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_server_set_reloader: NULL argument");
+    s->reloader = *r;
+    return EEX_OK;
+}
+
+void eex_server_reload(eex_server *s)
+{
+    if (!s)
+        return;
+    atomic_store(&s->reload, 1);
+    const char b = 'r';
+    ssize_t r = write(s->wake[1], &b, 1);  /* async-signal-safe */
+    (void)r;
+}
+
+/* Replaces the model on the I/O thread: everything the new model needs is
+ * made first (a failure leaves the old model serving), then the workers are
+ * parked between batches, and model, digest, limits and sessions change
+ * while none computes. */
+static eex_status swap_model(eex_server *s, const eex_model *nm)
+{
+    if (!eex_model_cut_count(nm))
+        return eex_fail(EEX_ERR_UNSUPPORTED, "serve: the new model has no cut points (ee.cuts): nothing to finish");
+    const int W = s->n_workers;
+    uint8_t digest[EEX_DIGEST_BYTES];
+    eex_status st = eex_model_digest(nm, digest);
+    const size_t max_elems = largest_cut(nm);
+    eex_session **ses = calloc((size_t)W, sizeof *ses);
+    float **xs = calloc((size_t)W, sizeof *xs);
+    uint8_t **raws = calloc((size_t)W, sizeof *raws);
+    int *cap = calloc((size_t)eex_model_cut_count(nm), sizeof *cap);
+    if (!st && (!ses || !xs || !raws || !cap))
+        st = eex_fail(EEX_ERR_NOMEM, "serve: out of memory for the new model");
+    for (int i = 0; !st && i < W; i++) {
+        eex_session_opts so = {.batch = 1, .threads = 1};
+        if ((st = eex_session_new(nm, &so, &ses[i])))
+            break;
+        xs[i] = malloc(sizeof(float) * max_elems * (size_t)s->max_batch);
+        raws[i] = malloc(sizeof(float) * max_elems);
+        if (!xs[i] || !raws[i])
+            st = eex_fail(EEX_ERR_NOMEM, "serve: out of memory for the new model");
+    }
+    if (st) {
+        for (int i = 0; ses && i < W; i++) {
+            eex_session_free(ses[i]);
+            free(xs[i]), free(raws[i]);
+        }
+        free(ses), free(xs), free(raws), free(cap);
+        return st;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->swapping = 1;
+    while (s->busy)
+        pthread_cond_wait(&s->cv_idle, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    /* no worker holds a job, none takes one: the I/O thread owns everything */
+    for (int i = 0; i < W; i++) {
+        worker *w = &s->workers[i];
+        for (int k = 0; k < 9; k++)
+            eex_session_free(w->bs[k]), w->bs[k] = NULL;
+        w->s = w->bs[0] = ses[i];
+        free(w->x), free(w->raw);
+        w->x = xs[i], w->raw = raws[i];
+    }
+    s->m = nm;
+    memcpy(s->digest, digest, sizeof digest);
+    for (int i = 0; i < EEX_DIGEST_BYTES; i++)
+        snprintf(s->digest_hex + 2 * i, 3, "%02x", s->digest[i]);
+    s->max_elems = max_elems;
+    s->max_body = eexw_infer_body_max(EEX_MAX_RANK, max_elems, EEXW_F32);
+    free(s->cut_cap);
+    s->cut_cap = cap;
+    const size_t arena1 = eex_session_arena_bytes(s->workers[0].s);
+    for (int c = 0; c < eex_model_cut_count(nm); c++)
+        s->cut_cap[c] = run_cap(s, c, arena1);
+    free(ses), free(xs), free(raws);
+    pthread_mutex_lock(&s->mu);
+    s->swapping = 0;
+    s->xstats.reloads++;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return EEX_OK;
+}
+
+static void do_reload(eex_server *s)
+{
+    atomic_store(&s->reload, 0);
+    if (!s->reloader.open)
+        return;
+    const eex_model *nm = s->reloader.open(s->reloader.user);
+    if (!nm)
+        return;
+    const eex_model *old = s->m;
+    const eex_status st = swap_model(s, nm);
+    s->reloader.done(s->reloader.user, st ? nm : old, st);  /* refused: the old model stays */
+}
+
 void eex_server_stop(eex_server *s)
 {
     if (!s)
@@ -337,12 +491,15 @@ void eex_server_free(eex_server *s)
         free(w->x), free(w->raw), free(w->ci), free(w->metric), free(w->threshold), free(w->ans), free(w->each);
     }
     memset(&s->key, 0, sizeof s->key);
+    eexw_replay_free(s->replay);
+    pthread_mutex_destroy(&s->replay_mu);
     if (s->lfd >= 0)
         close(s->lfd);
     if (s->wake[0] >= 0)
         close(s->wake[0]), close(s->wake[1]);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
+    pthread_cond_destroy(&s->cv_idle);
     free(s->conns), free(s->pfd), free(s->pmap), free(s->jobs), free(s->done), free(s->workers), free(s->cut_cap);
     free(s);
 }
@@ -372,7 +529,7 @@ static void put_error(eex_server *s, conn *c, uint64_t id, int code, const char 
     }
     const uint32_t n = eexw_put_error(c->out + EEXW_HEADER, code, reason);
     eexw_put_header(c->out, EEXW_ERROR, id, n);
-    c->out_len = eexw_finish(c->out, n, s->has_key ? &s->key : NULL);
+    c->out_len = eexw_finish_reply(c->out, n, s->has_key ? &s->key : NULL, c->req_tag);
     c->out_off = 0;
     if (code != EEXW_E_DIGEST && code != EEXW_E_REQUEST && code != EEXW_E_NUMERIC && code != EEXW_E_INTERNAL)
         c->close_after = 1;
@@ -388,7 +545,7 @@ static void put_result(eex_server *s, conn *c, eex_cloud_answer *a)
     }
     const uint32_t n = eexw_put_result(c->out + EEXW_HEADER, a);
     eexw_put_header(c->out, EEXW_RESULT, c->h.request_id, n);
-    c->out_len = eexw_finish(c->out, n, s->has_key ? &s->key : NULL);
+    c->out_len = eexw_finish_reply(c->out, n, s->has_key ? &s->key : NULL, c->req_tag);
     c->out_off = 0;
     c->exit = a->exit, c->cls = a->cls, c->confidence = a->confidence;
 }
@@ -413,6 +570,18 @@ static int authenticate(eex_server *s, conn *c, char *reason, size_t cap)
     }
     c->last_id = c->h.request_id;
     c->has_id = 1;
+    /* across connections: an INFER frame's tag once only (PINGs repeat by
+     * design: a load balancer's health check is one fixed frame) */
+    if (c->h.type == EEXW_INFER && s->replay) {
+        pthread_mutex_lock(&s->replay_mu);
+        const int seen = eexw_replay_seen(s->replay, c->req_tag);
+        pthread_mutex_unlock(&s->replay_mu);
+        if (seen) {
+            snprintf(reason, cap, "request id %llu: this very frame was accepted before (replayed, maybe on another "
+                                  "connection)", (unsigned long long)c->h.request_id);
+            return EEXW_E_REPLAY;
+        }
+    }
     return 0;
 }
 
@@ -589,7 +758,7 @@ static void *worker_main(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->jobs_n && !s->quit) {
+        while ((!s->jobs_n || s->swapping) && !s->quit) {
             s->idle++;
             pthread_cond_wait(&s->cv, &s->mu);
             s->idle--;
@@ -597,6 +766,7 @@ static void *worker_main(void *arg)
         if (!s->jobs_n && s->quit)
             break;
         int n = take_jobs(s, NULL, w->ci, s->max_batch);
+        s->busy++;
         const int limit = key_cap(s, &s->conns[w->ci[0]]);
         if (n < limit && s->max_wait_us > 0 && !s->quit) {
             /* a short wait for more of the same key */
@@ -625,6 +795,8 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&s->mu);
         for (int i = 0; i < n; i++)
             s->done[s->done_n++] = w->ci[i];
+        if (!--s->busy)
+            pthread_cond_broadcast(&s->cv_idle);
         const char b = 'j';
         ssize_t r = write(s->wake[1], &b, 1);
         (void)r;
@@ -692,6 +864,7 @@ static void reset_request(conn *c, double now)
     c->type = 0, c->cut = c->expert = -1, c->dtype = 0, c->error = 0, c->exit = 0, c->cls = -1;
     c->confidence = 0, c->ms = 0, c->reason[0] = '\0';
     c->out_len = c->out_off = 0;
+    memset(c->req_tag, 0, sizeof c->req_tag);
 }
 
 static void start_write(eex_server *s, conn *c, double now);
@@ -743,11 +916,14 @@ static void frame_complete(eex_server *s, int ci, double now)
 {
     conn *c = &s->conns[ci];
     c->done_at = now;
+    c->frames++;
     if (!eexw_crc_ok(c->buf, c->h.body_len)) {
         io_error(s, c, EEXW_E_CRC, "CRC-32 of the frame does not match", now);
         return;
     }
     const int tagged = (c->h.flags & EEXW_F_AUTH) != 0;
+    if (tagged)
+        memcpy(c->req_tag, c->buf + EEXW_HEADER + c->h.body_len, EEXW_TAG);
     if (tagged != s->has_key) {  /* cheap to tell here; a wrong tag is the worker's to find */
         pthread_mutex_lock(&s->mu);
         s->xstats.auth_rejected++;
@@ -772,7 +948,7 @@ static void frame_complete(eex_server *s, int ci, double now)
             return;
         }
         eexw_put_header(c->out, EEXW_PONG, c->h.request_id, 0);
-        c->out_len = eexw_finish(c->out, 0, s->has_key ? &s->key : NULL);
+        c->out_len = eexw_finish_reply(c->out, 0, s->has_key ? &s->key : NULL, c->req_tag);
         c->out_off = 0;
         log_request(s, c);
         start_write(s, c, now);
@@ -867,24 +1043,67 @@ static void on_readable(eex_server *s, int ci, double now)
     }
 }
 
+static void peer_addr(const struct sockaddr_storage *a, int *family, uint8_t addr[16])
+{
+    memset(addr, 0, 16);
+    *family = a->ss_family;
+    if (a->ss_family == AF_INET)
+        memcpy(addr, &((const struct sockaddr_in *)a)->sin_addr, 4);
+    else if (a->ss_family == AF_INET6)
+        memcpy(addr, &((const struct sockaddr_in6 *)a)->sin6_addr, 16);
+}
+
+/* The slot for a new connection: a free one; else the connection idle the
+ * longest among those that never sent a frame, else among all idle ones
+ * (closed, counted); else -1. A connection with a frame partly in, computing
+ * or writing is never taken. */
+static int free_slot(eex_server *s)
+{
+    int fresh = -1, idle = -1;
+    for (int i = 0; i < s->o.max_conns; i++) {
+        const conn *c = &s->conns[i];
+        if (c->state == C_FREE)
+            return i;
+        if (c->state != C_READ || c->hgot)
+            continue;
+        if (!c->frames && (fresh < 0 || c->idle_since < s->conns[fresh].idle_since))
+            fresh = i;
+        if (idle < 0 || c->idle_since < s->conns[idle].idle_since)
+            idle = i;
+    }
+    const int v = fresh >= 0 ? fresh : idle;
+    if (v >= 0) {
+        close_conn(s, &s->conns[v], 0);
+        pthread_mutex_lock(&s->mu);
+        s->xstats.evicted++;
+        pthread_mutex_unlock(&s->mu);
+    }
+    return v;
+}
+
 static void on_accept(eex_server *s, double now)
 {
-    for (;;) {
+    for (int round = 0; round < 4 * s->o.max_conns; round++) {  /* bounded: the loop must poll again */
         struct sockaddr_storage a;
         socklen_t al = sizeof a;
         const int fd = accept(s->lfd, (struct sockaddr *)&a, &al);
         if (fd < 0)
             return;  /* EAGAIN, or a transient error: the next poll retries */
-        int ci = -1;
-        for (int i = 0; i < s->o.max_conns; i++)
-            if (s->conns[i].state == C_FREE) {
-                ci = i;
-                break;
-            }
-        if (ci < 0 || atomic_load(&s->stopping)) {
+        int family;
+        uint8_t addr[16];
+        peer_addr(&a, &family, addr);
+        int same = 0;
+        for (int i = 0; i < s->o.max_conns; i++) {
+            const conn *c = &s->conns[i];
+            same += c->state != C_FREE && c->family == family && !memcmp(c->addr, addr, 16);
+        }
+        const int over = same >= s->max_per_addr;
+        const int ci = over || atomic_load(&s->stopping) ? -1 : free_slot(s);
+        if (ci < 0) {
             close(fd);
             pthread_mutex_lock(&s->mu);
             s->stats.refused++;
+            s->xstats.refused_addr += over;
             pthread_mutex_unlock(&s->mu);
             continue;
         }
@@ -893,6 +1112,8 @@ static void on_accept(eex_server *s, double now)
         conn *c = &s->conns[ci];
         memset(c, 0, sizeof *c);
         c->fd = fd;
+        c->family = family;
+        memcpy(c->addr, addr, 16);
         char host[INET6_ADDRSTRLEN] = "?";
         int port = 0;
         if (a.ss_family == AF_INET) {
@@ -932,13 +1153,22 @@ static void drain_done(eex_server *s, double now)
     } while (n == 1024);
 }
 
+/* How long a connection may wait for its next frame's first byte: a new one
+ * (no frame yet) no longer than a frame may take, so connections that never
+ * send hold a slot for the frame timeout, not the idle timeout. */
+static double idle_limit(const eex_server *s, const conn *c)
+{
+    return c->frames ? s->o.idle_timeout_ms : s->o.frame_timeout_ms < s->o.idle_timeout_ms ? s->o.frame_timeout_ms
+                                                                                           : s->o.idle_timeout_ms;
+}
+
 /* Timeouts; during a drain, idle connections go at once. */
 static void sweep(eex_server *s, double now, int draining)
 {
     for (int i = 0; i < s->o.max_conns; i++) {
         conn *c = &s->conns[i];
         if (c->state == C_READ) {
-            if (c->hgot == 0 && (draining || now - c->idle_since > s->o.idle_timeout_ms))
+            if (c->hgot == 0 && (draining || now - c->idle_since > idle_limit(s, c)))
                 close_conn(s, c, 0);
             else if (c->hgot > 0 && now - c->frame_start > s->o.frame_timeout_ms)
                 io_error(s, c, EEXW_E_TIMEOUT, "the frame did not arrive whole within the server's frame timeout", now);
@@ -954,7 +1184,7 @@ static int next_timeout(const eex_server *s, double now)
         const conn *c = &s->conns[i];
         double due = 1e300;
         if (c->state == C_READ)
-            due = c->hgot ? c->frame_start + s->o.frame_timeout_ms : c->idle_since + s->o.idle_timeout_ms;
+            due = c->hgot ? c->frame_start + s->o.frame_timeout_ms : c->idle_since + idle_limit(s, c);
         else if (c->state == C_WRITE)
             due = c->write_start + s->o.write_timeout_ms;
         if (due - now < t)
@@ -1028,6 +1258,8 @@ eex_status eex_server_run(eex_server *s)
         }
         drain_done(s, t);
         sweep(s, t, 0);
+        if (atomic_load(&s->reload) && !atomic_load(&s->stopping))
+            do_reload(s);
     }
     pthread_mutex_lock(&s->mu);
     s->quit = 1;

@@ -62,16 +62,24 @@ int eexw_get_header(const uint8_t *p, eexw_header *h)
     return 0;
 }
 
-size_t eexw_finish(uint8_t *frame, uint32_t body_len, const eexw_key *key)
+static size_t finish(uint8_t *frame, uint32_t body_len, const eexw_key *key, const uint8_t *bind)
 {
     size_t n = EEXW_HEADER + (size_t)body_len;
     if (key) {
         eexw_put_u16(frame + 6, (uint16_t)(eexw_u16(frame + 6) | EEXW_F_AUTH));
-        eexw_hmac(key, frame, n, frame + n);
+        eexw_hmac2(key, frame, n, bind, bind ? EEXW_TAG : 0, frame + n);
         n += EEXW_TAG;
     }
     eexw_put_u32(frame + n, eex_crc32(0, frame, n));
     return n + EEXW_TRAILER;
+}
+
+size_t eexw_finish(uint8_t *frame, uint32_t body_len, const eexw_key *key) { return finish(frame, body_len, key, NULL); }
+
+size_t eexw_finish_reply(uint8_t *frame, uint32_t body_len, const eexw_key *key, const uint8_t bind[EEXW_TAG])
+{
+    static const uint8_t zeros[EEXW_TAG];
+    return finish(frame, body_len, key, bind ? bind : zeros);
 }
 
 void eexw_seal(uint8_t *frame, uint32_t body_len) { eexw_finish(frame, body_len, NULL); }
@@ -82,14 +90,25 @@ int eexw_crc_ok(const uint8_t *frame, uint32_t body_len)
     return eexw_u32(frame + n) == eex_crc32(0, frame, n);
 }
 
-int eexw_auth_check(const uint8_t *frame, uint32_t body_len, const eexw_key *key)
+static int auth_check(const uint8_t *frame, uint32_t body_len, const eexw_key *key, const uint8_t *bind)
 {
     if (!(eexw_u16(frame + 6) & EEXW_F_AUTH))
         return 1;
     uint8_t tag[EEXW_TAG];
     const size_t n = EEXW_HEADER + (size_t)body_len;
-    eexw_hmac(key, frame, n, tag);
+    eexw_hmac2(key, frame, n, bind, bind ? EEXW_TAG : 0, tag);
     return eexw_tag_equal(tag, frame + n) ? 0 : 2;
+}
+
+int eexw_auth_check(const uint8_t *frame, uint32_t body_len, const eexw_key *key)
+{
+    return auth_check(frame, body_len, key, NULL);
+}
+
+int eexw_auth_check_reply(const uint8_t *frame, uint32_t body_len, const eexw_key *key, const uint8_t bind[EEXW_TAG])
+{
+    static const uint8_t zeros[EEXW_TAG];
+    return auth_check(frame, body_len, key, bind ? bind : zeros);
 }
 
 size_t eexw_infer_body_len(int rank, size_t elems, int dtype)

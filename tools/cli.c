@@ -46,6 +46,52 @@ int cli_parse_int(const char *s, int lo, int hi)
     return (int)v;
 }
 
+int cli_parse_float(const char *s, double lo, double hi, double *out)
+{
+    if (!s || !*s || *s == ' ')
+        return -1;
+    errno = 0;
+    char *end;
+    const double v = strtod(s, &end);
+    if (errno || *end || !(v >= lo && v <= hi))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    for (const char *p = s; *p; p++)
+        if (*p < '0' || *p > '9')
+            return -1;
+    errno = 0;
+    char *end;
+    const unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v > UINT64_MAX)
+        return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+const char *cli_printable(const char *s, char *buf, size_t cap)
+{
+    size_t n = 0;
+    if (!cap)
+        return "";
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p && n + 1 < cap; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            buf[n++] = '?';
+        else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)  /* C1 controls in UTF-8 (CSI is 0xc2 0x9b) */
+            buf[n++] = '?', p++;
+        else
+            buf[n++] = (char)*p;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
 double cli_now_ms(void)
 {
     struct timespec ts;

@@ -1,5 +1,6 @@
 /* eex distort / eex spectrum: the evaluation distortions and the detector's
  * input, on image files, exactly as `eex eval` computes them. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,22 +42,20 @@ int cmd_distort(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const int has_val = i + 1 < argc;
-        char *end;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(distort_help, stdout);
             return CLI_OK;
         } else if (!strcmp(a, "--blur") && has_val) {
-            blur = strtod(argv[++i], &end);
-            if (*end || !(blur > 0 && blur <= 100))
+            if (cli_parse_float(argv[++i], 0.0, 100.0, &blur) || !(blur > 0))
                 return cli_usage("distort", "--blur takes a sigma in (0, 100], not '%s'", argv[i]);
         } else if (!strcmp(a, "--noise") && has_val) {
-            noise = strtod(argv[++i], &end);
-            if (*end || !(noise >= 0 && noise <= 1000))
+            if (cli_parse_float(argv[++i], 0.0, 1000.0, &noise))
                 return cli_usage("distort", "--noise takes a sigma in [0, 1000], not '%s'", argv[i]);
         } else if (!strcmp(a, "--seed") && has_val) {
-            seed = strtoll(argv[++i], &end, 10);
-            if (*end || seed < 0)
+            uint64_t v;
+            if (cli_parse_u64(argv[++i], &v) || v > (uint64_t)LLONG_MAX)
                 return cli_usage("distort", "--seed takes a non-negative integer, not '%s'", argv[i]);
+            seed = (long long)v;
         } else if (a[0] == '-' && a[1])
             return cli_usage("distort", "unknown option '%s'", a);
         else if (!in)

@@ -32,6 +32,9 @@ static const char help[] =
     "options:\n"
     "  --threshold T      p_tar in [0,1]: exit when confidence > T (default: the\n"
     "                     model's ee.threshold, else 0.8)\n"
+    "  --thresholds T1,..,TE[,TF]  one threshold per exit (the final takes TF, else\n"
+    "                     TE); default: the model's ee.thresholds when it has them\n"
+    "                     and --threshold is not given\n"
     "  --expert auto|NAME expert set (default auto when the model has a detector,\n"
     "                     else its first set)\n"
     "  --metric maxprob|entropy   confidence metric (default maxprob)\n"
@@ -81,10 +84,27 @@ static int parse(int argc, char **argv, run_opts *o)
             if ((o->threads = cli_parse_int(argv[++i], 1, 256)) < 0)
                 return cli_usage("run", "--threads takes an integer from 1 to 256, not '%s'", argv[i]);
         } else if (!strcmp(a, "--threshold") && has_val) {
-            char *end;
-            o->threshold = strtof(argv[++i], &end);
-            if (*end || !(o->threshold >= 0.0f && o->threshold <= 1.0f))
+            double t;
+            if (cli_parse_float(argv[++i], 0.0, 1.0, &t))
                 return cli_usage("run", "--threshold takes a number in [0, 1], not '%s'", argv[i]);
+            o->threshold = (float)t;
+        } else if (!strcmp(a, "--thresholds") && has_val) {
+            const char *v = argv[++i];
+            o->n_thresholds = 0;
+            while (*v) {
+                char *end;
+                const float t = strtof(v, &end);
+                if (end == v || !(t >= 0.0f && t <= 1.0f) || o->n_thresholds == EEX_MAX_EXITS + 1)
+                    return cli_usage("run", "--thresholds takes one number in [0, 1] per exit, comma-separated, not '%s'",
+                                     argv[i]);
+                o->thresholds[o->n_thresholds++] = t;
+                v = *end == ',' ? end + 1 : end;
+                if (*end && *end != ',')
+                    return cli_usage("run", "--thresholds takes one number in [0, 1] per exit, comma-separated, not '%s'",
+                                     argv[i]);
+            }
+            if (!o->n_thresholds)
+                return cli_usage("run", "--thresholds needs at least one value");
         } else if (!strcmp(a, "--expert") && has_val)
             o->expert = argv[++i];
         else if (!strcmp(a, "--metric") && has_val) {
@@ -279,8 +299,9 @@ static int run_topk(const run_opts *o, eex_model *m, eex_session *s)
     } else {
         printf("%s\n", o->image);
         for (int i = 0; i < top; i++) {
-            const char *label = eex_model_label(m, idx[i]);
-            printf("  %2d. %-5d %8.4f  %s\n", i + 1, idx[i], p[idx[i]], label ? label : "");
+            char lb[256];  /* the file's text, made safe for a terminal */
+            printf("  %2d. %-5d %8.4f  %s\n", i + 1, idx[i], p[idx[i]],
+                   cli_printable(eex_model_label(m, idx[i]), lb, sizeof lb));
         }
     }
     free(p);

@@ -9,11 +9,13 @@ cd "$ROOT"
 BUILD=${BUILD:-build}
 EEX="$BUILD/eex"
 MODEL=${MODEL:-models/fmnist-ee.eex}
-DATA=${DATA:-/usr/share/datasets/fashion-mnist}
+DATA=${DATA:-${FMNIST_DIR:-/usr/share/datasets/fashion-mnist}}
 PY=${PY:-/usr/bin/python3}
 OUT=build/demo
 THRESHOLD=${THRESHOLD:-0.8}
-[ -f "$MODEL" ] || { echo "demo: $MODEL is missing (make train writes it)" >&2; exit 1; }
+# what the demo reads from outside the repository: one line naming what is missing
+sh tools/need.sh "make demo" fmnist="$DATA" py:numpy=python3-numpy py:PIL=python3-pil \
+    "file:$MODEL=make train writes it" "file:$EEX=make builds it" || exit 1
 mkdir -p "$OUT"
 
 # five test images, as PNG, plus blurred and noisy copies made by eex itself

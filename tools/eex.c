@@ -16,18 +16,37 @@ static const char usage[] =
     "  run  MODEL.eex --input IN.npy --output OUT.npy\n"
     "                               run on float32 NCHW arrays, write output arrays\n"
     "  eval MODEL.eex --dataset DIR [--distortion none|blur:S|noise:S] [--expert ...]\n"
-    "       [--threshold T,...]     an early-exit model over an IDX dataset: exits,\n"
+    "       [--threshold T,...] [--thresholds T1,..,TE] [--adaptive]\n"
+    "                               an early-exit model over an IDX dataset: exits,\n"
     "                               P(offload), edge/cloud/overall accuracy per threshold\n"
+    "                               (single or per exit), outage and missed deadlines;\n"
+    "                               --adaptive: UCB p_tar per detected distortion, no labels\n"
+    "  thresholds LOG.jsonl --objective max-accuracy|min-offload|min-latency ...\n"
+    "                               per-exit thresholds from an eval log, with bootstrap\n"
+    "                               intervals, beside the best single p_tar; Pareto frontier\n"
+    "  calibrate MODEL.eex --dataset DIR --split val --val-index FILE -o OUT.eex\n"
+    "                               one temperature per exit and expert set (NLL), ECE\n"
+    "                               before/after, reliability diagram data\n"
     "  distort IN OUT (--blur S | --noise S) [--seed N]\n"
     "                               the evaluation distortions, on an image file\n"
     "  spectrum IN OUT              the distortion detector's input for an image\n"
-    "  bench MODEL.eex [--threads N] [--runs R] [--warmup W] [--json]\n"
-    "                               latency (min/median/max), per-node table, peak RSS\n"
+    "  bench MODEL.eex [--threads N] [--runs R] [--warmup W] [--json] [--cpus LIST]\n"
+    "                               latency (min/median/max), per-node table, peak RSS,\n"
+    "                               the machine, frequencies, temperatures, throttling\n"
+    "  selftest [--iters N]         every fast kernel against its reference and a built-in\n"
+    "                               model against PyTorch's output, here; exit 0 = pass\n"
+    "  sysinfo [--json] [--cpus LIST]\n"
+    "                               CPU, cores, clusters, frequencies, governor, temperature\n"
+    "                               as bench records them (Linux /sys, /proc/cpuinfo)\n"
     "  serve MODEL.eex --listen [ADDR:]PORT [--threads N] [--log FILE.jsonl]\n"
     "                               the cloud half: finishes the network for edges that\n"
     "                               run with --cloud HOST:PORT\n"
     "\n"
-    "'eex <command> --help' describes a command's options.\n";
+    "'eex <command> --help' describes a command's options. Every command also takes\n"
+    "  --max-input-mb N  the largest input: a file read, an image decoded (4 to 9\n"
+    "                    bytes a pixel), a .npy array, an IDX file decompressed\n"
+    "                    (default 64)\n"
+    "  --max-arena-mb N  the largest activation arena a model may plan (default 1024)\n";
 
 int main(int argc, char **argv)
 {
@@ -39,6 +58,12 @@ int main(int argc, char **argv)
         printf("eex %s\n", EEX_VERSION_STRING);
         return CLI_OK;
     }
+    char err[200];
+    if (cli_take_limits(&argc, argv, 2, err, sizeof err)) {
+        fprintf(stderr, "eex %s: %s\n", argv[1], err);
+        return CLI_USAGE;
+    }
+    eex_set_arena_limit(cli_lim.arena_bytes, CLI_ARENA_FLAG);
     if (!strcmp(argv[1], "info"))
         return cmd_info(argc - 1, argv + 1);
     if (!strcmp(argv[1], "run"))
@@ -51,8 +76,16 @@ int main(int argc, char **argv)
         return cmd_spectrum(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench"))
         return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "selftest"))
+        return cmd_selftest(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "sysinfo"))
+        return cmd_sysinfo(argc - 1, argv + 1);
     if (!strcmp(argv[1], "serve"))
         return cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "thresholds"))
+        return cmd_thresholds(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "calibrate"))
+        return cmd_calibrate(argc - 1, argv + 1);
     fprintf(stderr, "eex: unknown command '%s'\n\n%s", argv[1], usage);
     return CLI_USAGE;
 }

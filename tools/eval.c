@@ -7,6 +7,8 @@
 #include <time.h>
 
 #include "cli.h"
+#include "eval_adaptive.h"
+#include "metrics.h"
 #include "offload_cli.h"
 #include "run_ee.h"
 
@@ -19,9 +21,15 @@ static double now_s(void)
 
 static const char *dist_name(dist_kind d) { return d == DIST_BLUR ? "blur" : d == DIST_NOISE ? "noise" : "pristine"; }
 
+int eval_mix_kind(uint64_t seed, uint64_t index)
+{
+    uint64_t st = seed * 0x9E3779B97F4A7C15ull ^ (index + 0x5EEDull);
+    return (int)(eex_splitmix64(&st) % 3u);
+}
+
 /* What one image left behind: enough to decide any threshold afterwards. */
 typedef struct image_rec {
-    int label, expert, det_class;
+    int label, expert, det_class, kind;
     float conf[EEX_MAX_EXITS + 1];
     int pred[EEX_MAX_EXITS + 1];
     /* with --cloud: the real path at the highest threshold */
@@ -34,6 +42,8 @@ typedef struct image_rec {
 typedef struct thr_stats {
     long exit_count[EEX_MAX_EXITS];
     long offload, edge_correct, cloud_correct, final_correct, degraded;
+    outage_acc outage;
+    deadline_acc deadline;
 } thr_stats;
 
 /* The cloud side of an evaluation (NULL without --cloud). */
@@ -42,7 +52,7 @@ typedef struct cloud_eval {
     eex_session *s1;             /* batch 1: the real edge path */
     int cut, edge_exits;         /* the cut and the exits before it */
     char where[300];
-    float t_max;
+    float t_max[EEX_MAX_EXITS + 1];
     long sent, degraded, path_mismatch, final_mismatch;
     double *total_ms, *offload_ms, *edge_ms;   /* per image, NaN when not sent */
     size_t bytes_sum, payload_sum;
@@ -54,15 +64,15 @@ typedef struct cloud_eval {
 
 /* The policy for one threshold on one recorded image: the exit taken
  * (0-based side exit, or E when offloaded) and the answer. */
-static int decide(const image_rec *r, int E, float t, int *answer)
+static int decide(const image_rec *r, int E, const float *t, int *answer)
 {
     for (int k = 0; k < E; k++)
-        if (r->conf[k] > t) {
+        if (r->conf[k] > t[k]) {
             *answer = r->pred[k];
             return k;
         }
     int best = E;
-    if (!(r->conf[E] > t))
+    if (!(r->conf[E] > t[E]))
         for (int k = 0; k < E; k++)
             if (r->conf[k] > r->conf[best])
                 best = k;
@@ -74,10 +84,10 @@ static int decide(const image_rec *r, int E, float t, int *answer)
  * offloaded image is decided by the cloud's classifiers and the edge's exits
  * (the local full run's rule), or, degraded, by the most confident edge exit.
  * *where: 0 edge, 1 cloud, 2 degraded. */
-static int decide_cloud(const image_rec *r, int E, int ce, float t, int *answer, int *where)
+static int decide_cloud(const image_rec *r, int E, int ce, const float *t, int *answer, int *where)
 {
     for (int k = 0; k < ce; k++)
-        if (r->conf[k] > t) {
+        if (r->conf[k] > t[k]) {
             *answer = r->pred[k];
             *where = 0;
             return k;
@@ -92,7 +102,7 @@ static int decide_cloud(const image_rec *r, int E, int ce, float t, int *answer,
         return best;
     }
     for (int k = ce; k <= E; k++)
-        if (r->conf[k] > t) {
+        if (r->conf[k] > t[k]) {
             *answer = r->pred[k];
             return k;
         }
@@ -181,6 +191,8 @@ static int choose_expert(const eval_opts *o, const eex_model *m, int *expert)
         *expert = -1;
         return CLI_OK;
     }
+    if (!strcmp(o->expert_mode, "oracle") && o->dist == DIST_MIX)
+        return cli_usage("eval", "--expert oracle: not with a mixed stream (use auto)");
     if (!strcmp(o->expert_mode, "oracle")) {
         const int e = find_named(m, dist_name(o->dist), 0);
         if (e < 0 && o->dist != DIST_NONE)
@@ -202,6 +214,12 @@ static eex_status distort(const eval_opts *o, const uint8_t *src, uint8_t *dst, 
     switch (o->dist) {
     case DIST_BLUR: return eex_blur_u8(src, dst, h, w, 1, o->level);
     case DIST_NOISE: return eex_noise_u8(src, dst, h, w, 1, o->level, o->seed + index);
+    case DIST_MIX:
+        switch (eval_mix_kind(o->seed, index)) {
+        case 1: return eex_blur_u8(src, dst, h, w, 1, o->mix_blur);
+        case 2: return eex_noise_u8(src, dst, h, w, 1, o->mix_noise, o->seed + index);
+        default: memcpy(dst, src, (size_t)h * w); return EEX_OK;
+        }
     default: memcpy(dst, src, (size_t)h * w); return EEX_OK;
     }
 }
@@ -244,7 +262,8 @@ static int run_batch(const eval_opts *o, const eex_model *m, eex_session *s, con
         return cli_status("eval", st);
     for (int i = 0; i < n; i++) {
         image_rec *r = &recs[i];
-        r->label = labels->data[first + i];
+        r->label = labels ? labels->data[first + i] : -1;
+        r->kind = o->dist == DIST_MIX ? eval_mix_kind(o->seed, (uint64_t)(first + i)) : (int)o->dist;
         r->det_class = -1;
         if (D) {
             int best = 0;
@@ -277,7 +296,10 @@ static int run_batch(const eval_opts *o, const eex_model *m, eex_session *s, con
 static void write_log(FILE *f, const eex_model *m, const eval_opts *o, long index, const image_rec *r, int E,
                       const cloud_eval *ce)
 {
-    fprintf(f, "{\"index\": %ld, \"label\": %d, \"detector\": ", index, r->label);
+    fprintf(f, "{\"index\": %ld, \"label\": %d, ", index, r->label);
+    if (o->dist == DIST_MIX)
+        fprintf(f, "\"distortion\": \"%s\", ", r->kind == 1 ? "blur" : r->kind == 2 ? "noise" : "none");
+    fputs("\"detector\": ", f);
     if (r->det_class >= 0)
         cli_json_string(f, eex_model_detector_class(m, r->det_class));
     else
@@ -291,21 +313,23 @@ static void write_log(FILE *f, const eex_model *m, const eval_opts *o, long inde
     for (int k = 0; k <= E; k++)
         fprintf(f, "%s%d", k ? ", " : "", r->pred[k]);
     int ans[EVAL_MAX_THRESHOLDS], where[EVAL_MAX_THRESHOLDS];
+    char name[EVAL_MAX_THRESHOLDS][256];
     fputs("], \"exit\": {", f);
     for (int t = 0; t < o->n_thr; t++) {
         where[t] = 0;
-        const int k = ce ? decide_cloud(r, E, ce->edge_exits, o->thr[t], &ans[t], &where[t]) : decide(r, E, o->thr[t], &ans[t]);
-        fprintf(f, "%s\"%g\": %d", t ? ", " : "", o->thr[t], k + 1);
+        eval_thr_name(o, t, name[t], sizeof name[t]);
+        const int k = ce ? decide_cloud(r, E, ce->edge_exits, o->thv[t], &ans[t], &where[t]) : decide(r, E, o->thv[t], &ans[t]);
+        fprintf(f, "%s\"%s\": %d", t ? ", " : "", name[t], k + 1);
     }
     fputs("}, \"answer\": {", f);
     for (int t = 0; t < o->n_thr; t++)
-        fprintf(f, "%s\"%g\": %d", t ? ", " : "", o->thr[t], ans[t]);
+        fprintf(f, "%s\"%s\": %d", t ? ", " : "", name[t], ans[t]);
     fputs("}", f);
     if (ce) {
         static const char *const names[] = {"edge", "cloud", "degraded"};
         fputs(", \"where\": {", f);
         for (int t = 0; t < o->n_thr; t++)
-            fprintf(f, "%s\"%g\": \"%s\"", t ? ", " : "", o->thr[t], names[where[t]]);
+            fprintf(f, "%s\"%s\": \"%s\"", t ? ", " : "", name[t], names[where[t]]);
         fputs("}", f);
         if (r->sent) {
             fprintf(f, ", \"latency_ms\": %.3f, \"edge_ms\": %.3f, \"offload_ms\": %.3f, \"bytes\": %zu", r->total_ms,
@@ -388,13 +412,25 @@ static void report(const eval_opts *o, const eex_model *m, long N, int E, const 
         for (int t = 0; t < o->n_thr; t++) {
             const thr_stats *s = &ts[t];
             const long edge = N - s->offload;
-            printf("%s{\"threshold\": %g, \"exit_share\": [", t ? ", " : "", o->thr[t]);
+            if (o->thr_n[t]) {
+                printf("%s{\"thresholds\": [", t ? ", " : "");
+                for (int k = 0; k <= E; k++)
+                    printf("%s%g", k ? ", " : "", o->thv[t][k]);
+                printf("], \"exit_share\": [");
+            } else
+                printf("%s{\"threshold\": %g, \"exit_share\": [", t ? ", " : "", o->thr[t]);
             for (int k = 0; k < E; k++)
                 printf("%s%.6f", k ? ", " : "", frac(s->exit_count[k], N));
             printf("], \"p_offload\": %.6f, \"edge_accuracy\": %.6f, \"cloud_accuracy\": %.6f, "
                    "\"final_accuracy_offloaded\": %.6f, \"overall_accuracy\": %.6f",
                    frac(s->offload, N), frac(s->edge_correct, edge), frac(s->cloud_correct, s->offload),
                    frac(s->final_correct, s->offload), frac(s->edge_correct + s->cloud_correct, N));
+            if (o->outage_window)
+                printf(", \"outage_probability\": %.6f, \"outage_windows\": %ld, \"outage_windows_no_edge\": %ld",
+                       outage_prob(&s->outage), s->outage.windows, s->outage.empty);
+            if (ce && o->miss_deadline)
+                printf(", \"missed_deadline_probability\": %.6f, \"missed_deadline\": %ld",
+                       deadline_miss_prob(&s->deadline), s->deadline.missed);
             if (ce)
                 printf(", \"degraded\": %ld, \"latency_ms\": {\"median\": %.3f, \"p95\": %.3f}}", s->degraded,
                        thr_lat[t][0], thr_lat[t][1]);
@@ -450,7 +486,12 @@ static void report(const eval_opts *o, const eex_model *m, long N, int E, const 
     printf("  P(offload)  edge acc  cloud acc  overall%s\n", ce ? "  degraded  latency med/p95 ms" : "");
     for (int t = 0; t < o->n_thr; t++) {
         const thr_stats *s = &ts[t];
-        printf("  %8.3f", o->thr[t]);
+        if (o->thr_n[t]) {
+            char name[256];
+            eval_thr_name(o, t, name, sizeof name);
+            printf("  %s\n  %8s", name, "");
+        } else
+            printf("  %8.3f", o->thr[t]);
         for (int k = 0; k < E; k++)
             printf("  %5.1f%%", 100.0 * frac(s->exit_count[k], N));
         printf("     %5.1f%%    %5.1f%%     %5.1f%%   %5.1f%%", 100.0 * frac(s->offload, N),
@@ -459,6 +500,22 @@ static void report(const eval_opts *o, const eex_model *m, long N, int E, const 
         if (ce)
             printf("  %8ld  %7.2f / %.2f", s->degraded, thr_lat[t][0], thr_lat[t][1]);
         printf("\n");
+    }
+    if (o->outage_window || (ce && o->miss_deadline)) {
+        printf("\n");
+        for (int t = 0; t < o->n_thr; t++) {
+            char name[256];
+            eval_thr_name(o, t, name, sizeof name);
+            printf("  %-10s", name);
+            if (o->outage_window)
+                printf("  outage (edge accuracy < %.3g in windows of %d): %.4f (%ld of %ld windows; %ld with no edge answer)",
+                       o->outage_target, o->outage_window, outage_prob(&ts[t].outage), ts[t].outage.outages,
+                       ts[t].outage.windows, ts[t].outage.empty);
+            if (ce && o->miss_deadline)
+                printf("  missed deadline (%d ms): %.4f (%ld images)", o->deadline_ms, deadline_miss_prob(&ts[t].deadline),
+                       ts[t].deadline.missed);
+            printf("\n");
+        }
     }
 }
 
@@ -477,9 +534,14 @@ static int cloud_open(const eval_opts *o, const eex_model *m, long N, cloud_eval
     if (ce->cut == EEX_NO_CUT)
         ce->cut = eex_model_cut_count(m) - 1;
     ce->edge_exits = eex_model_cut_exit(m, ce->cut);
-    ce->t_max = o->thr[0];
-    for (int t = 1; t < o->n_thr; t++)
-        ce->t_max = o->thr[t] > ce->t_max ? o->thr[t] : ce->t_max;
+    /* per classifier, the highest threshold of any setting: an image no edge
+       exit answers under it is offloaded by at least one setting */
+    const int E = eex_model_exit_count(m);
+    for (int k = 0; k <= E; k++) {
+        ce->t_max[k] = o->thv[0][k];
+        for (int t = 1; t < o->n_thr; t++)
+            ce->t_max[k] = o->thv[t][k] > ce->t_max[k] ? o->thv[t][k] : ce->t_max[k];
+    }
     eex_cloud_opts co = {.wire = o->wire, .deadline_ms = o->deadline_ms};
     eex_status st = eex_cloud_client_new(m, host, port, &co, &ce->client);
     eex_session_opts so = {.batch = 1, .threads = o->threads};
@@ -518,7 +580,7 @@ static int cloud_image(const eval_opts *o, const eex_model *m, cloud_eval *ce, l
     const int E = eex_model_exit_count(m);
     r->sent = r->degraded = 0;
     for (int k = 0; k < ce->edge_exits; k++)
-        if (r->conf[k] > ce->t_max)
+        if (r->conf[k] > ce->t_max[k])
             return CLI_OK;  /* answered on the edge at every threshold */
     int64_t shape[EEX_MAX_RANK];
     eex_model_input_shape(m, eex_model_image_input(m), shape);
@@ -529,8 +591,9 @@ static int cloud_image(const eval_opts *o, const eex_model *m, cloud_eval *ce, l
     }
     if (st)
         return cli_status("eval", st);
-    const eex_policy p = {.threshold = ce->t_max, .metric = o->metric,
-                          .expert = fixed_expert >= 0 ? fixed_expert : EEX_EXPERT_AUTO, .cut = ce->cut};
+    const eex_policy p = {.threshold = ce->t_max[E], .metric = o->metric,
+                          .expert = fixed_expert >= 0 ? fixed_expert : EEX_EXPERT_AUTO, .cut = ce->cut,
+                          .thresholds = ce->t_max, .n_thresholds = E + 1};
     eex_exit_result res;
     eex_offload_info info;
     if ((st = eex_session_run_offload(ce->s1, ce->client, &p, &res, &info)))
@@ -569,7 +632,41 @@ static int cloud_image(const eval_opts *o, const eex_model *m, cloud_eval *ce, l
     return CLI_OK;
 }
 
-int eval_run(const eval_opts *o, const eex_model *m, const idx_array *images, const idx_array *labels)
+void eval_thr_name(const eval_opts *o, int t, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    if (!o->thr_n[t]) {
+        snprintf(buf, cap, "%g", o->thr[t]);
+        return;
+    }
+    for (int k = 0; k < o->thr_n[t] && n + 1 < cap; k++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%g", k ? "/" : "", o->thv[t][k]);
+}
+
+/* Every setting as one threshold per classifier: a single p_tar for all; E
+ * per-exit values and the final takes the last; or E + 1. */
+static int fill_thresholds(eval_opts *o, int E)
+{
+    for (int t = 0; t < o->n_thr; t++) {
+        if (!o->thr_n[t]) {
+            for (int k = 0; k <= E; k++)
+                o->thv[t][k] = o->thr[t];
+            continue;
+        }
+        if (o->thr_n[t] != E && o->thr_n[t] != E + 1) {
+            char name[256];
+            eval_thr_name(o, t, name, sizeof name);
+            return cli_usage("eval", "--thresholds %s: the model has %d exits; give %d values (or %d with the final's)",
+                             name, E, E, E + 1);
+        }
+        if (o->thr_n[t] == E)
+            o->thv[t][E] = o->thv[t][E - 1];
+    }
+    return CLI_OK;
+}
+
+int eval_run(eval_opts *o, const eex_model *m, const idx_array *images, const idx_array *labels)
 {
     const int E = eex_model_exit_count(m), X = eex_model_expert_count(m), C = eex_model_class_count(m);
     if (X < 1)
@@ -577,9 +674,11 @@ int eval_run(const eval_opts *o, const eex_model *m, const idx_array *images, co
     int fixed_expert, rc;
     if ((rc = choose_expert(o, m, &fixed_expert)))
         return rc;
+    if ((rc = fill_thresholds(o, E)))
+        return rc;
     const long N = o->limit && o->limit < images->dims[0] ? o->limit : images->dims[0];
     const int h = images->dims[1], w = images->dims[2];
-    for (long i = 0; i < N; i++)
+    for (long i = 0; labels && i < N; i++)
         if (labels->data[i] >= C)
             return cli_error("eval", "label %d of image %ld is not a class of the model (%d classes)", labels->data[i], i, C);
     cloud_eval cloud = {0}, *ce = NULL;
@@ -616,6 +715,10 @@ int eval_run(const eval_opts *o, const eex_model *m, const idx_array *images, co
     float *dprobs = malloc(sizeof(float) * EEX_MAX_CLASSES_DET * (size_t)B);
     image_rec *recs = calloc((size_t)B, sizeof *recs);
     thr_stats *ts = calloc((size_t)o->n_thr, sizeof *ts);
+    for (int t = 0; ts && t < o->n_thr; t++) {
+        outage_init(&ts[t].outage, o->outage_window, o->outage_target);
+        deadline_init(&ts[t].deadline, (double)o->deadline_ms);
+    }
     double *thr_lat_v = ce ? malloc(sizeof(double) * (size_t)N * (size_t)o->n_thr) : NULL;
     long *thr_lat_n = calloc((size_t)o->n_thr, sizeof(long));
     double (*thr_lat)[2] = calloc((size_t)o->n_thr, sizeof *thr_lat);
@@ -628,7 +731,10 @@ int eval_run(const eval_opts *o, const eex_model *m, const idx_array *images, co
         rc = cli_error("eval", "out of memory");
     else if (o->log && !log)
         rc = cli_error("eval", "cannot write '%s'", o->log);
-    const int true_det = find_named(m, dist_name(o->dist), 1);
+    const int true_det = o->dist == DIST_MIX ? -1 : find_named(m, dist_name(o->dist), 1);
+    adaptive_run *ad = NULL;
+    if (!rc && o->adaptive)
+        rc = adaptive_new(o, m, N, &ad);
     const double t0 = now_s();
     double last_progress = t0;
     for (long first = 0; !rc && first < N; first += B) {
@@ -637,7 +743,9 @@ int eval_run(const eval_opts *o, const eex_model *m, const idx_array *images, co
         for (int i = 0; !rc && ce && i < n; i++)
             rc = cloud_image(o, m, ce, first + i, img_buf + (size_t)i * img_size,
                              det_in >= 0 ? det_buf + (size_t)i * det_size : NULL, fixed_expert, &recs[i]);
-        for (int i = 0; !rc && i < n; i++) {
+        for (int i = 0; !rc && ad && i < n; i++)
+            adaptive_image(ad, first + i, recs[i].conf, recs[i].pred, recs[i].det_class, recs[i].expert, recs[i].kind, log);
+        for (int i = 0; !rc && !ad && i < n; i++) {
             const image_rec *r = &recs[i];
             for (int k = 0; k <= E; k++)
                 exit_correct[k] += r->pred[k] == r->label;
@@ -645,8 +753,11 @@ int eval_run(const eval_opts *o, const eex_model *m, const idx_array *images, co
                 conf_mat[true_det][r->det_class]++;
             for (int t = 0; t < o->n_thr; t++) {
                 int ans, where = 0;
-                const int k = ce ? decide_cloud(r, E, ce->edge_exits, o->thr[t], &ans, &where) : decide(r, E, o->thr[t], &ans);
+                const int k = ce ? decide_cloud(r, E, ce->edge_exits, o->thv[t], &ans, &where) : decide(r, E, o->thv[t], &ans);
                 const int offloaded = ce ? where != 0 : k >= E;
+                outage_add(&ts[t].outage, !offloaded, ans == r->label);
+                /* an image the batch-1 path answered on the edge after all (not sent) was in time */
+                deadline_add(&ts[t].deadline, offloaded && r->sent, r->sent ? r->total_ms : NAN, where == 2);
                 if (!offloaded) {
                     ts[t].exit_count[k]++;
                     ts[t].edge_correct += ans == r->label;
@@ -675,11 +786,14 @@ int eval_run(const eval_opts *o, const eex_model *m, const idx_array *images, co
         thr_lat[t][1] = percentile(thr_lat_v + (size_t)t * (size_t)N, thr_lat_n[t], 0.95);
         thr_lat[t][0] = percentile(thr_lat_v + (size_t)t * (size_t)N, thr_lat_n[t], 0.5);
     }
-    if (!rc)
+    if (!rc && ad)
+        adaptive_report(ad, secs);
+    else if (!rc)
         report(o, m, N, E, ts, exit_correct, (const long(*)[EEX_MAX_CLASSES_DET])conf_mat, true_det, secs, ce, thr_lat);
     free(img_buf), free(det_buf), free(px), free(conf), free(cls), free(dprobs), free(recs), free(ts);
     free(thr_lat_v), free(thr_lat_n), free(thr_lat);
     eex_session_free(s);
+    adaptive_free(ad);
     if (ce)
         cloud_close(ce);
     (void)X;

@@ -8,6 +8,7 @@
 #include <stb/stb_image.h>
 
 #include "../weights/crc32.h"
+#include "budget.h"
 
 static int fail(char *err, size_t errlen, const char *msg)
 {
@@ -15,7 +16,9 @@ static int fail(char *err, size_t errlen, const char *msg)
     return -1;
 }
 
-int idx_parse(const uint8_t *buf, size_t size, idx_array *out, char *err, size_t errlen)
+/* The header and the size: 0 with out's dims and count and *off the data's
+ * offset, or -1. */
+static int idx_check(const uint8_t *buf, size_t size, idx_array *out, size_t *off_out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (size < 4 || buf[0] != 0 || buf[1] != 0)
@@ -42,12 +45,21 @@ int idx_parse(const uint8_t *buf, size_t size, idx_array *out, char *err, size_t
     if (count != size - off)
         return fail(err, errlen, count > size - off ? "idx: file is shorter than its dimensions say"
                                                     : "idx: file is longer than its dimensions say");
-    out->data = malloc(count ? count : 1);
-    if (!out->data)
-        return fail(err, errlen, "idx: out of memory");
-    memcpy(out->data, buf + off, count);
     out->ndim = ndim;
     out->count = count;
+    *off_out = off;
+    return 0;
+}
+
+int idx_parse(const uint8_t *buf, size_t size, idx_array *out, char *err, size_t errlen)
+{
+    size_t off;
+    if (idx_check(buf, size, out, &off, err, errlen))
+        return -1;
+    out->data = malloc(out->count ? out->count : 1);
+    if (!out->data)
+        return fail(err, errlen, "idx: out of memory");
+    memcpy(out->data, buf + off, out->count);
     return 0;
 }
 
@@ -76,16 +88,30 @@ int idx_gunzip(const uint8_t *buf, size_t size, uint8_t **out, size_t *out_size,
         p += 2;
     if (p + 8 > size || size - p - 8 > 0x7fffffff)
         return fail(err, errlen, "gzip: truncated or too large");
-    int n = 0;
-    /* the 8-byte trailer is passed too: the bit reader may look ahead past the
-     * final block, and it stops at the final block whatever follows */
-    char *data = stbi_zlib_decode_noheader_malloc((const char *)buf + p, (int)(size - p), &n);
-    if (!data || n < 0)
-        return fail(err, errlen, "gzip: corrupt deflate stream");
     const uint8_t *t = buf + size - 8;
     const uint32_t crc = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
     const uint32_t isize = (uint32_t)t[4] | (uint32_t)t[5] << 8 | (uint32_t)t[6] << 16 | (uint32_t)t[7] << 24;
-    if (isize != (uint32_t)n || eex_crc32(0, data, (size_t)n) != crc) {
+    /* the member declares its length (mod 2^32): over the budget, refused
+     * before inflating; under it, inflated into exactly that many bytes, so
+     * a stream that lies about its length fails as soon as it passes it */
+    if (isize > cli_lim.input_bytes || isize > 0x7fffffff) {
+        snprintf(err, errlen, "gzip: declares %.0f MB decompressed; the limit is %.0f MB (%s)",
+                 (double)isize / (1 << 20), cli_mb(cli_lim.input_bytes), CLI_INPUT_FLAG);
+        return -1;
+    }
+    char *data = malloc(isize ? isize : 1);
+    if (!data)
+        return fail(err, errlen, "gzip: out of memory");
+    /* the 8-byte trailer is passed too: the bit reader may look ahead past the
+     * final block, and it stops at the final block whatever follows */
+    const int n = stbi_zlib_decode_noheader_buffer(data, (int)isize, (const char *)buf + p, (int)(size - p));
+    if (n < 0 || (uint32_t)n != isize) {
+        free(data);
+        snprintf(err, errlen, "gzip: the stream does not inflate to its declared %u bytes (corrupt, or more: a "
+                              "decompression bomb)", isize);
+        return -1;
+    }
+    if (eex_crc32(0, data, (size_t)n) != crc) {
         free(data);
         return fail(err, errlen, "gzip: CRC or length mismatch");
     }
@@ -97,42 +123,27 @@ int idx_gunzip(const uint8_t *buf, size_t size, uint8_t **out, size_t *out_size,
 int idx_load(const char *path, idx_array *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+    uint8_t *buf;
+    size_t size;
+    if (cli_read_file(path, "IDX file", cli_lim.input_bytes, CLI_INPUT_FLAG, &buf, &size, err, errlen))
         return -1;
-    }
-    uint8_t *buf = NULL;
-    size_t size = 0, cap = 0;
-    for (;;) {
-        if (size == cap) {
-            cap = cap ? cap * 2 : 1 << 20;
-            uint8_t *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return fail(err, errlen, "idx: out of memory");
-            }
-            buf = nb;
-        }
-        const size_t got = fread(buf + size, 1, cap - size, f);
-        size += got;
-        if (!got)
-            break;
-    }
-    fclose(f);
-    int rc;
     if (size >= 2 && buf[0] == 0x1f && buf[1] == 0x8b) {
         uint8_t *raw;
         size_t raw_size;
-        rc = idx_gunzip(buf, size, &raw, &raw_size, err, errlen);
-        if (!rc) {
-            rc = idx_parse(raw, raw_size, out, err, errlen);
-            free(raw);
-        }
+        const int rc = idx_gunzip(buf, size, &raw, &raw_size, err, errlen);
+        free(buf);
+        if (rc)
+            return -1;
+        buf = raw, size = raw_size;
+    }
+    /* parsed in place: the array takes the buffer, no second copy */
+    size_t off;
+    const int rc = idx_check(buf, size, out, &off, err, errlen);
+    if (!rc) {
+        memmove(buf, buf + off, out->count);
+        out->data = buf;
     } else
-        rc = idx_parse(buf, size, out, err, errlen);
-    free(buf);
+        free(buf);
     return rc;
 }
 

@@ -5,22 +5,92 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "budget.h"
+
 static int fail(char *err, size_t errlen, const char *msg)
 {
     snprintf(err, errlen, "%s", msg);
     return -1;
 }
 
-/* Finds `'key':` in the header dict and returns the text after it. */
-static const char *dict_value(const char *hdr, const char *key)
+/* The header is a Python dict literal: {'descr': '<f4', 'fortran_order':
+ * False, 'shape': (2, 3), }. It is read as one: keys are quoted strings at
+ * the top level, values a quoted string, True/False or a tuple of integers;
+ * anything else is refused. So 'descr' inside another value is never taken
+ * for the key. Fills the three values (pointers into hdr, NUL-terminated in
+ * place); 0, or -1 with a message. */
+typedef struct npy_dict {
+    char *descr, *fortran, *shape;
+} npy_dict;
+
+static char *skip_ws(char *p)
 {
-    const char *p = strstr(hdr, key);
-    if (!p)
-        return NULL;
-    p += strlen(key);
-    while (*p == ' ' || *p == ':')
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
         p++;
     return p;
+}
+
+static int parse_dict(char *p, npy_dict *d, char *err, size_t errlen)
+{
+    memset(d, 0, sizeof *d);
+    p = skip_ws(p);
+    if (*p++ != '{')
+        return fail(err, errlen, "npy: header is not a dict");
+    for (int n = 0; n < 64; n++) {
+        p = skip_ws(p);
+        if (*p == '}')
+            break;
+        const char q = *p;
+        if (q != '\'' && q != '"')
+            return fail(err, errlen, "npy: header dict key is not a quoted string");
+        char *key = ++p;
+        while (*p && *p != q)
+            p++;
+        if (!*p)
+            return fail(err, errlen, "npy: header dict key is not closed");
+        *p++ = '\0';
+        p = skip_ws(p);
+        if (*p++ != ':')
+            return fail(err, errlen, "npy: header dict key without ':'");
+        p = skip_ws(p);
+        char *val = p;
+        if (*p == '\'' || *p == '"') {
+            const char vq = *p++;
+            val = p;
+            while (*p && *p != vq)
+                p++;
+            if (!*p)
+                return fail(err, errlen, "npy: header dict value is not closed");
+            *p++ = '\0';
+        } else if (*p == '(') {
+            p++;
+            while (*p && *p != ')' && *p != '(')
+                p++;
+            if (*p != ')')
+                return fail(err, errlen, "npy: header shape is not closed");
+            p++;
+        } else if (!strncmp(p, "True", 4) || !strncmp(p, "False", 5))
+            p += *p == 'T' ? 4 : 5;
+        else
+            return fail(err, errlen, "npy: header dict value is not a string, a bool or a tuple");
+        const char end = *p;
+        *p = '\0';
+        char **slot = !strcmp(key, "descr") ? &d->descr : !strcmp(key, "fortran_order") ? &d->fortran
+                      : !strcmp(key, "shape") ? &d->shape : NULL;
+        if (slot && *slot)
+            return fail(err, errlen, "npy: header dict repeats a key");
+        if (slot)
+            *slot = val;
+        *p = end;
+        p = skip_ws(p);
+        if (*p == ',')
+            p++;
+        else if (*p != '}')
+            return fail(err, errlen, "npy: header dict entries must be separated by ','");
+    }
+    if (!d->descr || !d->fortran || !d->shape)
+        return fail(err, errlen, "npy: header lacks 'descr', 'fortran_order' or 'shape'");
+    return 0;
 }
 
 int npy_parse(const unsigned char *buf, size_t size, npy_array *out, char *err, size_t errlen)
@@ -47,14 +117,15 @@ int npy_parse(const unsigned char *buf, size_t size, npy_array *out, char *err, 
     hdr[hlen] = '\0';
     if (memchr(hdr, 0, hlen))
         return fail(err, errlen, "npy: NUL byte in header");
-    const char *descr = dict_value(hdr, "'descr'");
-    if (!descr || (strncmp(descr, "'<f4'", 5) != 0 && strncmp(descr, "'=f4'", 5) != 0))
+    npy_dict d;
+    if (parse_dict(hdr, &d, err, errlen))
+        return -1;
+    if (strcmp(d.descr, "<f4") != 0 && strcmp(d.descr, "=f4") != 0)
         return fail(err, errlen, "npy: only little-endian float32 ('<f4') arrays are supported");
-    const char *fo = dict_value(hdr, "'fortran_order'");
-    if (!fo || strncmp(fo, "False", 5) != 0)
+    if (strncmp(d.fortran, "False", 5) != 0)
         return fail(err, errlen, "npy: only C-order arrays are supported");
-    const char *sh = dict_value(hdr, "'shape'");
-    if (!sh || *sh != '(')
+    const char *sh = d.shape;
+    if (*sh != '(')
         return fail(err, errlen, "npy: header has no shape");
     sh++;
     size_t count = 1;
@@ -80,6 +151,11 @@ int npy_parse(const unsigned char *buf, size_t size, npy_array *out, char *err, 
         sh = end;
     }
     const size_t data_off = hstart + hlen;
+    if (count > cli_lim.input_bytes / 4) {
+        snprintf(err, errlen, "npy: the array is %.0f MB; the limit is %.0f MB (%s)", (double)count * 4 / (1 << 20),
+                 cli_mb(cli_lim.input_bytes), CLI_INPUT_FLAG);
+        return -1;
+    }
     if (count > (size - data_off) / 4)
         return fail(err, errlen, "npy: file is shorter than its shape says");
     out->rank = rank;
@@ -94,30 +170,11 @@ int npy_parse(const unsigned char *buf, size_t size, npy_array *out, char *err, 
 int npy_load(const char *path, npy_array *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+    unsigned char *buf;
+    size_t size;
+    /* the header (at most 64 KB) and the data: the data's budget decides */
+    if (cli_read_file(path, ".npy array", cli_lim.input_bytes + 65536 + 12, CLI_INPUT_FLAG, &buf, &size, err, errlen))
         return -1;
-    }
-    unsigned char *buf = NULL;
-    size_t size = 0, cap = 0;
-    for (;;) {
-        if (size == cap) {
-            cap = cap ? cap * 2 : 1 << 16;
-            unsigned char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return fail(err, errlen, "npy: out of memory");
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + size, 1, cap - size, f);
-        size += got;
-        if (got == 0)
-            break;
-    }
-    fclose(f);
     int rc = npy_parse(buf, size, out, err, errlen);
     free(buf);
     return rc;

@@ -47,7 +47,7 @@ int resolve_cut(const char *cmd, const eex_model *m, const char *spec, int *cut)
     return CLI_OK;
 }
 
-static void print_json(const eex_model *m, const run_opts *o, const eex_exit_result *r, float threshold,
+static void print_json(const eex_model *m, const run_opts *o, const eex_exit_result *r, const eex_policy *p,
                        const eex_offload_info *off)
 {
     FILE *f = stdout;
@@ -67,8 +67,14 @@ static void print_json(const eex_model *m, const run_opts *o, const eex_exit_res
         fputs("null", f);
     fputs(", \"expert\": ", f);
     cli_json_string(f, eex_model_expert_name(m, r->expert));
-    fprintf(f, ", \"threshold\": %.6g, \"metric\": \"%s\"", threshold,
+    fprintf(f, ", \"threshold\": %.6g, \"metric\": \"%s\"", p->threshold,
             o->metric == EEX_METRIC_ENTROPY ? "entropy" : "maxprob");
+    if (p->thresholds) {
+        fputs(", \"thresholds\": [", f);
+        for (int k = 0; k <= eex_model_exit_count(m); k++)
+            fprintf(f, "%s%.6g", k ? ", " : "", eex_policy_threshold(p, k));
+        fputs("]", f);
+    }
     if (r->exit > 0)
         fprintf(f, ", \"exit\": %d", r->exit);
     else
@@ -118,20 +124,22 @@ static void print_json(const eex_model *m, const run_opts *o, const eex_exit_res
     fputs("}\n", f);
 }
 
-static void print_text(const eex_model *m, const run_opts *o, const eex_exit_result *r, float threshold,
+static void print_text(const eex_model *m, const run_opts *o, const eex_exit_result *r, const eex_policy *p,
                        const eex_offload_info *off)
 {
     const int E = eex_model_exit_count(m);
+    char pb[256], cb[256];  /* names and labels from the file, made safe for a terminal */
     printf("%s\n", o->image);
     if (r->detector_class >= 0) {
         printf("  detector   %s (", eex_model_detector_class(m, r->detector_class));
         for (int i = 0; i < r->n_detector_classes; i++)
-            printf("%s%s %.3f", i ? ", " : "", eex_model_detector_class(m, i), r->detector_probs[i]);
+            printf("%s%s %.3f", i ? ", " : "", cli_printable(eex_model_detector_class(m, i), pb, sizeof pb),
+                   r->detector_probs[i]);
         printf(")  %.2f ms\n", r->stage_ms[EEX_MAX_EXITS + 1]);
     }
-    printf("  expert     %s\n", eex_model_expert_name(m, r->expert));
+    printf("  expert     %s\n", cli_printable(eex_model_expert_name(m, r->expert), pb, sizeof pb));
     for (int k = 0; k < r->n_computed; k++) {
-        const char *label = eex_model_label(m, r->predictions[k]);
+        const char *label = cli_printable(eex_model_label(m, r->predictions[k]), pb, sizeof pb);
         char name[16];
         if (k < E)
             snprintf(name, sizeof name, "exit %d", k + 1);
@@ -141,15 +149,15 @@ static void print_text(const eex_model *m, const run_opts *o, const eex_exit_res
                              k >= eex_model_cut_exit(m, r->cut);
         if (on_cloud)
             printf("  %-9s  confidence %.3f  class %d %-14s     cloud%s\n", name, r->confidences[k], r->predictions[k],
-                   label ? label : "", r->confidences[k] > threshold ? "  (> threshold)" : "");
+                   label ? label : "", r->confidences[k] > eex_policy_threshold(p, k) ? "  (> threshold)" : "");
         else
             printf("  %-9s  confidence %.3f  class %d %-14s %7.2f ms%s\n", name, r->confidences[k], r->predictions[k],
-                   label ? label : "", r->stage_ms[k], r->confidences[k] > threshold ? "  (> threshold)" : "");
+                   label ? label : "", r->stage_ms[k], r->confidences[k] > eex_policy_threshold(p, k) ? "  (> threshold)" : "");
     }
-    const char *label = eex_model_label(m, r->cls);
+    const char *label = cli_printable(eex_model_label(m, r->cls), pb, sizeof pb);
     if (r->where == EEX_WHERE_CLOUD || r->where == EEX_WHERE_DEGRADED) {
         printf("  offload    cut %d '%s', %s wire, %zu bytes sent, %.2f ms edge + %.2f ms offload (server %.2f ms)\n",
-               r->cut, eex_model_cut_name(m, r->cut), cli_wire_name(o->wire), off->bytes_sent, off->edge_ms,
+               r->cut, cli_printable(eex_model_cut_name(m, r->cut), cb, sizeof cb), cli_wire_name(o->wire), off->bytes_sent, off->edge_ms,
                off->offload_ms, off->server_ms);
         if (r->where == EEX_WHERE_CLOUD)
             printf("  answer     class %d %s, confidence %.3f, %s %d (answered via the cloud at %s)\n", r->cls,
@@ -165,7 +173,7 @@ static void print_text(const eex_model *m, const run_opts *o, const eex_exit_res
         for (int i = 0; i < rank; i++)
             elems *= d[i];
         printf("  answer     needs cloud: no exit above %.2f; cut %d '%s' sends %lld floats (%lld bytes as f32)\n",
-               threshold, r->cut, eex_model_cut_name(m, r->cut), (long long)elems, (long long)elems * 4);
+               p->threshold, r->cut, eex_model_cut_name(m, r->cut), (long long)elems, (long long)elems * 4);
         if (r->n_computed)
             printf("             best local guess: class %d %s (confidence %.3f)\n", r->cls, label ? label : "",
                    r->confidence);
@@ -183,6 +191,21 @@ int run_ee(const run_opts *o, const eex_model *m, eex_session *s)
         return rc;
     p.threshold = o->threshold >= 0 ? o->threshold
                                     : (eex_model_default_threshold(m) >= 0 ? eex_model_default_threshold(m) : 0.8f);
+    /* per-exit thresholds: --thresholds, else the file's ee.thresholds unless --threshold was given */
+    float tv[EEX_MAX_EXITS + 1];
+    int tn = o->n_thresholds;
+    memcpy(tv, o->thresholds, sizeof tv);
+    if (!tn && o->threshold < 0)
+        tn = eex_model_default_thresholds(m, tv, EEX_MAX_EXITS + 1);
+    if (tn) {
+        const int E = eex_model_exit_count(m);
+        if (tn != E && tn != E + 1)
+            return cli_usage("run", "--thresholds: the model has %d exits; give %d values (or %d with the final's)", E, E,
+                             E + 1);
+        if (tn == E)
+            tv[E] = tv[E - 1];  /* the final takes the last exit's threshold */
+        p.thresholds = tv, p.n_thresholds = E + 1, p.threshold = tv[E];
+    }
     eex_exit_result r;
     eex_status st;
     if (o->cloud) {
@@ -204,16 +227,16 @@ int run_ee(const run_opts *o, const eex_model *m, eex_session *s)
         if (st)
             return cli_status("run", st);
         if (o->json)
-            print_json(m, o, &r, p.threshold, &off);
+            print_json(m, o, &r, &p, &off);
         else
-            print_text(m, o, &r, p.threshold, &off);
+            print_text(m, o, &r, &p, &off);
         return CLI_OK;
     }
     if ((st = eex_session_run_policy(s, &p, &r)))
         return cli_status("run", st);
     if (o->json)
-        print_json(m, o, &r, p.threshold, NULL);
+        print_json(m, o, &r, &p, NULL);
     else
-        print_text(m, o, &r, p.threshold, NULL);
+        print_text(m, o, &r, &p, NULL);
     return CLI_OK;
 }

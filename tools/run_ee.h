@@ -11,6 +11,8 @@ typedef struct run_opts {
     int top, json, threads;
     eex_kernels kernels;
     float threshold;       /* < 0: the model's default, else 0.8 */
+    float thresholds[EEX_MAX_EXITS + 1];  /* --thresholds: per exit (n_thresholds values) */
+    int n_thresholds;
     const char *expert;    /* NULL: auto when a detector exists */
     eex_metric metric;
     const char *cut;       /* NULL: run to the end locally (with --cloud: the last cut) */

@@ -54,7 +54,7 @@ def load_checkpoint(path=DEFAULT_CHECKPOINT):
     import torch
     import model as M
     ck = torch.load(path, map_location="cpu")
-    net = M.EarlyExitNet(experts=ck["experts"])
+    net = M.EarlyExitNet(experts=ck["experts"], classes=ck.get("classes", M.NUM_CLASSES))
     net.load_state_dict(ck["model"])
     net.eval()
     det = None

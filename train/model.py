@@ -108,10 +108,10 @@ class FinalClassifier(nn.Module):
 class HeadSet(nn.Module):
     """One expert set: the side-exit heads and the final classifier."""
 
-    def __init__(self, exit_channels, final_channels):
+    def __init__(self, exit_channels, final_channels, classes=NUM_CLASSES):
         super().__init__()
-        self.exits = nn.ModuleList([ExitHead(c) for c in exit_channels])
-        self.final = FinalClassifier(final_channels)
+        self.exits = nn.ModuleList([ExitHead(c, classes) for c in exit_channels])
+        self.final = FinalClassifier(final_channels, classes)
 
     def heads(self):
         return list(self.exits) + [self.final]
@@ -176,15 +176,16 @@ def place_exits(macs, fractions=(0.25, 0.5, 0.75)):
 
 
 class EarlyExitNet(nn.Module):
-    def __init__(self, experts=EXPERTS, verbose=False):
+    def __init__(self, experts=EXPERTS, verbose=False, classes=NUM_CLASSES):
         super().__init__()
+        self.classes = classes
         self.backbone = build_backbone()
         self.block_macs, self.block_shapes = count_block_flops(self.backbone)
         self.exit_blocks, self.cum_flops = place_exits(self.block_macs)
         exit_ch = [self.block_shapes[i][0] for i in self.exit_blocks]
         final_ch = self.block_shapes[-1][0]
         self.experts = list(experts)
-        self.heads = nn.ModuleDict({e: HeadSet(exit_ch, final_ch) for e in self.experts})
+        self.heads = nn.ModuleDict({e: HeadSet(exit_ch, final_ch, classes) for e in self.experts})
         if verbose:
             print(self.describe(), flush=True)
 

@@ -13,19 +13,23 @@
   evaluate     per-exit test accuracies (clean and every distortion level, exact
                distortions with seed S + image index), detector accuracy per level,
                offloading summary at p_tar 0.8
-  export       models/fmnist-ee.eex through converter/eex_export.py, checked against
+  export       the .eex through converter/eex_export.py, checked against
                PyTorch with the converter's reference interpreter
 
-    train.py [--fast] [--threads N] [--out DIR] [--model FILE.eex] [--json FILE]
+    train.py [--dataset DIR] [--labels FILE] [--name NAME] [--augment hflip]
+             [--fast] [--threads N] [--out DIR] [--model FILE.eex] [--json FILE]
              [--steps joint,temperature,experts,detector,evaluate,export] [--log FILE]
-             [--detector-channels 1|2]
+             [--detector-channels 1|2|3]
 
 Every step is seeded; torch.use_deterministic_algorithms(True); two runs with the
-same thread count give bit-identical files. Checkpoints go to train/out/ (joint.pt
-after the joint step, model.pt with everything and the history); the export step also
-writes the PyTorch model next to the .eex (models/fmnist-ee.pt). --fast is a
-smoke run on a small subset (everything, the .eex and .json included, goes to
-train/out-fast/).
+same thread count give bit-identical files. A run's files go to OUT (default
+train/out/NAME/, or train/out-fast/NAME/ with --fast): joint.pt after the joint step,
+model.pt with everything and the history, NAME-ee.eex and NAME-ee.json unless --model
+and --json name other files; the export step writes the PyTorch model next to the
+.eex (NAME-ee.pt). `make train` on Fashion-MNIST is the one run that writes the
+shipped models/fmnist-ee.* (it passes --model/--json). --fast is a smoke run on a
+small subset. The dataset is any folder of IDX files (train/data.py): class names
+from --labels, normalisation measured on its training file.
 """
 
 import argparse
@@ -56,6 +60,7 @@ import model as M  # noqa: E402
 
 STEPS = ["joint", "temperature", "experts", "detector", "evaluate", "export"]
 
+AUGMENTS = ("hflip",)
 SEEDS = {"split": 0, "joint": 0, "experts": 42, "detector": 7, "eval_distortion": 0}
 
 FULL = dict(
@@ -118,8 +123,13 @@ def git_uncommitted():
     return sorted(line[3:] for line in r.splitlines())
 
 
+# The input normalisation (mean, std) of the dataset being trained: set by main() from
+# data.pixel_stats before any step runs.
+NORM = None
+
+
 def to_tensor(x_u8):
-    return torch.from_numpy(data.to_float(x_u8))
+    return torch.from_numpy(data.to_float(x_u8, *NORM))
 
 
 def cl(x):
@@ -198,7 +208,8 @@ def step_joint(cfg, d, net):
             idx = perm[i:i + bs]
             x = xtr[idx]
             f = flip[idx]
-            x = torch.where(f[:, None, None, None], x.flip(3), x)   # horizontal flip
+            if "hflip" in cfg["augment"]:   # the draw above happens either way
+                x = torch.where(f[:, None, None, None], x.flip(3), x)
             out = [h(a) for h, a in zip(heads.heads(), net.attach_features(cl(x)))]
             loss = sum(F.cross_entropy(o, ytr[idx]) for o in out)
             opt.zero_grad(set_to_none=True)
@@ -463,7 +474,7 @@ def build_spec(net, det, ck, name):
         "name": name,
         "input_size": (1, M.IMAGE_SIZE, M.IMAGE_SIZE),
         "mean": [ck["mean"]], "std": [ck["std"]],
-        "labels": data.LABELS,
+        "labels": ck["labels"],
         "experts": ck["experts"],
         "stages": list(net.backbone),
         "exits": [{"stage": b,
@@ -504,43 +515,66 @@ def main(argv=None):
     p.add_argument("--fast", action="store_true", help="tiny smoke run")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", help="checkpoint dir (default train/out or train/out-fast)")
-    p.add_argument("--model", help="the .eex to write (default models/fmnist-ee.eex)")
-    p.add_argument("--json", help="results JSON (default models/fmnist-ee.json)")
+    p.add_argument("--dataset", default=data.DATA_DIR,
+                   help="folder with the four IDX files (default: $FMNIST_DIR or "
+                        f"{data.FMNIST_DIR})")
+    p.add_argument("--labels", help="class names, one a line (default: the class numbers)")
+    p.add_argument("--name", help="the dataset's name: report titles, output names "
+                                  "(default: the dataset folder's name)")
+    p.add_argument("--augment", default="",
+                   help="comma list of training augmentations: hflip (random horizontal "
+                        "flip in the joint step); default none")
+    p.add_argument("--model", help="the .eex to write (default OUT/NAME-ee.eex)")
+    p.add_argument("--json", help="results JSON (default OUT/NAME-ee.json)")
     p.add_argument("--steps", default=",".join(STEPS))
     p.add_argument("--log", help="also write the progress lines to this file")
-    p.add_argument("--detector-channels", type=int, choices=(1, 2), default=2,
+    p.add_argument("--detector-channels", type=int, choices=(1, 2, 3), default=2,
                    help="the detector's input: 1 = the spectrum only (the paper's input), "
-                        "2 = spectrum and image (default)")
+                        "2 = spectrum and image (default), 3 = spectrum, image and the "
+                        "image's diagonal residual (backgrounds that are not black)")
     args = p.parse_args(argv)
     if args.log:
         os.makedirs(os.path.dirname(os.path.abspath(args.log)), exist_ok=True)
         sys.stdout = Tee(sys.stdout, open(args.log, "w"))
-    cfg = dict(FAST if args.fast else FULL, det_channels=args.detector_channels)
+    augment = [a for a in args.augment.split(",") if a]
+    if any(a not in AUGMENTS for a in augment):
+        p.error(f"--augment: unknown {[a for a in augment if a not in AUGMENTS]} "
+                f"(known: {', '.join(AUGMENTS)})")
+    cfg = dict(FAST if args.fast else FULL, det_channels=args.detector_channels,
+               augment=augment)
     steps = args.steps.split(",")
     bad = [s for s in steps if s not in STEPS]
     if bad:
         p.error(f"unknown steps {bad}")
-    out_dir = args.out or os.path.join(HERE, "out-fast" if args.fast else "out")
-    res_dir = out_dir if args.fast else os.path.join(ROOT, "models")
-    model_path = args.model or os.path.join(res_dir, "fmnist-ee.eex")
-    json_path = args.json or os.path.join(res_dir, "fmnist-ee.json")
+    data.DATA_DIR = args.dataset
+    name = args.name or os.path.basename(os.path.normpath(args.dataset))
+    # Everything of a run goes under its own folder, named after the dataset; the
+    # shipped models/ files are written only when --model/--json say so (make train).
+    out_dir = args.out or os.path.join(HERE, "out-fast" if args.fast else "out", name)
+    model_path = args.model or os.path.join(out_dir, f"{name}-ee.eex")
+    json_path = args.json or os.path.join(out_dir, f"{name}-ee.json")
     os.makedirs(out_dir, exist_ok=True)
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
 
+    global NORM
+    mean, std, mean_x, std_x = data.pixel_stats()
+    NORM = (mean, std)
+    classes = data.num_classes()
+    labels = data.read_labels(args.labels, classes)
     d = data.load(seed=SEEDS["split"], subset=cfg["subset"])
-    f = d["train"][0].astype(np.float64) / 255
-    log("data", f"train {len(d['train'][0])} val {len(d['val'][0])} test {len(d['test'][0])}; "
-                f"train pixel mean {f.mean():.4f} std {f.std():.4f} (stored: {data.MEAN}, "
-                f"{data.STD})")
-    del f
+    log("data", f"{name} ({args.dataset}): {classes} classes; train {len(d['train'][0])} val "
+                f"{len(d['val'][0])} test {len(d['test'][0])}; pixel mean {mean_x:.6f} std "
+                f"{std_x:.6f} over the training file (stored: {mean}, {std}); augment: "
+                f"{','.join(augment) or 'none'}")
     seed_all(SEEDS["joint"])
-    net = M.EarlyExitNet(verbose=True).to(memory_format=torch.channels_last)
+    net = M.EarlyExitNet(verbose=True, classes=classes).to(memory_format=torch.channels_last)
     seed_all(SEEDS["detector"])
     det = M.Detector(channels=cfg["det_channels"])
     joint_ck = os.path.join(out_dir, "joint.pt")
     full_ck = os.path.join(out_dir, "model.pt")
-    ck = {"experts": list(M.EXPERTS), "mean": data.MEAN, "std": data.STD,
+    ck = {"experts": list(M.EXPERTS), "mean": mean, "std": std,
+          "classes": classes, "labels": labels,
           "detector_classes": data.DETECTOR_CLASSES, "detector_size": det.size,
           "detector_channels": det.channels,
           "temperatures": {}, "seeds": SEEDS, "config": cfg}
@@ -617,12 +651,15 @@ def main(argv=None):
                  "git_commit": git_commit(), "seconds": round(time.time() - T0, 1)})
     save()
     times["total_this_run"] = round(time.time() - T0, 1)
-    write_json(json_path, model_path, net, ck, cfg, report, args)
+    stats = {"name": name, "dir": args.dataset, "labels": labels,
+             "labels_file": args.labels, "augment": augment,
+             "pixel_mean_measured": round(mean_x, 8), "pixel_std_measured": round(std_x, 8)}
+    write_json(json_path, model_path, net, ck, cfg, report, args, stats)
     log("done", f"wrote {json_path}")
     return 0
 
 
-def write_json(path, model_path, net, ck, cfg, report, args):
+def write_json(path, model_path, net, ck, cfg, report, args, stats):
     E = len(net.exit_blocks)
     names = [f"exit{k + 1}" for k in range(E)] + ["final"]
 
@@ -640,10 +677,12 @@ def write_json(path, model_path, net, ck, cfg, report, args):
         "threads": args.threads,
         "seeds": SEEDS,
         "config": cfg,
-        "dataset": {"name": "Fashion-MNIST", "dir": data.DATA_DIR,
-                    "validation": "10% of the official train split, seeded permutation "
-                                  f"(seed {SEEDS['split']})",
-                    "input.mean": ck["mean"], "input.std": ck["std"]},
+        "dataset": dict(stats, **{
+            "validation": "10% of the official train split, seeded permutation "
+                          f"(seed {SEEDS['split']})",
+            "input.mean": ck["mean"], "input.std": ck["std"],
+            "normalisation": "pixels / 255 of the whole training file, mean and std "
+                             "rounded to 4 decimals"}),
         "backbone": {"blocks": len(net.backbone), "macs": int(sum(net.block_macs)),
                      "mflops": round(2 * sum(net.block_macs) / 1e6, 3),
                      "block_macs": [int(m) for m in net.block_macs],
@@ -672,4 +711,8 @@ def write_json(path, model_path, net, ck, cfg, report, args):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (FileNotFoundError, data.DatasetError) as e:
+        # a missing or unusable dataset file: one line (data.py names the package)
+        sys.exit(f"train: {e}")

@@ -474,13 +474,16 @@ eex_status eex_file_parse(const void *buf, size_t size, eex_file *f)
 eex_status eex_file_open(const char *path, eex_file *f)
 {
     memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO or a device must not block the open; fstat refuses it */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return eex_fail(EEX_ERR_IO, "weights: cannot open '%s': %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
-        return eex_fail(EEX_ERR_IO, "weights: '%s' is not a regular file", path);
+        return eex_fail(EEX_ERR_IO, "weights: '%s' is not a regular file (%s)", path,
+                        S_ISDIR(sb.st_mode) ? "a directory" : S_ISFIFO(sb.st_mode) ? "a FIFO"
+                        : S_ISCHR(sb.st_mode) ? "a character device" : "not a file");
     }
     size_t size = (size_t)sb.st_size;
     if (size == 0) {

@@ -1,10 +1,12 @@
 #!/usr/bin/python3
-"""The Fashion-MNIST reproduction of Pacheco et al. (GLOBECOM 2021), computed by the C
-engine: every distortion level x expert mode, all thresholds from one `eex eval` pass
-each. Writes the raw results (JSON), docs/results/fmnist.md and PNG plots.
+"""The reproduction of Pacheco et al. (GLOBECOM 2021) on a dataset (Fashion-MNIST by
+default), computed by the C engine: every distortion level x expert mode, all
+thresholds from one `eex eval` pass each. Writes the raw results (JSON), the report
+(docs/results/fmnist.md by default) and PNG plots.
 
     fmnist.py --eex build/eex --model models/fmnist-ee.eex \
               --dataset /usr/share/datasets/fashion-mnist --out docs/results
+    fmnist.py --model train/out/fm5/fm5-ee.eex --dataset DIR --name fm5 --stem fm5 --out DIR2
 
 The paper's numbers (Caltech-256, MobileNetV2, 300x300) are set beside ours at
 p_tar = 0.8 for orientation only: the datasets differ, so agreement is judged on the
@@ -67,7 +69,7 @@ def pct2(v):
     return "-" if v is None else f"{100 * v:.2f}"
 
 
-def plots(grid, out_dir):
+def plots(grid, out_dir, stem):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -91,7 +93,7 @@ def plots(grid, out_dir):
             ax.set_ylim(0, 100)
         axes[0].legend(fontsize=8)
         fig.tight_layout()
-        path = os.path.join(out_dir, f"fmnist_{kind}.png")
+        path = os.path.join(out_dir, f"{stem}_{kind}.png")
         fig.savefig(path, dpi=110)
         plt.close(fig)
         files.append(os.path.basename(path))
@@ -100,11 +102,11 @@ def plots(grid, out_dir):
 
 def write_md(a, grid, meta, pngs):
     L = []
-    L.append("# Fashion-MNIST reproduction of the expert-exit method\n")
-    L.append(f"Produced by `make experiment` ({meta['date']}, commit `{meta['commit']}`) with the C engine: "
+    L.append(f"# {a.name} reproduction of the expert-exit method\n")
+    L.append(f"Produced by `{meta['target']}` ({meta['date']}, commit `{meta['commit']}`) with the C engine: "
              f"`eex eval {a.model}` on the {meta['images']} test images per condition, distortions applied "
              f"in C (docs/distortions.md, noise seed {a.seed} + image index), {meta['seconds']:.0f} s in all. "
-             "Raw numbers: [fmnist.json](fmnist.json).\n")
+             f"Raw numbers: [{a.stem}.json]({a.stem}.json).\n")
     L.append("Modes: **pristine** = the exits trained on clean images; **expert (detector)** = the expert "
              "set chosen per image by the distortion detector; **expert (oracle)** = the expert set of the "
              "applied distortion. An image exits at the first exit whose calibrated confidence is > p_tar; "
@@ -163,7 +165,7 @@ def write_md(a, grid, meta, pngs):
     return "\n".join(L)
 
 
-def findings(grid):
+def findings(grid, name):
     """Plain statements computed from the grid (not written by hand)."""
     out = []
     better_edge, more_off, fewer_off = [], [], []
@@ -195,7 +197,7 @@ def findings(grid):
             if (grid[(k, l)]["auto"].get("detector_accuracy") or 0) < 0.98]
     if weak:
         out.append("- The detector is below 98% at: " + ", ".join(f"{n} ({pct(v)}%)" for n, v in weak) +
-                   ". On 28x28 Fashion-MNIST spectra, noise of sigma 10 or less barely changes the log "
+                   f". On 28x28 {name} spectra, noise of sigma 10 or less barely changes the log "
                    "magnitudes, so light noise and clean images look alike to a detector that sees only the "
                    "spectrum: a limit of that input, not of the network (measurements in "
                    "docs/distortions.md, \"The detector\"); the "
@@ -213,6 +215,9 @@ def main():
     ap.add_argument("--limit", type=int, default=0, help="images per condition (default: all)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--name", default="Fashion-MNIST", help="the dataset's name, for the report's title")
+    ap.add_argument("--stem", default="fmnist", help="file names: STEM.md, STEM.json, STEM_blur.png, ...")
+    ap.add_argument("--target", default="make experiment", help="the command named as the report's maker")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     t0 = time.time()
@@ -235,15 +240,16 @@ def main():
     meta = dict(date=datetime.date.today().isoformat(), commit=commit or "unknown",
                 images=grid[LEVELS[0]]["pristine"]["images"], seconds=time.time() - t0,
                 detector_overall=sum(d for d in det if d is not None) / max(1, sum(d is not None for d in det)),
-                machine=f"{cpu}, {os.cpu_count()} cores", command=" ".join(sys.argv), findings=findings(grid))
+                machine=f"{cpu}, {os.cpu_count()} cores", command=" ".join(sys.argv),
+                findings=findings(grid, a.name), target=a.target, dataset=a.name)
     raw = {"meta": {k: v for k, v in meta.items() if k != "findings"},
            "grid": [{"distortion": spec(k, l), "mode": m, **grid[(k, l)][m]} for k, l in LEVELS for m in MODES]}
-    with open(os.path.join(a.out, "fmnist.json"), "w") as f:
+    with open(os.path.join(a.out, f"{a.stem}.json"), "w") as f:
         json.dump(raw, f, indent=1)
-    pngs = plots(grid, a.out)
-    with open(os.path.join(a.out, "fmnist.md"), "w") as f:
+    pngs = plots(grid, a.out, a.stem)
+    with open(os.path.join(a.out, f"{a.stem}.md"), "w") as f:
         f.write(write_md(a, grid, meta, pngs))
-    print(f"fmnist: wrote {a.out}/fmnist.md, fmnist.json, {', '.join(pngs)} in {time.time() - t0:.0f} s")
+    print(f"fmnist: wrote {a.out}/{a.stem}.md, {a.stem}.json, {', '.join(pngs)} in {time.time() - t0:.0f} s")
 
 
 if __name__ == "__main__":

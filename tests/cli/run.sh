@@ -65,5 +65,27 @@ expect_rc "wrong input shape names the input" 1 "must be \[N,3,16,16\]" -- "$EEX
 expect_rc "float64 input is refused" 1 "float32" -- "$EEX" run "$T/m.eex" --input "$T/f64.npy" --output "$T/o.npy"
 expect_rc "unwritable output" 1 "cannot write" -- "$EEX" run "$T/m.eex" --input "$T/in.npy" --output /nonexistent/dir/o.npy
 
+# What a target reads from outside the repository, missing: one line that names the
+# Debian package, no traceback (make's own "Error 1" line follows it).
+for target in demo train experiment; do
+    make --no-print-directory -s -o "$BUILD/eex" "$target" BUILD="$BUILD" FMNIST_DIR="$T/no-fmnist" >"$T/out" 2>&1
+    rc=$?
+    lines=$(grep -c "^make $target: " "$T/out")
+    if [ "$rc" != 0 ] && [ "$lines" = 1 ] && grep -q "^make $target: .*dataset-fashion-mnist" "$T/out" &&
+        ! grep -q Traceback "$T/out"; then ok "make $target without Fashion-MNIST names the package"
+    else bad "make $target without Fashion-MNIST (exit $rc; output: $(head -c 400 "$T/out"))"; fi
+done
+expect_rc "eval without Fashion-MNIST names the package" 1 "no such file (Fashion-MNIST is Debian's dataset-fashion-mnist" \
+    -- "$EEX" eval models/fmnist-ee.eex --dataset "$T/fashion-mnist" --limit 1
+expect_rc "eval on a folder without IDX files" 1 "t10k-images-idx3-ubyte\[.gz\]: no such file$" \
+    -- "$EEX" eval models/fmnist-ee.eex --dataset "$T" --limit 1
+# every Debian package that a need.sh check names is one `make deps` installs
+make --no-print-directory -s print-deps >"$T/deps"
+named=$(grep -ho "=\(python3-[a-z0-9-]*\|dataset-[a-z0-9-]*\)" mk/*.mk tools/demo.sh | tr -d = | sort -u)
+absent=""
+for p in $named dataset-fashion-mnist libonnx-testdata; do grep -qx "$p" "$T/deps" || absent="$absent $p"; done
+if [ -n "$named" ] && [ -z "$absent" ]; then ok "make print-deps lists every package the targets check for"
+else bad "make print-deps lacks:$absent"; fi
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

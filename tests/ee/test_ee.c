@@ -7,8 +7,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "../../branches/bandit.h"
 #include "../../engine/session.h"
+#include "../../weights/metawrite.h"
 #include "eex.h"
 
 static eex_model *model;
@@ -303,4 +306,175 @@ Test(ee, forced_exit_stops_there_whatever_the_confidence)
     eex_exit_result r;
     cr_assert_eq(eex_session_run_policy(s, &p, &r), EEX_ERR_ARGUMENT);
     eex_session_free(s);
+}
+
+Test(ee, per_exit_thresholds_pick_the_exit_each_allows)
+{
+    unsigned char want[512];
+    eex_session *s = new_session();
+    eex_exit_result r;
+    /* exit 1 can never pass 2.0; exit 2 passes anything: exit 2 answers,
+       though the single threshold (2.0) would let nothing through */
+    const float t[3] = {2.0f, -1.0f, 2.0f};
+    eex_policy p = policy(2.0f, 0);
+    p.thresholds = t, p.n_thresholds = 3;
+    cr_assert_eq(eex_session_run_policy(s, &p, &r), EEX_OK, "%s", eex_last_error());
+    cr_assert_eq(r.where, EEX_WHERE_EDGE);
+    cr_assert_eq(r.exit, 2);
+    expected_nodes(1, 0, 0, want);
+    assert_executed(s, want, "exit 2 by per-exit thresholds");
+    /* the final without its own entry uses `threshold` */
+    const float t2[3] = {2.0f, 2.0f, 2.0f};
+    p.thresholds = t2;
+    p.threshold = -1.0f;
+    cr_assert_eq(eex_session_run_policy(s, &p, &r), EEX_OK);
+    cr_assert_eq(r.where, EEX_WHERE_LOCAL);
+    cr_assert_eq(r.exit, 4, "the final is above -1 and answers");
+    cr_assert_float_eq(eex_policy_threshold(&p, 3), -1.0f, 0);
+    cr_assert_float_eq(eex_policy_threshold(&p, 0), 2.0f, 0);
+    /* bad vectors are errors, not guesses */
+    p.n_thresholds = 5;
+    cr_assert_eq(eex_session_run_policy(s, &p, &r), EEX_ERR_ARGUMENT);
+    const float tn[3] = {0.5f, NAN, 0.5f};
+    p.thresholds = tn, p.n_thresholds = 3;
+    cr_assert_eq(eex_session_run_policy(s, &p, &r), EEX_ERR_NUMERIC);
+    eex_session_free(s);
+}
+
+Test(ee, bandit_plays_every_arm_then_the_best_and_resets)
+{
+    const float arms[3] = {0.5f, 0.7f, 0.9f};
+    const eex_adaptive_opts o = {.candidates = arms, .n_candidates = 3, .offload_cost = 0.1, .exploration = 0.5};
+    eex_bandit *b;
+    cr_assert_eq(eex_bandit_new(&o, 2, &b), EEX_OK, "%s", eex_last_error());
+    for (int a = 0; a < 3; a++) {
+        cr_assert_eq(eex_bandit_choose(b, 0), a, "unplayed arms first, lowest first");
+        eex_bandit_update(b, 0, a, 0.0);
+    }
+    /* arm 1 pays 1, the others 0: after enough plays it dominates context 0 */
+    for (int i = 0; i < 500; i++) {
+        const int a = eex_bandit_choose(b, 0);
+        eex_bandit_update(b, 0, a, a == 1 ? 1.0 : 0.0);
+    }
+    cr_assert_gt(eex_bandit_plays(b, 0, 1), 450, "arm 1 played %ld times", eex_bandit_plays(b, 0, 1));
+    cr_assert_eq(eex_bandit_plays(b, 1, 0), 0, "contexts are independent");
+    cr_assert_float_eq(eex_bandit_threshold(b, 2), 0.9f, 0);
+    eex_bandit_reset(b);
+    cr_assert_eq(eex_bandit_plays(b, 0, 1), 0);
+    cr_assert_eq(eex_bandit_choose(b, 0), 0);
+    eex_bandit_free(b);
+    /* reward: 0 on the edge; offloaded, the confidence gained minus the cost */
+    const float c[4] = {0.3f, 0.4f, 0.5f, 0.9f};
+    cr_assert_float_eq(eex_adaptive_reward(c, 2, 3, 0, 0.1), 0.0, 1e-12);
+    cr_assert_float_eq(eex_adaptive_reward(c, 2, 3, 1, 0.1), 0.4f - 0.1, 1e-6);
+    cr_assert_float_eq(eex_adaptive_reward(c, 3, 3, 1, 0.1), -0.1, 1e-6);
+    const eex_adaptive_opts bad = {.candidates = arms, .n_candidates = 0};
+    cr_assert_eq(eex_bandit_new(&bad, 1, &b), EEX_ERR_ARGUMENT);
+}
+
+Test(ee, adaptive_policy_learns_in_the_session_without_labels)
+{
+    eex_session *s = new_session();
+    eex_exit_result r;
+    eex_policy p = policy(0.5f, 0);
+    p.adaptive = 1;
+    cr_assert_eq(eex_session_run_policy(s, &p, &r), EEX_ERR_STATE, "no bandit yet");
+    const float arms[2] = {-1.0f, 2.0f};  /* always exit 1 / never exit */
+    /* offloading costs 10: exiting at once (reward 0) is the better arm */
+    const eex_adaptive_opts o = {.candidates = arms, .n_candidates = 2, .offload_cost = 10.0};
+    cr_assert_eq(eex_session_set_adaptive(s, &o), EEX_OK, "%s", eex_last_error());
+    for (int i = 0; i < 20; i++)
+        cr_assert_eq(eex_session_run_policy(s, &p, &r), EEX_OK, "%s", eex_last_error());
+    cr_assert_eq(s->bandit->plays[1], 1, "the costly arm was tried once: %ld", s->bandit->plays[1]);
+    cr_assert_eq(s->bandit->plays[0], 19);
+    cr_assert_eq(r.exit, 1);
+    eex_session_reset_adaptive(s);
+    cr_assert_eq(s->bandit->plays[0] + s->bandit->plays[1], 0);
+    cr_assert_eq(eex_session_set_adaptive(s, NULL), EEX_OK);
+    cr_assert_eq(eex_session_run_policy(s, &p, &r), EEX_ERR_STATE);
+    eex_session_free(s);
+}
+
+Test(ee, saved_thresholds_and_temperatures_round_trip_and_bad_ones_are_refused)
+{
+    char path[] = "/tmp/eex_test_thrXXXXXX";
+    const int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    const int E = 3, X = eex_model_expert_count(model);
+    float temps[4 * 3];
+    for (int i = 0; i < (E + 1) * X; i++)
+        temps[i] = 0.5f + 0.1f * (float)i;
+    const float th[3] = {0.9f, 0.8f, 0.25f};
+    cr_assert_eq(eex_model_save_calibrated(model, temps, th, 3, path), EEX_OK, "%s", eex_last_error());
+    eex_model *m2;
+    cr_assert_eq(eex_model_open(path, &m2), EEX_OK, "%s", eex_last_error());
+    float got[EEX_MAX_EXITS + 1];
+    cr_assert_eq(eex_model_default_thresholds(m2, got, EEX_MAX_EXITS + 1), 3);
+    for (int k = 0; k < 3; k++)
+        cr_assert_float_eq(got[k], th[k], 1e-7);
+    for (int k = 1; k <= E + 1; k++)
+        for (int e = 0; e < X; e++)
+            cr_assert_float_eq(eex_model_temperature(m2, k, e), temps[(k - 1) * X + e], 1e-7);
+    cr_assert_eq(m2->n_nodes, model->n_nodes, "the graph is copied whole");
+    eex_model_close(m2);
+    /* a file whose ee.thresholds has the wrong count, or a value outside [0, 1] */
+    const double two[2] = {0.5, 0.5}, big[3] = {0.5, 1.5, 0.5};
+    const eex_meta_set bad[2] = {{.key = "ee.thresholds", .type = EEX_V_F64S, .fs = two, .count = 2},
+                                 {.key = "ee.thresholds", .type = EEX_V_F64S, .fs = big, .count = 3}};
+    for (int b = 0; b < 2; b++) {
+        cr_assert_eq(eex_file_write_meta(&model->file, &bad[b], 1, path), EEX_OK, "%s", eex_last_error());
+        cr_assert_eq(eex_model_open(path, &m2), EEX_ERR_FORMAT);
+        cr_assert(strstr(eex_last_error(), "ee.thresholds"), "%s", eex_last_error());
+    }
+    const float bad_t[12] = {0};
+    cr_assert_eq(eex_model_save_calibrated(model, bad_t, NULL, 0, path), EEX_ERR_NUMERIC);
+    unlink(path);
+}
+
+/* eex eval --adaptive decides from recorded confidences with eex_bandit; a
+ * session with policy.adaptive runs image by image. Both must make the same
+ * choices on the same stream. */
+Test(ee, session_adaptive_equals_the_bandit_on_recorded_confidences)
+{
+    eex_session *s = new_session(), *all = new_session();
+    const float arms[5] = {0.0f, 0.12f, 0.15f, 0.2f, 1.0f};
+    const eex_adaptive_opts o = {.candidates = arms, .n_candidates = 5, .offload_cost = 0.01, .exploration = 0.05};
+    cr_assert_eq(eex_session_set_adaptive(s, &o), EEX_OK);
+    eex_bandit *b;
+    cr_assert_eq(eex_bandit_new(&o, 1, &b), EEX_OK);
+    const int E = 3;
+    uint64_t st = 7;
+    int offloads = 0;
+    for (int n = 0; n < 60; n++) {
+        for (size_t i = 0; i < sizeof image / sizeof *image; i++)
+            image[i] = (float)(eex_splitmix64(&st) >> 40) / (1 << 24) * 4.0f - 2.0f;
+        const int64_t ishape[4] = {1, 3, 28, 28};
+        cr_assert_eq(eex_session_set_input(s, eex_model_image_input(model), image, ishape, 4), EEX_OK);
+        cr_assert_eq(eex_session_set_input(all, eex_model_image_input(model), image, ishape, 4), EEX_OK);
+        eex_policy p = policy(0.5f, 0);
+        p.adaptive = 1;
+        eex_exit_result r;
+        cr_assert_eq(eex_session_run_policy(s, &p, &r), EEX_OK, "%s", eex_last_error());
+        cr_assert_eq(eex_session_run_all(all), EEX_OK);
+        float conf[4];
+        int cls;
+        for (int k = 0; k < 4; k++)
+            cr_assert_eq(eex_session_exit_confidence(all, k + 1, 0, EEX_METRIC_MAXPROB, &conf[k], &cls, 1), EEX_OK);
+        const int arm = eex_bandit_choose(b, 0);
+        cr_assert_eq(s->bandit_arm, arm, "image %d: session arm %d, bandit arm %d", n, s->bandit_arm, arm);
+        int k = 0;
+        while (k < E && !(conf[k] > arms[arm]))
+            k++;
+        cr_assert_eq(r.where == EEX_WHERE_EDGE, k < E, "image %d", n);
+        offloads += k == E;
+        eex_bandit_update(b, 0, arm, eex_adaptive_reward(conf, E - 1, E, k == E, o.offload_cost));
+    }
+    for (int a = 0; a < 5; a++)
+        cr_assert_eq(eex_bandit_plays(s->bandit, 0, a), eex_bandit_plays(b, 0, a), "arm %d", a);
+    cr_assert_gt(offloads, 0, "the stream must exercise offloaded images too");
+    cr_assert_lt(offloads, 60, "and edge answers");
+    eex_bandit_free(b);
+    eex_session_free(s);
+    eex_session_free(all);
 }

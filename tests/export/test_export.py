@@ -567,22 +567,22 @@ def half_side_heads():
     c_engine_matches(model, path, m, "C engine, float16 heads")
 
 
-@test
-def two_channel_detector():
-    """A detector on spectrum + image: exported as a [1, 2, 32, 32] input, and `eex run`
+def detector_planes_match(channels):
+    """A detector on `channels` planes: exported as a [1, C, 32, 32] input, and `eex run`
     on a PNG builds that input as docs/distortions.md says (channel 0 the spectrum,
-    channel 1 the grayscale image, each resized to 32x32, / 255): its detector
-    probabilities equal PyTorch's on the same two planes."""
+    channel 1 the grayscale image, each resized to 32x32, / 255; channel 2 the diagonal
+    residual of the gray image resized to uint8): its detector probabilities equal
+    PyTorch's on the same planes."""
     import distort
     from PIL import Image
-    model = make_model(4, detector_channels=2)
-    path, _, m = export(model, model.spec(), "det2")
-    assert dict(m["inputs"])["spectrum"] == [1, 2, 32, 32], m["inputs"]
+    model = make_model(4, detector_channels=channels)
+    path, _, m = export(model, model.spec(), f"det{channels}")
+    assert dict(m["inputs"])["spectrum"] == [1, channels, 32, 32], m["inputs"]
     ok, why = engine_accepts_named_io()
     if not ok:
         print(f"     skipped C-engine check: {why}")
         return
-    c_engine_matches(model, path, m, "C engine, 2-channel detector")
+    c_engine_matches(model, path, m, f"C engine, {channels}-channel detector")
     import json
     rng = np.random.default_rng(11)
     yy, xx = np.mgrid[0:30, 0:40]
@@ -593,7 +593,7 @@ def two_channel_detector():
               "gray 32x32 (as is)": rng.integers(0, 256, (32, 32), dtype=np.uint8)}
     classes = m["meta"]["ee.detector.classes"]
     for name, img in images.items():
-        png, spec_png = os.path.join(TMP, "det2.png"), os.path.join(TMP, "det2_spec.png")
+        png, spec_png = os.path.join(TMP, "det.png"), os.path.join(TMP, "det_spec.png")
         Image.fromarray(img).save(png)
         r = subprocess.run([EEX_BIN, "run", path, png, "--json"], capture_output=True, text=True)
         assert r.returncode == 0, f"{name}: eex run: {r.stderr.strip()}"
@@ -603,18 +603,39 @@ def two_channel_detector():
         r = subprocess.run([EEX_BIN, "spectrum", png, spec_png], capture_output=True, text=True)
         assert r.returncode == 0, f"{name}: eex spectrum: {r.stderr.strip()}"
         spec = np.asarray(Image.open(spec_png))
-        x = np.stack([distort._plane_input(spec, (32, 32)),
-                      distort._plane_input(distort.gray_u8(img), (32, 32))])[None]
+        planes = [distort._plane_input(spec, (32, 32)), distort._plane_input(distort.gray_u8(img), (32, 32))]
+        if channels == 3:
+            planes.append(distort.detector_input(img, (32, 32), channels=3)[2])
+        x = np.stack(planes)[None]
         ref = torch.softmax(model.detector(torch.from_numpy(x)).double(), 1)[0].detach().numpy()
         diff = max(abs(got[c] - ref[i]) for i, c in enumerate(classes))
         assert diff < 2e-6, f"{name}: C {got} vs PyTorch {dict(zip(classes, ref))}"
         MAXDIFF["detector probabilities from a PNG"] = max(
             MAXDIFF.get("detector probabilities from a PNG", 0.0), diff)
-    # and the Python helper builds the same two planes from the image alone
+    # and the Python helper builds the same planes from the image alone
     img = images["rgb 30x40 (gray conversion)"]
-    planes = distort.detector_input(img, (32, 32), channels=2)
-    assert planes.shape == (2, 32, 32)
+    planes = distort.detector_input(img, (32, 32), channels=channels)
+    assert planes.shape == (channels, 32, 32)
     assert np.array_equal(planes[1], distort._plane_input(distort.gray_u8(img), (32, 32)))
+    if channels == 3:
+        # the residual plane by hand: r on the rounded 32x32 gray image
+        g = distort.resize_u8(distort.gray_u8(img), 32, 32).astype(np.int64)
+        r = np.zeros((32, 32))
+        r[:-1, :-1] = g[:-1, :-1] - g[:-1, 1:] - g[1:, :-1] + g[1:, 1:]
+        assert np.array_equal(planes[2], np.clip(0.5 + r / 64, 0, 1).astype(np.float32))
+        assert planes[2].min() < 0.5 < planes[2].max(), "the test image must have a residual"
+
+
+@test
+def two_channel_detector():
+    detector_planes_match(2)
+
+
+@test
+def three_channel_detector():
+    """Spectrum, image and the diagonal residual: the detector for backgrounds that are
+    not black (docs/distortions.md, "Backgrounds")."""
+    detector_planes_match(3)
 
 
 # ----------------------------------------------------------------------------- main

@@ -7,6 +7,16 @@
 
 #include "eex.h"
 
+/* A few bytes can declare a huge input: the arena is capped as the CLI caps
+ * it (--max-arena-mb), tighter, so that a planned arena is refused, not
+ * allocated (tests/fuzz/corpus/fuzz_eex/arena-8GB.eex). */
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc, (void)argv;
+    eex_set_arena_limit((size_t)256 << 20, "fuzz_eex");
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     eex_model *m;

@@ -544,3 +544,56 @@ Test(key, file_rules)
     unlink(path);
     rmdir(dir);
 }
+
+/* A reply's tag covers its request's tag: it verifies against that request
+ * only (docs/protocol.md, "Replies bound to requests"). */
+Test(frames, replies_bound_to_requests)
+{
+    uint8_t frame[128], req1[EEXW_TAG], req2[EEXW_TAG];
+    eexw_key k;
+    eexw_key_init(&k, "0123456789abcdef0123", 20);
+    memset(req1, 0x11, sizeof req1);
+    memset(req2, 0x11, sizeof req2);
+    req2[31] ^= 1;
+    const uint32_t n = eexw_put_error(frame + EEXW_HEADER, EEXW_E_DIGEST, "x");
+    eexw_put_header(frame, EEXW_ERROR, 5, n);
+    eexw_finish_reply(frame, n, &k, req1);
+    cr_assert_eq(eexw_auth_check_reply(frame, n, &k, req1), 0);
+    cr_assert_eq(eexw_auth_check_reply(frame, n, &k, req2), 2, "another request's tag");
+    cr_assert_eq(eexw_auth_check_reply(frame, n, &k, NULL), 2, "no request tag");
+    cr_assert_eq(eexw_auth_check(frame, n, &k), 2, "the unbound form");
+    eexw_finish_reply(frame, n, &k, NULL);
+    cr_assert_eq(eexw_auth_check_reply(frame, n, &k, NULL), 0, "zeros stand for an unread request tag");
+}
+
+/* The replay window: a tag is refused while among the last n recorded, and
+ * forgotten once n newer ones came; the index stays consistent over many
+ * wraps. */
+Test(replay, window)
+{
+    enum { N = 64 };
+    eexw_replay *r = eexw_replay_new(N);
+    cr_assert(r);
+    uint8_t tag[EEXW_TAG] = {0};
+    for (uint32_t i = 0; i < 10 * N; i++) {
+        memset(tag, 0, sizeof tag);
+        eexw_put_u32(tag, i * 2654435761u % 97);  /* many share a bucket */
+        eexw_put_u32(tag + 4, i);
+        cr_assert_eq(eexw_replay_seen(r, tag), 0, "new tag %u", i);
+        cr_assert_eq(eexw_replay_seen(r, tag), 1, "tag %u again", i);
+    }
+    /* the last N are held, the one before them is not */
+    const uint32_t last = 10 * N - 1;
+    for (uint32_t j = last - N + 1; j <= last; j++) {
+        memset(tag, 0, sizeof tag);
+        eexw_put_u32(tag, j * 2654435761u % 97);
+        eexw_put_u32(tag + 4, j);
+        cr_assert_eq(eexw_replay_seen(r, tag), 1, "tag %u within the window", j);
+    }
+    memset(tag, 0, sizeof tag);
+    eexw_put_u32(tag, (last - N) * 2654435761u % 97);
+    eexw_put_u32(tag + 4, last - N);
+    cr_assert_eq(eexw_replay_seen(r, tag), 0, "tag %u fell out of the window", last - N);
+    eexw_replay_free(r);
+    cr_assert_null(eexw_replay_new(0));
+}

@@ -2,7 +2,7 @@
 """The partition executor end to end on loopback: `eex serve`, `eex run --cloud`,
 `eex eval --cloud` and bench/offload/loadgen.
 
-    test_offload.py [equality] [kill] [hostile] [load] [cli] [batch] [auth]    (default: all)
+    test_offload.py [equality] [kill] [hostile] [load] [cli] [batch] [auth] [replay] ...    (default: all)
 
 BUILD selects the build folder (build-asan for the sanitizer run: the hostile
 test then also requires a clean sanitizer report). The model is
@@ -157,9 +157,16 @@ def infer_body(cut, shape, digest=DIGEST, expert=0, dtype=1, values=None):
     return body
 
 
-def read_frame(sock, timeout=5.0, key=None):
+def tag_of(request):
+    """The HMAC tag of a tagged frame (32 bytes before the CRC)."""
+    return request[-36:-4]
+
+
+def read_frame(sock, timeout=5.0, key=None, bind=b"\0" * 32, raw=False):
     """(type, id, body) or None when the connection closed first. With a key
-    the reply's tag must be right (AssertionError otherwise)."""
+    the reply's tag must be right (AssertionError otherwise): a reply's tag
+    covers its bytes and then its request's tag, `bind` (docs/protocol.md,
+    "Replies bound to requests"). raw: (type, id, body, the frame's bytes)."""
     sock.settimeout(timeout)
     buf = b""
     try:
@@ -182,8 +189,8 @@ def read_frame(sock, timeout=5.0, key=None):
     body, tag = rest[:blen], rest[blen:blen + tlen]
     assert struct.unpack("<I", rest[blen + tlen:])[0] == zlib.crc32(buf + body + tag) & 0xffffffff
     if key is not None:
-        assert tlen and hmac.compare_digest(tag, hmac.new(key, buf + body, hashlib.sha256).digest()), "reply tag"
-    return ftype, rid, body
+        assert tlen and hmac.compare_digest(tag, hmac.new(key, buf + body + bind, hashlib.sha256).digest()), "reply tag"
+    return (ftype, rid, body, buf + rest) if raw else (ftype, rid, body)
 
 
 def error_code(reply):
@@ -598,7 +605,7 @@ def test_auth():
         replies = []
         for f in frames:
             s.sendall(f)
-            replies.append(read_frame(s, key=k))
+            replies.append(read_frame(s, key=k, bind=tag_of(f) if f[6] & 1 else b"\0" * 32))
         gone = closed(s, timeout=2)
         s.close()
         return replies, gone
@@ -667,8 +674,13 @@ def test_auth():
     check("refused a frame from 127.0.0.1" in text and "replay" in text, "refused frames are reported on stderr",
           text[-800:])
     lines = [json.loads(x) for x in open(log)]
-    check(any(x.get("error") == 12 for x in lines) and any(x.get("error") == 13 for x in lines),
-          "refused frames are in the --log with error 12 (auth) and 13 (replay)")
+
+    def logged(code):  # a whole line, or counted in a per-client summary (5 lines per client a second)
+        return sum(1 for x in lines if x.get("error") == code) + sum(x.get("errors", {}).get(str(code), 0)
+                                                                    for x in lines)
+    check(logged(12) >= 9 and logged(13) == 2,
+          "refused frames are in the --log with error 12 (auth) and 13 (replay), whole or in summaries",
+          (logged(12), logged(13)))
     import re
     m = re.search(r"(\d+) frames refused for authentication, (\d+) for replayed ids", text)
     check(m and int(m.group(1)) >= 9 and int(m.group(2)) == 2, "serve's summary counts them", m and m.group(0))
@@ -689,6 +701,472 @@ def test_auth():
     check(rc != 0 and "at least 16" in err, "a key shorter than 16 bytes is refused", err)
 
 
+# ---- 8. replies bound to requests; replays refused across connections -----------
+
+def read_raw(sock, timeout=5.0):
+    """One whole frame's bytes, or b'' when the connection closed first."""
+    sock.settimeout(timeout)
+    buf = b""
+    try:
+        while len(buf) < 20:
+            c = sock.recv(20 - len(buf))
+            if not c:
+                return b""
+            buf += c
+        blen = struct.unpack("<I", buf[16:20])[0]
+        need = 20 + blen + (32 if buf[6] & 1 else 0) + 4
+        while len(buf) < need:
+            c = sock.recv(need - len(buf))
+            if not c:
+                return b""
+            buf += c
+    except (ConnectionResetError, socket.timeout):
+        return b""
+    return buf
+
+
+class Relay:
+    """An on-path listener: each connection's frames are passed to `upstream`
+    and the replies back (recorded), or, with `answer`, every request gets
+    those fixed bytes (a recorded reply, replayed)."""
+
+    def __init__(self, upstream=None, answer=None):
+        self.upstream, self.answer = upstream, answer
+        self.requests, self.replies = [], []
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(8)
+        self.ls.settimeout(0.2)
+        self.port = self.ls.getsockname()[1]
+        self.stop_flag = False
+        self.th = threading.Thread(target=self.loop, daemon=True)
+        self.th.start()
+
+    def loop(self):
+        while not self.stop_flag:
+            try:
+                c, _ = self.ls.accept()
+            except socket.timeout:
+                continue
+            up = socket.create_connection(self.upstream, timeout=5) if self.upstream else None
+            for _ in range(1000):  # bounded: one edge sends a few frames
+                req = read_raw(c, timeout=5)
+                if not req:
+                    break
+                self.requests.append(req)
+                if up:
+                    up.sendall(req)
+                    rep = read_raw(up)
+                else:
+                    rep = self.answer(req) if callable(self.answer) else self.answer
+                if not rep:
+                    break
+                self.replies.append(rep)
+                c.sendall(rep)
+            c.close()
+            if up:
+                up.close()
+
+    def close(self):
+        self.stop_flag = True
+        self.th.join(5)
+        self.ls.close()
+
+
+def test_replay():
+    key = os.urandom(32)
+    kf = write_key("replay-key", key)
+    srv = Server(args=["--key", kf])
+    relay = Relay(upstream=("127.0.0.1", srv.port))
+    try:
+        def run_via(port, img):
+            rc, out, err = run(EEX, "run", MODEL, img, "--threshold", "1", "--cloud", f"127.0.0.1:{port}",
+                               "--key", kf, "--json", "--deadline-ms", "2000")
+            return json.loads(out) if rc == 0 else {"err": err}
+
+        honest = [run_via(relay.port, img) for img in IMAGES[:2]]
+        check(all(j.get("where") == "cloud" for j in honest) and len(relay.replies) == 2,
+              "through an on-path relay: two honest keyed runs answered by the cloud (replies recorded)", honest)
+        ids = [struct.unpack("<Q", r[8:16])[0] for r in relay.requests]
+        check(len(ids) == 2 and ids[0] != ids[1] and 1 not in ids,
+              "two edge processes number their requests from different random bases", ids)
+        # edge side: the recorded, authenticated reply of image 1 fed to a run on image 0
+        fake = Relay(answer=relay.replies[1])
+        try:
+            j = run_via(fake.port, IMAGES[0])
+        finally:
+            fake.close()
+        check(j.get("where") == "degraded" and "authenticated" in j.get("reason", ""),
+              "a recorded authenticated reply replayed to a later edge: refused (degraded, 'not authenticated')", j)
+        check(j.get("class") == honest[0].get("class"), "and the degraded answer is the image's own",
+              (j.get("class"), honest[0].get("class")))
+        # server side: the recorded request frame replayed on a new connection
+        for label, req in (("a new connection", relay.requests[0]), ("another new connection", relay.requests[1])):
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            s.sendall(req)
+            r = read_frame(s, key=key, bind=tag_of(req))
+            check(error_code(r) == 13 and closed(s), f"a recorded request frame replayed on {label}: error 'replay'", r)
+            s.close()
+        # a fresh frame is answered, and the same frame again on a third connection is not
+        body = infer_body(len(cut_shapes()) - 1, cut_shapes()[-1])
+        fresh = frame(1, 77, body, key=key)
+        codes = []
+        for _ in range(2):
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            s.sendall(fresh)
+            r = read_frame(s, key=key, bind=tag_of(fresh))
+            codes.append(r[0] if r and r[0] != 3 else error_code(r))
+            s.close()
+        check(codes == [2, 13], "a fresh frame: RESULT; the same bytes on another connection: 'replay'", codes)
+        # the edge library, many requests, some retried on new connections: none refused
+        rc, out, err = run(LOADGEN, MODEL, "--cloud", srv.addr(), "--clients", "4", "--requests", "50",
+                           "--threshold", "1", "--key", kf)
+        j = json.loads(out) if rc == 0 else {}
+        check(j.get("cloud") == 200, "4 keyed edges x 50 requests: all answered by the cloud", j or err)
+    finally:
+        relay.close()
+        srv.stop()
+    text = srv.stderr()
+    import re
+    m = re.search(r"(\d+) for replayed ids", text)
+    check(m and int(m.group(1)) == 3, "serve's summary counts the 3 replays", m and m.group(0))
+
+
+# ---- 9. the served file replaced under load; SIGHUP reload ----------------------
+
+def make_other_model(path, seed=4):
+    """The tiny model's architecture with other weights (tests/ee/make_tiny.py)."""
+    code = ("import sys; sys.path.insert(0, %r); import test_export as t, shutil; t.torch.set_num_threads(1); "
+            "m = t.make_model(seed=%d); spec = m.spec(); "
+            "spec['exits'][1]['temperature'] = {'pristine': 0.5, 'blur': 2.0, 'noise': 1.5}; "
+            "t.eex_export.export(m, spec, %r); shutil.rmtree(t.TMP, ignore_errors=True)"
+            % (os.path.join(ROOT, "tests", "export"), seed, path))
+    subprocess.run([sys.executable if "usr/bin" in sys.executable else "/usr/bin/python3", "-c", code], check=True,
+                   capture_output=True, timeout=300)
+
+
+def test_hotswap():
+    import shutil
+    live = os.path.join(TMP, "live.eex")
+    other = os.path.join(TMP, "other-weights.eex")
+    big = os.path.join(ROOT, "models", "fmnist-ee.eex")   # 1 MB: some constants read from the file at run time
+    first = big if os.path.exists(big) else MODEL
+    shutil.copyfile(first, live)
+    make_other_model(other)
+    sha_other = hashlib.sha256(open(other, "rb").read()).hexdigest()
+    srv = Server(model=live, args=["--threads", "2"])
+    try:
+        lg = subprocess.Popen([LOADGEN, first, "--cloud", srv.addr(), "--clients", "4", "--requests", "300",
+                               "--interval-ms", "5", "--send-only", "--threshold", "1", "--deadline-ms", "3000"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+        swaps = 0
+        t0 = time.monotonic()
+        size = os.path.getsize(live)
+        while lg.poll() is None and time.monotonic() - t0 < 20 and swaps < 40:
+            shutil.copyfile(other, live)              # cp other.eex live.eex: truncates, then writes
+            time.sleep(0.02)
+            with open(live, "r+b") as f:              # a same-size edit in place
+                f.seek(size // 2)
+                f.write(os.urandom(4096))
+            time.sleep(0.02)
+            os.truncate(live, 100)                    # and a truncation
+            time.sleep(0.02)
+            shutil.copyfile(first, live)
+            swaps += 1
+        out, err = lg.communicate(timeout=120)
+        j = json.loads(out) if lg.returncode == 0 else {}
+        alive = srv.p.poll() is None
+        check(alive, f"the served file overwritten, edited and truncated {swaps} times under load: server alive",
+              srv.stderr()[-500:])
+        check(j and j["lost"] == 0 and j["cloud"] == j["requests"] == 1200 and j["wrong"] == 0,
+              f"{os.path.basename(first)}: 4 edges x 300 requests meanwhile: 0 lost, all answered by the cloud, bit for bit the original weights",
+              j or err[-500:])
+        if not alive:
+            return
+        # SIGHUP: the new file is read and served, its digest announced
+        shutil.copyfile(other, live)
+        srv.p.send_signal(signal.SIGHUP)
+        t1 = time.monotonic()
+        while time.monotonic() - t1 < 10 and f"sha256 {sha_other}" not in srv.stderr():
+            time.sleep(0.05)
+        check(f"reloaded {live}: model" in srv.stderr() and f"sha256 {sha_other}" in srv.stderr(),
+              "SIGHUP: 'reloaded', with the new file's full sha256 on stderr", srv.stderr()[-400:])
+        rc, out, _ = run(EEX, "run", other, IMAGE, "--threshold", "1", "--cloud", srv.addr(), "--json")
+        check(rc == 0 and json.loads(out)["where"] == "cloud", "after the reload an edge with the new file: cloud")
+        rc, out, _ = run(EEX, "run", MODEL, IMAGE, "--threshold", "1", "--cloud", srv.addr(), "--json")
+        j = json.loads(out) if rc == 0 else {}
+        check(j.get("where") == "degraded" and "digest" in j.get("reason", ""),
+              "an edge with the old file: degraded, digest named", j)
+        # reloads under load lose nothing
+        lg = subprocess.Popen([LOADGEN, other, "--cloud", srv.addr(), "--clients", "4", "--requests", "200",
+                               "--interval-ms", "5", "--send-only", "--threshold", "1", "--deadline-ms", "3000"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+        hups = 0
+        while lg.poll() is None and hups < 10:
+            time.sleep(0.1)
+            srv.p.send_signal(signal.SIGHUP)
+            hups += 1
+        out, err = lg.communicate(timeout=120)
+        j = json.loads(out) if lg.returncode == 0 else {}
+        check(j and j["lost"] == 0 and j["cloud"] == 800 and j["wrong"] == 0,
+              f"{hups} reloads during 4 x 200 requests: 0 lost, all from the cloud, all right", j or err[-500:])
+        # a file that cannot be served: the old model stays
+        open(live, "wb").write(b"not a model")
+        srv.p.send_signal(signal.SIGHUP)
+        t1 = time.monotonic()
+        while time.monotonic() - t1 < 10 and "reload of" not in srv.stderr():
+            time.sleep(0.05)
+        check(f"reload of {live} failed" in srv.stderr() and "still serving" in srv.stderr(),
+              "SIGHUP with a broken file: 'reload failed ... still serving'", srv.stderr()[-300:])
+        rc, out, _ = run(EEX, "run", other, IMAGE, "--threshold", "1", "--cloud", srv.addr(), "--json")
+        check(rc == 0 and json.loads(out)["where"] == "cloud", "and the previous model is still served")
+    finally:
+        rc = srv.stop()
+    check(rc == 0, "serve exits 0 after the swaps", srv.stderr()[-500:])
+
+
+# ---- 10. idle connections: first-byte timeout, per-address cap, eviction --------
+
+class IdleFlood:
+    """n connections that never send a byte, from 127.0.0.2.. (per_addr each),
+    re-opened as the server closes them, until stop()."""
+
+    def __init__(self, port, n=512, per_addr=64):
+        import select
+        self.select = select
+        self.port, self.n, self.per_addr = port, n, per_addr
+        self.socks = {}
+        self.opened = self.reopened = 0
+        self.stop_flag = False
+        for i in range(n):
+            self.open(i)
+        self.th = threading.Thread(target=self.loop, daemon=True)
+        self.th.start()
+
+    def open(self, i):
+        s = socket.socket()
+        s.settimeout(1.0)
+        try:
+            s.bind((f"127.0.0.{2 + i // self.per_addr}", 0))
+            s.connect(("127.0.0.1", self.port))
+            s.setblocking(False)
+            self.socks[i] = s
+            self.opened += 1
+        except OSError:
+            s.close()
+            self.socks.pop(i, None)
+
+    def loop(self):
+        for _ in range(100000):  # bounded
+            if self.stop_flag:
+                return
+            p = self.select.poll()
+            fdmap = {}
+            for i, s in self.socks.items():
+                p.register(s, self.select.POLLIN)
+                fdmap[s.fileno()] = i
+            for fd, _ in p.poll(20):
+                i = fdmap[fd]
+                s = self.socks.pop(i)
+                try:
+                    gone = s.recv(1) == b""
+                except (ConnectionResetError, BlockingIOError):
+                    gone = True
+                s.close()
+                if gone:
+                    self.reopened += 1
+                    self.open(i)
+            for i in range(self.n):
+                if i not in self.socks:
+                    self.open(i)
+
+    def stop(self):
+        self.stop_flag = True
+        self.th.join(10)
+        for s in self.socks.values():
+            s.close()
+
+
+def server_xcounts(text):
+    import re
+    m = re.search(r"(\d+) idle connections evicted, (\d+) refused over the per-address cap", text)
+    return (int(m.group(1)), int(m.group(2))) if m else (None, None)
+
+
+def test_idle():
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, 4096)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    # a new connection that never sends: closed after the frame timeout, not the idle timeout
+    srv = Server(args=["--frame-timeout-ms", "1000", "--idle-timeout-ms", "60000"])
+    try:
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        t = time.monotonic()
+        gone = closed(s, timeout=10)
+        waited = time.monotonic() - t
+        s.close()
+        check(gone and waited < 4.0, f"a connection that sends nothing: closed after {waited:.2f} s "
+              "(frame timeout 1 s; idle timeout 60 s)")
+        s = socket.create_connection(("127.0.0.1", srv.port))  # after a frame, the idle timeout applies
+        s.sendall(frame(4, 1, b""))
+        r = read_frame(s)
+        check(r and r[0] == 5 and not closed(s, timeout=2.5), "after a PING the connection stays open past 2.5 s")
+        s.close()
+    finally:
+        srv.stop()
+    # the per-address cap
+    srv = Server(args=["--max-conns-per-addr", "8"])
+    try:
+        socks = []
+        for _ in range(12):
+            c = socket.socket()
+            c.bind(("127.0.0.5", 0))
+            c.connect(("127.0.0.1", srv.port))
+            socks.append(c)
+        time.sleep(0.3)
+        shut = sum(closed(c, timeout=0.3) for c in socks)
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        s.sendall(frame(4, 1, b""))
+        r = read_frame(s)
+        check(shut == 4 and r and r[0] == 5,
+              f"12 connections from one address with --max-conns-per-addr 8: {shut} closed; another address served")
+        s.close()
+        for c in socks:
+            c.close()
+    finally:
+        srv.stop()
+    # 512 idle connections (8 addresses x 64) against the defaults: a legitimate edge is still served
+    srv = Server()
+    flood = None
+    try:
+        flood = IdleFlood(srv.port, n=512, per_addr=64)
+        time.sleep(0.5)
+        rc, out, err = run(LOADGEN, MODEL, "--cloud", srv.addr(), "--clients", "1", "--requests", "20",
+                           "--threshold", "1", "--deadline-ms", "5000")
+        j = json.loads(out) if rc == 0 else {}
+        opened, reopened = flood.opened, flood.reopened
+    finally:
+        if flood:
+            flood.stop()
+        srv.stop()
+    ev, _ = server_xcounts(srv.stderr())
+    med = j.get("latency_ms", {}).get("median", 1e9)
+    check(j.get("cloud") == 20 and med < 100,
+          f"512 idle connections held: a legitimate edge's 20 requests all answered by the cloud, median "
+          f"{med:.2f} ms (< 100 ms)", j or err)
+    if j:
+        print(f"      idle flood: {opened} connections opened ({reopened} re-opened after the server closed them), "
+              f"{ev} evicted; edge latency median {med:.2f} ms, p95 {j['latency_ms']['p95']:.2f} ms, "
+              f"max {j['latency_ms']['max']:.2f} ms")
+
+
+# ---- 11. a client without the key cannot fill --log ---------------------------------
+
+def test_logflood():
+    key = os.urandom(32)
+    kf = write_key("log-key", key)
+    log = os.path.join(TMP, "flood.jsonl")
+    srv = Server(args=["--key", kf], log=log)
+    sent = 0
+    try:
+        shapes = cut_shapes()
+        untagged = frame(1, 3, infer_body(len(shapes) - 1, shapes[-1]))
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 3.0 and sent < 100000:
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            s.sendall(untagged)
+            read_frame(s)
+            s.close()
+            sent += 1
+        secs = time.monotonic() - t0
+        # an honest keyed client is still logged request by request
+        rc, out, err = run(LOADGEN, MODEL, "--cloud", srv.addr(), "--clients", "1", "--requests", "10",
+                           "--threshold", "1", "--key", kf)
+    finally:
+        srv.stop()
+    lines = [json.loads(x) for x in open(log)]
+    whole = [x for x in lines if x.get("error") == 12]
+    summaries = [x for x in lines if "suppressed" in x]
+    counted = len(whole) + sum(x["suppressed"] for x in summaries)
+    answered = [x for x in lines if "class" in x]
+    bound = (int(secs) + 2) * 6
+    check(len(whole) + len(summaries) <= bound and counted == sent,
+          f"{sent} refused frames from one client in {secs:.1f} s: {len(whole)} whole lines + {len(summaries)} "
+          f"summaries (bound {bound}), every refusal counted ({counted})", (len(lines), counted, sent))
+    check(len(answered) == 10, "the honest client's 10 requests: 10 lines", len(answered))
+    size = os.path.getsize(log)
+    print(f"      --log: {len(lines)} lines, {size} bytes for {sent} refusals")
+
+
+# ---- 12. the edge checks the cloud's answer -------------------------------------------
+
+def test_badreply():
+    srv = Server()
+    relay = Relay(upstream=("127.0.0.1", srv.port))
+    try:
+        rc, out, err = run(EEX, "run", MODEL, IMAGE, "--threshold", "1", "--cloud", f"127.0.0.1:{relay.port}", "--json")
+        honest = json.loads(out) if rc == 0 else {}
+        rc, out, err = run(EEX, "run", MODEL, IMAGE, "--threshold", "1", "--json")
+        local = json.loads(out)
+    finally:
+        relay.close()
+        srv.stop()
+    if not check(honest.get("where") == "cloud" and relay.replies, "an honest RESULT recorded", honest or err):
+        return
+    rec = relay.replies[0]
+    body = bytearray(rec[20:-4])
+    n = body[3]
+    exit_used, first = body[2], struct.unpack_from("<H", body, 16)[0]
+    k = exit_used - first
+
+    def variant(cls=None, conf=None, all_entries=True, shift=0):
+        b = bytearray(body)
+        for i in range(n):
+            if i == k or all_entries:
+                if cls is not None:
+                    struct.pack_into("<i", b, 16 + 12 * i + 4, cls)
+                if conf is not None:
+                    struct.pack_into("<f", b, 16 + 12 * i + 8, conf)
+            struct.pack_into("<H", b, 16 + 12 * i, first + i + shift)
+        if cls is not None:
+            struct.pack_into("<i", b, 4, cls)
+        if conf is not None:
+            struct.pack_into("<f", b, 8, conf)
+        if shift:
+            b[2] += shift
+        return bytes(b)
+
+    cases = [("class 2147483647", variant(cls=2147483647), "class"),
+             ("class -5", variant(cls=-5), "class"),
+             ("confidence 5.0", variant(conf=5.0), "confidence"),
+             ("confidence NaN", variant(conf=float("nan")), "confidence"),
+             ("classifiers shifted past the final", variant(shift=1), "classifiers"),
+             ("a choice that is not its exit's answer",
+              bytes(body[:4]) + struct.pack("<i", 1 if struct.unpack_from("<i", body, 4)[0] != 1 else 2) +
+              bytes(body[8:]), "choice")]
+    for label, b, word in cases:
+        def answer(req, b=b):
+            rid = struct.unpack("<Q", req[8:16])[0]
+            head = b"EEXW" + struct.pack("<BBHQI", 1, 2, 0, rid, len(b))
+            return head + b + struct.pack("<I", zlib.crc32(head + b) & 0xffffffff)
+        fake = Relay(answer=answer)
+        try:
+            rc, out, err = run(EEX, "run", MODEL, IMAGE, "--threshold", "1", "--cloud", f"127.0.0.1:{fake.port}",
+                               "--json")
+            j = json.loads(out) if rc == 0 else {}
+            rc2, out2, _ = run(EEX, "run", MODEL, IMAGE, "--threshold", "1", "--cloud", f"127.0.0.1:{fake.port}")
+        finally:
+            fake.close()
+        check(j.get("where") == "degraded" and word in j.get("reason", "") and j.get("class") == local["class"],
+              f"a reply with {label}: degraded, the local answer, reason names the {word}", (j.get("where"),
+              j.get("class"), j.get("reason")))
+        check(rc2 == 0 and "answered via the cloud" not in out2 and "degraded" in out2.lower(),
+              f"  text output does not claim the cloud answered ({label})", out2[-200:])
+
+
 def main():
     global IMAGE
     if not os.path.exists(MODEL):
@@ -697,7 +1175,9 @@ def main():
     IMAGES.extend(make_images())
     IMAGE = IMAGES[0]
     tests = {"equality": test_equality, "kill": test_kill, "hostile": test_hostile, "load": test_load,
-             "cli": test_cli, "batch": test_batch, "auth": test_auth}
+             "cli": test_cli, "batch": test_batch, "auth": test_auth,
+             "replay": test_replay, "hotswap": test_hotswap, "idle": test_idle,
+             "logflood": test_logflood, "badreply": test_badreply}
     chosen = sys.argv[1:] or list(tests)
     t0 = time.time()
     for name in chosen:
