@@ -60,6 +60,10 @@ ifeq ($(STATIC),1)
 CLI_LDFLAGS := -static   # the CLI only: a shared library cannot be static
 endif
 
+# The shared library exports only what include/eex.h marks EEX_API.
+LIB_CFLAGS := -fvisibility=hidden
+EEX_VERSION := $(shell sed -n 's/.*EEX_VERSION_STRING "\(.*\)"/\1/p' include/eex.h)
+EEX_SOMAJOR := $(firstword $(subst ., ,$(EEX_VERSION)))
 LIB_SRC := $(wildcard engine/*.c weights/*.c branches/*.c kernels/*.c kernels/ref/*.c)
 CLI_SRC := $(wildcard tools/*.c)
 
@@ -82,7 +86,7 @@ DEPS_PKGS := build-essential pkg-config git libopenblas-dev libstb-dev libcriter
              gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user nodejs haproxy \
              dataset-fashion-mnist libonnx-testdata strace
 
-.PHONY: all deps print-deps test test-unit test-parity test-converter test-cli test-ee test-asan test-tsan test-zoo test-onnx-node install clean help
+.PHONY: all deps print-deps test test-abi test-unit test-parity test-converter test-cli test-ee test-asan test-tsan test-zoo test-onnx-node install clean help
 
 all: $(BUILD)/libeex.a $(BUILD)/libeex.so $(BUILD)/eex
 
@@ -94,14 +98,20 @@ $(BUILD)/obj/%.o: %.c
 	@echo "CC $<"
 	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# library objects: hidden unless EEX_API
+$(LIB_OBJ): CFLAGS += $(LIB_CFLAGS)
+
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
 $(BUILD)/libeex.a: $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+# libeex.so.MAJOR.MINOR.PATCH with SONAME libeex.so.MAJOR; libeex.so links to it.
 $(BUILD)/libeex.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libeex.so.$(EEX_SOMAJOR) -o $@.$(EEX_VERSION) $^ $(LDLIBS)
+	ln -sf libeex.so.$(EEX_VERSION) $@.$(EEX_SOMAJOR)
+	ln -sf libeex.so.$(EEX_VERSION) $@
 
 $(BUILD)/eex: $(CLI_OBJ) $(BUILD)/libeex.a
 	$(CC) $(LDFLAGS) $(CLI_LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libeex.a $(LDLIBS)
@@ -165,9 +175,14 @@ test-ee: $(BUILD)/eex $(BUILD)/tests/test_ee
 	EEX_TEST_MODEL=build/ee/tiny.eex $(BUILD)/tests/test_ee --jobs 2
 	$(PY) tests/ee/test_distort.py $(BUILD)
 	$(PY) tests/ee/test_eval_vs_torch.py $(BUILD)
+	$(PY) tests/ee/test_exit_rule.py $(BUILD)
 
 test-cli: $(BUILD)/eex
 	BUILD=$(BUILD) PY=$(PY) sh tests/cli/run.sh
+
+# libeex.so exports only include/'s EEX_API functions; SONAME, install links, version.
+test-abi: $(BUILD)/libeex.so $(BUILD)/eex
+	BUILD=$(BUILD) sh tests/abi/run.sh
 
 test: deps all
 	$(MAKE) test-unit test-converter test-cli test-sysinfo test-ee test-export test-parity test-pipeline test-thresholds \
@@ -206,9 +221,11 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/eex.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(BUILD)/libeex.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/libeex.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libeex.so.$(EEX_VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libeex.so.$(EEX_VERSION) $(DESTDIR)$(PREFIX)/lib/libeex.so.$(EEX_SOMAJOR)
+	ln -sf libeex.so.$(EEX_SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libeex.so
 	install -m 755 $(BUILD)/eex $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*EEX_VERSION_STRING "\(.*\)"/\1/p' include/eex.h)|' \
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(EEX_VERSION)|' \
 	    -e 's|@LIBS@|$(LDLIBS)|' eex.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/eex.pc
 
 clean:

@@ -157,7 +157,7 @@ eex_status eex_session_run_policy(eex_session *s, const eex_policy *p, eex_exit_
     for (int k = 0; k < last; k++) {
         if ((st = run_exit(s, &ctx, k, e, p->metric, r)))
             return st;
-        if (p->force_exit ? p->force_exit == k + 1 : r->confidences[k] > eex_policy_threshold(p, k)) {
+        if (p->force_exit ? p->force_exit == k + 1 : eex_exit_passes(r->confidences[k], eex_policy_threshold(p, k))) {
             eex_result_answer(r, EEX_WHERE_EDGE, k);
             r->nodes_executed = s->nodes_executed;
             if (p->adaptive)
@@ -168,16 +168,16 @@ eex_status eex_session_run_policy(eex_session *s, const eex_policy *p, eex_exit_
     if (p->cut != EEX_NO_CUT) {
         run_set(s, &ctx, &ee->to_cut[p->cut]);
         if (r->n_computed)
-            eex_result_answer(r, EEX_WHERE_CUT, eex_result_most_confident(r));
+            eex_result_answer(r, EEX_WHERE_CUT, eex_result_choose(r, p));
         r->exit = 0;  /* no exit answered: the cloud will */
         r->cut = p->cut;
         s->cut_ready = p->cut;
     } else {
         if ((st = run_exit(s, &ctx, E, e, p->metric, r)))
             return st;
-        /* the paper's rule: a final answer under p_tar yields to a more confident exit */
-        eex_result_answer(r, EEX_WHERE_LOCAL,
-                          r->confidences[E] > eex_policy_threshold(p, E) ? E : eex_result_most_confident(r));
+        /* the exit rule over every classifier: the final one if it passes, else the most
+         * confident (the paper's rule: a final answer under p_tar yields to an exit) */
+        eex_result_answer(r, EEX_WHERE_LOCAL, eex_result_choose(r, p));
     }
     r->nodes_executed = s->nodes_executed;
     /* with a cut the reward waits for the cloud's answer (eex_session_run_offload) */

@@ -5,6 +5,11 @@
 
 static _Thread_local char last_error[512];
 
+const char *eex_version(void)
+{
+    return EEX_VERSION_STRING;
+}
+
 static const char *const status_names[EEX_STATUS_COUNT] = {
     [EEX_OK] = "EEX_OK",
     [EEX_ERR_ARGUMENT] = "EEX_ERR_ARGUMENT",

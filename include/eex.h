@@ -23,7 +23,20 @@
 extern "C" {
 #endif
 
-#define EEX_VERSION_STRING "0.1.0"
+/* The version of this header; eex_version() says the library's. The shared
+ * library's SONAME is libeex.so.EEX_VERSION_MAJOR. */
+#define EEX_VERSION_MAJOR 0
+#define EEX_VERSION_MINOR 2
+#define EEX_VERSION_PATCH 0
+#define EEX_VERSION_STRING "0.2.0"
+
+/* Marks the library's public functions: the library is built with
+ * -fvisibility=hidden, so these and only these are exported from libeex.so. */
+#if defined(__GNUC__) || defined(__clang__)
+#define EEX_API __attribute__((visibility("default")))
+#else
+#define EEX_API
+#endif
 #define EEX_MAX_RANK 8
 
 typedef enum eex_status {
@@ -50,11 +63,14 @@ typedef enum eex_status {
     EEX_STATUS_COUNT
 } eex_status;
 
+/* The library's version, "MAJOR.MINOR.PATCH" (EEX_VERSION_STRING of the build). */
+EEX_API const char *eex_version(void);
+
 /* Short stable name of a status ("EEX_ERR_CHECKSUM"). */
-const char *eex_status_name(eex_status status);
+EEX_API const char *eex_status_name(eex_status status);
 
 /* The message of the last failed call on this thread ("" if none). */
-const char *eex_last_error(void);
+EEX_API const char *eex_last_error(void);
 
 /* ---- models --------------------------------------------------------------- */
 
@@ -62,31 +78,31 @@ typedef struct eex_model eex_model;
 
 /* Maps, validates and binds a model file. Weights stay in the read-only map;
  * kernels' packed copies are made here, once. */
-eex_status eex_model_open(const char *path, eex_model **out);
+EEX_API eex_status eex_model_open(const char *path, eex_model **out);
 
 /* The same from a caller-owned buffer that must outlive the model (used by the
  * fuzzers and by tests that build files in memory). */
-eex_status eex_model_open_buffer(const void *data, size_t size, eex_model **out);
+EEX_API eex_status eex_model_open_buffer(const void *data, size_t size, eex_model **out);
 
-void eex_model_close(eex_model *model);
+EEX_API void eex_model_close(eex_model *model);
 
-int eex_model_input_count(const eex_model *model);
-int eex_model_output_count(const eex_model *model);
-const char *eex_model_input_name(const eex_model *model, int index);
-const char *eex_model_output_name(const eex_model *model, int index);
+EEX_API int eex_model_input_count(const eex_model *model);
+EEX_API int eex_model_output_count(const eex_model *model);
+EEX_API const char *eex_model_input_name(const eex_model *model, int index);
+EEX_API const char *eex_model_output_name(const eex_model *model, int index);
 
 /* Logical NCHW shape of input or output `index` at batch 1 (dims[0] = 1).
  * Returns the rank, or -1 for a bad index. */
-int eex_model_input_shape(const eex_model *model, int index, int64_t dims[EEX_MAX_RANK]);
-int eex_model_output_shape(const eex_model *model, int index, int64_t dims[EEX_MAX_RANK]);
+EEX_API int eex_model_input_shape(const eex_model *model, int index, int64_t dims[EEX_MAX_RANK]);
+EEX_API int eex_model_output_shape(const eex_model *model, int index, int64_t dims[EEX_MAX_RANK]);
 
 /* Metadata from the file, NULL / 0 when absent. */
-const char *eex_model_name(const eex_model *model);
-int eex_model_label_count(const eex_model *model);
-const char *eex_model_label(const eex_model *model, int index);
+EEX_API const char *eex_model_name(const eex_model *model);
+EEX_API int eex_model_label_count(const eex_model *model);
+EEX_API const char *eex_model_label(const eex_model *model, int index);
 /* Fills up to `cap` per-channel values; returns how many the file holds. */
-int eex_model_mean(const eex_model *model, float *mean, int cap);
-int eex_model_std(const eex_model *model, float *std, int cap);
+EEX_API int eex_model_mean(const eex_model *model, float *mean, int cap);
+EEX_API int eex_model_std(const eex_model *model, float *std, int cap);
 
 /* Model statistics, as reported by `eex info`. */
 typedef struct eex_model_stats {
@@ -95,10 +111,10 @@ typedef struct eex_model_stats {
     int64_t macs;          /* multiply-accumulates for one image */
     uint64_t file_bytes;
 } eex_model_stats;
-void eex_model_get_stats(const eex_model *model, eex_model_stats *stats);
+EEX_API void eex_model_get_stats(const eex_model *model, eex_model_stats *stats);
 
 /* Node count by op: writes up to `cap` (name, count) pairs, returns how many ops exist. */
-int eex_model_op_histogram(const eex_model *model, const char **names, int *counts, int cap);
+EEX_API int eex_model_op_histogram(const eex_model *model, const char **names, int *counts, int cap);
 
 /* ---- sessions --------------------------------------------------------------- */
 
@@ -117,34 +133,34 @@ typedef struct eex_session_opts {
 
 /* A session owns one activation arena planned from tensor lifetimes; running
  * it allocates nothing. Sessions are independent: one per thread. */
-eex_status eex_session_new(const eex_model *model, const eex_session_opts *opts, eex_session **out);
-void eex_session_free(eex_session *session);
+EEX_API eex_status eex_session_new(const eex_model *model, const eex_session_opts *opts, eex_session **out);
+EEX_API void eex_session_free(eex_session *session);
 
 /* Bytes of the activation arena (for the planned batch). */
-size_t eex_session_arena_bytes(const eex_session *session);
+EEX_API size_t eex_session_arena_bytes(const eex_session *session);
 /* The largest arena a session may plan, for every session of the process
  * (default: no limit). A model that plans more is refused before anything
  * is allocated: EEX_ERR_NOMEM, with a message naming both sizes and, when
  * given, how to raise the limit (`hint`, e.g. "--max-arena-mb"; a static
  * string). Set it before sessions are made. */
-void eex_set_arena_limit(size_t bytes, const char *hint);
+EEX_API void eex_set_arena_limit(size_t bytes, const char *hint);
 
 /* Copies input `index` in from logical NCHW floats. shape[0] is the batch and
  * may differ from the planned one (the arena is re-planned, which allocates);
  * the other dims must match the model. `rank` is the number of dims. */
-eex_status eex_session_set_input(eex_session *session, int index, const float *data,
+EEX_API eex_status eex_session_set_input(eex_session *session, int index, const float *data,
                                  const int64_t *shape, int rank);
 
-eex_status eex_session_run(eex_session *session);
+EEX_API eex_status eex_session_run(eex_session *session);
 
 /* Copies output `index` out as logical NCHW floats into dst (cap floats).
  * Writes its shape and rank when those pointers are not NULL. */
-eex_status eex_session_output(const eex_session *session, int index, float *dst, size_t cap,
+EEX_API eex_status eex_session_output(const eex_session *session, int index, float *dst, size_t cap,
                               int64_t shape[EEX_MAX_RANK], int *rank);
 
 /* Per-node timing of the last run (filled only when enabled). */
-eex_status eex_session_enable_profiling(eex_session *session, int on);
-int eex_session_node_count(const eex_session *session);
+EEX_API eex_status eex_session_enable_profiling(eex_session *session, int on);
+EEX_API int eex_session_node_count(const eex_session *session);
 typedef struct eex_node_info {
     const char *name;
     const char *op;
@@ -161,7 +177,7 @@ typedef struct eex_node_info {
     const char *kernel;    /* what the fast path runs: "fast" (the CPU's SIMD kernels), "copy"
                               (data movement only) or "ref" (a scalar reference kernel) */
 } eex_node_info;
-eex_status eex_session_node_info(const eex_session *session, int index, eex_node_info *info);
+EEX_API eex_status eex_session_node_info(const eex_session *session, int index, eex_node_info *info);
 
 
 /* ---- images ------------------------------------------------------------------ */
@@ -171,17 +187,17 @@ eex_status eex_session_node_info(const eex_session *session, int index, eex_node
  * the detector takes two; docs/distortions.md) from 8-bit pixels, HWC, row-major, 1 or 3 channels:
  * converted to the model's channel count, resized (bilinear, half-pixel
  * centres), scaled to 0..1 and normalised with the file's mean/std. Batch 1. */
-eex_status eex_session_set_image(eex_session *session, const uint8_t *pixels, int height, int width,
+EEX_API eex_status eex_session_set_image(eex_session *session, const uint8_t *pixels, int height, int width,
                                  int channels);
 
 /* The same preprocessing into caller buffers, for batching: `image` gets the
  * image input ([C,H,W] floats of the model's image input), `detector` (may be
  * NULL; ignored for models without a detector) the detector's input. */
-eex_status eex_model_preprocess(const eex_model *model, const uint8_t *pixels, int height, int width, int channels,
+EEX_API eex_status eex_model_preprocess(const eex_model *model, const uint8_t *pixels, int height, int width, int channels,
                                 float *image, float *detector);
 /* Index of the image input and of the detector input (-1 when none). */
-int eex_model_image_input(const eex_model *model);
-int eex_model_detector_input(const eex_model *model);
+EEX_API int eex_model_image_input(const eex_model *model);
+EEX_API int eex_model_detector_input(const eex_model *model);
 
 /* ---- early exits ------------------------------------------------------------- */
 
@@ -189,34 +205,34 @@ int eex_model_detector_input(const eex_model *model);
 #define EEX_MAX_CLASSES_DET 16
 
 /* Side exits E (0 for a plain model); the final classifier is exit E + 1. */
-int eex_model_exit_count(const eex_model *model);
-int eex_model_class_count(const eex_model *model);
-int eex_model_expert_count(const eex_model *model);
-const char *eex_model_expert_name(const eex_model *model, int index);
+EEX_API int eex_model_exit_count(const eex_model *model);
+EEX_API int eex_model_class_count(const eex_model *model);
+EEX_API int eex_model_expert_count(const eex_model *model);
+EEX_API const char *eex_model_expert_name(const eex_model *model, int index);
 /* Index of an expert set by name, or EEX_ERR_NOT_FOUND naming the known ones. */
-eex_status eex_model_find_expert(const eex_model *model, const char *name, int *index);
+EEX_API eex_status eex_model_find_expert(const eex_model *model, const char *name, int *index);
 /* Temperature of exit k (1-based; E + 1 = final) in an expert set, or 0 for bad indices. */
-float eex_model_temperature(const eex_model *model, int exit, int expert);
-int eex_model_has_detector(const eex_model *model);
-int eex_model_detector_class_count(const eex_model *model);
-const char *eex_model_detector_class(const eex_model *model, int index);
+EEX_API float eex_model_temperature(const eex_model *model, int exit, int expert);
+EEX_API int eex_model_has_detector(const eex_model *model);
+EEX_API int eex_model_detector_class_count(const eex_model *model);
+EEX_API const char *eex_model_detector_class(const eex_model *model, int index);
 /* Default p_tar stored in the file, or a negative value. */
-float eex_model_default_threshold(const eex_model *model);
+EEX_API float eex_model_default_threshold(const eex_model *model);
 /* Per-exit thresholds stored in the file (`ee.thresholds`, E or E + 1 values):
  * copies up to `cap` and returns how many the file holds (0 when absent). */
-int eex_model_default_thresholds(const eex_model *model, float *thresholds, int cap);
+EEX_API int eex_model_default_thresholds(const eex_model *model, float *thresholds, int cap);
 /* Writes a copy of the model file with new temperatures (temps[(exit - 1) * X + e]
  * for exits 1..E + 1 and expert sets e of X, each > 0) and, when thresholds is
  * not NULL, `ee.thresholds` (n_thresholds = E or E + 1 values in [0, 1]). The
  * weights and graph are copied byte for byte. */
-eex_status eex_model_save_calibrated(const eex_model *model, const float *temps, const float *thresholds,
+EEX_API eex_status eex_model_save_calibrated(const eex_model *model, const float *temps, const float *thresholds,
                                      int n_thresholds, const char *path);
 /* Cut points: where the edge may hand over to the cloud. */
-int eex_model_cut_count(const eex_model *model);
-const char *eex_model_cut_name(const eex_model *model, int index);
-int eex_model_cut_shape(const eex_model *model, int index, int64_t dims[EEX_MAX_RANK]);
+EEX_API int eex_model_cut_count(const eex_model *model);
+EEX_API const char *eex_model_cut_name(const eex_model *model, int index);
+EEX_API int eex_model_cut_shape(const eex_model *model, int index, int64_t dims[EEX_MAX_RANK]);
 /* The last exit computed on the edge before cut `index` (0 when none). */
-int eex_model_cut_exit(const eex_model *model, int index);
+EEX_API int eex_model_cut_exit(const eex_model *model, int index);
 
 typedef enum eex_metric {
     EEX_METRIC_MAXPROB = 0,  /* confidence = max softmax(logits / T) */
@@ -245,7 +261,7 @@ typedef struct eex_policy {
 } eex_policy;
 
 /* Threshold the policy applies to classifier k (0-based; E = the final). */
-float eex_policy_threshold(const eex_policy *policy, int k);
+EEX_API float eex_policy_threshold(const eex_policy *policy, int k);
 
 typedef enum eex_where {
     EEX_WHERE_EDGE = 0,   /* an exit answered */
@@ -279,36 +295,45 @@ typedef struct eex_exit_result {
  * firing and no cut, the rest of the network and the final classifier run;
  * if that is not above the threshold either, the most confident classifier
  * computed answers. NaN or Inf logits give EEX_ERR_NUMERIC. */
-eex_status eex_session_run_policy(eex_session *session, const eex_policy *policy, eex_exit_result *result);
+EEX_API eex_status eex_session_run_policy(eex_session *session, const eex_policy *policy, eex_exit_result *result);
 
 /* (b) Runs everything (all exits of all experts, finals, detector) for the
  * whole batch; then read any exit's calibrated probabilities. */
-eex_status eex_session_run_all(eex_session *session);
+EEX_API eex_status eex_session_run_all(eex_session *session);
 /* probs: batch x classes floats of exit k (1-based; E + 1 = final) of an expert. */
-eex_status eex_session_exit_probs(const eex_session *session, int exit, int expert, float *probs, size_t cap);
+EEX_API eex_status eex_session_exit_probs(const eex_session *session, int exit, int expert, float *probs, size_t cap);
 /* Calibrated confidence (the policy's metric) and argmax class of exit k for
  * every image of the batch: conf and cls hold batch entries. */
-eex_status eex_session_exit_confidence(const eex_session *session, int exit, int expert, eex_metric metric,
+EEX_API eex_status eex_session_exit_confidence(const eex_session *session, int exit, int expert, eex_metric metric,
                                        float *conf, int *cls, size_t cap);
 /* Raw logits (before the temperature) of exit k of an expert: batch x classes. */
-eex_status eex_session_exit_logits(const eex_session *session, int exit, int expert, float *logits, size_t cap);
+EEX_API eex_status eex_session_exit_logits(const eex_session *session, int exit, int expert, float *logits, size_t cap);
 /* probs: batch x detector classes. */
-eex_status eex_session_detector_probs(const eex_session *session, float *probs, size_t cap);
+EEX_API eex_status eex_session_detector_probs(const eex_session *session, float *probs, size_t cap);
 
 /* (c) The tensor at cut `cut` after a run that reached it (EEX_WHERE_CUT or
  * a full run), copied out as logical NCHW floats. */
-eex_status eex_session_cut_tensor(const eex_session *session, int cut, float *dst, size_t cap,
+EEX_API eex_status eex_session_cut_tensor(const eex_session *session, int cut, float *dst, size_t cap,
                                   int64_t shape[EEX_MAX_RANK], int *rank);
 /* (d) The cloud half: sets the cut tensor (NCHW, batch 1) and runs the rest
  * of the network with the expert's final classifier; the result holds its
  * answer and confidence (where = LOCAL, exit = E + 1). */
-eex_status eex_session_resume(eex_session *session, int cut, const float *data, const int64_t *shape, int rank,
+EEX_API eex_status eex_session_resume(eex_session *session, int cut, const float *data, const int64_t *shape, int rank,
                               int expert, eex_metric metric, eex_exit_result *result);
+
+/* The exit rule (branches/exit_rule.c), the one every path uses: classifiers
+ * 0..n-1 in network order (side exits, then the final one); the first whose
+ * confidence passes its threshold (strictly above it) answers, else the most
+ * confident, the earliest on a tie. thresholds[k] per classifier (NULL: none
+ * passes). Returns the answering index (-1 when n < 1); *passed (may be NULL)
+ * tells whether it passed its threshold. NaN never passes. */
+EEX_API int eex_exit_passes(float confidence, float threshold);
+EEX_API int eex_exit_choose(const float *confidences, const float *thresholds, int n, int *passed);
 
 /* Confidence of one logits vector: softmax(logits / temperature), then the
  * metric. Writes the argmax class. EEX_ERR_NUMERIC for NaN/Inf logits or a
  * non-positive temperature. */
-eex_status eex_confidence(const float *logits, int n, float temperature, eex_metric metric, float *confidence,
+EEX_API eex_status eex_confidence(const float *logits, int n, float temperature, eex_metric metric, float *confidence,
                           int *cls);
 
 /* ---- adaptive p_tar (AdaEE-like UCB; docs/thresholds.md) ----------------------
@@ -328,55 +353,55 @@ typedef struct eex_adaptive_opts {
 
 /* Gives the session a bandit (NULL opts: removes it); runs with
  * policy.adaptive = 1 then use it and learn from each answer. */
-eex_status eex_session_set_adaptive(eex_session *session, const eex_adaptive_opts *opts);
+EEX_API eex_status eex_session_set_adaptive(eex_session *session, const eex_adaptive_opts *opts);
 /* Forgets everything the session's bandit learnt. */
-void eex_session_reset_adaptive(eex_session *session);
+EEX_API void eex_session_reset_adaptive(eex_session *session);
 
 /* The bandit alone, for callers that decide from recorded confidences. */
 typedef struct eex_bandit eex_bandit;
-eex_status eex_bandit_new(const eex_adaptive_opts *opts, int n_contexts, eex_bandit **out);
-void eex_bandit_free(eex_bandit *bandit);
-void eex_bandit_reset(eex_bandit *bandit);
+EEX_API eex_status eex_bandit_new(const eex_adaptive_opts *opts, int n_contexts, eex_bandit **out);
+EEX_API void eex_bandit_free(eex_bandit *bandit);
+EEX_API void eex_bandit_reset(eex_bandit *bandit);
 /* The arm to play in `context` (out-of-range contexts use 0): an arm not yet
  * played there (lowest index first), else the highest upper confidence bound. */
-int eex_bandit_choose(eex_bandit *bandit, int context);
-float eex_bandit_threshold(const eex_bandit *bandit, int arm);
-void eex_bandit_update(eex_bandit *bandit, int context, int arm, double reward);
+EEX_API int eex_bandit_choose(eex_bandit *bandit, int context);
+EEX_API float eex_bandit_threshold(const eex_bandit *bandit, int arm);
+EEX_API void eex_bandit_update(eex_bandit *bandit, int context, int arm, double reward);
 /* Plays of an arm in a context (for reports and tests). */
-long eex_bandit_plays(const eex_bandit *bandit, int context, int arm);
+EEX_API long eex_bandit_plays(const eex_bandit *bandit, int context, int arm);
 /* The reward above: conf[last_edge] (-1: no edge exit) and conf[final]. */
-double eex_adaptive_reward(const float *confidences, int last_edge, int final_index, int offloaded,
+EEX_API double eex_adaptive_reward(const float *confidences, int last_edge, int final_index, int offloaded,
                            double offload_cost);
 
 /* Nodes executed by the last run of any kind (for tests and profiling). */
-int eex_session_nodes_executed(const eex_session *session);
+EEX_API int eex_session_nodes_executed(const eex_session *session);
 
 /* ---- distortions and the detector's spectrum (docs/distortions.md) -------------- */
 
 /* splitmix64: advances *state and returns the next 64-bit value. */
-uint64_t eex_splitmix64(uint64_t *state);
+EEX_API uint64_t eex_splitmix64(uint64_t *state);
 /* Additive Gaussian noise, sigma on the 0..255 scale, clipped; HWC uint8. */
-eex_status eex_noise_u8(const uint8_t *src, uint8_t *dst, int height, int width, int channels, double sigma,
+EEX_API eex_status eex_noise_u8(const uint8_t *src, uint8_t *dst, int height, int width, int channels, double sigma,
                         uint64_t seed);
 /* Gaussian blur, kernel 2*ceil(2 sigma)+1, zero border; HWC uint8. */
-eex_status eex_blur_u8(const uint8_t *src, uint8_t *dst, int height, int width, int channels, double sigma);
+EEX_API eex_status eex_blur_u8(const uint8_t *src, uint8_t *dst, int height, int width, int channels, double sigma);
 /* fftshift(20 ln |DFT2(gray)|) clipped to 0..255 and truncated; out is height x width
  * (at most 4096 x 4096; the DFT costs height * width * (height + width)). */
-eex_status eex_spectrum_u8(const uint8_t *src, int height, int width, int channels, uint8_t *out);
+EEX_API eex_status eex_spectrum_u8(const uint8_t *src, int height, int width, int channels, uint8_t *out);
 /* The detector's spectrum image: an image whose longer side exceeds
  * EEX_SPECTRUM_MAX_SIDE is first resized (eex_resize_u8) so that side is
  * EEX_SPECTRUM_MAX_SIDE, then eex_spectrum_u8. out holds *out_h x *out_w
  * (eex_spectrum_size tells them beforehand). */
 #define EEX_SPECTRUM_MAX_SIDE 256
-void eex_spectrum_size(int height, int width, int *out_h, int *out_w);
-eex_status eex_detector_spectrum_u8(const uint8_t *src, int height, int width, int channels, uint8_t *out,
+EEX_API void eex_spectrum_size(int height, int width, int *out_h, int *out_w);
+EEX_API eex_status eex_detector_spectrum_u8(const uint8_t *src, int height, int width, int channels, uint8_t *out,
                                     int *out_h, int *out_w);
 /* Bilinear resize (half-pixel centres) of an HWC uint8 image to oh x ow,
  * every channel, rounded to the nearest uint8 (floor(v + 0.5)). */
-void eex_resize_u8(const uint8_t *src, int height, int width, int channels, int oh, int ow, uint8_t *out);
+EEX_API void eex_resize_u8(const uint8_t *src, int height, int width, int channels, int oh, int ow, uint8_t *out);
 /* Bilinear resize (half-pixel centres) of one channel of an HWC uint8 image
  * into a float plane of oh x ow, with out = (v / 255 - mean) / std. */
-void eex_resize_channel(const uint8_t *src, int height, int width, int channels, int channel, int oh, int ow,
+EEX_API void eex_resize_channel(const uint8_t *src, int height, int width, int channels, int channel, int oh, int ow,
                         float mean, float std, float *out);
 
 /* ---- partition executor ------------------------------------------------------ */
@@ -388,9 +413,9 @@ void eex_resize_channel(const uint8_t *src, int height, int width, int channels,
 #define EEX_DIGEST_BYTES 32
 
 /* SHA-256 of a buffer. */
-void eex_sha256(const void *data, size_t size, uint8_t digest[EEX_DIGEST_BYTES]);
+EEX_API void eex_sha256(const void *data, size_t size, uint8_t digest[EEX_DIGEST_BYTES]);
 /* SHA-256 of the model file's bytes: edge and cloud must hold the same file. */
-eex_status eex_model_digest(const eex_model *model, uint8_t digest[EEX_DIGEST_BYTES]);
+EEX_API eex_status eex_model_digest(const eex_model *model, uint8_t digest[EEX_DIGEST_BYTES]);
 
 /* How the cut tensor travels. */
 typedef enum eex_wire {
@@ -415,9 +440,9 @@ typedef struct eex_cloud_opts {
 
 /* host: a name or an address; the model is the edge's copy (its digest goes
  * into every request). No connection is made here. */
-eex_status eex_cloud_client_new(const eex_model *model, const char *host, int port, const eex_cloud_opts *opts,
+EEX_API eex_status eex_cloud_client_new(const eex_model *model, const char *host, int port, const eex_cloud_opts *opts,
                                 eex_cloud_client **out);
-void eex_cloud_client_free(eex_cloud_client *client);
+EEX_API void eex_cloud_client_free(eex_cloud_client *client);
 
 /* What one offloaded request did (filled by eex_session_run_offload and
  * eex_cloud_client_send). */
@@ -456,7 +481,7 @@ typedef struct eex_cloud_answer {
  * EEX_ERR_STATE while the retry window is open, EEX_ERR_NOT_FOUND /
  * EEX_ERR_ARGUMENT / EEX_ERR_NUMERIC for an error frame (digest, request,
  * numbers); info->reason says which. */
-eex_status eex_cloud_client_send(eex_cloud_client *client, int cut, int expert, eex_metric metric, float threshold,
+EEX_API eex_status eex_cloud_client_send(eex_cloud_client *client, int cut, int expert, eex_metric metric, float threshold,
                                  const float *tensor, const int64_t *shape, int rank, eex_cloud_answer *answer,
                                  eex_offload_info *info);
 
@@ -468,7 +493,7 @@ eex_status eex_cloud_client_send(eex_cloud_client *client, int cut, int expert, 
  * answers (or, when no exit precedes the cut, the rest of the network runs
  * here), and info->reason says why; result->cut keeps the cut used. Errors
  * are only those of the local run. */
-eex_status eex_session_run_offload(eex_session *session, eex_cloud_client *client, const eex_policy *policy,
+EEX_API eex_status eex_session_run_offload(eex_session *session, eex_cloud_client *client, const eex_policy *policy,
                                    eex_exit_result *result, eex_offload_info *info);
 
 /* The cloud: `eex serve`. One I/O thread (poll) and a pool of workers, each
@@ -516,16 +541,16 @@ typedef struct eex_server_stats {
 } eex_server_stats;
 
 /* Binds and listens; the model must outlive the server. */
-eex_status eex_server_new(const eex_model *model, const eex_server_opts *opts, eex_server **out);
+EEX_API eex_status eex_server_new(const eex_model *model, const eex_server_opts *opts, eex_server **out);
 /* The bound port. */
-int eex_server_port(const eex_server *server);
+EEX_API int eex_server_port(const eex_server *server);
 /* Serves until eex_server_stop; then stops accepting, finishes the requests
  * in flight (within drain_timeout_ms), closes every connection, returns. */
-eex_status eex_server_run(eex_server *server);
+EEX_API eex_status eex_server_run(eex_server *server);
 /* Async-signal-safe: may be called from a signal handler or another thread. */
-void eex_server_stop(eex_server *server);
-void eex_server_get_stats(const eex_server *server, eex_server_stats *stats);
-void eex_server_free(eex_server *server);
+EEX_API void eex_server_stop(eex_server *server);
+EEX_API void eex_server_get_stats(const eex_server *server, eex_server_stats *stats);
+EEX_API void eex_server_free(eex_server *server);
 
 /* ---- shared keys, batching, more counters --------------------------------------
  * Setters rather than new fields, so eex_server_opts and eex_cloud_opts keep
@@ -536,18 +561,18 @@ void eex_server_free(eex_server *server);
  * others (mode o-rwx), else EEX_ERR_ARGUMENT / EEX_ERR_IO with a message. */
 #define EEX_KEY_MIN 16
 #define EEX_KEY_MAX 4096
-eex_status eex_key_read(const char *path, uint8_t *key, size_t cap, size_t *len);
+EEX_API eex_status eex_key_read(const char *path, uint8_t *key, size_t cap, size_t *len);
 
 /* With a key, every frame the server takes must carry a valid HMAC-SHA256
  * tag (else error `auth`, closed, counted and logged), request ids on a
  * connection must increase (else error `replay`), and every frame it sends
  * is tagged. Call before eex_server_run. len: EEX_KEY_MIN..EEX_KEY_MAX. */
-eex_status eex_server_set_key(eex_server *server, const void *key, size_t len);
+EEX_API eex_status eex_server_set_key(eex_server *server, const void *key, size_t len);
 /* Batching: a worker takes up to max_batch waiting requests for the same cut
  * and expert and finishes them in one run (1 = off, the default; at most
  * 256). With max_wait_us > 0 a worker that found fewer waits that long for
  * more. Call before eex_server_run. */
-eex_status eex_server_set_batch(eex_server *server, int max_batch, int max_wait_us);
+EEX_API eex_status eex_server_set_batch(eex_server *server, int max_batch, int max_wait_us);
 typedef struct eex_server_xstats {
     uint64_t auth_rejected;   /* frames refused for a missing or wrong tag */
     uint64_t replays;         /* frames refused for a replayed request id */
@@ -558,20 +583,20 @@ typedef struct eex_server_xstats {
     uint64_t refused_addr;    /* connections refused: their address had max_per_addr open */
     uint64_t reloads;         /* models swapped in by eex_server_reload */
 } eex_server_xstats;
-void eex_server_get_xstats(const eex_server *server, eex_server_xstats *xstats);
+EEX_API void eex_server_get_xstats(const eex_server *server, eex_server_xstats *xstats);
 /* With a key, the server also refuses (error `replay`) an INFER frame whose
  * tag it saw on any connection among the last `window` tagged INFER frames
  * it accepted (default EEX_REPLAY_WINDOW; 1..16777216; 16 bytes each).
  * Call after eex_server_set_key, before eex_server_run. */
 #define EEX_REPLAY_WINDOW 262144
-eex_status eex_server_set_replay_window(eex_server *server, int window);
+EEX_API eex_status eex_server_set_replay_window(eex_server *server, int window);
 /* At most max_per_addr open connections from one IP address (default
  * max_conns / 2; more are closed at accept). Behind a load balancer every
  * connection comes from its address: raise it to max_conns there. When the
  * table is full, a new connection takes the slot of the connection idle
  * longest (one that never sent a frame first) instead of being refused.
  * Call before eex_server_run. */
-eex_status eex_server_set_conn_limit(eex_server *server, int max_per_addr);
+EEX_API eex_status eex_server_set_conn_limit(eex_server *server, int max_per_addr);
 /* Model reload without a restart (`eex serve` on SIGHUP). After
  * eex_server_reload (async-signal-safe), the server's I/O thread calls
  * open(user): a new model (it must have cut points), or NULL to keep serving
@@ -587,15 +612,15 @@ typedef struct eex_server_reloader {
     void (*done)(void *user, const eex_model *unused, eex_status status);
     void *user;
 } eex_server_reloader;
-eex_status eex_server_set_reloader(eex_server *server, const eex_server_reloader *reloader);
-void eex_server_reload(eex_server *server);
+EEX_API eex_status eex_server_set_reloader(eex_server *server, const eex_server_reloader *reloader);
+EEX_API void eex_server_reload(eex_server *server);
 
 /* The edge's key: requests are tagged, replies must be (else the request
  * fails as a malformed reply and the edge degrades). */
-eex_status eex_cloud_client_set_key(eex_cloud_client *client, const void *key, size_t len);
+EEX_API eex_status eex_cloud_client_set_key(eex_cloud_client *client, const void *key, size_t len);
 /* Requests this client sent a second time on a new connection after the
  * first connection failed (see eex_cloud_client_send). */
-uint64_t eex_cloud_client_retries(const eex_cloud_client *client);
+EEX_API uint64_t eex_cloud_client_retries(const eex_cloud_client *client);
 
 #ifdef __cplusplus
 }

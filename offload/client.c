@@ -537,16 +537,12 @@ eex_status eex_session_run_offload(eex_session *s, eex_cloud_client *c, const ee
         }
         r->n_computed = E + 1;
         info->server_ms = a.server_ms;
-        /* the same rule as a local full run, over edge and cloud classifiers */
-        int pick = -1;
-        for (int k = first; k <= E && pick < 0; k++)
-            if (r->confidences[k] > eex_policy_threshold(&p, k))
-                pick = k;
-        eex_result_answer(r, EEX_WHERE_CLOUD, pick >= 0 ? pick : eex_result_most_confident(r));
+        /* the exit rule of a local full run, over edge and cloud classifiers */
+        eex_result_answer(r, EEX_WHERE_CLOUD, eex_result_choose(r, &p));
     } else {
         info->degraded = 1;
         if (r->n_computed > 0)
-            eex_result_answer(r, EEX_WHERE_DEGRADED, eex_result_most_confident(r));
+            eex_result_answer(r, EEX_WHERE_DEGRADED, eex_result_choose(r, &p));
         else {
             /* no exit precedes the cut: the only local answer is the rest of the network */
             eex_status lst =

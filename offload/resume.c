@@ -20,20 +20,14 @@ static int cmp_int(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The rule among the cloud's classifiers: the first above the threshold,
- * else the most confident (the edge adds its own exits to that contest). */
+/* The exit rule among the cloud's classifiers (the edge applies it again over
+ * its own exits and these: offload/client.c). */
 static void choose(eex_cloud_answer *a, float threshold)
 {
-    int pick = -1;
-    for (int i = 0; i < a->n && pick < 0; i++)
-        if (a->confidences[i] > threshold)
-            pick = i;
-    if (pick < 0) {
-        pick = 0;
-        for (int i = 1; i < a->n; i++)
-            if (a->confidences[i] > a->confidences[pick])
-                pick = i;
-    }
+    float t[EEX_MAX_EXITS + 1];
+    for (int i = 0; i < a->n; i++)
+        t[i] = threshold;
+    const int pick = eex_exit_choose(a->confidences, t, a->n, NULL);
     a->exit = a->first_exit + pick;
     a->cls = a->classes[pick];
     a->confidence = a->confidences[pick];

@@ -55,7 +55,8 @@ int main(int argc, char **argv)
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("eex %s\n", EEX_VERSION_STRING);
+        /* the CLI's own header version, and the library's it runs with */
+        printf("eex %s (library %s)\n", EEX_VERSION_STRING, eex_version());
         return CLI_OK;
     }
     char err[200];

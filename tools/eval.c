@@ -62,22 +62,15 @@ typedef struct cloud_eval {
     size_t tensor_cap;
 } cloud_eval;
 
-/* The policy for one threshold on one recorded image: the exit taken
- * (0-based side exit, or E when offloaded) and the answer. */
+/* The policy for one threshold on one recorded image, by the exit rule every
+ * path uses (eex_exit_choose over the E side exits and the final classifier):
+ * the exit taken (0-based side exit, or E when offloaded) and the answer. */
 static int decide(const image_rec *r, int E, const float *t, int *answer)
 {
-    for (int k = 0; k < E; k++)
-        if (r->conf[k] > t[k]) {
-            *answer = r->pred[k];
-            return k;
-        }
-    int best = E;
-    if (!(r->conf[E] > t[E]))
-        for (int k = 0; k < E; k++)
-            if (r->conf[k] > r->conf[best])
-                best = k;
-    *answer = r->pred[best];
-    return E;
+    int passed;
+    const int k = eex_exit_choose(r->conf, t, E + 1, &passed);
+    *answer = r->pred[k];
+    return passed && k < E ? k : E;
 }
 
 /* The same with --cloud: exits before the cut decide on the edge; an
@@ -86,31 +79,18 @@ static int decide(const image_rec *r, int E, const float *t, int *answer)
  * *where: 0 edge, 1 cloud, 2 degraded. */
 static int decide_cloud(const image_rec *r, int E, int ce, const float *t, int *answer, int *where)
 {
-    for (int k = 0; k < ce; k++)
-        if (r->conf[k] > t[k]) {
-            *answer = r->pred[k];
-            *where = 0;
-            return k;
-        }
-    *where = r->degraded ? 2 : 1;
-    int best = 0;
-    if (r->degraded && ce > 0) {
-        for (int k = 1; k < ce; k++)
-            if (r->conf[k] > r->conf[best])
-                best = k;
-        *answer = r->pred[best];
-        return best;
+    int passed;
+    int k = ce > 0 ? eex_exit_choose(r->conf, t, ce, &passed) : 0;
+    if (ce > 0 && passed) {
+        *answer = r->pred[k];
+        *where = 0;
+        return k;
     }
-    for (int k = ce; k <= E; k++)
-        if (r->conf[k] > t[k]) {
-            *answer = r->pred[k];
-            return k;
-        }
-    for (int k = 1; k <= E; k++)
-        if (r->conf[k] > r->conf[best])
-            best = k;
-    *answer = r->pred[best];
-    return best;
+    *where = r->degraded ? 2 : 1;
+    if (!(r->degraded && ce > 0))
+        k = eex_exit_choose(r->conf, t, E + 1, NULL);
+    *answer = r->pred[k];
+    return k;
 }
 
 /* Characters of Python's repr() of a double: the shortest digits that read

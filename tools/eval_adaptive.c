@@ -42,21 +42,17 @@ int adaptive_new(const eval_opts *o, const eex_model *m, long n_images, adaptive
     return CLI_OK;
 }
 
-/* The policy at one p_tar for every exit (eval's rule): exit index, answer. */
+/* The policy at one p_tar for every exit, by the exit rule (eex_exit_choose):
+ * exit index (E when offloaded), answer. */
 static int decide1(const float *conf, const int *pred, int E, float t, int *answer)
 {
-    for (int k = 0; k < E; k++)
-        if (conf[k] > t) {
-            *answer = pred[k];
-            return k;
-        }
-    int best = E;
-    if (!(conf[E] > t))
-        for (int k = 0; k < E; k++)
-            if (conf[k] > conf[best])
-                best = k;
-    *answer = pred[best];
-    return E;
+    float th[EEX_MAX_EXITS + 1];
+    for (int k = 0; k <= E; k++)
+        th[k] = t;
+    int passed;
+    const int k = eex_exit_choose(conf, th, E + 1, &passed);
+    *answer = pred[k];
+    return passed && k < E ? k : E;
 }
 
 void adaptive_image(adaptive_run *a, long index, const float *conf, const int *pred, int det_class, int expert,

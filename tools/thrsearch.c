@@ -11,6 +11,16 @@
 
 #include "cli.h"
 
+/* The answering classifier of an image no side exit took, by the exit rule
+ * (eex_exit_choose) with the final classifier held to the last exit's threshold. */
+static int final_answer(const evlog_rec *r, int E, const float *t)
+{
+    float th[EEX_MAX_EXITS + 1];
+    memcpy(th, t, sizeof(float) * (size_t)E);
+    th[E] = t[E - 1];
+    return eex_exit_choose(r->conf, th, E + 1, NULL);
+}
+
 /* Image outcome under t: *off 1 when offloaded; returns 1 when correct. */
 static int outcome(const evlog_rec *r, int E, const float *t, int *off, int *exit_k)
 {
@@ -20,12 +30,7 @@ static int outcome(const evlog_rec *r, int E, const float *t, int *off, int *exi
             return r->pred[k] == r->label;
         }
     *off = 1, *exit_k = E;
-    int best = E;
-    if (!(r->conf[E] > t[E - 1]))
-        for (int k = 0; k < E; k++)
-            if (r->conf[k] > r->conf[best])
-                best = k;
-    return r->pred[best] == r->label;
+    return r->pred[final_answer(r, E, t)] == r->label;
 }
 
 static double image_ms(const thr_costs *c, int E, int exit_k)
@@ -159,12 +164,7 @@ static void walk(search *s, int k, long n, long correct, double ms)
                 continue;
             }
             /* offloaded: the final answers above the last exit's threshold, else the most confident */
-            int best = E;
-            if (!(r->conf[E] > t))
-                for (int q = 0; q < E; q++)
-                    if (r->conf[q] > r->conf[best])
-                        best = q;
-            cc += r->pred[best] == r->label;
+            cc += r->pred[final_answer(r, E, s->t)] == r->label;
             off++;
             l += image_ms(c, E, E);
         }

@@ -16,7 +16,7 @@ classified by every exit of the chosen expert set. For each threshold p_tar:
   offload     no side exit fired: the cloud runs the rest and the final classifier;
   answer      --cloud-rule paper (default, as `eex eval`): the final classifier's answer,
               unless its confidence is not > p_tar either, then the most confident
-              classifier's answer (ties: the final classifier, then the earliest exit);
+              classifier's answer (the earliest on a tie: branches/exit_rule.c);
               --cloud-rule final: always the final classifier's answer.
 
 Expert modes: pristine (the first set), oracle (the set named after the applied
@@ -119,10 +119,10 @@ def policy(conf, pred, labels, thresholds, cloud_rule="paper"):
         answer = pred[first, rows]
         off = ~any_fired
         if cloud_rule == "paper":
-            # Final not above t either: the most confident classifier (ties keep the
-            # final, then the earliest exit), as tools/eval.c decide().
-            best = np.full(n, n_exit)
-            for k in range(n_exit):
+            # Final not above t either: the most confident classifier, the earliest on
+            # a tie: the exit rule of branches/exit_rule.c (eex_exit_choose).
+            best = np.zeros(n, dtype=np.int64)
+            for k in range(1, n_exit + 1):
                 better = conf[k] > conf[best, rows]
                 best = np.where(better, k, best)
             weak = off & ~(conf[n_exit] > np.float32(t))

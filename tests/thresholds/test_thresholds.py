@@ -35,11 +35,10 @@ def outcome(rec, t):
     for k in range(E):
         if conf[k] > t[k]:
             return pred[k] == label, 0, k
-    best = E
-    if not conf[E] > t[E - 1]:
-        for k in range(E):
-            if conf[k] > conf[best]:
-                best = k
+    if conf[E] > t[E - 1]:
+        return pred[E] == label, 1, E
+    # the exit rule's fallback: the most confident, the earliest on a tie
+    best = max(range(E + 1), key=lambda k: (conf[k], -k))
     return pred[best] == label, 1, E
 
 
