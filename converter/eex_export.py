@@ -75,6 +75,9 @@ import eexfile    # noqa: E402
 import onnx2eex   # noqa: E402
 
 PRODUCER = "eex-export 1"
+# What the committed models were exported with; ConvNeXt's layer norm, which opset 13
+# spells out in ReduceMean, Pow, Sqrt, ... nodes, is put back together by onnx2eex.
+OPSET = 13
 IMAGE_INPUT = "image"
 SPECTRUM_INPUT = "spectrum"
 DETECTOR_OUTPUT = "detector"
@@ -385,13 +388,13 @@ def to_onnx(model, spec, onnx_path, example_inputs=None):
     names = [IMAGE_INPUT] + ([SPECTRUM_INPUT] if plan.detector else [])
     out_names = [n for n, _, _ in plan.outputs] + [backbone_value(i) for i in plan.pinned]
     torch.onnx.register_custom_op_symbolic("aten::adaptive_avg_pool2d",
-                                           _adaptive_avg_pool2d_symbolic, 13)
+                                           _adaptive_avg_pool2d_symbolic, OPSET)
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             # PRESERVE on a model in eval mode keeps BatchNormalization nodes, which
             # onnx2eex folds in float64 (EVAL would let torch fold them in float32).
-            torch.onnx.export(wrapper, ins, onnx_path, opset_version=13,
+            torch.onnx.export(wrapper, ins, onnx_path, opset_version=OPSET,
                               input_names=names, output_names=out_names,
                               training=torch.onnx.TrainingMode.PRESERVE,
                               do_constant_folding=True)
@@ -406,7 +409,7 @@ def to_onnx(model, spec, onnx_path, example_inputs=None):
             cause = nxt
         raise ExportError(f"torch.onnx.export failed: {str(e).splitlines()[0]}") from e
     finally:
-        torch.onnx.unregister_custom_op_symbolic("aten::adaptive_avg_pool2d", 13)
+        torch.onnx.unregister_custom_op_symbolic("aten::adaptive_avg_pool2d", OPSET)
     return plan
 
 

@@ -101,9 +101,76 @@ def pool(x, attrs, kind):
 
 
 def _bcast(a, b):
-    if b.ndim == 1 and a.ndim == 4:
-        b = b.reshape(1, -1, 1, 1)
+    if b.ndim == 1 and a.ndim in (3, 4):
+        b = b.reshape((1, -1) + (1,) * (a.ndim - 2))
     return b
+
+
+def _pair(a, b):
+    """Either operand of a binary op may be the per-channel constant ([C])."""
+    if a.ndim == 1 and b.ndim > 1:
+        return _bcast(b, a), b
+    return a, _bcast(a, b)
+
+
+def _erf(x):
+    import math
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+def _lrn(x, a):
+    size = a["size"]
+    lo, hi = (size - 1) // 2, size // 2
+    sq = np.zeros_like(x)
+    c = x.shape[1]
+    for k in range(c):
+        sq[:, k] = (x[:, max(0, k - lo):min(c, k + hi + 1)] ** 2).sum(axis=1)
+    return x / (a.get("bias", 1.0) + a.get("alpha", 1e-4) / size * sq) ** a.get("beta", 0.75)
+
+
+def _more(op, a, ins):
+    """The ops added with the torchvision zoo (docs/format.md)."""
+    x = ins[0]
+    if op in ("sub", "div", "max", "min"):
+        p, q = _pair(x, ins[1])
+        return {"sub": np.subtract, "div": np.divide, "max": np.maximum,
+                "min": np.minimum}[op](p, q)
+    if op == "prelu":
+        return np.where(x < 0, x * _bcast(x, ins[1]), x)
+    unary = {"tanh": np.tanh, "abs": np.abs, "neg": np.negative, "exp": np.exp,
+             "sqrt": np.sqrt, "erf": _erf}
+    if op in unary:
+        return unary[op](x)
+    if op == "gelu":
+        return 0.5 * x * (1 + _erf(x / np.sqrt(2)))
+    if op == "leakyrelu":
+        return np.where(x < 0, a.get("alpha", 0.01) * x, x)
+    if op == "elu":
+        return np.where(x < 0, a.get("alpha", 1.0) * np.expm1(np.minimum(x, 0)), x)
+    if op == "pad":
+        t, l, b, r = a["pads"]
+        return np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)), constant_values=a.get("value", 0.0))
+    if op == "slice":
+        axis = a["axis"] if x.ndim == 4 else {1: 1, 3: 2}[a["axis"]]
+        sl = [slice(None)] * x.ndim
+        sl[axis] = slice(a["start"], a["end"], a.get("step", 1))
+        return x[tuple(sl)]
+    if op == "shuffle":
+        g = a["groups"]
+        n, c = x.shape[:2]
+        return x.reshape((n, g, c // g) + x.shape[2:]).swapaxes(1, 2).reshape(x.shape)
+    if op == "reshape":
+        return x.reshape((x.shape[0],) + tuple(a["shape"]))
+    if op == "layernorm":
+        mu = x.mean(axis=1, keepdims=True)
+        var = ((x - mu) ** 2).mean(axis=1, keepdims=True)
+        y = (x - mu) / np.sqrt(var + a.get("epsilon", 1e-5)) * _bcast(x, ins[1])
+        return y + _bcast(x, ins[2]) if len(ins) > 2 and ins[2] is not None else y
+    if op == "globalmaxpool":
+        return x.max(axis=(2, 3), keepdims=True)
+    if op == "lrn":
+        return _lrn(x, a)
+    raise ValueError(f"no reference for op '{op}'")
 
 
 def run(model, x):
@@ -150,7 +217,7 @@ def run(model, x):
             e = np.exp(x - x.max(axis=-1, keepdims=True))
             y = e / e.sum(axis=-1, keepdims=True)
         else:
-            raise ValueError(f"no reference for op '{op}'")
+            y = _more(op, a, ins)
         env[nd["outputs"][0]] = y
     return {o: env[o] for o in model["outputs"]}
 

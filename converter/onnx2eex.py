@@ -18,52 +18,52 @@ from collections import Counter
 import numpy as np
 
 import eexfile
+import rewrite_ext
 
 PRODUCER = "eex-convert 1"
 
+# ONNX opsets whose op signatures the lowering knows (torch.onnx.export in
+# Debian's torch writes 7..17; ONNX 1.12's node tests go up to 17).
+OPSET_MIN, OPSET_MAX = 1, 17
 
-class ConvertError(Exception):
-    """A model the converter cannot express in .eex v1; the message says why."""
-
-
-class UnsupportedOp(ConvertError):
-    pass
+from ir import ConvertError, Node, UnsupportedOp  # noqa: F401 (re-exported)
+from ir import bad_attr as _bad_attr
+from ir import where as _where
+from lower_ext import ExtOps
 
 
 class FileError(ConvertError):
     """A file that cannot be opened, parsed as ONNX, or written."""
 
 
-class Node:
-    __slots__ = ("op", "name", "inputs", "outputs", "attrs", "src")
-
-    def __init__(self, op, name, inputs, outputs, attrs=None, src=None):
-        self.op, self.name = op, name
-        self.inputs, self.outputs = list(inputs), list(outputs)
-        self.attrs = dict(attrs or {})
-        self.src = src or op          # the ONNX op type this came from, for messages
-
-    def __repr__(self):
-        return f"Node({self.op} {self.name!r} {self.inputs} -> {self.outputs})"
-
-
-def _where(n):
-    return f"(node '{n.name}')"
-
-
-def _bad_attr(n, key, value):
-    return UnsupportedOp(f"unsupported attribute {key}={value!r} on ONNX op '{n.src}' "
-                         f"{_where(n)}")
-
-
 # ONNX op -> attributes we understand. Anything else on the node is refused.
 SUPPORTED = {
     "Conv": {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"},
-    "BatchNormalization": {"epsilon", "momentum", "training_mode", "spatial"},
+    "BatchNormalization": {"epsilon", "momentum", "training_mode", "spatial", "is_test",
+                           "consumed_inputs"},
     "Relu": set(), "Sigmoid": set(), "HardSwish": set(),
     "Clip": {"min", "max"},
     "HardSigmoid": {"alpha", "beta"},
-    "Add": set(), "Mul": set(),
+    "Add": set(), "Mul": set(), "Sub": set(), "Div": set(),
+    "Sum": set(), "Max": set(), "Min": set(),
+    "Tanh": set(), "Erf": set(), "Abs": set(), "Neg": set(), "Exp": set(), "Sqrt": set(),
+    "LeakyRelu": {"alpha"}, "Elu": {"alpha"}, "PRelu": set(), "Gelu": {"approximate"},
+    "Pad": {"mode", "pads", "value"},
+    "ReduceMean": {"axes", "keepdims", "noop_with_empty_axes"},
+    "ReduceMax": {"axes", "keepdims", "noop_with_empty_axes"},
+    "GlobalMaxPool": set(),
+    "LayerNormalization": {"axis", "epsilon", "stash_type"},
+    "LRN": {"alpha", "beta", "bias", "size"},
+    "Transpose": {"perm"},
+    "Squeeze": {"axes"}, "Unsqueeze": {"axes"},
+    "Split": {"axis", "split"},
+    "Slice": {"starts", "ends", "axes"},
+    # shape arithmetic, folded to constants (lower_ext.py)
+    "Shape": {"start", "end"}, "Size": set(), "Gather": {"axis"}, "Cast": {"to"},
+    "ConstantOfShape": {"value"}, "Range": set(), "Floor": set(), "Ceil": set(),
+    "Equal": set(), "Where": set(), "ReduceProd": {"axes", "keepdims"},
+    # only as part of the layer norm torch spells out below opset 17 (rewrite_ext.py)
+    "Pow": set(),
     "MaxPool": {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads",
                 "storage_order", "strides"},
     "AveragePool": {"auto_pad", "ceil_mode", "count_include_pad", "dilations",
@@ -71,7 +71,7 @@ SUPPORTED = {
     "GlobalAveragePool": set(),
     "Flatten": {"axis"},
     "Reshape": {"allowzero"},
-    "Gemm": {"alpha", "beta", "transA", "transB"},
+    "Gemm": {"alpha", "beta", "transA", "transB", "broadcast"},
     "MatMul": set(),
     "Concat": {"axis"},
     "Softmax": {"axis"},
@@ -172,6 +172,9 @@ def load_onnx(path, multi_input=False):
     for imp in model.opset_import:
         if imp.domain in ("", "ai.onnx"):
             g.opset = imp.version
+    if not OPSET_MIN <= g.opset <= OPSET_MAX:
+        raise ConvertError(f"ONNX opset {g.opset} is not supported (supported: "
+                           f"{OPSET_MIN}..{OPSET_MAX})")
     og = model.graph
     for init in og.initializer:
         g.consts[init.name] = numpy_helper.to_array(init)
@@ -217,9 +220,10 @@ def load_onnx(path, multi_input=False):
                 dims.append(d.dim_value)
             else:
                 raise ConvertError(f"graph input '{vi.name}' dim {k} is not a fixed size")
-        if len(dims) < 2:
+        if not 1 <= len(dims) <= 4:
+            # the engine's values are [N], [N, C], [N, C, W] or [N, C, H, W] (engine/bind.c)
             raise ConvertError(f"graph input '{vi.name}' has rank {len(dims)}; "
-                               "need [N, ...]")
+                               "supported: 1 to 4 ([N, C, H, W])")
         g.inputs.append((vi.name, dims))
         g.shapes[vi.name] = list(dims)
         g.reserve(vi.name)
@@ -304,12 +308,23 @@ def _conv_out(size, k, s, d, pb, pe, ceil_mode=False):
     return out
 
 
-class Lowering:
+# ONNX ops that read a value in a tracked layout (lower_ext.py); every other op
+# refuses one.
+LAYOUT_AWARE = {"Transpose", "Reshape", "LayerNormalization", "MatMul", "Add", "Sub", "Mul",
+                "Div", "Relu", "Sigmoid", "Tanh", "Erf", "Abs", "Neg", "Exp", "Sqrt",
+                "LeakyRelu", "Elu", "Gelu", "Clip", "HardSigmoid", "HardSwish", "PRelu",
+                "Sum", "Max", "Min"}
+ELEMENTWISE_UNARY = {"Relu", "Sigmoid", "HardSwish", "HardSigmoid", "Clip"}
+
+
+class Lowering(ExtOps):
     """Turns ONNX nodes into eex nodes, one at a time, in topological order."""
 
     def __init__(self, g):
         self.g = g
         self.out = []
+        self.layout = {}     # value -> "nhwc" or ("grouped"/"grouped_t", groups, source)
+        self.renamed = {}    # ONNX value -> the eex value it aliases
 
     # -- operand helpers
     def act(self, n, i):
@@ -319,7 +334,11 @@ class Lowering:
         x = n.inputs[i]
         if x in self.g.consts:
             raise UnsupportedOp(f"ONNX op '{n.src}' {_where(n)}: constant input '{x}' "
-                                "where an activation is expected (no constant folding)")
+                                "where an activation is expected")
+        if x in self.layout and n.src not in LAYOUT_AWARE:
+            self.plain(n, x)
+        if isinstance(self.layout.get(x), tuple) and n.src not in ("Transpose", "Reshape"):
+            self.plain(n, x)
         return x
 
     def const(self, n, i, what="input", optional=False):
@@ -359,8 +378,21 @@ class Lowering:
     def run(self):
         g = self.g
         for n in toposort(g.nodes, [name for name, _ in g.inputs] + list(g.consts)):
-            self.only_first_output(n)
-            getattr(self, "op_" + n.op)(n)
+            if self.try_fold(n):
+                continue
+            if n.op != "Split":
+                self.only_first_output(n)
+            lower = getattr(self, "op_" + n.op, None)
+            if lower is None:   # a shape-arithmetic op (lower_ext.FOLDABLE) on activations
+                raise UnsupportedOp(f"ONNX op '{n.src}' {_where(n)}: supported on constants "
+                                    "only (shape arithmetic), not on activations")
+            lower(n)
+            x = n.inputs[0] if n.inputs else None
+            if n.op in ELEMENTWISE_UNARY and self.layout.get(x) == "nhwc":
+                self.layout[n.outputs[0]] = "nhwc"
+        for o in g.outputs:
+            if o in self.layout:
+                raise UnsupportedOp(f"graph output '{o}' is in a non-NCHW layout")
         g.nodes = self.out
 
     # -- ops
@@ -368,11 +400,23 @@ class Lowering:
         """Shared Conv/MaxPool/AveragePool attribute handling -> (attrs, out H, W)."""
         a = n.attrs
         auto_pad = a.get("auto_pad", "NOTSET")
-        if auto_pad not in ("NOTSET", "", "VALID"):
+        if auto_pad not in ("NOTSET", "", "VALID", "SAME_UPPER", "SAME_LOWER"):
             raise _bad_attr(n, "auto_pad", auto_pad)
         strides = _ints(a.get("strides"), [1, 1])
         pads = _ints(a.get("pads"), [0, 0, 0, 0])
         dil = _ints(a.get("dilations"), [1, 1])
+        if auto_pad.startswith("SAME") and len(strides) == 2 and len(dil) == 2:
+            if "pads" in a:
+                raise _bad_attr(n, "pads", pads)
+            # output = ceil(in / stride); the extra cell of an odd total goes at the
+            # end (UPPER) or the beginning (LOWER)
+            _, _, h, w = self.shape(x)
+            total = [max(0, (-(-size // s) - 1) * s + (k - 1) * d + 1 - size)
+                     for size, k, s, d in ((h, kh, strides[0], dil[0]),
+                                           (w, kw, strides[1], dil[1]))]
+            small = [t // 2 for t in total]
+            begin = small if auto_pad == "SAME_UPPER" else [t - q for t, q in zip(total, small)]
+            pads = [begin[0], begin[1], total[0] - begin[0], total[1] - begin[1]]
         if len(strides) != 2 or len(pads) != 4 or len(dil) != 2:
             raise UnsupportedOp(f"ONNX op '{n.src}' {_where(n)}: only 2-D is supported")
         if auto_pad == "VALID" and any(pads):
@@ -381,6 +425,12 @@ class Lowering:
             raise _bad_attr(n, "strides/pads/dilations", (strides, pads, dil))
         if pool and dil != [1, 1]:
             raise _bad_attr(n, "dilations", dil)
+        if pool and (pads[0] >= kh or pads[2] >= kh or pads[1] >= kw or pads[3] >= kw):
+            # the engine's pools need each pad smaller than the window (engine/bind.c)
+            raise _bad_attr(n, "pads", pads)
+        if not pool and (kh > 64 or kw > 64):
+            raise UnsupportedOp(f"ONNX op '{n.src}' {_where(n)}: kernel {kh}x{kw} "
+                                "(supported: up to 64)")
         ceil_mode = int(a.get("ceil_mode", 0))
         if ceil_mode not in (0, 1):
             raise _bad_attr(n, "ceil_mode", ceil_mode)
@@ -510,51 +560,67 @@ class Lowering:
         else:
             self.emit("clip", n, [x], self.shape(x), {"min": lo, "max": hi})
 
-    def _broadcast_const(self, n, xshape, c):
-        """Normalises a constant operand of add/mul to a shape eex accepts: a scalar
-        (ndim 0), [C] against [N, C], or [1, C, 1, 1] against [N, C, H, W]."""
+    def _broadcast_const(self, n, xshape, c, tag=None):
+        """Normalises a constant operand of a binary op to a shape eex accepts: a
+        scalar (ndim 0), [C] against [N, C], or [1, C, 1, 1] against [N, C, H, W].
+        xshape is the ONNX shape; tag "nhwc" means it is [N, H, W, C]."""
         c = np.asarray(c, dtype=np.float32)
         if c.size == 1:
             return c.reshape(())
-        r, ch = len(xshape), xshape[1]
-        if r in (2, 4) and c.ndim <= r:
+        r = len(xshape)
+        cax = 3 if tag == "nhwc" else 1
+        if r >= 2 and c.ndim <= r:
+            ch = xshape[cax]
             full = [1] * (r - c.ndim) + list(c.shape)
-            if full[1] == ch and all(d == 1 for i, d in enumerate(full) if i != 1):
-                return c.reshape([1, ch, 1, 1] if r == 4 else [ch])
+            if full[cax] == ch and all(d == 1 for i, d in enumerate(full) if i != cax):
+                return c.reshape([1, ch, 1, 1] if r == 4 else [ch] if r == 2 else [1, ch, 1])
         raise UnsupportedOp(f"ONNX op '{n.src}' {_where(n)}: constant of shape "
                             f"{list(c.shape)} does not broadcast per channel over "
                             f"{xshape} (supported: scalar, [C] for [N,C], [1,C,1,1])")
+
+    _FOLD = {"add": np.add, "mul": np.multiply, "sub": np.subtract, "div": np.divide,
+             "max": np.maximum, "min": np.minimum}
 
     def _binary(self, n, op):
         a, b = n.inputs[0], n.inputs[1]
         consts = self.g.consts
         if a in consts and b in consts:
-            ca, cb = consts[a], consts[b]
-            consts[n.outputs[0]] = (ca + cb) if op == "add" else (ca * cb)
+            consts[n.outputs[0]] = self._FOLD[op](consts[a], consts[b])
             return
-        if a in consts:           # both ops commute: keep the activation first
+        first_const = a in consts
+        if first_const:           # keep the activation first (the engine swaps back)
             a, b = b, a
+        tag = self.layout.get(a)
         sa = self.shape(a)
         if b in consts:
-            c = self._broadcast_const(n, sa, consts[b])
+            c = self._broadcast_const(n, self.onnx_shape(a), consts[b], tag)
             if c.shape != consts[b].shape or consts[b].dtype != np.float32:
                 b = self.g.add_const(f"{b}.{'x'.join(map(str, c.shape)) or 'scalar'}", c)
-            self.emit(op, n, [a, b], sa)
+            # sub and div do not commute: the constant stays first, and the
+            # engine's binder records the swap (kernels.h, EEX_BIN_RSUB/RDIV)
+            ins = [b, a] if first_const and op in ("sub", "div") else [a, b]
+            self.emit(op, n, ins, sa)
+            if tag:
+                self.layout[n.outputs[0]] = tag
             return
+        if self.layout.get(b) != tag:
+            raise UnsupportedOp(f"ONNX op '{n.src}' {_where(n)}: operands in different "
+                                "layouts (NCHW and a permutation)")
         sb = self.shape(b)
         if sa == sb:
             self.emit(op, n, [a, b], sa)
+            if tag:
+                self.layout[n.outputs[0]] = tag
             return
 
         def per_channel(big, small):
             return len(big) == 4 and small == big[:2] + [1, 1]
-        if per_channel(sb, sa):
-            a, b, sa, sb = b, a, sb, sa
-        if per_channel(sa, sb):
-            self.emit(op, n, [a, b], sa)
+        if tag is None and (per_channel(sa, sb) or per_channel(sb, sa)):
+            self.emit(op, n, [a, b], sa if per_channel(sa, sb) else sb)
             return
-        raise UnsupportedOp(f"ONNX op '{n.src}' {_where(n)}: cannot broadcast {sa} with "
-                            f"{sb} (supported: equal shapes or [N,C,H,W] with [N,C,1,1])")
+        raise UnsupportedOp(f"ONNX op '{n.src}' {_where(n)}: cannot broadcast "
+                            f"{self.onnx_shape(a)} with {self.onnx_shape(b)} (supported: "
+                            "equal shapes or [N,C,H,W] with [N,C,1,1])")
 
     def op_Add(self, n):
         self._binary(n, "add")
@@ -569,13 +635,27 @@ class Lowering:
         if axis < 0:
             axis += len(s)
         if axis != 1:
-            raise _bad_attr(n, "axis", n.attrs.get("axis"))
+            # dim 0 is the batch in eex: other axes would fold it into the rows
+            raise UnsupportedOp(f"ONNX op 'Flatten' {_where(n)}: axis {n.attrs.get('axis')} "
+                                f"of {s} mixes the batch dimension with others (supported: "
+                                "axis 1)")
+        if len(s) == 2:
+            self.alias(n, x, None)
+            return
         self.emit("flatten", n, [x], [s[0], int(np.prod(s[1:]))])
 
     def op_Reshape(self, n):
         x = self.act(n, 0)
         s = self.shape(x)
         target = [int(v) for v in self.const(n, 1, "shape").reshape(-1)]
+        if int(n.attrs.get("allowzero", 0)) and 0 in target:
+            raise _bad_attr(n, "allowzero", 1)
+        if x in self.layout or len(target) != 2:
+            if self.reshape_ext(n, x, target):
+                return
+            raise UnsupportedOp(f"ONNX op 'Reshape' {_where(n)}: target {target} from "
+                                f"{self.onnx_shape(x)} (supported: [N, -1], [N, K] <-> "
+                                "[N, C, H, W], channel shuffles)")
         rest = int(np.prod(s[1:]))
         ok = len(target) == 2 and (
             (target[0] in (0, s[0]) and target[1] in (-1, rest)) or
@@ -585,6 +665,9 @@ class Lowering:
         if not ok:
             raise UnsupportedOp(f"ONNX op 'Reshape' {_where(n)}: target {target} from "
                                 f"{s} is not a flatten to [N, -1]")
+        if len(s) == 2:
+            self.alias(n, x, None)
+            return
         self.emit("flatten", n, [x], [s[0], rest])
 
     def _dense(self, n, x, w_kn, bias):
@@ -608,20 +691,43 @@ class Lowering:
 
     def op_Gemm(self, n):
         a = n.attrs
-        for key, want in (("alpha", 1.0), ("beta", 1.0), ("transA", 0)):
-            if float(a.get(key, want)) != want:
-                raise _bad_attr(n, key, a[key])
+        if int(a.get("transA", 0)):
+            # A^T would make the batch the inner dimension
+            raise _bad_attr(n, "transA", a["transA"])
         x = self.act(n, 0)
         w = self.const(n, 1, "weight")
         if w.ndim != 2:
             raise ConvertError(f"ONNX op 'Gemm' {_where(n)}: weight rank {w.ndim}")
         if int(a.get("transB", 0)):
             w = w.T
-        self._dense(n, x, w, self.const(n, 2, "bias", optional=True))
+        # alpha and beta scale the constants once, here (opset 6's `broadcast`
+        # only allowed the bias to broadcast, which it always may now)
+        alpha, beta = float(a.get("alpha", 1.0)), float(a.get("beta", 1.0))
+        bias = self.const(n, 2, "bias", optional=True)
+        if alpha != 1.0:
+            w = (w.astype(np.float64) * alpha).astype(np.float32)
+        if bias is not None and beta != 1.0:
+            bias = (bias.astype(np.float64) * beta).astype(np.float32)
+        if bias is not None and bias.ndim == 2 and bias.shape[0] != 1:
+            raise UnsupportedOp(f"ONNX op 'Gemm' {_where(n)}: bias of shape "
+                                f"{list(bias.shape)} varies over the batch")
+        self._dense(n, x, w, None if bias is None else bias.reshape(-1))
 
     def op_MatMul(self, n):
         x = self.act(n, 0)
         w = self.const(n, 1, "weight")
+        if self.layout.get(x) == "nhwc" and w.ndim == 2:
+            # [N, H, W, C] x [C, M]: a 1x1 convolution of the NCHW value
+            s = self.shape(x)
+            if w.shape[0] != s[1]:
+                raise ConvertError(f"ONNX op 'MatMul' {_where(n)}: weight {list(w.shape)} "
+                                   f"does not match {self.onnx_shape(x)}")
+            wc = np.ascontiguousarray(w.T.astype(np.float32)).reshape(w.shape[1], w.shape[0], 1, 1)
+            self.emit("conv", n, [x, self.g.add_const(f"{n.name}.weight", wc)],
+                      [s[0], w.shape[1], s[2], s[3]],
+                      {"strides": [1, 1], "pads": [0, 0, 0, 0], "dilations": [1, 1], "group": 1})
+            self.layout[n.outputs[0]] = "nhwc"
+            return
         if w.ndim != 2:
             raise UnsupportedOp(f"ONNX op 'MatMul' {_where(n)}: weight must be a constant "
                                 "2-D matrix")
@@ -642,6 +748,17 @@ class Lowering:
                                    "off the concat axis")
         out = list(shapes[0])
         out[1] = sum(s[1] for s in shapes)
+        if len(xs) == 1:
+            self.alias(n, xs[0], None)
+            return
+        # the engine takes up to 64 inputs a node: concatenate longer lists in parts
+        while len(xs) > 64:
+            part = self.g.fresh(f"{n.outputs[0]}.part")
+            ps = list(shapes[0])
+            ps[1] = sum(s[1] for s in shapes[:64])
+            self.emit("concat", n, xs[:64], ps, {"axis": 1}, output=part,
+                      name=f"{n.name}.{part}")
+            xs, shapes = [part] + xs[64:], [ps] + shapes[64:]
         self.emit("concat", n, xs, out, {"axis": 1})
 
     def op_Softmax(self, n):
@@ -757,12 +874,17 @@ def _unique_node_names(nodes):
 
 def convert_graph(g):
     drop_passthrough(g)
+    rewrite_ext.fuse_layernorm_onnx(g)
     Lowering(g).run()
     fold_batchnorm(g)
+    rewrite_ext.fold_pad(g)
+    rewrite_ext.fuse_conv_bias(g)
+    rewrite_ext.fuse_gelu(g)
     fuse_hardswish_pattern(g)
     fuse_dense_bias(g)
     fuse_activations(g)
     eliminate_dead(g)
+    rewrite_ext.check_engine_limits(g)
     for o in g.outputs:
         if o in g.consts:
             raise ConvertError(f"graph output '{o}' folds to a constant")
@@ -809,10 +931,12 @@ def build_writer(g, meta):
     return w, sum(int(g.consts[k].size) for k in used)
 
 
-def convert(onnx_path, out_path, mean=None, std=None, labels=None, name=None):
-    """Converts one file. Returns a summary dict; raises ConvertError."""
-    g = convert_graph(load_onnx(onnx_path))
-    channels = g.inputs[0][1][1]
+def convert(onnx_path, out_path, mean=None, std=None, labels=None, name=None,
+            multi_input=False):
+    """Converts one file. Returns a summary dict; raises ConvertError.
+    multi_input: accept several graph inputs (the ONNX node tests have them)."""
+    g = convert_graph(load_onnx(onnx_path, multi_input=multi_input))
+    channels = g.inputs[0][1][1] if len(g.inputs[0][1]) > 1 else 1
     meta = [("model.name", name or os.path.splitext(os.path.basename(onnx_path))[0],
              eexfile.T_STR),
             ("producer", PRODUCER, eexfile.T_STR)]

@@ -173,6 +173,8 @@ static eex_status bind_binary(binder *b, const eex_fnode *fn, eex_node *nd)
     if ((st = eex_attrs_only(fn, nd->op == EEX_OP_ADD ? allowed_add : allowed_mul)) ||
         (nd->op == EEX_OP_ADD && (st = parse_act(fn, &nd->act))))
         return st;
+    if (nd->op == EEX_OP_PRELU && (nd->in[0].kind != EEX_OPND_VALUE || nd->in[1].kind != EEX_OPND_CONST))
+        return eex_fail(EEX_ERR_GRAPH, "graph: prelu '%s' needs an activation and a constant slope", fn->name);
     if (nd->in[0].kind != EEX_OPND_VALUE ||
         (nd->in[1].kind == EEX_OPND_VALUE && eex_value_elems(value_of(b, nd->in[1])) >
                                                    eex_value_elems(value_of(b, nd->in[0])))) {
@@ -180,6 +182,15 @@ static eex_status bind_binary(binder *b, const eex_fnode *fn, eex_node *nd)
         nd->in[0] = nd->in[1];
         nd->in[1] = t;
         nd->swap = 1;
+    }
+    switch (nd->op) {
+    case EEX_OP_MUL: nd->binop = EEX_BIN_MUL; break;
+    case EEX_OP_SUB: nd->binop = nd->swap ? EEX_BIN_RSUB : EEX_BIN_SUB; break;
+    case EEX_OP_DIV: nd->binop = nd->swap ? EEX_BIN_RDIV : EEX_BIN_DIV; break;
+    case EEX_OP_MAX: nd->binop = EEX_BIN_MAX; break;
+    case EEX_OP_MIN: nd->binop = EEX_BIN_MIN; break;
+    case EEX_OP_PRELU: nd->binop = EEX_BIN_PRELU; break;
+    default: nd->binop = EEX_BIN_ADD; break;
     }
     if ((st = need_value(fn, nd, 0)))
         return st;
@@ -212,6 +223,7 @@ static eex_status bind_unary(binder *b, const eex_fnode *fn, eex_node *nd)
     static const char *const none[] = {NULL};
     static const char *const clip[] = {"min", "max", NULL};
     static const char *const hsig[] = {"alpha", "beta", NULL};
+    static const char *const alpha[] = {"alpha", NULL};
     eex_status st;
     if (nd->n_in != 1)
         return eex_fail(EEX_ERR_GRAPH, "graph: %s '%s' needs 1 input, has %d", fn->op, fn->name, nd->n_in);
@@ -222,6 +234,10 @@ static eex_status bind_unary(binder *b, const eex_fnode *fn, eex_node *nd)
     } else if (nd->op == EEX_OP_HARDSIGMOID) {
         if ((st = eex_attrs_only(fn, hsig)) || (st = eex_attr_float(fn, "alpha", 0.2, &nd->p0)) ||
             (st = eex_attr_float(fn, "beta", 0.5, &nd->p1)))
+            return st;
+    } else if (nd->op == EEX_OP_LEAKYRELU || nd->op == EEX_OP_ELU) {
+        if ((st = eex_attrs_only(fn, alpha)) ||
+            (st = eex_attr_float(fn, "alpha", nd->op == EEX_OP_ELU ? 1.0 : 0.01, &nd->p0)))
             return st;
     } else if ((st = eex_attrs_only(fn, none)))
         return st;
@@ -282,8 +298,9 @@ static eex_status bind_reduce(binder *b, const eex_fnode *fn, eex_node *nd)
     const eex_value *x = value_of(b, nd->in[0]);
     switch (nd->op) {
     case EEX_OP_GLOBALAVGPOOL:
+    case EEX_OP_GLOBALMAXPOOL:
         if (x->rank != 4)
-            return eex_fail(EEX_ERR_SHAPE, "graph: globalavgpool '%s' needs a 4-D input", fn->name);
+            return eex_fail(EEX_ERR_SHAPE, "graph: %s '%s' needs a 4-D input", fn->op, fn->name);
         return set_out(b, fn, nd, 4, x->c, 1, 1);
     case EEX_OP_FLATTEN:
         return set_out(b, fn, nd, 2, (int64_t)x->c * x->h * x->w, 1, 1);
@@ -320,13 +337,143 @@ static eex_status bind_concat(binder *b, const eex_fnode *fn, eex_node *nd)
     return set_out(b, fn, nd, x0->rank, c, x0->h, x0->w);
 }
 
+/* ---- ops added for the torchvision zoo (docs/format.md) ---- */
+
+static eex_status one_value_input(const eex_fnode *fn, const eex_node *nd)
+{
+    if (nd->n_in != 1)
+        return eex_fail(EEX_ERR_GRAPH, "graph: %s '%s' needs 1 input, has %d", fn->op, fn->name, nd->n_in);
+    return need_value(fn, nd, 0);
+}
+
+static eex_status bind_pad(binder *b, const eex_fnode *fn, eex_node *nd)
+{
+    static const char *const allowed[] = {"pads", "value", NULL};
+    int p[4];
+    eex_status st;
+    if ((st = eex_attrs_only(fn, allowed)) || (st = one_value_input(fn, nd)) ||
+        (st = eex_attr_ints(fn, "pads", 4, NULL, p)) || (st = eex_attr_float(fn, "value", 0.0, &nd->p0)))
+        return st;
+    const eex_value *x = value_of(b, nd->in[0]);
+    if (x->rank != 4)
+        return eex_fail(EEX_ERR_SHAPE, "graph: pad '%s' needs a 4-D input", fn->name);
+    nd->pt = p[0], nd->pl = p[1], nd->pb = p[2], nd->pr = p[3];
+    return set_out(b, fn, nd, 4, x->c, (int64_t)x->h + p[0] + p[2], (int64_t)x->w + p[1] + p[3]);
+}
+
+static eex_status bind_slice(binder *b, const eex_fnode *fn, eex_node *nd)
+{
+    static const char *const allowed[] = {"axis", "start", "end", "step", NULL};
+    int end;
+    eex_status st;
+    if ((st = eex_attrs_only(fn, allowed)) || (st = one_value_input(fn, nd)) ||
+        (st = eex_attr_int(fn, "axis", 1, &nd->axis)) || (st = eex_attr_int(fn, "start", 0, &nd->start)) ||
+        (st = eex_attr_int(fn, "end", -1, &end)) || (st = eex_attr_int(fn, "step", 1, &nd->step)))
+        return st;
+    const eex_value *x = value_of(b, nd->in[0]);
+    if (nd->axis < 1 || nd->axis > 3 || (x->rank < 4 && nd->axis == 2) || (x->rank < 3 && nd->axis == 3))
+        return eex_fail(EEX_ERR_UNSUPPORTED, "graph: slice '%s' on axis %d of a rank-%d value", fn->name, nd->axis,
+                        x->rank);
+    const int dim = nd->axis == 1 ? x->c : nd->axis == 2 ? x->h : x->w;
+    if (nd->step < 1 || nd->start < 0 || end > dim || nd->start >= end)
+        return eex_fail(EEX_ERR_SHAPE, "graph: slice '%s' [%d:%d:%d] does not fit axis %d of size %d", fn->name,
+                        nd->start, end, nd->step, nd->axis, dim);
+    const int count = (end - nd->start + nd->step - 1) / nd->step;
+    return set_out(b, fn, nd, x->rank, nd->axis == 1 ? count : x->c, nd->axis == 2 ? count : x->h,
+                   nd->axis == 3 ? count : x->w);
+}
+
+static eex_status bind_shuffle(binder *b, const eex_fnode *fn, eex_node *nd)
+{
+    static const char *const allowed[] = {"groups", NULL};
+    eex_status st;
+    if ((st = eex_attrs_only(fn, allowed)) || (st = one_value_input(fn, nd)) ||
+        (st = eex_attr_int(fn, "groups", 1, &nd->group)))
+        return st;
+    const eex_value *x = value_of(b, nd->in[0]);
+    if (nd->group < 1 || x->c % nd->group)
+        return eex_fail(EEX_ERR_SHAPE, "graph: shuffle '%s' groups %d do not divide %d channels", fn->name,
+                        nd->group, x->c);
+    return set_out(b, fn, nd, x->rank, x->c, x->h, x->w);
+}
+
+static eex_status bind_reshape(binder *b, const eex_fnode *fn, eex_node *nd)
+{
+    static const char *const allowed[] = {"shape", NULL};
+    eex_status st;
+    if ((st = eex_attrs_only(fn, allowed)) || (st = one_value_input(fn, nd)))
+        return st;
+    const eex_kv *kv = eex_kv_get(&fn->attrs, "shape");
+    if (!kv || kv->type != EEX_V_I64S || kv->count > 3)
+        return eex_fail(EEX_ERR_FORMAT, "graph: reshape '%s' needs 'shape', 0 to 3 integers (per image)", fn->name);
+    int64_t d[3] = {1, 1, 1}; /* c, h, w; rank 3 is [c, w] */
+    for (uint32_t i = 0; i < kv->count; i++) {
+        if (kv->is[i] < 1 || kv->is[i] > ((int64_t)1 << 30))
+            return eex_fail(EEX_ERR_FORMAT, "graph: reshape '%s' shape[%u] = %lld is out of range", fn->name, i,
+                            (long long)kv->is[i]);
+        d[kv->count == 2 && i == 1 ? 2 : i] = kv->is[i];
+    }
+    const eex_value *x = value_of(b, nd->in[0]);
+    if (d[0] * d[1] * d[2] != eex_value_elems(x))
+        return eex_fail(EEX_ERR_SHAPE, "graph: reshape '%s' to %lld values from %lld", fn->name,
+                        (long long)(d[0] * d[1] * d[2]), (long long)eex_value_elems(x));
+    return set_out(b, fn, nd, (int)kv->count + 1, d[0], d[1], d[2]);
+}
+
+static eex_status bind_layernorm(binder *b, const eex_fnode *fn, eex_node *nd)
+{
+    static const char *const allowed[] = {"epsilon", NULL};
+    eex_status st;
+    if (nd->n_in < 2 || nd->n_in > 3)
+        return eex_fail(EEX_ERR_GRAPH, "graph: layernorm '%s' needs 2 or 3 inputs, has %d", fn->name, nd->n_in);
+    if ((st = eex_attrs_only(fn, allowed)) || (st = need_value(fn, nd, 0)) || (st = need_const(fn, nd, 1, 0)) ||
+        (nd->n_in == 3 && (st = need_const(fn, nd, 2, 1))) || (st = eex_attr_float(fn, "epsilon", 1e-5, &nd->p0)))
+        return st;
+    const eex_value *x = value_of(b, nd->in[0]);
+    for (int k = 1; k < nd->n_in; k++)
+        if (nd->in[k].kind == EEX_OPND_CONST && const_of(b, nd->in[k])->elems != (uint64_t)x->c)
+            return eex_fail(EEX_ERR_SHAPE, "graph: layernorm '%s' input %d has %llu values for %d channels",
+                            fn->name, k, (unsigned long long)const_of(b, nd->in[k])->elems, x->c);
+    if (!(nd->p0 > 0.0f))
+        return eex_fail(EEX_ERR_FORMAT, "graph: layernorm '%s' epsilon must be > 0", fn->name);
+    return set_out(b, fn, nd, x->rank, x->c, x->h, x->w);
+}
+
+static eex_status bind_lrn(binder *b, const eex_fnode *fn, eex_node *nd)
+{
+    static const char *const allowed[] = {"size", "alpha", "beta", "bias", NULL};
+    eex_status st;
+    if ((st = eex_attrs_only(fn, allowed)) || (st = one_value_input(fn, nd)) ||
+        (st = eex_attr_int(fn, "size", 0, &nd->kh)) || (st = eex_attr_float(fn, "alpha", 1e-4, &nd->p0)) ||
+        (st = eex_attr_float(fn, "beta", 0.75, &nd->p1)) || (st = eex_attr_float(fn, "bias", 1.0, &nd->p2)))
+        return st;
+    if (nd->kh < 1)
+        return eex_fail(EEX_ERR_FORMAT, "graph: lrn '%s' needs a size >= 1", fn->name);
+    const eex_value *x = value_of(b, nd->in[0]);
+    return set_out(b, fn, nd, x->rank, x->c, x->h, x->w);
+}
+
 static eex_status bind_node(binder *b, const eex_fnode *fn, eex_node *nd)
 {
     switch (nd->op) {
     case EEX_OP_CONV: return bind_conv(b, fn, nd);
     case EEX_OP_DENSE: return bind_dense(b, fn, nd);
     case EEX_OP_ADD:
-    case EEX_OP_MUL: return bind_binary(b, fn, nd);
+    case EEX_OP_MUL:
+    case EEX_OP_SUB:
+    case EEX_OP_DIV:
+    case EEX_OP_MAX:
+    case EEX_OP_MIN:
+    case EEX_OP_PRELU: return bind_binary(b, fn, nd);
+    case EEX_OP_TANH:
+    case EEX_OP_LEAKYRELU:
+    case EEX_OP_ELU:
+    case EEX_OP_ERF:
+    case EEX_OP_GELU:
+    case EEX_OP_ABS:
+    case EEX_OP_NEG:
+    case EEX_OP_EXP:
+    case EEX_OP_SQRT:
     case EEX_OP_RELU:
     case EEX_OP_CLIP:
     case EEX_OP_SIGMOID:
@@ -335,9 +482,16 @@ static eex_status bind_node(binder *b, const eex_fnode *fn, eex_node *nd)
     case EEX_OP_MAXPOOL:
     case EEX_OP_AVGPOOL: return bind_pool(b, fn, nd);
     case EEX_OP_GLOBALAVGPOOL:
+    case EEX_OP_GLOBALMAXPOOL:
     case EEX_OP_FLATTEN:
     case EEX_OP_SOFTMAX: return bind_reduce(b, fn, nd);
     case EEX_OP_CONCAT: return bind_concat(b, fn, nd);
+    case EEX_OP_PAD: return bind_pad(b, fn, nd);
+    case EEX_OP_SLICE: return bind_slice(b, fn, nd);
+    case EEX_OP_SHUFFLE: return bind_shuffle(b, fn, nd);
+    case EEX_OP_RESHAPE: return bind_reshape(b, fn, nd);
+    case EEX_OP_LAYERNORM: return bind_layernorm(b, fn, nd);
+    case EEX_OP_LRN: return bind_lrn(b, fn, nd);
     default: return eex_fail(EEX_ERR_UNKNOWN_OP, "graph: node '%s' has unknown op '%s'", fn->name, fn->op);
     }
 }
@@ -352,10 +506,14 @@ static eex_status bind_inputs(binder *b)
         v->producer = -1;
         if (in->ndim == 4) {
             v->rank = 4, v->c = (int)in->dims[1], v->h = (int)in->dims[2], v->w = (int)in->dims[3];
+        } else if (in->ndim == 3) {
+            v->rank = 3, v->c = (int)in->dims[1], v->h = 1, v->w = (int)in->dims[2];
         } else if (in->ndim == 2) {
             v->rank = 2, v->c = (int)in->dims[1], v->h = v->w = 1;
+        } else if (in->ndim == 1) {
+            v->rank = 1, v->c = v->h = v->w = 1;
         } else
-            return eex_fail(EEX_ERR_UNSUPPORTED, "graph: input '%s' has rank %d (2 or 4 supported)", in->name,
+            return eex_fail(EEX_ERR_UNSUPPORTED, "graph: input '%s' has rank %d (1 to 4 supported)", in->name,
                             in->ndim);
         if ((int64_t)v->c * v->h * v->w > ((int64_t)1 << 30))
             return eex_fail(EEX_ERR_SHAPE, "graph: input '%s' is too large", in->name);

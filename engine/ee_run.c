@@ -337,11 +337,7 @@ eex_status eex_session_detector_probs(const eex_session *s, float *probs, size_t
 static int cut_shape(const eex_model *m, int cut, int batch, int64_t dims[EEX_MAX_RANK])
 {
     const eex_value *v = &m->values[m->ee.cut_value[cut]];
-    dims[0] = batch, dims[1] = v->c;
-    if (v->rank == 2)
-        return 2;
-    dims[2] = v->h, dims[3] = v->w;
-    return 4;
+    return eex_value_dims(v, batch, dims);
 }
 
 eex_status eex_session_cut_tensor(const eex_session *s, int cut, float *dst, size_t cap, int64_t shape[EEX_MAX_RANK],

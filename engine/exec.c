@@ -258,7 +258,7 @@ static void gap_task(void *arg, int t, int n)
 
 typedef struct binary_job {
     const eex_kernel_table *kt;
-    int is_mul, n, hw, c;
+    int op, n, hw, c;
     const float *a, *b;
     eex_bcast mode;
     const eex_act_params *act;
@@ -270,7 +270,7 @@ static void binary_task(void *arg, int t, int n)
     const binary_job *j = arg;
     int64_t lo, hi;
     eex_split((int64_t)j->n * j->hw, t, n, 1, &lo, &hi);
-    j->kt->binary_f32(j->is_mul, j->n, j->hw, j->c, j->a, j->b, j->mode, j->act, j->y, lo, hi);
+    j->kt->binary_f32(j->op, j->n, j->hw, j->c, j->a, j->b, j->mode, j->act, j->y, lo, hi);
 }
 
 typedef struct unary_job {
@@ -301,6 +301,78 @@ static void exec_unary(const eex_exec_ctx *s, eex_unary op, float p0, float p1, 
     eex_pool_run(s->pool, tasks_for(s, 8 * count, (count + 63) / 64), unary_task, &j);
 }
 
+/* ---- data movement and normalisation ---- */
+
+typedef struct layernorm_job {
+    const eex_kernel_table *kt;
+    int c;
+    float eps;
+    const float *scale, *bias, *x;
+    float *y;
+    int64_t pixels;
+} layernorm_job;
+
+static void layernorm_task(void *arg, int t, int n)
+{
+    const layernorm_job *j = arg;
+    int64_t lo, hi;
+    eex_split(j->pixels, t, n, 1, &lo, &hi);
+    j->kt->layernorm_f32(lo, hi, j->c, j->eps, j->scale, j->bias, j->x, j->y);
+}
+
+static void eex_exec_more(const eex_exec_ctx *s, const eex_node *nd, float *y)
+{
+    const eex_model *m = s->m;
+    const eex_value *x = &m->values[nd->in[0].index], *out = &m->values[nd->out];
+    const float *xp = operand_ptr(s, nd->in[0]);
+    const int64_t pixels = (int64_t)s->batch * x->h * x->w;
+    switch (nd->op) {
+    case EEX_OP_PAD: eex_pad_ref(s->batch, x->h, x->w, x->c, nd->pt, nd->pl, nd->pb, nd->pr, nd->p0, xp, y); break;
+    case EEX_OP_SLICE: {
+        const int count = nd->axis == 1 ? out->c : nd->axis == 2 ? out->h : out->w;
+        eex_slice_ref(s->batch, x->h, x->w, x->c, nd->axis, nd->start, nd->step, count, xp, y);
+        break;
+    }
+    case EEX_OP_SHUFFLE: eex_shuffle_ref(pixels, x->c, nd->group, xp, y); break;
+    case EEX_OP_RESHAPE: eex_reshape_ref(s->batch, x->c, x->h, x->w, out->c, out->h, out->w, xp, y); break;
+    case EEX_OP_GLOBALMAXPOOL: eex_gmp_ref(s->batch, x->h * x->w, x->c, xp, y); break;
+    case EEX_OP_LRN: eex_lrn_ref(pixels, x->c, nd->kh, nd->p0, nd->p1, nd->p2, xp, y); break;
+    case EEX_OP_LAYERNORM: {
+        const float *scale = operand_ptr(s, nd->in[1]), *bias = nd->n_in > 2 ? operand_ptr(s, nd->in[2]) : NULL;
+        if (s->kernels == EEX_KERNELS_REF) {
+            eex_layernorm_ref(0, pixels, x->c, nd->p0, scale, bias, xp, y);
+            break;
+        }
+        layernorm_job j = {.kt = eex_kernels_best(), .c = x->c, .eps = nd->p0, .scale = scale, .bias = bias,
+                           .x = xp, .y = y, .pixels = pixels};
+        eex_pool_run(s->pool, tasks_for(s, 8 * pixels * x->c, pixels), layernorm_task, &j);
+        break;
+    }
+    default: break; /* bind rejects every other op */
+    }
+}
+
+const char *eex_node_kernel_kind(const eex_node *nd)
+{
+    switch (nd->op) {
+    case EEX_OP_FLATTEN:
+    case EEX_OP_CONCAT:
+    case EEX_OP_PAD:
+    case EEX_OP_SLICE:
+    case EEX_OP_SHUFFLE:
+    case EEX_OP_RESHAPE: return "copy";
+    case EEX_OP_SOFTMAX:
+    case EEX_OP_GLOBALMAXPOOL:
+    case EEX_OP_LRN: return "ref";
+    default: return "fast";
+    }
+}
+
+/* tanh .. sqrt map onto the unary kernel's ops by offset */
+_Static_assert(EEX_OP_SQRT - EEX_OP_TANH == EEX_UNARY_SQRT - EEX_UNARY_TANH &&
+                   EEX_OP_GELU - EEX_OP_TANH == EEX_UNARY_GELU - EEX_UNARY_TANH,
+               "eex_op tanh..sqrt and eex_unary tanh..sqrt must be in the same order");
+
 void eex_exec_node(const eex_exec_ctx *s, const eex_node *nd)
 {
     const eex_model *m = s->m;
@@ -313,15 +385,19 @@ void eex_exec_node(const eex_exec_ctx *s, const eex_node *nd)
     case EEX_OP_CONV: exec_conv(s, nd, y); break;
     case EEX_OP_DENSE: exec_dense(s, nd, y); break;
     case EEX_OP_ADD:
-    case EEX_OP_MUL: {
-        const int is_mul = nd->op == EEX_OP_MUL;
+    case EEX_OP_MUL:
+    case EEX_OP_SUB:
+    case EEX_OP_DIV:
+    case EEX_OP_MAX:
+    case EEX_OP_MIN:
+    case EEX_OP_PRELU: {
         const float *a = operand_ptr(s, nd->in[0]), *b = operand_ptr(s, nd->in[1]);
         const int hw = out->h * out->w;
         if (ref) {
-            eex_binary_ref(is_mul, s->batch, hw, out->c, a, b, nd->bcast, &nd->act, y);
+            eex_binary_ref(nd->binop, s->batch, hw, out->c, a, b, nd->bcast, &nd->act, y);
             break;
         }
-        binary_job j = {.kt = eex_kernels_best(), .is_mul = is_mul, .n = s->batch, .hw = hw, .c = out->c,
+        binary_job j = {.kt = eex_kernels_best(), .op = nd->binop, .n = s->batch, .hw = hw, .c = out->c,
                         .a = a, .b = b, .mode = nd->bcast, .act = &nd->act, .y = y};
         eex_pool_run(s->pool, tasks_for(s, 12 * count, (int64_t)s->batch * hw), binary_task, &j);
         break;
@@ -333,6 +409,18 @@ void eex_exec_node(const eex_exec_ctx *s, const eex_node *nd)
         exec_unary(s, EEX_UNARY_HARDSIGMOID, nd->p0, nd->p1, count, operand_ptr(s, nd->in[0]), y);
         break;
     case EEX_OP_HARDSWISH: exec_unary(s, EEX_UNARY_HARDSWISH, 0, 0, count, operand_ptr(s, nd->in[0]), y); break;
+    case EEX_OP_TANH:
+    case EEX_OP_LEAKYRELU:
+    case EEX_OP_ELU:
+    case EEX_OP_ERF:
+    case EEX_OP_GELU:
+    case EEX_OP_ABS:
+    case EEX_OP_NEG:
+    case EEX_OP_EXP:
+    case EEX_OP_SQRT:
+        exec_unary(s, (eex_unary)(EEX_UNARY_TANH + (nd->op - EEX_OP_TANH)), nd->p0, 0, count,
+                   operand_ptr(s, nd->in[0]), y);
+        break;
     case EEX_OP_MAXPOOL:
     case EEX_OP_AVGPOOL: exec_pool(s, nd, y); break;
     case EEX_OP_GLOBALAVGPOOL:
@@ -357,6 +445,6 @@ void eex_exec_node(const eex_exec_ctx *s, const eex_node *nd)
         eex_concat_ref(s->batch, out->h * out->w, nd->n_in, xs, cs, y);
         break;
     }
-    default: break; /* bind rejects every other op */
+    default: eex_exec_more(s, nd, y); break;
     }
 }

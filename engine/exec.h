@@ -21,4 +21,9 @@ typedef struct eex_exec_ctx {
 
 void eex_exec_node(const eex_exec_ctx *ctx, const eex_node *node);
 
+/* What the fast path runs for a node: "fast" (a kernel of the CPU's SIMD
+ * table), "copy" (data movement, no arithmetic) or "ref" (a scalar reference
+ * kernel: no fast twin yet; `eex bench` lists these). */
+const char *eex_node_kernel_kind(const eex_node *node);
+
 #endif

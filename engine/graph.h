@@ -14,8 +14,8 @@
 
 typedef struct eex_value {
     const char *name;
-    int rank;              /* logical rank: 2 ([N,C]) or 4 ([N,C,H,W]) */
-    int c, h, w;           /* per-image dims; rank 2 has h = w = 1 */
+    int rank;              /* logical rank: 1 ([N]), 2 ([N,C]), 3 ([N,C,W]) or 4 ([N,C,H,W]) */
+    int c, h, w;           /* per-image dims; rank 3 has h = 1, rank 2 h = w = 1, rank 1 c = h = w = 1 */
     int producer;          /* node index, -1 for a graph input */
     int last_use;          /* last node that reads it (graph outputs: n_nodes) */
 } eex_value;
@@ -27,7 +27,8 @@ typedef struct eex_operand {
     int index;             /* into values or into the file's tensors */
 } eex_operand;
 
-#define EEX_NODE_MAX_INPUTS 16
+/* DenseNet-121 concatenates up to 25 values at once (docs/format.md: concat) */
+#define EEX_NODE_MAX_INPUTS 64
 
 /* How a fast conv is executed; chosen at load from the shape. */
 typedef enum eex_conv_algo {
@@ -45,7 +46,11 @@ typedef struct eex_node {
     /* attributes, parsed and checked at load */
     int kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, group, ceil_mode, count_include_pad;
     eex_act_params act;
-    float p0, p1;          /* clip min/max or hardsigmoid alpha/beta */
+    float p0, p1;          /* clip min/max, hardsigmoid alpha/beta, leakyrelu/elu alpha,
+                              pad value, layernorm epsilon, lrn alpha/beta */
+    float p2;              /* lrn bias */
+    int binop;             /* add/mul/sub/div/max/min/prelu: the eex_binop after any swap */
+    int axis, start, step; /* slice (output count is the output dim); shuffle groups in `group`; lrn size in kh */
     eex_bcast bcast;       /* add/mul: how the second operand is indexed */
     int swap;              /* add/mul: operands swapped so the full one is first */
     /* derived */
@@ -118,6 +123,18 @@ struct eex_model {
 };
 
 static inline int64_t eex_value_elems(const eex_value *v) { return (int64_t)v->c * v->h * v->w; }
+
+/* The logical NCHW dims of a value for `batch` images; returns the rank. */
+static inline int eex_value_dims(const eex_value *v, int64_t batch, int64_t dims[4])
+{
+    dims[0] = batch;
+    switch (v->rank) {
+    case 1: return 1;
+    case 2: dims[1] = v->c; return 2;
+    case 3: dims[1] = v->c, dims[2] = v->w; return 3;
+    default: dims[1] = v->c, dims[2] = v->h, dims[3] = v->w; return 4;
+    }
+}
 
 /* Binds a parsed file: resolves names, parses attributes, infers shapes,
  * computes lifetimes and MACs, and packs weights for the fast kernels. */

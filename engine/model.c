@@ -113,13 +113,7 @@ const char *eex_model_output_name(const eex_model *m, int i)
 
 static int value_shape(const eex_value *v, int64_t dims[EEX_MAX_RANK])
 {
-    dims[0] = 1;
-    dims[1] = v->c;
-    if (v->rank == 2)
-        return 2;
-    dims[2] = v->h;
-    dims[3] = v->w;
-    return 4;
+    return eex_value_dims(v, 1, dims);
 }
 
 int eex_model_input_shape(const eex_model *m, int i, int64_t dims[EEX_MAX_RANK])

@@ -19,6 +19,28 @@ typedef enum eex_op {
     EEX_OP_FLATTEN,
     EEX_OP_CONCAT,
     EEX_OP_SOFTMAX,
+    /* added for the torchvision zoo and ONNX's node tests (docs/format.md) */
+    EEX_OP_SUB,
+    EEX_OP_DIV,
+    EEX_OP_MAX,
+    EEX_OP_MIN,
+    EEX_OP_PRELU,
+    EEX_OP_TANH,
+    EEX_OP_LEAKYRELU,
+    EEX_OP_ELU,
+    EEX_OP_ERF,
+    EEX_OP_GELU,
+    EEX_OP_ABS,
+    EEX_OP_NEG,
+    EEX_OP_EXP,
+    EEX_OP_SQRT,
+    EEX_OP_PAD,
+    EEX_OP_SLICE,
+    EEX_OP_SHUFFLE,
+    EEX_OP_RESHAPE,
+    EEX_OP_LAYERNORM,
+    EEX_OP_GLOBALMAXPOOL,
+    EEX_OP_LRN,
     EEX_OP_COUNT
 } eex_op;
 

@@ -146,14 +146,20 @@ eex_status eex_session_set_input(eex_session *s, int index, const float *data, c
         return eex_fail(EEX_ERR_NOT_FOUND, "session: input index %d out of range (model has %d)", index,
                         m->n_inputs);
     const eex_value *v = &m->values[m->inputs[index]];
-    int64_t want[4] = {shape[0], v->c, v->h, v->w};
-    int ok = rank == v->rank && shape[0] >= 1 && shape[0] <= 4096;
+    int64_t want[4];
+    const int wr = eex_value_dims(v, shape[0], want);
+    int ok = rank == wr && shape[0] >= 1 && shape[0] <= 4096;
     for (int d = 1; ok && d < rank; d++)
         ok = shape[d] == want[d];
     if (!ok) {
         if (v->rank == 4)
             return eex_fail(EEX_ERR_SHAPE, "session: input '%s' must be [N,%d,%d,%d] with 1 <= N <= 4096", v->name,
                             v->c, v->h, v->w);
+        if (v->rank == 3)
+            return eex_fail(EEX_ERR_SHAPE, "session: input '%s' must be [N,%d,%d] with 1 <= N <= 4096", v->name,
+                            v->c, v->w);
+        if (v->rank == 1)
+            return eex_fail(EEX_ERR_SHAPE, "session: input '%s' must be [N] with 1 <= N <= 4096", v->name);
         return eex_fail(EEX_ERR_SHAPE, "session: input '%s' must be [N,%d] with 1 <= N <= 4096", v->name, v->c);
     }
     if (shape[0] != s->batch) {
@@ -257,13 +263,13 @@ eex_status eex_session_output(const eex_session *s, int index, float *dst, size_
         return eex_fail(EEX_ERR_ARGUMENT, "session: output '%s' needs %lld floats, buffer holds %zu", v->name,
                         (long long)total, cap);
     eex_value_to_nchw(s, m->outputs[index], dst);
-    if (shape) {
-        shape[0] = s->batch, shape[1] = v->c;
-        if (v->rank == 4)
-            shape[2] = v->h, shape[3] = v->w;
-    }
+    int64_t dims[4];
+    const int r = eex_value_dims(v, s->batch, dims);
+    if (shape)
+        for (int d = 0; d < r; d++)
+            shape[d] = dims[d];
     if (rank)
-        *rank = v->rank;
+        *rank = r;
     return EEX_OK;
 }
 
@@ -288,8 +294,7 @@ eex_status eex_session_node_info(const eex_session *s, int index, eex_node_info 
     memset(info, 0, sizeof *info);
     info->name = nd->name;
     info->op = eex_op_name(nd->op);
-    info->out_rank = y->rank;
-    info->out_shape[0] = s->batch, info->out_shape[1] = y->c, info->out_shape[2] = y->h, info->out_shape[3] = y->w;
+    info->out_rank = eex_value_dims(y, s->batch, info->out_shape);
     info->macs = nd->macs * s->batch;
     int64_t bytes = eex_value_elems(y) * s->batch * 4;
     for (int k = 0; k < nd->n_in; k++) {
@@ -304,5 +309,6 @@ eex_status eex_session_node_info(const eex_session *s, int index, eex_node_info 
     info->head_exit = nd->ee_head_exit;
     info->head_experts = nd->ee_head_experts;
     info->detector = nd->ee_detector;
+    info->kernel = s->kernels == EEX_KERNELS_REF ? "ref" : eex_node_kernel_kind(nd);
     return EEX_OK;
 }

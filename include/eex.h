@@ -174,6 +174,8 @@ typedef struct eex_node_info {
     int head_exit;         /* k >= 1: node of exit k's head (E + 1: a final classifier) */
     unsigned head_experts; /* bit e: the node belongs to expert set e's head */
     int detector;          /* 1: a node of the distortion detector */
+    const char *kernel;    /* what the fast path runs: "fast" (the CPU's SIMD kernels), "copy"
+                              (data movement only) or "ref" (a scalar reference kernel) */
 } eex_node_info;
 EEX_API eex_status eex_session_node_info(const eex_session *session, int index, eex_node_info *info);
 

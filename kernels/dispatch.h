@@ -68,10 +68,13 @@ typedef struct eex_kernel_table {
     /* Global average pool of [n, hw, c], channels [c0, c1) of every image. */
     void (*gap_f32)(int n, int hw, int c, const float *x, float *y, int c0, int c1);
     /* y = act(a (+ or *) b), pixels [p0, p1) of n*hw (see eex_binary_ref). */
-    void (*binary_f32)(int is_mul, int n, int hw, int c, const float *a, const float *b, eex_bcast mode,
+    void (*binary_f32)(int op, int n, int hw, int c, const float *a, const float *b, eex_bcast mode,
                        const eex_act_params *act, float *y, int64_t p0, int64_t p1);
     /* Element-wise unary on [i0, i1) (see eex_unary_ref). */
     void (*unary_f32)(eex_unary op, float p0, float p1, const float *x, float *y, int64_t i0, int64_t i1);
+    /* Layer normalisation over channels, pixels [p0, p1) (see eex_layernorm_ref). */
+    void (*layernorm_f32)(int64_t p0, int64_t p1, int c, float eps, const float *scale, const float *bias,
+                          const float *x, float *y);
 } eex_kernel_table;
 
 /* The best table this CPU runs (detected once, thread-safe). EEX_ISA env

@@ -67,8 +67,41 @@ typedef enum eex_bcast {
     EEX_BCAST_CHANNEL,      /* [C], the same for every image */
     EEX_BCAST_IMAGE_CHANNEL /* [N, C]: one value per image and channel */
 } eex_bcast;
-/* a is [n, hw, c]; is_mul selects multiply instead of add; act after the op. */
-void eex_binary_ref(int is_mul, int n, int hw, int c, const float *a, const float *b, eex_bcast mode,
+/* The element-wise binary ops; the values 0 and 1 are add and mul, as the
+ * `is_mul` flag they replace. RSUB/RDIV are b - a and b / a: the binder puts
+ * the full-size operand first, so a constant minuend or dividend becomes b. */
+typedef enum eex_binop {
+    EEX_BIN_ADD = 0,
+    EEX_BIN_MUL = 1,
+    EEX_BIN_SUB,
+    EEX_BIN_DIV,
+    EEX_BIN_RSUB,
+    EEX_BIN_RDIV,
+    EEX_BIN_MAX,
+    EEX_BIN_MIN,
+    EEX_BIN_PRELU,  /* a < 0 ? a * b : a (b: the slope) */
+    EEX_BIN_COUNT
+} eex_binop;
+
+/* One element of a binary op (the reference). max/min pass a NaN in a, as
+ * the SIMD layer's v_max/v_min do. */
+static inline float eex_binop_apply(int op, float a, float b)
+{
+    switch (op) {
+    case EEX_BIN_MUL: return a * b;
+    case EEX_BIN_SUB: return a - b;
+    case EEX_BIN_DIV: return a / b;
+    case EEX_BIN_RSUB: return b - a;
+    case EEX_BIN_RDIV: return b / a;
+    case EEX_BIN_MAX: return b > a ? b : a;
+    case EEX_BIN_MIN: return b < a ? b : a;
+    case EEX_BIN_PRELU: return a < 0.0f ? a * b : a;
+    default: return a + b;
+    }
+}
+
+/* a is [n, hw, c]; op is an eex_binop; act after the op. */
+void eex_binary_ref(int op, int n, int hw, int c, const float *a, const float *b, eex_bcast mode,
                     const eex_act_params *act, float *y);
 
 typedef enum eex_unary {
@@ -76,9 +109,19 @@ typedef enum eex_unary {
     EEX_UNARY_CLIP,
     EEX_UNARY_SIGMOID,
     EEX_UNARY_HARDSIGMOID,
-    EEX_UNARY_HARDSWISH
+    EEX_UNARY_HARDSWISH,
+    EEX_UNARY_TANH,
+    EEX_UNARY_LEAKYRELU,  /* p0: alpha */
+    EEX_UNARY_ELU,        /* p0: alpha */
+    EEX_UNARY_ERF,
+    EEX_UNARY_GELU,       /* x/2 (1 + erf(x/sqrt 2)), the exact form */
+    EEX_UNARY_ABS,
+    EEX_UNARY_NEG,
+    EEX_UNARY_EXP,
+    EEX_UNARY_SQRT,
+    EEX_UNARY_COUNT
 } eex_unary;
-/* p0, p1: clip min/max, or hardsigmoid alpha/beta. */
+/* p0, p1: clip min/max, hardsigmoid alpha/beta, leakyrelu/elu alpha. */
 void eex_unary_ref(eex_unary op, float p0, float p1, int64_t count, const float *x, float *y);
 /* Over the last axis of [n, k]. */
 void eex_softmax_ref(int n, int k, const float *x, float *y);
@@ -86,5 +129,28 @@ void eex_softmax_ref(int n, int k, const float *x, float *y);
 void eex_flatten_ref(int n, int hw, int c, const float *x, float *y);
 /* Channel concat of `count` NHWC tensors [n, hw, cs[i]]. */
 void eex_concat_ref(int n, int hw, int count, const float *const *xs, const int *cs, float *y);
+
+/* ---- data movement and normalisation (kernels/ref/shape_ref.c) ----------- */
+
+/* Constant padding of NHWC [n, h, w, c] by pt/pl/pb/pr rows and columns. */
+void eex_pad_ref(int n, int h, int w, int c, int pt, int pl, int pb, int pr, float value, const float *x,
+                 float *y);
+/* A strided slice of one logical axis (1 = C, 2 = H, 3 = W) of NHWC
+ * [n, h, w, c]: indices start, start + step, ... (count of them). */
+void eex_slice_ref(int n, int h, int w, int c, int axis, int start, int step, int count, const float *x, float *y);
+/* Channel shuffle: the channels, seen as [groups, c/groups], transposed to
+ * [c/groups, groups] (ShuffleNet's reshape - transpose - reshape). */
+void eex_shuffle_ref(int64_t pixels, int c, int groups, const float *x, float *y);
+/* A reshape in logical NCHW order (PyTorch's view) between per-image shapes
+ * [c0, h0, w0] and [c1, h1, w1] of the same size, for NHWC memory. */
+void eex_reshape_ref(int n, int c0, int h0, int w0, int c1, int h1, int w1, const float *x, float *y);
+/* y[n, c] = max over hw of x[n, hw, c]. */
+void eex_gmp_ref(int n, int hw, int c, const float *x, float *y);
+/* Per pixel, over its c channels: (x - mean) / sqrt(var + eps) * scale + bias
+ * (bias may be NULL). Pixels [p0, p1). */
+void eex_layernorm_ref(int64_t p0, int64_t p1, int c, float eps, const float *scale, const float *bias,
+                       const float *x, float *y);
+/* Local response normalisation across channels (ONNX LRN). */
+void eex_lrn_ref(int64_t pixels, int c, int size, float alpha, float beta, float bias, const float *x, float *y);
 
 #endif

@@ -326,27 +326,28 @@ static int sc_gap(sc_ctx *c, const eex_kernel_table *kt, char *msg, size_t cap)
 
 static int sc_binary(sc_ctx *c, const eex_kernel_table *kt, char *msg, size_t cap)
 {
-    const int n = sc_int(c, 1, 3), hw = sc_int(c, 1, 40), ch = sc_int(c, 1, 3 * kt->vl + 3), is_mul = sc_int(c, 0, 1);
+    const int n = sc_int(c, 1, 3), hw = sc_int(c, 1, 40), ch = sc_int(c, 1, 3 * kt->vl + 3),
+              op = sc_int(c, 0, EEX_BIN_COUNT - 1);
     const eex_bcast mode = (eex_bcast)sc_int(c, 0, 3);
     const eex_act_params act = sc_act(c);
     char what[100];
-    snprintf(what, sizeof what, "%s %s n%d hw%d c%d bcast%d act%d", kt->name, is_mul ? "mul" : "add", n, hw, ch,
-             (int)mode, act.act);
+    snprintf(what, sizeof what, "%s binop%d n%d hw%d c%d bcast%d act%d", kt->name, op, n, hw, ch, (int)mode,
+             act.act);
     const size_t na = (size_t)n * hw * ch;
     float *a = sc_array(c, na), *b = sc_array(c, na), *want = sc_floats(c, na), *got = sc_floats(c, na);
     if (c->oom)
         return sc_oom(msg, cap, what);
-    eex_binary_ref(is_mul, n, hw, ch, a, b, mode, &act, want);
+    eex_binary_ref(op, n, hw, ch, a, b, mode, &act, want);
     int64_t cuts[4];
     const int k = sc_slices(c, (int64_t)n * hw, 1, cuts);
     for (int i = 0; i < k; i++)
-        kt->binary_f32(is_mul, n, hw, ch, a, b, mode, &act, got, cuts[i], cuts[i + 1]);
+        kt->binary_f32(op, n, hw, ch, a, b, mode, &act, got, cuts[i], cuts[i + 1]);
     return sc_close(got, want, na, 1e-6f, msg, cap, what);
 }
 
 static int sc_unary(sc_ctx *c, const eex_kernel_table *kt, char *msg, size_t cap)
 {
-    const eex_unary op = (eex_unary)sc_int(c, 0, 4);
+    const eex_unary op = (eex_unary)sc_int(c, 0, EEX_UNARY_COUNT - 1);
     const int64_t count = sc_int(c, 1, 200);
     const float p0 = op == EEX_UNARY_CLIP ? -0.25f : 0.2f, p1 = 0.5f;
     char what[100];
@@ -354,19 +355,59 @@ static int sc_unary(sc_ctx *c, const eex_kernel_table *kt, char *msg, size_t cap
     float *x = sc_array(c, (size_t)count), *want = sc_floats(c, (size_t)count), *got = sc_floats(c, (size_t)count);
     if (c->oom)
         return sc_oom(msg, cap, what);
+    /* reach the clamps of hardswish and hardsigmoid, and now and then the
+     * tails of exp, sigmoid, tanh and erf */
+    const float spread = sc_int(c, 0, 3) ? 5.0f : 40.0f;
     for (int64_t i = 0; i < count; i++)
-        x[i] *= 5.0f; /* reach the clamps of hardswish and hardsigmoid */
+        x[i] = op == EEX_UNARY_SQRT ? fabsf(x[i]) * spread : x[i] * spread;
     eex_unary_ref(op, p0, p1, count, x, want);
     int64_t cuts[4];
     const int k = sc_slices(c, count, 1, cuts);
     for (int i = 0; i < k; i++)
         kt->unary_f32(op, p0, p1, x, got, cuts[i], cuts[i + 1]);
-    return sc_close(got, want, (size_t)count, 1e-6f, msg, cap, what);
+    /* sigmoid, tanh, elu, erf and gelu are polynomial approximations in the
+     * SIMD tables (v_exp, v_erfc_abs: a few 1e-7 absolute at most) */
+    const int approx = op == EEX_UNARY_SIGMOID || (op >= EEX_UNARY_TANH && op <= EEX_UNARY_GELU);
+    return sc_close(got, want, (size_t)count, approx ? 2e-6f : 1e-6f, msg, cap, what);
+}
+
+static int sc_layernorm(sc_ctx *c, const eex_kernel_table *kt, char *msg, size_t cap)
+{
+    const int64_t px = sc_int(c, 1, 30);
+    const int ch = sc_int(c, 1, 5 * kt->vl + 3), with_bias = sc_int(c, 0, 1);
+    char what[100];
+    snprintf(what, sizeof what, "%s layernorm px%lld c%d bias%d", kt->name, (long long)px, ch, with_bias);
+    const size_t na = (size_t)px * ch;
+    float *x = sc_array(c, na), *scale = sc_array(c, (size_t)ch), *bias = sc_array(c, (size_t)ch),
+          *want = sc_floats(c, na), *got = sc_floats(c, na);
+    if (c->oom)
+        return sc_oom(msg, cap, what);
+    for (size_t i = 0; i < na; i++)
+        x[i] = x[i] * 3.0f + 2.0f; /* a mean far from 0, as after a residual add */
+    eex_layernorm_ref(0, px, ch, 1e-6f, scale, with_bias ? bias : NULL, x, want);
+    int64_t cuts[4];
+    const int k = sc_slices(c, px, 1, cuts);
+    for (int i = 0; i < k; i++)
+        kt->layernorm_f32(cuts[i], cuts[i + 1], ch, 1e-6f, scale, with_bias ? bias : NULL, x, got);
+    /* float carries the mean to 1 part in 2^24 of |mean|; an output moves by that
+     * over std, so the tolerance follows each pixel's |mean| / std */
+    double cond = 1.0;
+    for (int64_t p = 0; p < px; p++) {
+        double s = 0, q = 0;
+        for (int j = 0; j < ch; j++)
+            s += x[p * ch + j];
+        const double mean = s / ch;
+        for (int j = 0; j < ch; j++)
+            q += (x[p * ch + j] - mean) * (x[p * ch + j] - mean);
+        const double r = fabs(mean) / sqrt(q / ch + 1e-6);
+        cond = r > cond ? r : cond;
+    }
+    return sc_close(got, want, na, (float)(2e-6 * cond), msg, cap, what);
 }
 
 static const char *const check_names[EEX_SELFCHECK_COUNT] = {
     "conv_gemm",    "dense",        "dense_half", "dwconv3x3_s1", "dwconv3x3_s2", "dwconv5x5_s1", "dwconv5x5_s2",
-    "dwconv",       "maxpool",      "avgpool",    "gap",          "binary",       "unary"};
+    "dwconv",       "maxpool",      "avgpool",    "gap",          "binary",       "unary",        "layernorm"};
 
 const char *eex_selfcheck_name(int check)
 {
@@ -401,6 +442,7 @@ int eex_selfcheck_kernel(const eex_kernel_table *kt, int check, int iters, uint6
         case EEX_SELFCHECK_AVGPOOL: r = sc_pool(&c, kt, 0, msg, cap); break;
         case EEX_SELFCHECK_GAP: r = sc_gap(&c, kt, msg, cap); break;
         case EEX_SELFCHECK_BINARY: r = sc_binary(&c, kt, msg, cap); break;
+        case EEX_SELFCHECK_LAYERNORM: r = sc_layernorm(&c, kt, msg, cap); break;
         default: r = sc_unary(&c, kt, msg, cap); break;
         }
         sc_release(&c);

@@ -758,7 +758,59 @@ void FN(gap_f32)(int n, int hw, int c, const float *x, float *y, int c0, int c1)
 
 /* ---- element-wise ---------------------------------------------------------------- */
 
-void FN(binary_f32)(int is_mul, int n, int hw, int c, const float *a, const float *b, eex_bcast mode,
+/* e^x: x = n ln2 + f ln2 with n = round(x log2 e), |f| <= 1/2; 2^f from its
+ * Taylor series to degree 7 (relative error < 1e-8 before rounding), 2^n
+ * built in the exponent field. x is clamped to [-87, 88] so n stays a normal
+ * exponent: e^-87 ~ 1.6e-38 stands for 0 and e^88 ~ 1.7e38 for overflow. */
+static AINLINE vf v_exp(vf x)
+{
+    x = v_min(v_max(x, v_set1(-87.0f)), v_set1(88.0f));
+    const vf t = v_mul(x, v_set1(1.44269504088896341f));
+    /* round to nearest by the 1.5 * 2^23 trick (the default rounding mode) */
+    const vf magic = v_set1(12582912.0f);
+    const vf n = v_sub(v_add(t, magic), magic);
+    const vf f = v_mul(v_sub(t, n), v_set1(0.693147180559945309f)); /* |f| <= ln2 / 2 */
+    vf p = v_set1(1.0f / 5040.0f);
+    p = v_fma(p, f, v_set1(1.0f / 720.0f));
+    p = v_fma(p, f, v_set1(1.0f / 120.0f));
+    p = v_fma(p, f, v_set1(1.0f / 24.0f));
+    p = v_fma(p, f, v_set1(1.0f / 6.0f));
+    p = v_fma(p, f, v_set1(0.5f));
+    p = v_fma(p, f, v_set1(1.0f));
+    p = v_fma(p, f, v_set1(1.0f));
+    return v_mul(p, v_pow2i(n));
+}
+
+/* 1 - erf(|x|) for the erf family, Abramowitz and Stegun 7.1.26 (absolute
+ * error < 1.5e-7): t = 1 / (1 + p|x|), poly(t) e^(-x^2). */
+static AINLINE vf v_erfc_abs(vf x)
+{
+    const vf ax = v_max(x, v_sub(v_zero(), x));
+    const vf t = v_div(v_set1(1.0f), v_fma(ax, v_set1(0.3275911f), v_set1(1.0f)));
+    vf p = v_set1(1.061405429f);
+    p = v_fma(p, t, v_set1(-1.453152027f));
+    p = v_fma(p, t, v_set1(1.421413741f));
+    p = v_fma(p, t, v_set1(-0.284496736f));
+    p = v_fma(p, t, v_set1(0.254829592f));
+    return v_mul(v_mul(p, t), v_exp(v_mul(v_sub(v_zero(), ax), ax)));
+}
+
+static AINLINE vf v_binop(int op, vf a, vf b)
+{
+    switch (op) {
+    case EEX_BIN_MUL: return v_mul(a, b);
+    case EEX_BIN_SUB: return v_sub(a, b);
+    case EEX_BIN_DIV: return v_div(a, b);
+    case EEX_BIN_RSUB: return v_sub(b, a);
+    case EEX_BIN_RDIV: return v_div(b, a);
+    case EEX_BIN_MAX: return v_max(a, b);
+    case EEX_BIN_MIN: return v_min(a, b);
+    case EEX_BIN_PRELU: return v_select_neg(a, v_mul(a, b), a);
+    default: return v_add(a, b);
+    }
+}
+
+void FN(binary_f32)(int op, int n, int hw, int c, const float *a, const float *b, eex_bcast mode,
                     const eex_act_params *act, float *y, int64_t p0, int64_t p1)
 {
     (void)n;
@@ -775,7 +827,7 @@ void FN(binary_f32)(int is_mul, int n, int hw, int c, const float *a, const floa
             const int nt = c - c0 < VL ? c - c0 : VL;
             const vf av = nt == VL ? v_load(ap + c0) : v_loadn(ap + c0, nt);
             const vf bv = mode == EEX_BCAST_SCALAR ? bs : nt == VL ? v_load(bp + c0) : v_loadn(bp + c0, nt);
-            const vf r = vact_apply(is_mul ? v_mul(av, bv) : v_add(av, bv), &va);
+            const vf r = vact_apply(v_binop(op, av, bv), &va);
             if (nt == VL)
                 v_store(yp + c0, r);
             else
@@ -784,12 +836,56 @@ void FN(binary_f32)(int is_mul, int n, int hw, int c, const float *a, const floa
     }
 }
 
+/* The unary ops computed in full vectors (everything but the clamps). */
+static AINLINE vf v_unary(eex_unary op, vf v, vf p0)
+{
+    switch (op) {
+    case EEX_UNARY_SIGMOID: return v_div(v_set1(1.0f), v_add(v_set1(1.0f), v_exp(v_sub(v_zero(), v))));
+    case EEX_UNARY_TANH: {
+        /* odd: tanh|x| = 1 - 2 / (e^2|x| + 1); below |x| = 1/16 that loses
+         * digits to cancellation, so there x - x^3/3 + 2x^5/15 (error < 1e-9) */
+        const vf ax = v_max(v_sub(v_zero(), v), v);
+        const vf big = v_sub(v_set1(1.0f), v_div(v_set1(2.0f), v_add(v_exp(v_add(ax, ax)), v_set1(1.0f))));
+        const vf x2 = v_mul(ax, ax);
+        const vf small = v_mul(ax, v_fma(x2, v_fma(x2, v_set1(2.0f / 15.0f), v_set1(-1.0f / 3.0f)), v_set1(1.0f)));
+        const vf r = v_select_neg(v_sub(ax, v_set1(0.0625f)), small, big);
+        return v_select_neg(v, v_sub(v_zero(), r), r);
+    }
+    case EEX_UNARY_LEAKYRELU: return v_select_neg(v, v_mul(v, p0), v);
+    case EEX_UNARY_ELU: return v_select_neg(v, v_mul(p0, v_sub(v_exp(v), v_set1(1.0f))), v);
+    case EEX_UNARY_ERF: {
+        const vf r = v_sub(v_set1(1.0f), v_erfc_abs(v));
+        return v_select_neg(v, v_sub(v_zero(), r), r);
+    }
+    case EEX_UNARY_GELU: {
+        /* x/2 (1 + erf(x/sqrt2)) = x/2 (2 - q) for x >= 0 and x/2 q below, q = 1 - erf|x/sqrt2| */
+        const vf q = v_erfc_abs(v_mul(v, v_set1(0.70710678118654752f)));
+        return v_mul(v_mul(v, v_set1(0.5f)), v_select_neg(v, q, v_sub(v_set1(2.0f), q)));
+    }
+    case EEX_UNARY_ABS: return v_max(v_sub(v_zero(), v), v);
+    case EEX_UNARY_NEG: return v_sub(v_zero(), v);
+    case EEX_UNARY_EXP: return v_exp(v);
+    default: return v;
+    }
+}
+
 void FN(unary_f32)(eex_unary op, float p0, float p1, const float *x, float *y, int64_t i0, int64_t i1)
 {
-    if (op == EEX_UNARY_SIGMOID) {
-        /* exp has no SIMD-layer twin yet; sigmoid is rare in the target nets */
+    if (op == EEX_UNARY_SQRT || op == EEX_UNARY_EXP) {
+        /* sqrtf is one exact instruction the compiler vectorises; exp is
+         * kept exact too (ONNX's Exp tests compare to the last digits and
+         * no model here has Exp on its hot path) */
         for (int64_t i = i0; i < i1; i++)
-            y[i] = 1.0f / (1.0f + expf(-x[i]));
+            y[i] = op == EEX_UNARY_SQRT ? sqrtf(x[i]) : expf(x[i]);
+        return;
+    }
+    if (op >= EEX_UNARY_SIGMOID && op != EEX_UNARY_HARDSIGMOID && op != EEX_UNARY_HARDSWISH) {
+        const vf vp0 = v_set1(p0);
+        int64_t i = i0;
+        for (; i + VL <= i1; i += VL)
+            v_store(y + i, v_unary(op, v_load(x + i), vp0));
+        if (i < i1)
+            v_storen(y + i, v_unary(op, v_loadn(x + i, (int)(i1 - i)), vp0), (int)(i1 - i));
         return;
     }
     eex_act_params ap = {.act = EEX_ACT_NONE};
@@ -820,6 +916,55 @@ void FN(unary_f32)(eex_unary op, float p0, float p1, const float *x, float *y, i
     }
 }
 
+/* Layer normalisation over the channels of each pixel (ConvNeXt): mean and
+ * variance in two passes over the pixel's contiguous channels (two-pass: the
+ * one-pass E[x^2] - E[x]^2 cancels badly when |mean| >> std), the second
+ * also summing the deviations, which corrects the rounding of the first
+ * pass's mean (the "corrected two-pass" algorithm). */
+void FN(layernorm_f32)(int64_t p0, int64_t p1, int c, float eps, const float *scale, const float *bias,
+                       const float *x, float *y)
+{
+    for (int64_t p = p0; p < p1; p++) {
+        const float *xp = x + p * c;
+        float *yp = y + p * c;
+        const int cv = c - c % VL; /* full vectors; the tail is summed one by one */
+        vf s = v_zero();
+        for (int k = 0; k < cv; k += VL)
+            s = v_add(s, v_load(xp + k));
+        float sum = v_hsum(s);
+        for (int k = cv; k < c; k++)
+            sum += xp[k];
+        const float mean = sum / (float)c;
+        vf q = v_zero(), r = v_zero();
+        const vf vm0 = v_set1(mean);
+        for (int k = 0; k < cv; k += VL) {
+            const vf d = v_sub(v_load(xp + k), vm0);
+            r = v_add(r, d);
+            q = v_fma(d, d, q);
+        }
+        float sq = v_hsum(q), sd = v_hsum(r);
+        for (int k = cv; k < c; k++) {
+            const float d = xp[k] - mean;
+            sd += d;
+            sq += d * d;
+        }
+        float var = (sq - sd * sd / (float)c) / (float)c;
+        const vf vm = v_set1(mean + sd / (float)c);
+        const vf inv = v_set1(1.0f / sqrtf((var > 0.0f ? var : 0.0f) + eps));
+        for (int k = 0; k < c; k += VL) {
+            const int nt = c - k < VL ? c - k : VL;
+            const vf xs = nt == VL ? v_load(xp + k) : v_loadn(xp + k, nt);
+            const vf g = nt == VL ? v_load(scale + k) : v_loadn(scale + k, nt);
+            const vf bb = bias ? (nt == VL ? v_load(bias + k) : v_loadn(bias + k, nt)) : v_zero();
+            const vf r = v_fma(v_mul(v_sub(xs, vm), inv), g, bb);
+            if (nt == VL)
+                v_store(yp + k, r);
+            else
+                v_storen(yp + k, r, nt);
+        }
+    }
+}
+
 const eex_kernel_table EEX_PASTE(eex_kernel_table, EEX_ISA_SUFFIX) = {
     .isa = EEX_ISA_ID,
     .name = EEX_ISA_NAME,
@@ -838,4 +983,5 @@ const eex_kernel_table EEX_PASTE(eex_kernel_table, EEX_ISA_SUFFIX) = {
     .gap_f32 = FN(gap_f32),
     .binary_f32 = FN(binary_f32),
     .unary_f32 = FN(unary_f32),
+    .layernorm_f32 = FN(layernorm_f32),
 };

@@ -3,6 +3,10 @@
 #ifndef EEX_SIMD_SCALAR_H
 #define EEX_SIMD_SCALAR_H
 
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
 #include "../weights/half.h"
 
 #define EEX_ISA_SUFFIX scalar
@@ -29,6 +33,18 @@ static inline vf v_zero(void) { return 0.0f; }
 static inline vf v_fma(vf a, vf b, vf c) { return a * b + c; }
 static inline vf v_add(vf a, vf b) { return a + b; }
 static inline vf v_mul(vf a, vf b) { return a * b; }
+static inline vf v_sub(vf a, vf b) { return a - b; }
+static inline vf v_div(vf a, vf b) { return a / b; }
+/* 2^n for integral n in [-126, 127], by building the exponent field */
+static inline vf v_pow2i(vf n)
+{
+    const uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+/* x < 0 (sign bit set) ? a : b */
+static inline vf v_select_neg(vf x, vf a, vf b) { return signbit(x) ? a : b; }
 /* a NaN in the first operand comes through, as on the vector ISAs */
 static inline vf v_max(vf a, vf b) { return b > a ? b : a; }
 static inline vf v_min(vf a, vf b) { return b < a ? b : a; }

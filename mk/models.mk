@@ -1,6 +1,7 @@
 # Models built from code (not committed; see models/ and converter/mnv2ee.py).
 #   make models         every model below
-#   make test-export    the eex-export round-trip tests (tests/export/test_export.py)
+#   make test-export    the eex-export round-trip tests (tests/export/test_export.py) and
+#                       early exits on torchvision backbones (tests/export/test_export_zoo.py)
 #
 # This file is included before the Makefile's `all` rule: keep `all` the default goal.
 _models_mk_goal := $(.DEFAULT_GOAL)
@@ -24,7 +25,8 @@ models/mobilenetv2-ee-224-f32heads.eex: converter/mnv2ee.py $(EEX_EXPORT_DEPS)
 	@mkdir -p $(dir $@)
 	$(PY) converter/mnv2ee.py --f32-heads -o $@.tmp && mv $@.tmp $@
 
-test-export:
+test-export: $(BUILD)/eex
 	BUILD=$(BUILD) $(PY) tests/export/test_export.py
+	BUILD=$(BUILD) $(PY) tests/export/test_export_zoo.py
 
 .DEFAULT_GOAL := $(_models_mk_goal)

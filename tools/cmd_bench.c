@@ -183,8 +183,37 @@ static void shape_str(const eex_node_info *in, char *buf, size_t cap)
     if (in->out_rank == 4)
         snprintf(buf, cap, "%lldx%lldx%lldx%lld", (long long)in->out_shape[0], (long long)in->out_shape[1],
                  (long long)in->out_shape[2], (long long)in->out_shape[3]);
+    else if (in->out_rank == 3)
+        snprintf(buf, cap, "%lldx%lldx%lld", (long long)in->out_shape[0], (long long)in->out_shape[1],
+                 (long long)in->out_shape[2]);
+    else if (in->out_rank == 1)
+        snprintf(buf, cap, "%lld", (long long)in->out_shape[0]);
     else
         snprintf(buf, cap, "%lldx%lld", (long long)in->out_shape[0], (long long)in->out_shape[1]);
+}
+
+/* The nodes the fast path runs on scalar reference kernels (no SIMD twin yet):
+ * how many, their share of the node time, and their ops, e.g. "softmax x1". */
+static void ref_summary(const node_row *rows, int n, double total, int *count, double *share, char *ops,
+                        size_t cap)
+{
+    *count = 0, *share = 0.0, ops[0] = 0;
+    for (int k = 0; k < n; k++) {
+        if (strcmp(rows[k].info.kernel, "ref"))
+            continue;
+        ++*count;
+        *share += total > 0 ? rows[k].ms / total : 0.0;
+        int seen = 0; /* each op once, with its count */
+        for (int j = 0; j < k && !seen; j++)
+            seen = !strcmp(rows[j].info.kernel, "ref") && !strcmp(rows[j].info.op, rows[k].info.op);
+        if (seen)
+            continue;
+        int times = 0;
+        for (int j = k; j < n; j++)
+            times += !strcmp(rows[j].info.kernel, "ref") && !strcmp(rows[j].info.op, rows[k].info.op);
+        const size_t used = strlen(ops);
+        snprintf(ops + used, cap - used, "%s%s x%d", used ? ", " : "", rows[k].info.op, times);
+    }
 }
 
 static int cmp_int(const void *a, const void *b)
@@ -329,7 +358,10 @@ static int bench(const bench_opts *o, const bench_env *env, eex_model *m, eex_se
     const double rss = peak_rss_mb();
     const char *isa = o->kernels == EEX_KERNELS_REF ? "ref" : eex_kernels_best()->name;
     int shown = o->nodes > 0 && o->nodes < n_nodes ? o->nodes : n_nodes;
-    char shape[64], allowed[1024];
+    char shape[64], allowed[1024], ref_ops[256];
+    int n_ref;
+    double ref_share;
+    ref_summary(rows, n_nodes, node_total, &n_ref, &ref_share, ref_ops, sizeof ref_ops);
     si_format_cpus(env->allowed, allowed, sizeof allowed);
     const char *label = o->label           ? o->label
                         : mach->board[0]     ? mach->board
@@ -395,11 +427,11 @@ static int bench(const bench_opts *o, const bench_env *env, eex_model *m, eex_se
             shape_str(&nr->info, shape, sizeof shape);
             fprintf(f, "%s\n  {\"name\": ", k ? "," : "");
             cli_json_string(f, nr->info.name);
-            fprintf(f, ", \"op\": \"%s\", \"shape\": \"%s\", \"median_ms\": %.5f, \"%s\": %.3f, \"share\": %.4f}",
-                    nr->info.op, shape, nr->ms, nr->compute ? "gflops" : "gbps", nr->rate,
+            fprintf(f, ", \"op\": \"%s\", \"kernel\": \"%s\", \"shape\": \"%s\", \"median_ms\": %.5f, \"%s\": %.3f, \"share\": %.4f}",
+                    nr->info.op, nr->info.kernel, shape, nr->ms, nr->compute ? "gflops" : "gbps", nr->rate,
                     node_total > 0 ? nr->ms / node_total : 0.0);
         }
-        fputs("]}\n", f);
+        fprintf(f, "], \"ref_nodes\": %d, \"ref_share\": %.4f}\n", n_ref, ref_share);
     } else {
         fprintf(f, "%s: %d thread%s, batch %d, kernels %s, gemm %s, %d runs after %d warm-up\n", o->model,
                 o->threads, o->threads == 1 ? "" : "s", o->batch, isa, eex_gemm_backend(), o->runs, o->warmup);
@@ -411,12 +443,14 @@ static int bench(const bench_opts *o, const bench_env *env, eex_model *m, eex_se
         fprintf(f, "%s (%d idle)\n", n_last ? "" : " unknown", n_idle);
         if (shown < n_nodes)
             qsort(rows, (size_t)n_nodes, sizeof *rows, cmp_row_ms);
-        fprintf(f, "\n  %-4s %-14s %-20s %9s %12s %7s\n", "#", "op", "output", "ms", "rate", "share");
+        fprintf(f, "\n  %-4s %-14s %-6s %-20s %9s %12s %7s\n", "#", "op", "kernel", "output", "ms", "rate",
+                "share");
         for (int k = 0; k < shown; k++) {
             const node_row *nr = &rows[k];
             shape_str(&nr->info, shape, sizeof shape);
-            fprintf(f, "  %-4d %-14s %-20s %9.4f %7.2f %-4s %6.1f%%\n", k, nr->info.op, shape, nr->ms, nr->rate,
-                    nr->compute ? "GF/s" : "GB/s", node_total > 0 ? 100.0 * nr->ms / node_total : 0.0);
+            fprintf(f, "  %-4d %-14s %-6s %-20s %9.4f %7.2f %-4s %6.1f%%\n", k, nr->info.op, nr->info.kernel, shape,
+                    nr->ms, nr->rate, nr->compute ? "GF/s" : "GB/s",
+                    node_total > 0 ? 100.0 * nr->ms / node_total : 0.0);
         }
         fputc('\n', f);
         for (int r = 0; r < o->rounds; r++) {
@@ -435,6 +469,13 @@ static int bench(const bench_opts *o, const bench_env *env, eex_model *m, eex_se
         }
         fprintf(f, "\nwhole model: min %.3f ms, median %.3f ms, max %.3f ms (nodes sum %.3f ms)\n", t[0], med,
                 t[total - 1], node_total);
+        if (o->kernels == EEX_KERNELS_REF)
+            fprintf(f, "reference kernels: every node (--kernels ref)\n");
+        else if (n_ref)
+            fprintf(f, "reference kernels on the fast path: %d node%s, %.1f%% of node time (%s)\n", n_ref,
+                    n_ref == 1 ? "" : "s", 100.0 * ref_share, ref_ops);
+        else
+            fprintf(f, "reference kernels on the fast path: none\n");
         fprintf(f, "peak RSS: %.1f MB\n", rss);
     }
     free(t), free(node_t), free(rows), free(snap), free(round_stat), free(scratch);

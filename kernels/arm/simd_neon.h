@@ -36,6 +36,18 @@ static inline vf v_zero(void) { return vdupq_n_f32(0.0f); }
 static inline vf v_fma(vf a, vf b, vf c) { return vfmaq_f32(c, a, b); }
 static inline vf v_add(vf a, vf b) { return vaddq_f32(a, b); }
 static inline vf v_mul(vf a, vf b) { return vmulq_f32(a, b); }
+static inline vf v_sub(vf a, vf b) { return vsubq_f32(a, b); }
+static inline vf v_div(vf a, vf b) { return vdivq_f32(a, b); }
+/* 2^n for integral n in [-126, 127], by building the exponent field */
+static inline vf v_pow2i(vf n)
+{
+    return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127)), 23));
+}
+/* x < 0 (sign bit set) ? a : b */
+static inline vf v_select_neg(vf x, vf a, vf b)
+{
+    return vbslq_f32(vcltq_s32(vreinterpretq_s32_f32(x), vdupq_n_s32(0)), a, b);
+}
 static inline vf v_max(vf a, vf b) { return vmaxq_f32(a, b); }
 static inline vf v_min(vf a, vf b) { return vminq_f32(a, b); }
 static inline float v_hsum(vf a) { return vaddvq_f32(a); }

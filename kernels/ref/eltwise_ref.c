@@ -3,7 +3,7 @@
 
 #include "../kernels.h"
 
-void eex_binary_ref(int is_mul, int n, int hw, int c, const float *a, const float *b, eex_bcast mode,
+void eex_binary_ref(int op, int n, int hw, int c, const float *a, const float *b, eex_bcast mode,
                     const eex_act_params *act, float *y)
 {
     for (int i = 0; i < n; i++)
@@ -17,7 +17,7 @@ void eex_binary_ref(int is_mul, int n, int hw, int c, const float *a, const floa
                 case EEX_BCAST_IMAGE_CHANNEL: bv = b[(int64_t)i * c + ch]; break;
                 default: bv = b[idx]; break;
                 }
-                const float v = is_mul ? a[idx] * bv : a[idx] + bv;
+                const float v = eex_binop_apply(op, a[idx], bv);
                 y[idx] = eex_act_apply(v, act);
             }
 }
@@ -34,6 +34,16 @@ void eex_unary_ref(eex_unary op, float p0, float p1, int64_t count, const float 
         case EEX_UNARY_SIGMOID: y[i] = 1.0f / (1.0f + expf(-v)); break;
         case EEX_UNARY_HARDSIGMOID: y[i] = clampf(p0 * v + p1, 0.0f, 1.0f); break;
         case EEX_UNARY_HARDSWISH: y[i] = v * clampf(v / 6.0f + 0.5f, 0.0f, 1.0f); break;
+        case EEX_UNARY_TANH: y[i] = tanhf(v); break;
+        case EEX_UNARY_LEAKYRELU: y[i] = v < 0.0f ? p0 * v : v; break;
+        case EEX_UNARY_ELU: y[i] = v < 0.0f ? p0 * expm1f(v) : v; break;
+        case EEX_UNARY_ERF: y[i] = erff(v); break;
+        case EEX_UNARY_GELU: y[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); break;
+        case EEX_UNARY_ABS: y[i] = fabsf(v); break;
+        case EEX_UNARY_NEG: y[i] = -v; break;
+        case EEX_UNARY_EXP: y[i] = expf(v); break;
+        case EEX_UNARY_SQRT: y[i] = sqrtf(v); break;
+        default: y[i] = v; break;
         }
     }
 }

@@ -29,6 +29,15 @@ static inline vf v_zero(void) { return _mm256_setzero_ps(); }
 static inline vf v_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 static inline vf v_add(vf a, vf b) { return _mm256_add_ps(a, b); }
 static inline vf v_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+static inline vf v_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+static inline vf v_div(vf a, vf b) { return _mm256_div_ps(a, b); }
+/* 2^n for integral n in [-126, 127], by building the exponent field */
+static inline vf v_pow2i(vf n)
+{
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
+}
+/* x < 0 (sign bit set) ? a : b */
+static inline vf v_select_neg(vf x, vf a, vf b) { return _mm256_blendv_ps(b, a, x); }
 /* v_max/v_min(x, bound): a NaN in x comes through (MAXPS returns its second
  * operand when either is NaN), as PyTorch propagates NaN through clamps */
 static inline vf v_max(vf a, vf b) { return _mm256_max_ps(b, a); }

@@ -27,6 +27,18 @@ static inline vf v_zero(void) { return _mm512_setzero_ps(); }
 static inline vf v_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 static inline vf v_add(vf a, vf b) { return _mm512_add_ps(a, b); }
 static inline vf v_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+static inline vf v_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+static inline vf v_div(vf a, vf b) { return _mm512_div_ps(a, b); }
+/* 2^n for integral n in [-126, 127], by building the exponent field */
+static inline vf v_pow2i(vf n)
+{
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23));
+}
+/* x < 0 (sign bit set) ? a : b */
+static inline vf v_select_neg(vf x, vf a, vf b)
+{
+    return _mm512_mask_blend_ps(_mm512_movepi32_mask(_mm512_castps_si512(x)), b, a);
+}
 /* v_max/v_min(x, bound): a NaN in x comes through (MAXPS returns its second
  * operand when either is NaN), as PyTorch propagates NaN through clamps */
 static inline vf v_max(vf a, vf b) { return _mm512_max_ps(b, a); }

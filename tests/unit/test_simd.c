@@ -52,4 +52,5 @@ Test(simd, maxpool_random_shapes) { check_all_tables(EEX_SELFCHECK_MAXPOOL, 100)
 Test(simd, avgpool_random_shapes) { check_all_tables(EEX_SELFCHECK_AVGPOOL, 100); }
 Test(simd, gap_random_shapes) { check_all_tables(EEX_SELFCHECK_GAP, 60); }
 Test(simd, binary_random_shapes) { check_all_tables(EEX_SELFCHECK_BINARY, 100); }
-Test(simd, unary_random_shapes) { check_all_tables(EEX_SELFCHECK_UNARY, 100); }
+Test(simd, unary_random_shapes) { check_all_tables(EEX_SELFCHECK_UNARY, 300); }
+Test(simd, layernorm_random_shapes) { check_all_tables(EEX_SELFCHECK_LAYERNORM, 100); }
