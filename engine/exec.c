@@ -9,6 +9,9 @@
 
 #include "../kernels/dispatch.h"
 #include "../kernels/kernels.h"
+#include "../kernels/winograd.h"
+
+#include <stdatomic.h>
 
 static float *value_ptr(const eex_exec_ctx *s, int v) { return (float *)(s->arena + s->offsets[v]); }
 
@@ -139,6 +142,50 @@ static void run_dw(const eex_exec_ctx *s, const eex_conv_shape *cs, const float 
     eex_pool_run(s->pool, tasks_for(s, bytes, rows), dw_task, &j);
 }
 
+/* ---- Winograd F(4x4, 3x3) ---- */
+
+typedef struct wino_job {
+    const eex_kernel_table *kt;
+    eex_conv_shape cs;
+    const float *x, *u, *bias;
+    const eex_act_params *act;
+    float *y;
+    int64_t tiles;
+    atomic_int failed; /* a task found no scratch memory */
+} wino_job;
+
+static void wino_task(void *arg, int t, int n)
+{
+    wino_job *j = arg;
+    int64_t lo, hi;
+    eex_split(j->tiles, t, n, 1, &lo, &hi);
+    if (lo >= hi)
+        return;
+    float *scratch = eex_wino_scratch(eex_wino_scratch_floats(j->cs.ic, j->cs.oc, j->kt->mr));
+    if (!scratch) {
+        atomic_store(&j->failed, 1);
+        return;
+    }
+    j->kt->winograd43_f32(&j->cs, j->x, j->u, j->bias, j->act, j->y, lo, hi, scratch);
+}
+
+/* Tasks split the tiles; each tile is computed the same way whatever the
+ * split. Without memory for a thread's scratch the node falls back to the
+ * reference conv on the file's weights (the pages fault back in). */
+static void run_winograd(const eex_exec_ctx *s, const eex_node *nd, const eex_conv_shape *cs, const float *x,
+                         const float *bias, float *y)
+{
+    wino_job j = {.kt = eex_kernels_best(), .cs = *cs, .x = x, .u = nd->packed, .bias = bias, .act = &nd->act,
+                  .y = y, .tiles = eex_wino_tiles(cs)};
+    atomic_init(&j.failed, 0);
+    const int threads = eex_pool_threads(s->pool);
+    const int64_t want = (int64_t)threads * TASKS_PER_THREAD;
+    const int tasks = threads == 1 ? 1 : (int)(j.tiles < want ? j.tiles : want);
+    eex_pool_run(s->pool, tasks, wino_task, &j);
+    if (atomic_load(&j.failed))
+        eex_conv_ref(cs, x, eex_const_data(s->m, nd->in[1]), bias, &nd->act, y);
+}
+
 static void exec_conv(const eex_exec_ctx *s, const eex_node *nd, float *y)
 {
     const eex_conv_shape cs = conv_shape(s, nd);
@@ -150,6 +197,8 @@ static void exec_conv(const eex_exec_ctx *s, const eex_node *nd, float *y)
     }
     if (nd->algo == EEX_CONV_DEPTHWISE)
         run_dw(s, &cs, x, nd->packed, bias, &nd->act, y);
+    else if (nd->algo == EEX_CONV_WINOGRAD)
+        run_winograd(s, nd, &cs, x, bias, y);
     else
         run_gemm(s, &cs, x, nd->packed, nd->zeros, &nd->act, y, nd->macs * s->batch);
 }

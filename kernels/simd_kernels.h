@@ -958,6 +958,8 @@ void FN(layernorm_f32)(int64_t p0, int64_t p1, int c, float eps, const float *sc
     }
 }
 
+#include "simd_winograd.h"
+
 const eex_kernel_table EEX_PASTE(eex_kernel_table, EEX_ISA_SUFFIX) = {
     .isa = EEX_ISA_ID,
     .name = EEX_ISA_NAME,
@@ -965,6 +967,7 @@ const eex_kernel_table EEX_PASTE(eex_kernel_table, EEX_ISA_SUFFIX) = {
     .mr = GEMM_ALIGN,
     .nr = GEMM_NR,
     .conv_gemm_f32 = FN(conv_gemm_f32),
+    .winograd43_f32 = FN(winograd43_f32),
     .dense_half_f32 = FN(dense_half_f32),
     .dwconv3x3_s1_f32 = FN(dwconv3x3_s1_f32),
     .dwconv3x3_s2_f32 = FN(dwconv3x3_s2_f32),
