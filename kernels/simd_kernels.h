@@ -294,6 +294,27 @@ void FN(conv_gemm_f32)(const eex_conv_shape *s, const float *x, const float *w_p
     const float *ptrs[MAX_TAPS * GEMM_MR];
     float edge_buf[EDGE_BUF_FLOATS];
 
+    /* Short K and few panels (stems: K = 27 or 147; small convs): the
+     * weights of every panel fit in L2 together, so each tile's pointers are
+     * set up once and used for all its panels, instead of once per panel
+     * (with K = 27 that setup cost about as much as the FMAs). Same
+     * arithmetic per output either way. */
+    if (!direct && s->group == 1 && kfl <= KC_TARGET && (int64_t)(j1 - j0) * panel <= 65536) {
+        for (int64_t p = p0; p < p1; p += GEMM_MR) {
+            const int mrv = p1 - p < GEMM_MR ? (int)(p1 - p) : GEMM_MR;
+            int segs;
+            const int kc = tile_pointers(s, x, zeros, 0, p, mrv, row_segs, edge_buf, ptrs, &segs);
+            for (int jp = j0; jp < j1; jp++) {
+                const int ncols = ocg - jp * GEMM_NR < GEMM_NR ? ocg - jp * GEMM_NR : GEMM_NR;
+                const int nv = (ncols + VL - 1) / VL, nlast = ncols - (nv - 1) * VL;
+                const float *w = w_packed + (int64_t)jp * panel;
+                gemm_tile_any(mrv == 1 ? 1 : GEMM_MR, nv, segs, kc, ptrs, GEMM_MR, w, w + GEMM_NR, 1, 1, &va,
+                              y + p * s->oc + jp * GEMM_NR, s->oc, mrv, nlast);
+            }
+        }
+        return;
+    }
+
     for (int64_t pc = p0; pc < p1; pc += chunk) {
         const int64_t pe = pc + chunk < p1 ? pc + chunk : p1;
         for (int jp = j0; jp < j1; jp++) {
