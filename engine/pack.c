@@ -5,6 +5,7 @@
  * longer read on the fast path, so their pages are released from memory. */
 #include "pack.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -26,6 +27,12 @@ static int use_winograd(const eex_value *x, const eex_value *y, const eex_node *
     const eex_conv_shape s = {.n = 1, .ih = x->h, .iw = x->w, .ic = x->c, .oh = y->h, .ow = y->w, .oc = y->c,
                               .kh = nd->kh, .kw = nd->kw, .sh = nd->sh, .sw = nd->sw, .dh = nd->dh, .dw = nd->dw,
                               .group = nd->group};
+    /* EEX_WINOGRAD=0: never; =all: wherever it applies (for measurements) */
+    const char *e = getenv("EEX_WINOGRAD");
+    if (e && !strcmp(e, "0"))
+        return 0;
+    if (e && !strcmp(e, "all"))
+        return eex_wino_applies(&s);
     return eex_wino_applies(&s) && x->c >= 16 && y->c >= 16 && y->h >= 12 && y->w >= 12;
 }
 

@@ -192,8 +192,10 @@ static int bench(const bench_opts *o, eex_model *m, eex_session *s)
             shape_str(&nr->info, shape, sizeof shape);
             fprintf(f, "%s\n  {\"name\": ", k ? "," : "");
             cli_json_string(f, nr->info.name);
-            fprintf(f, ", \"op\": \"%s\", \"shape\": \"%s\", \"median_ms\": %.5f, \"%s\": %.3f, \"share\": %.4f}",
-                    nr->info.op, shape, nr->ms, nr->compute ? "gflops" : "gbps", nr->rate,
+            fprintf(f, ", \"op\": \"%s\", \"kernel\": \"%s\", \"shape\": \"%s\", \"median_ms\": %.5f, \"%s\": %.3f, "
+                       "\"share\": %.4f}",
+                    nr->info.op, nr->info.kernel ? nr->info.kernel : "", shape, nr->ms, nr->compute ? "gflops" : "gbps",
+                    nr->rate,
                     node_total > 0 ? nr->ms / node_total : 0.0);
         }
         fputs("]}\n", f);
@@ -202,11 +204,12 @@ static int bench(const bench_opts *o, eex_model *m, eex_session *s)
                 o->threads, o->threads == 1 ? "" : "s", o->batch, isa, eex_gemm_backend(), o->runs, o->warmup);
         if (shown < n_nodes)
             qsort(rows, (size_t)n_nodes, sizeof *rows, cmp_row_ms);
-        fprintf(f, "\n  %-4s %-14s %-20s %9s %12s %7s\n", "#", "op", "output", "ms", "rate", "share");
+        fprintf(f, "\n  %-4s %-14s %-14s %-20s %9s %12s %7s\n", "#", "op", "kernel", "output", "ms", "rate", "share");
         for (int k = 0; k < shown; k++) {
             const node_row *nr = &rows[k];
             shape_str(&nr->info, shape, sizeof shape);
-            fprintf(f, "  %-4d %-14s %-20s %9.4f %7.2f %-4s %6.1f%%\n", k, nr->info.op, shape, nr->ms, nr->rate,
+            fprintf(f, "  %-4d %-14s %-14s %-20s %9.4f %7.2f %-4s %6.1f%%\n", k, nr->info.op,
+                    nr->info.kernel ? nr->info.kernel : "", shape, nr->ms, nr->rate,
                     nr->compute ? "GF/s" : "GB/s", node_total > 0 ? 100.0 * nr->ms / node_total : 0.0);
         }
         fprintf(f, "\nwhole model: min %.3f ms, median %.3f ms, max %.3f ms (nodes sum %.3f ms)\n", t[0], med,
