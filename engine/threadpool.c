@@ -25,8 +25,11 @@
 #endif
 
 /* How long an idle worker spins before it sleeps. Long enough to bridge the
- * gap between two nodes, short enough not to burn a core between runs. */
-#define SPIN_NS 300000L
+ * gap between two nodes, short enough not to burn a core between runs or
+ * take much from another process on a shared core (300 us before; 50 us
+ * measured no worse alone and better beside a busy loop, see
+ * docs/performance.md). */
+#define SPIN_NS 50000L
 
 /* One job's description. Two slots alternate by generation so that a worker
  * still looking at the previous job never reads fields being rewritten. */
@@ -174,7 +177,7 @@ int eex_pool_threads(const eex_pool *p) { return p ? p->threads : 1; }
  * (milliseconds) with nothing to do, region after region, and two threads
  * end up slower than one. So the caller measures, over windows of
  * PROBE_REGIONS regions, how much of their time it spent waiting for the
- * workers after it ran out of tasks; past a quarter (normally it is a few
+ * workers after it ran out of tasks; past an eighth (normally it is a few
  * percent: the tail of the last task), it runs the next solo_len regions
  * alone, then probes again, doubling solo_len (up to SOLO_MAX) while the
  * probes keep failing. Tasks compute the same thing whichever thread runs
@@ -189,7 +192,7 @@ static void pool_account(eex_pool *p, long wait, long total)
     p->win_total += total;
     if (++p->win_n < PROBE_REGIONS)
         return;
-    if (p->win_wait * 4 > p->win_total) {
+    if (p->win_wait * 8 > p->win_total) {
         p->solo_len = p->solo_len ? (p->solo_len * 2 < SOLO_MAX ? p->solo_len * 2 : SOLO_MAX) : SOLO_MIN;
         p->solo_left = p->solo_len;
     } else
