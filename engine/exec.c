@@ -9,6 +9,17 @@
 
 #include "../kernels/dispatch.h"
 #include "../kernels/kernels.h"
+#include "../kernels/winograd.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "../kernels/conv_fast.h"
+
+#ifndef EEX_NO_BLAS
+#include <cblas.h>
+#endif
 
 static float *value_ptr(const eex_exec_ctx *s, int v) { return (float *)(s->arena + s->offsets[v]); }
 
@@ -139,6 +150,50 @@ static void run_dw(const eex_exec_ctx *s, const eex_conv_shape *cs, const float 
     eex_pool_run(s->pool, tasks_for(s, bytes, rows), dw_task, &j);
 }
 
+/* ---- Winograd F(4x4, 3x3) ---- */
+
+typedef struct wino_job {
+    const eex_kernel_table *kt;
+    eex_conv_shape cs;
+    const float *x, *u, *bias;
+    const eex_act_params *act;
+    float *y;
+    int64_t tiles;
+    atomic_int failed; /* a task found no scratch memory */
+} wino_job;
+
+static void wino_task(void *arg, int t, int n)
+{
+    wino_job *j = arg;
+    int64_t lo, hi;
+    eex_split(j->tiles, t, n, 1, &lo, &hi);
+    if (lo >= hi)
+        return;
+    float *scratch = eex_wino_scratch(eex_wino_scratch_floats(j->cs.ic, j->cs.oc, j->kt->mr));
+    if (!scratch) {
+        atomic_store(&j->failed, 1);
+        return;
+    }
+    j->kt->winograd43_f32(&j->cs, j->x, j->u, j->bias, j->act, j->y, lo, hi, scratch);
+}
+
+/* Tasks split the tiles; each tile is computed the same way whatever the
+ * split. Without memory for a thread's scratch the node falls back to the
+ * reference conv on the file's weights (the pages fault back in). */
+static void run_winograd(const eex_exec_ctx *s, const eex_node *nd, const eex_conv_shape *cs, const float *x,
+                         const float *bias, float *y)
+{
+    wino_job j = {.kt = eex_kernels_best(), .cs = *cs, .x = x, .u = nd->packed, .bias = bias, .act = &nd->act,
+                  .y = y, .tiles = eex_wino_tiles(cs)};
+    atomic_init(&j.failed, 0);
+    const int threads = eex_pool_threads(s->pool);
+    const int64_t want = (int64_t)threads * TASKS_PER_THREAD;
+    const int tasks = threads == 1 ? 1 : (int)(j.tiles < want ? j.tiles : want);
+    eex_pool_run(s->pool, tasks, wino_task, &j);
+    if (atomic_load(&j.failed))
+        eex_conv_ref(cs, x, eex_const_data(s->m, nd->in[1]), bias, &nd->act, y);
+}
+
 static void exec_conv(const eex_exec_ctx *s, const eex_node *nd, float *y)
 {
     const eex_conv_shape cs = conv_shape(s, nd);
@@ -150,6 +205,8 @@ static void exec_conv(const eex_exec_ctx *s, const eex_node *nd, float *y)
     }
     if (nd->algo == EEX_CONV_DEPTHWISE)
         run_dw(s, &cs, x, nd->packed, bias, &nd->act, y);
+    else if (nd->algo == EEX_CONV_WINOGRAD)
+        run_winograd(s, nd, &cs, x, bias, y);
     else
         run_gemm(s, &cs, x, nd->packed, nd->zeros, &nd->act, y, nd->macs * s->batch);
 }
@@ -180,6 +237,75 @@ static void run_dense_half(const eex_exec_ctx *s, const eex_node *nd, const floa
     eex_pool_run(s->pool, tasks_for(s, 2 * (int64_t)k * m, j.panels), dense_half_task, &j);
 }
 
+/* ---- dense through OpenBLAS (batched, float32 weights) ----
+ *
+ * At a large batch a dense layer is a real GEMM, where OpenBLAS's cache
+ * blocking beats the built-in kernel, which streams each weight panel once
+ * per tile of rows. From EEX_DENSE_BLAS_MIN images such a layer runs as
+ * cblas_sgemm on the
+ * file's [m][k] weights; their pages, released after packing, fault back in,
+ * so a process that takes this path holds both copies of those layers. The
+ * pool splits the output columns in whole blocks of DENSE_BLAS_COLS, one
+ * sgemm call per block on one OpenBLAS thread (set once for the process),
+ * so results do not depend on the thread count. Off by default: on the Zen 3
+ * (AVX2) machine it was measured no faster than the built-in kernel at batch
+ * 64 (AlexNet-EE's 9216 -> 4096 layer: 96-107 ms both) and up to 2x slower
+ * at batch 16 (docs/performance.md). */
+#ifndef EEX_NO_BLAS
+#define DENSE_BLAS_COLS 512
+
+static int dense_blas_min_batch(void)
+{
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("EEX_DENSE_BLAS_MIN");
+        v = e && *e ? atoi(e) : 0;
+        if (v <= 0)
+            v = 1 << 30; /* unset or 0: never */
+    }
+    return v;
+}
+
+static void blas_one_thread(void) { openblas_set_num_threads(1); }
+
+typedef struct dense_blas_job {
+    int n, k, m;
+    const float *x, *w, *bias;
+    const eex_act_params *act;
+    float *y;
+} dense_blas_job;
+
+static void dense_blas_task(void *arg, int t, int n)
+{
+    const dense_blas_job *j = arg;
+    int64_t lo, hi;
+    eex_split(j->m, t, n, DENSE_BLAS_COLS, &lo, &hi);
+    for (int64_t c = lo; c < hi; c += DENSE_BLAS_COLS) {
+        const int cols = hi - c < DENSE_BLAS_COLS ? (int)(hi - c) : DENSE_BLAS_COLS;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n, cols, j->k, 1.0f, j->x, j->k,
+                    j->w + c * j->k, j->k, 0.0f, j->y + c, j->m);
+        eex_bias_act(j->n, cols, j->m, j->bias ? j->bias + c : NULL, j->act, j->y + c);
+    }
+}
+
+static int dense_uses_blas(const eex_exec_ctx *s, const eex_node *nd)
+{
+    return !nd->packed_half && nd->in[1].kind == EEX_OPND_CONST && s->batch >= dense_blas_min_batch();
+}
+
+static void run_dense_blas(const eex_exec_ctx *s, const eex_node *nd, const float *x, int k, int m, float *y)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, blas_one_thread);
+    dense_blas_job j = {.n = s->batch, .k = k, .m = m, .x = x, .w = eex_const_data(s->m, nd->in[1]),
+                        .bias = nd->n_in > 2 ? operand_ptr(s, nd->in[2]) : NULL, .act = &nd->act, .y = y};
+    const int64_t blocks = (m + DENSE_BLAS_COLS - 1) / DENSE_BLAS_COLS;
+    eex_pool_run(s->pool, tasks_for(s, 4 * (int64_t)k * m, blocks), dense_blas_task, &j);
+}
+#else
+static int dense_uses_blas(const eex_exec_ctx *s, const eex_node *nd) { return (void)s, (void)nd, 0; }
+#endif
+
 static void exec_dense(const eex_exec_ctx *s, const eex_node *nd, float *y)
 {
     const eex_value *x = &s->m->values[nd->in[0].index], *out = &s->m->values[nd->out];
@@ -193,6 +319,12 @@ static void exec_dense(const eex_exec_ctx *s, const eex_node *nd, float *y)
         run_dense_half(s, nd, value_ptr(s, nd->in[0].index), x->c, out->c, y);
         return;
     }
+#ifndef EEX_NO_BLAS
+    if (dense_uses_blas(s, nd)) {
+        run_dense_blas(s, nd, value_ptr(s, nd->in[0].index), x->c, out->c, y);
+        return;
+    }
+#endif
     /* a dense layer is a 1x1 conv over `batch` one-pixel images */
     const eex_conv_shape cs = {.n = s->batch, .ih = 1, .iw = 1, .ic = x->c, .oh = 1, .ow = 1, .oc = out->c,
                                .kh = 1, .kw = 1, .sh = 1, .sw = 1, .dh = 1, .dw = 1, .group = 1};
@@ -349,6 +481,26 @@ static void eex_exec_more(const eex_exec_ctx *s, const eex_node *nd, float *y)
         break;
     }
     default: break; /* bind rejects every other op */
+    }
+}
+
+const char *eex_node_kernel_name(const eex_exec_ctx *s, const eex_node *nd)
+{
+    if (s->kernels == EEX_KERNELS_REF && (nd->op == EEX_OP_CONV || nd->op == EEX_OP_DENSE))
+        return "ref";
+    if (nd->op == EEX_OP_DENSE)
+        return nd->packed_half ? "gemv_f16" : dense_uses_blas(s, nd) ? "sgemm_blas" : "gemm";
+    if (nd->op != EEX_OP_CONV)
+        return eex_node_kernel_kind(nd);
+    switch (nd->algo) {
+    case EEX_CONV_GEMM_1X1: return "gemm_1x1";
+    case EEX_CONV_WINOGRAD: return "winograd_f4x4";
+    case EEX_CONV_DEPTHWISE:
+        if (nd->dh == 1 && nd->dw == 1 && nd->sh == nd->sw && nd->sh <= 2 && nd->kh == nd->kw &&
+            (nd->kh == 3 || nd->kh == 5))
+            return nd->kh == 3 ? (nd->sh == 1 ? "dw3x3_s1" : "dw3x3_s2") : (nd->sh == 1 ? "dw5x5_s1" : "dw5x5_s2");
+        return "dw_any";
+    default: return "gemm_indirect";
     }
 }
 

@@ -25,5 +25,9 @@ void eex_exec_node(const eex_exec_ctx *ctx, const eex_node *node);
  * table), "copy" (data movement, no arithmetic) or "ref" (a scalar reference
  * kernel: no fast twin yet; `eex bench` lists these). */
 const char *eex_node_kernel_kind(const eex_node *node);
+/* The kernel a conv or dense node runs with in this context ("winograd_f4x4",
+ * "gemm_1x1", "gemm_indirect", "dw3x3_s1", ..., "gemm", "gemv_f16",
+ * "sgemm_blas", "ref"); other nodes: eex_node_kernel_kind. */
+const char *eex_node_kernel_name(const eex_exec_ctx *ctx, const eex_node *node);
 
 #endif

@@ -34,7 +34,8 @@ typedef struct eex_operand {
 typedef enum eex_conv_algo {
     EEX_CONV_GEMM_1X1 = 0, /* pointwise, stride 1, no padding: one GEMM */
     EEX_CONV_DEPTHWISE,    /* group == in == out channels */
-    EEX_CONV_IM2COL        /* everything else: im2col per group, then GEMM */
+    EEX_CONV_IM2COL,       /* everything else: the indirect GEMM over the NHWC input */
+    EEX_CONV_WINOGRAD      /* 3x3 stride 1, one group: Winograd F(4x4, 3x3) (kernels/winograd.h) */
 } eex_conv_algo;
 
 typedef struct eex_node {

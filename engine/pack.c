@@ -5,13 +5,36 @@
  * longer read on the fast path, so their pages are released from memory. */
 #include "pack.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "../kernels/dispatch.h"
+#include "../kernels/winograd.h"
 #include "graph.h"
 #include "status.h"
+
+/* Winograd F(4x4, 3x3) for a 3x3 stride-1 conv (kernels/winograd.h): 4x
+ * fewer multiply-adds, plus transforms costing about 2 * (ic + oc) * 36 adds
+ * per tile against 36 * ic * oc MACs, so worth it once both channel counts
+ * are past a few vectors; and its transformed weights are 4x the size of
+ * the conv's, read once per image, so on maps smaller than 14x14 (ResNet's
+ * 7x7 stage: 4 tiles, 12 MB of weights per conv) the direct GEMM, which
+ * reads a quarter of the bytes, stays. */
+static int use_winograd(const eex_value *x, const eex_value *y, const eex_node *nd)
+{
+    const eex_conv_shape s = {.n = 1, .ih = x->h, .iw = x->w, .ic = x->c, .oh = y->h, .ow = y->w, .oc = y->c,
+                              .kh = nd->kh, .kw = nd->kw, .sh = nd->sh, .sw = nd->sw, .dh = nd->dh, .dw = nd->dw,
+                              .group = nd->group};
+    /* EEX_WINOGRAD=0: never; =all: wherever it applies (for measurements) */
+    const char *e = getenv("EEX_WINOGRAD");
+    if (e && !strcmp(e, "0"))
+        return 0;
+    if (e && !strcmp(e, "all"))
+        return eex_wino_applies(&s);
+    return eex_wino_applies(&s) && x->c >= 16 && y->c >= 16 && y->h >= 12 && y->w >= 12;
+}
 
 static eex_status pack_conv(eex_model *m, eex_node *nd, int nr)
 {
@@ -35,6 +58,15 @@ static eex_status pack_conv(eex_model *m, eex_node *nd, int nr)
     const int is_1x1 = g == 1 && kk == 1 && nd->sh == 1 && nd->sw == 1 && nd->pt == 0 && nd->pl == 0 &&
                        nd->pb == 0 && nd->pr == 0;
     nd->algo = is_1x1 ? EEX_CONV_GEMM_1X1 : EEX_CONV_IM2COL;
+    if (use_winograd(x, y, nd)) {
+        nd->algo = EEX_CONV_WINOGRAD;
+        float *u = eex_arena_array(&m->arena, (size_t)eex_wino_pack_floats(oc, ic, nr), sizeof(float));
+        if (!u)
+            return eex_fail(EEX_ERR_NOMEM, "pack: out of memory for conv '%s'", nd->name);
+        eex_wino_pack_weights(w, oc, ic, nr, u);
+        nd->packed = u;
+        return EEX_OK;
+    }
     const int64_t floats = eex_pack_gemm_floats(oc, icg, nd->kh, nd->kw, g, nr);
     float *p = eex_arena_array(&m->arena, (size_t)floats, sizeof(float));
     if (!p)

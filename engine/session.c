@@ -309,6 +309,7 @@ eex_status eex_session_node_info(const eex_session *s, int index, eex_node_info 
     info->head_exit = nd->ee_head_exit;
     info->head_experts = nd->ee_head_experts;
     info->detector = nd->ee_detector;
-    info->kernel = s->kernels == EEX_KERNELS_REF ? "ref" : eex_node_kernel_kind(nd);
+    const eex_exec_ctx ctx = eex_session_ctx(s);
+    info->kernel = s->kernels == EEX_KERNELS_REF ? "ref" : eex_node_kernel_name(&ctx, nd);
     return EEX_OK;
 }

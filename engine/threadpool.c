@@ -4,7 +4,9 @@
  * would eat a large share of the gain. Workers therefore spin on a
  * generation counter for a short while after each region and only then sleep
  * on the condition variable; the caller takes tasks too and spins for the
- * last ones to finish. */
+ * last ones to finish, and runs regions alone for a while when waiting for
+ * the workers costs more than they save (another process on a core; see
+ * eex_pool_run). */
 #include "threadpool.h"
 
 #include <pthread.h>
@@ -23,8 +25,11 @@
 #endif
 
 /* How long an idle worker spins before it sleeps. Long enough to bridge the
- * gap between two nodes, short enough not to burn a core between runs. */
-#define SPIN_NS 300000L
+ * gap between two nodes, short enough not to burn a core between runs or
+ * take much from another process on a shared core (300 us before; 50 us
+ * measured no worse alone and better beside a busy loop, see
+ * docs/performance.md). */
+#define SPIN_NS 50000L
 
 /* One job's description. Two slots alternate by generation so that a worker
  * still looking at the previous job never reads fields being rewritten. */
@@ -47,6 +52,11 @@ struct eex_pool {
     atomic_int finished;
     atomic_int sleepers;
     atomic_int stop;
+    /* the caller's own bookkeeping (only eex_pool_run's thread touches it):
+     * see the comment on eex_pool_run */
+    long win_wait, win_total;
+    int win_n;
+    int solo_left, solo_len;
 };
 
 static long now_ns(void)
@@ -162,15 +172,45 @@ void eex_pool_free(eex_pool *p)
 
 int eex_pool_threads(const eex_pool *p) { return p ? p->threads : 1; }
 
+/* When another process takes a core, a worker can be preempted in the
+ * middle of a task; the caller then waits for it a scheduler time slice
+ * (milliseconds) with nothing to do, region after region, and two threads
+ * end up slower than one. So the caller measures, over windows of
+ * PROBE_REGIONS regions, how much of their time it spent waiting for the
+ * workers after it ran out of tasks; past an eighth (normally it is a few
+ * percent: the tail of the last task), it runs the next solo_len regions
+ * alone, then probes again, doubling solo_len (up to SOLO_MAX) while the
+ * probes keep failing. Tasks compute the same thing whichever thread runs
+ * them, so this changes no result. */
+#define PROBE_REGIONS 32
+#define SOLO_MIN 256
+#define SOLO_MAX 16384
+
+static void pool_account(eex_pool *p, long wait, long total)
+{
+    p->win_wait += wait;
+    p->win_total += total;
+    if (++p->win_n < PROBE_REGIONS)
+        return;
+    if (p->win_wait * 8 > p->win_total) {
+        p->solo_len = p->solo_len ? (p->solo_len * 2 < SOLO_MAX ? p->solo_len * 2 : SOLO_MAX) : SOLO_MIN;
+        p->solo_left = p->solo_len;
+    } else
+        p->solo_len = 0;
+    p->win_wait = p->win_total = 0;
+    p->win_n = 0;
+}
+
 void eex_pool_run(eex_pool *p, int n_tasks, eex_task_fn fn, void *arg)
 {
     if (n_tasks <= 0)
         return;
-    if (!p || n_tasks == 1) {
+    if (!p || n_tasks == 1 || (p->solo_left > 0 && p->solo_left--)) {
         for (int t = 0; t < n_tasks; t++)
             fn(arg, t, n_tasks);
         return;
     }
+    const long t_start = now_ns();
     const unsigned long long gen = gen_of(atomic_load(&p->ticket)) + 1;
     job_slot *js = &p->slots[gen & 1];
     atomic_store_explicit(&js->fn, fn, memory_order_relaxed);
@@ -184,6 +224,7 @@ void eex_pool_run(eex_pool *p, int n_tasks, eex_task_fn fn, void *arg)
         pthread_mutex_unlock(&p->mu);
     }
     drain(p, gen);
+    const long t_drained = now_ns();
     /* The last tasks are running on workers. If one of them was preempted
      * (more runnable threads than cores), yielding lets it back onto this
      * core instead of spinning through the rest of our time slice. */
@@ -193,4 +234,6 @@ void eex_pool_run(eex_pool *p, int n_tasks, eex_task_fn fn, void *arg)
         else
             sched_yield();
     }
+    const long t_end = now_ns();
+    pool_account(p, t_end - t_drained, t_end - t_start);
 }

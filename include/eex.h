@@ -174,8 +174,9 @@ typedef struct eex_node_info {
     int head_exit;         /* k >= 1: node of exit k's head (E + 1: a final classifier) */
     unsigned head_experts; /* bit e: the node belongs to expert set e's head */
     int detector;          /* 1: a node of the distortion detector */
-    const char *kernel;    /* what the fast path runs: "fast" (the CPU's SIMD kernels), "copy"
-                              (data movement only) or "ref" (a scalar reference kernel) */
+    const char *kernel;    /* the kernel it runs with: conv "winograd_f4x4", "gemm_1x1", "gemm_indirect",
+                              "dw3x3_s1", ...; dense "gemm", "gemv_f16", "sgemm_blas"; "ref"; else
+                              "fast", "copy" or "ref" (docs/performance.md) */
 } eex_node_info;
 EEX_API eex_status eex_session_node_info(const eex_session *session, int index, eex_node_info *info);
 

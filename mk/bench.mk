@@ -6,7 +6,7 @@
 # as float16 against float32, alternating -> bench/results/exits.json.
 # `make bench-eval`: `eex eval` with ten thresholds against one, alternating
 # -> bench/results/eval_thresholds.json.
-BENCH_MODELS ?= mobilenet_v2,resnet18,mobilenet_v3_small
+BENCH_MODELS ?= mobilenet_v2,resnet18,mobilenet_v3_small,resnet50,efficientnet_b0
 BENCH_THREADS ?= 1,2
 BENCH_ROUNDS ?= 5
 ORT_NODE := bench/peers/node_modules/onnxruntime-node/package.json

@@ -25,7 +25,10 @@ test-arm:
 	$(MAKE) CROSS=$(ARM_CROSS) BLAS=none $(ARM_BUILD)/libeex.a
 	$(ARM_CROSS)gcc -O2 -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Iinclude -static \
 	    -o $(ARM_BUILD)/test_simd_arm tests/arm/test_simd_arm.c $(ARM_BUILD)/libeex.a -lm -pthread
+	$(ARM_CROSS)gcc -O2 -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Iinclude -static \
+	    -o $(ARM_BUILD)/test_winograd_arm tests/arm/test_winograd_arm.c $(ARM_BUILD)/libeex.a -lm -pthread
 	qemu-aarch64 $(ARM_BUILD)/test_simd_arm 40
+	qemu-aarch64 $(ARM_BUILD)/test_winograd_arm 40
 	$(MAKE) CROSS=$(ARM_CROSS) BLAS=none STATIC=1 $(ARM_BUILD)/eex
 	BUILD=$(ARM_BUILD) $(PY) tests/sysfs/test_sysinfo.py --runner "qemu-aarch64 -L /usr/aarch64-linux-gnu"
 	$(MAKE) test-dist-arm

@@ -427,8 +427,10 @@ static int bench(const bench_opts *o, const bench_env *env, eex_model *m, eex_se
             shape_str(&nr->info, shape, sizeof shape);
             fprintf(f, "%s\n  {\"name\": ", k ? "," : "");
             cli_json_string(f, nr->info.name);
-            fprintf(f, ", \"op\": \"%s\", \"kernel\": \"%s\", \"shape\": \"%s\", \"median_ms\": %.5f, \"%s\": %.3f, \"share\": %.4f}",
-                    nr->info.op, nr->info.kernel, shape, nr->ms, nr->compute ? "gflops" : "gbps", nr->rate,
+            fprintf(f, ", \"op\": \"%s\", \"kernel\": \"%s\", \"shape\": \"%s\", \"median_ms\": %.5f, \"%s\": %.3f, "
+                       "\"share\": %.4f}",
+                    nr->info.op, nr->info.kernel ? nr->info.kernel : "", shape, nr->ms, nr->compute ? "gflops" : "gbps",
+                    nr->rate,
                     node_total > 0 ? nr->ms / node_total : 0.0);
         }
         fprintf(f, "], \"ref_nodes\": %d, \"ref_share\": %.4f}\n", n_ref, ref_share);
@@ -443,14 +445,13 @@ static int bench(const bench_opts *o, const bench_env *env, eex_model *m, eex_se
         fprintf(f, "%s (%d idle)\n", n_last ? "" : " unknown", n_idle);
         if (shown < n_nodes)
             qsort(rows, (size_t)n_nodes, sizeof *rows, cmp_row_ms);
-        fprintf(f, "\n  %-4s %-14s %-6s %-20s %9s %12s %7s\n", "#", "op", "kernel", "output", "ms", "rate",
-                "share");
+        fprintf(f, "\n  %-4s %-14s %-14s %-20s %9s %12s %7s\n", "#", "op", "kernel", "output", "ms", "rate", "share");
         for (int k = 0; k < shown; k++) {
             const node_row *nr = &rows[k];
             shape_str(&nr->info, shape, sizeof shape);
-            fprintf(f, "  %-4d %-14s %-6s %-20s %9.4f %7.2f %-4s %6.1f%%\n", k, nr->info.op, nr->info.kernel, shape,
-                    nr->ms, nr->rate, nr->compute ? "GF/s" : "GB/s",
-                    node_total > 0 ? 100.0 * nr->ms / node_total : 0.0);
+            fprintf(f, "  %-4d %-14s %-14s %-20s %9.4f %7.2f %-4s %6.1f%%\n", k, nr->info.op,
+                    nr->info.kernel ? nr->info.kernel : "", shape, nr->ms, nr->rate,
+                    nr->compute ? "GF/s" : "GB/s", node_total > 0 ? 100.0 * nr->ms / node_total : 0.0);
         }
         fputc('\n', f);
         for (int r = 0; r < o->rounds; r++) {

@@ -202,7 +202,7 @@ static int line(jp *j, evlog *log, evlog_rec *r, int *have, int *nconf, int *npr
             } else
                 r->index = (long)v;
         } else if (!strcmp(key, "confidences") || !strcmp(key, "predictions")) {
-            int n;
+            int n = 0;
             if (num_array(j, a, EEX_MAX_EXITS + 1, &n))
                 return -1;
             for (int k = 0; k < n; k++) {

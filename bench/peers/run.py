@@ -13,8 +13,13 @@ largest its process reached. Engines:
   onnxruntime  bench/peers/ort_bench.js (onnxruntime-node, CPU provider,
                intra-op threads N, all graph optimizations)
   pytorch      bench/peers/torch_bench.py (torch.set_num_threads(N))
-Writes the JSON (rows of model, threads, engine, median_ms, peak_rss_mb; the
-eex/ORT ratios; machine; date) and prints the table.
+Also measures OpenBLAS sgemm 1024^3 on one thread (numpy, best of 5, at the
+start, the middle and the end of the run; the best is kept) and gives each
+model's FLOP limit at N threads: 2 * MACs (`eex info --json`) / (N * that
+rate), and eex's median over it. Writes the JSON (rows of model, threads,
+engine, median_ms, peak_rss_mb; the eex/ORT and eex/PyTorch ratios; the
+limits; the ISA eex ran and the CPU's SIMD flags; machine; date) and prints
+the table.
 """
 
 import argparse
@@ -44,6 +49,38 @@ def machine():
     return "unknown"
 
 
+SGEMM = """
+import time, numpy as np
+a = np.random.rand(1024, 1024).astype(np.float32); b = np.random.rand(1024, 1024).astype(np.float32)
+a @ b
+best = min((lambda t0: (a @ b, time.perf_counter() - t0)[1])(time.perf_counter()) for _ in range(5))
+print(2 * 1024 ** 3 / best / 1e9)
+"""
+
+
+def sgemm_gflops():
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    out = subprocess.run(["/usr/bin/python3", "-c", SGEMM], capture_output=True, text=True, env=env, check=True)
+    return float(out.stdout.strip())
+
+
+def simd_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    have = set(line.split(":", 1)[1].split())
+                    return [x for x in ("avx512f", "avx512vl", "avx512dq", "avx2", "fma", "f16c", "asimd") if x in have]
+    except OSError:
+        pass
+    return []
+
+
+def model_macs(eex, path):
+    out = subprocess.run([eex, "info", path, "--json"], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["macs"]
+
+
 def run_engine(engine, model, models_dir, eex, threads):
     runs, warmup = str(RUNS[engine]), str(WARMUP[engine])
     if engine == "eex":
@@ -64,6 +101,8 @@ def run_engine(engine, model, models_dir, eex, threads):
     last = [line for line in out.stdout.splitlines() if line.startswith("{")]
     # eex bench --json prints one object spread over lines (the node table)
     doc = json.loads(out.stdout if engine == "eex" else last[-1])
+    if engine == "eex":
+        run_engine.isa = doc.get("isa", "?")
     return doc["times_ms"], doc["peak_rss_mb"]
 
 
@@ -79,7 +118,12 @@ def main():
     a = ap.parse_args()
     engines = [e for e in a.engines.split(",") if e]
     rows, ratios = [], []
-    for model in a.models.split(","):
+    sgemm = [sgemm_gflops()]
+    n_models = len(a.models.split(","))
+    for mi, model in enumerate(a.models.split(",")):
+        if mi == n_models // 2 and mi > 0:
+            sgemm.append(sgemm_gflops())
+        macs = model_macs(a.eex, os.path.join(a.models_dir, model + ".eex"))
         for threads in (int(t) for t in a.threads.split(",")):
             times = {e: [] for e in engines}
             rss = {e: 0.0 for e in engines}
@@ -93,12 +137,25 @@ def main():
             for e in engines:
                 rows.append({"model": model, "threads": threads, "engine": e, "median_ms": round(med[e], 4),
                              "peak_rss_mb": round(rss[e], 2)})
+            ratio = {"model": model, "threads": threads, "macs": macs}
             if "eex" in med and "onnxruntime" in med:
-                ratios.append({"model": model, "threads": threads,
-                               "eex_over_onnxruntime": round(med["eex"] / med["onnxruntime"], 4)})
+                ratio["eex_over_onnxruntime"] = round(med["eex"] / med["onnxruntime"], 4)
+            if "eex" in med and "pytorch" in med:
+                ratio["eex_over_pytorch"] = round(med["eex"] / med["pytorch"], 4)
+            ratios.append(ratio)
             line = "  ".join(f"{e} {med[e]:7.2f} ms {rss[e]:6.1f} MB" for e in engines)
             print(f"{model:20s} threads {threads}: {line}", flush=True)
-    doc = {"rows": rows, "ratios": ratios, "machine": machine(),
+    sgemm.append(sgemm_gflops())
+    rate = max(sgemm)
+    for x in ratios:
+        x["flop_limit_ms"] = round(2 * x["macs"] / (rate * 1e9 * x["threads"]) * 1e3, 4)
+        eexr = next(r for r in rows if r["model"] == x["model"] and r["threads"] == x["threads"]
+                    and r["engine"] == "eex") if "eex" in engines else None
+        if eexr:
+            x["eex_over_flop_limit"] = round(eexr["median_ms"] / x["flop_limit_ms"], 4)
+    isa = getattr(run_engine, "isa", "?")
+    doc = {"rows": rows, "ratios": ratios, "machine": machine(), "eex_isa": isa, "cpu_simd_flags": simd_flags(),
+           "sgemm_1024_gflops_1thread": [round(g, 2) for g in sgemm],
            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "rounds": a.rounds, "runs_per_round": {e: RUNS[e] for e in engines}}
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
@@ -106,16 +163,19 @@ def main():
         json.dump(doc, f, indent=1)
         f.write("\n")
 
+    print(f"\neex kernels {isa}; CPU flags {' '.join(simd_flags())}; OpenBLAS sgemm 1024^3, 1 thread: "
+          + ", ".join(f"{g:.1f}" for g in sgemm) + f" GFLOP/s (limit uses {rate:.1f} per thread)")
     print(f"\n{'model':20s} {'N':>2s} " + " ".join(f"{e + ' ms':>15s} {'RSS MB':>7s}" for e in engines)
-          + "  eex/ORT")
+          + "  eex/ORT  eex/PyT  limit ms  eex/limit")
     for model in a.models.split(","):
         for threads in (int(t) for t in a.threads.split(",")):
             sel = {r["engine"]: r for r in rows if r["model"] == model and r["threads"] == threads}
-            ratio = next((x["eex_over_onnxruntime"] for x in ratios
-                          if x["model"] == model and x["threads"] == threads), None)
+            x = next(x for x in ratios if x["model"] == model and x["threads"] == threads)
+            fmt = lambda k: f"  {x[k]:7.3f}" if k in x else "        -"
             print(f"{model:20s} {threads:2d} " + " ".join(
                 f"{sel[e]['median_ms']:15.2f} {sel[e]['peak_rss_mb']:7.1f}" for e in engines)
-                + (f"  {ratio:7.3f}" if ratio is not None else ""))
+                + fmt("eex_over_onnxruntime") + fmt("eex_over_pytorch")
+                + f"  {x['flop_limit_ms']:8.2f}" + fmt("eex_over_flop_limit"))
     print(f"\nwritten {a.out} ({doc['machine']}, {doc['date']})")
     return 0
 
