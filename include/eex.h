@@ -535,6 +535,17 @@ eex_status eex_cloud_client_set_key(eex_cloud_client *client, const void *key, s
 /* Requests this client sent a second time on a new connection after the
  * first connection failed (see eex_cloud_client_send). */
 uint64_t eex_cloud_client_retries(const eex_cloud_client *client);
+/* TCP congestion control for the client's connections, set on each socket
+ * before it connects. The default, "cubic" then "reno" when cubic is not
+ * allowed, does not pace: with BBR (or any pacing) an application-limited
+ * connection paces each request frame at about 2 x cwnd / RTT, which added
+ * 44 ms to a 13.4 KB frame on a 180 ms RTT path (docs/results/offload.md,
+ * "Where the time went"). NULL or "" keeps the system's default. A name the
+ * kernel refuses is skipped silently (the connection still works). */
+eex_status eex_cloud_client_set_tcp_cc(eex_cloud_client *client, const char *name);
+/* The congestion control of the client's current (or last) connection, ""
+ * before the first. */
+const char *eex_cloud_client_tcp_cc(const eex_cloud_client *client);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <math.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,6 +42,9 @@ struct eex_cloud_client {
     int failures;                  /* in a row */
     double retry_at;               /* no attempt before this (ms, monotonic) */
     char last_error[160];
+    char tcp_cc[16];               /* wanted congestion control; "" = the system's */
+    int tcp_cc_default;            /* 1: cubic, else reno */
+    char tcp_cc_used[16];          /* what the last connection got */
     uint8_t *frame;                /* request frame buffer, sized for the largest cut */
     size_t frame_cap;
     uint8_t *raw;                  /* the encoded tensor before packing */
@@ -125,6 +130,7 @@ eex_status eex_cloud_client_new(const eex_model *m, const char *host, int port, 
     c->o = o;
     c->fd = -1;
     c->next_id = random_id_base();
+    c->tcp_cc_default = 1;
     eex_status st = eex_model_digest(m, c->digest);
     if (st) {
         free(c);
@@ -178,6 +184,37 @@ static int failf(fail_t *f, eex_status st, int conn, const char *fmt, ...)
     return -1;
 }
 
+eex_status eex_cloud_client_set_tcp_cc(eex_cloud_client *c, const char *name)
+{
+    if (!c)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_cloud_client_set_tcp_cc: NULL client");
+    if (name && strlen(name) >= sizeof c->tcp_cc)
+        return eex_fail(EEX_ERR_ARGUMENT, "cloud: congestion control name '%.32s' is too long", name);
+    c->tcp_cc_default = 0;
+    snprintf(c->tcp_cc, sizeof c->tcp_cc, "%s", name ? name : "");
+    return EEX_OK;
+}
+
+const char *eex_cloud_client_tcp_cc(const eex_cloud_client *c) { return c ? c->tcp_cc_used : ""; }
+
+/* Before connect: the congestion control (see eex_cloud_client_set_tcp_cc).
+ * Set after connect, BBR's pacing would stay on (the kernel keeps a socket's
+ * pacing once a pacing module initialised it). */
+static void set_cc(eex_cloud_client *c, int fd)
+{
+    if (c->tcp_cc_default) {
+        if (setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, "cubic", 5) < 0)
+            setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, "reno", 4);
+    } else if (c->tcp_cc[0])
+        setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, c->tcp_cc, (socklen_t)strlen(c->tcp_cc));
+    char got[16] = "";
+    socklen_t gl = sizeof got - 1;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, got, &gl) < 0)
+        gl = 0;
+    got[gl < sizeof got ? gl : sizeof got - 1] = 0;
+    snprintf(c->tcp_cc_used, sizeof c->tcp_cc_used, "%s", got);
+}
+
 static int do_connect(eex_cloud_client *c, double deadline, fail_t *f)
 {
     const int fd = socket(c->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -187,6 +224,7 @@ static int do_connect(eex_cloud_client *c, double deadline, fail_t *f)
         close(fd);
         return failf(f, EEX_ERR_IO, 0, "socket options: %s", strerror(errno));
     }
+    set_cc(c, fd);
     if (connect(fd, (const struct sockaddr *)&c->addr, c->addrlen) < 0) {
         if (errno != EINPROGRESS) {
             const int e = errno;

@@ -17,8 +17,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=${BUILD:-build}
 RELAY="$ROOT/$BUILD/bench/netem/delayrelay"
-E=eexnet-edge C=eexnet-cloud W=eexnet-wan
-PIDFILE=/tmp/eexnet-relay.pid
+# EEXNET names the namespaces (default eexnet), so two runs on one machine
+# can each have their own path.
+N=${EEXNET:-eexnet}
+E=$N-edge C=$N-cloud W=$N-wan
+PIDFILE=/tmp/$N-relay.pid
 
 down() {
     if [ -f "$PIDFILE" ]; then kill "$(cat "$PIDFILE")" 2>/dev/null || true; rm -f "$PIDFILE"; fi
@@ -44,10 +47,10 @@ up() {
     ip netns exec $E tc qdisc add dev e0 root tbf rate "${rate}mbit" burst 16kb latency 1000ms
     ip netns exec $C tc qdisc add dev c0 root tbf rate "${rate}mbit" burst 16kb latency 1000ms
     half=$(awk "BEGIN { print $rtt / 2 }")
-    ip netns exec $W "$RELAY" wa wb "$half" "$half" 2>/tmp/eexnet-relay.log &
+    ip netns exec $W "$RELAY" wa wb "$half" "$half" 2>/tmp/$N-relay.log &
     echo $! >"$PIDFILE"
     sleep 0.3
-    kill -0 "$(cat "$PIDFILE")" || { cat /tmp/eexnet-relay.log; exit 1; }
+    kill -0 "$(cat "$PIDFILE")" || { cat /tmp/$N-relay.log; exit 1; }
 }
 
 case "${1:-}" in
