@@ -335,7 +335,8 @@ eex_status eex_model_digest(const eex_model *model, uint8_t digest[EEX_DIGEST_BY
 typedef enum eex_wire {
     EEX_WIRE_F32 = 1,  /* exact */
     EEX_WIRE_F16 = 2,  /* IEEE binary16, round to nearest even, saturating at +-65504 */
-    EEX_WIRE_I8 = 3    /* int8 with a per-tensor scale and zero point (min/max, asymmetric) */
+    EEX_WIRE_I8 = 3,   /* int8 with a per-tensor scale and zero point (min/max, asymmetric) */
+    EEX_WIRE_Q4 = 4    /* 4 bits with a binary16 minimum and step per channel */
 } eex_wire;
 
 /* The edge's client: one TCP connection, reused across requests, opened
@@ -546,6 +547,51 @@ eex_status eex_cloud_client_set_tcp_cc(eex_cloud_client *client, const char *nam
 /* The congestion control of the client's current (or last) connection, ""
  * before the first. */
 const char *eex_cloud_client_tcp_cc(const eex_cloud_client *client);
+/* The wire codec of the next request (the auto mode changes it per request). */
+eex_status eex_cloud_client_set_wire(eex_cloud_client *client, eex_wire wire);
+/* The kernel's smoothed RTT of the current connection (TCP_INFO), ms; 0 when
+ * there is none. */
+double eex_cloud_client_tcp_rtt_ms(const eex_cloud_client *client);
+
+/* ---- split planner (offload/plan.c) -------------------------------------------
+ * Latency of an offloaded request at cut c with wire w over a path:
+ *   edge_ms[c] + codec_ms[c][w] + rtt + bytes[c][w] * 8 / bandwidth + cloud_ms[c]
+ * With exit shares (the fraction of images that exit at each side exit when
+ * every exit is on the edge), an image whose exit is before the cut costs
+ * exit_ms[k] and the others the offloaded request: the expected latency. */
+#define EEX_PLAN_MAX_CUTS 16
+#define EEX_WIRE_COUNT 4      /* wire ids 1..EEX_WIRE_COUNT */
+typedef struct eex_plan_costs {
+    int cuts;
+    int cut_exit[EEX_PLAN_MAX_CUTS];                      /* eex_model_cut_exit */
+    double edge_ms[EEX_PLAN_MAX_CUTS];                    /* edge run of an offloaded image to cut c */
+    double cloud_ms[EEX_PLAN_MAX_CUTS];                   /* the cloud's time for the rest */
+    double bytes[EEX_PLAN_MAX_CUTS][EEX_WIRE_COUNT + 1];  /* request frame bytes, [c][wire] */
+    double codec_ms[EEX_PLAN_MAX_CUTS][EEX_WIRE_COUNT + 1];
+    int exits;                                            /* side exits E */
+    double exit_share[EEX_MAX_EXITS + 1];                 /* [k], k = 1..E; all 0: every image offloads */
+    double exit_ms[EEX_MAX_EXITS + 1];                    /* edge time of an image answered at exit k */
+} eex_plan_costs;
+typedef struct eex_path_model {
+    double rtt_ms;
+    double mbit;              /* bandwidth, Mbit/s */
+} eex_path_model;
+/* The offloaded request's latency, and the expected latency over the exit shares. */
+double eex_plan_request_ms(const eex_plan_costs *k, int cut, int wire, const eex_path_model *p);
+double eex_plan_expected_ms(const eex_plan_costs *k, int cut, int wire, const eex_path_model *p);
+/* The cut and wire of least expected latency among the wires in wire_mask
+ * (bit w for wire id w); returns that latency, or -1 when nothing is allowed. */
+double eex_plan_best(const eex_plan_costs *k, const eex_path_model *p, unsigned wire_mask, int *cut, int *wire);
+
+/* The path as the edge sees it from its own requests: RTT (the kernel's
+ * smoothed RTT of the connection when given, else the reply time less the
+ * cloud's time and the transfer) and throughput (bytes over what is left of
+ * the reply time after RTT and the cloud's time), both smoothed. */
+typedef struct eex_path_est {
+    double rtt_ms, mbit;      /* 0 until the first sample */
+    int samples;
+} eex_path_est;
+void eex_path_est_update(eex_path_est *e, const eex_offload_info *info, double tcp_rtt_ms);
 
 #ifdef __cplusplus
 }

@@ -105,7 +105,7 @@ eex_status eex_cloud_client_new(const eex_model *m, const char *host, int port, 
     eex_cloud_opts o = opts ? *opts : (eex_cloud_opts){0};
     if (!o.wire)
         o.wire = EEX_WIRE_F32;
-    if (o.wire < EEX_WIRE_F32 || o.wire > EEX_WIRE_I8)
+    if (o.wire < EEX_WIRE_F32 || o.wire > EEX_WIRE_Q4)
         return eex_fail(EEX_ERR_ARGUMENT, "cloud: unknown wire codec %d", (int)o.wire);
     if (o.deadline_ms <= 0)
         o.deadline_ms = 5000;
@@ -196,6 +196,28 @@ eex_status eex_cloud_client_set_tcp_cc(eex_cloud_client *c, const char *name)
 }
 
 const char *eex_cloud_client_tcp_cc(const eex_cloud_client *c) { return c ? c->tcp_cc_used : ""; }
+
+eex_status eex_cloud_client_set_wire(eex_cloud_client *c, eex_wire wire)
+{
+    if (!c)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_cloud_client_set_wire: NULL client");
+    if ((int)wire < 1 || (int)wire > EEX_WIRE_COUNT)
+        return eex_fail(EEX_ERR_ARGUMENT, "cloud: unknown wire codec %d", (int)wire);
+    c->o.wire = wire;
+    return EEX_OK;
+}
+
+double eex_cloud_client_tcp_rtt_ms(const eex_cloud_client *c)
+{
+    if (!c || c->fd < 0)
+        return 0.0;
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+        return 0.0;
+    return ti.tcpi_rtt / 1000.0;
+}
 
 /* Before connect: the congestion control (see eex_cloud_client_set_tcp_cc).
  * Set after connect, BBR's pacing would stay on (the kernel keeps a socket's
@@ -421,7 +443,11 @@ static eex_status send_until(eex_cloud_client *c, int cut, int expert, eex_metri
     memcpy(q.digest, c->digest, sizeof q.digest);
     for (int d = 0; d < rank; d++)
         q.dims[d] = shape[d];
-    const size_t esize = eexw_dtype_size(q.dtype), body_max = eexw_infer_body_max(rank, elems, q.dtype);
+    const size_t groups = rank > 1 ? (size_t)shape[1] : 1, rawn = eexw_raw_bytes(q.dtype, elems, groups);
+    const size_t esize = q.dtype == EEXW_Q4 ? 1 : eexw_dtype_size(q.dtype),
+                 body_max = eexw_infer_body_max(rank, elems, q.dtype);
+    if (q.dtype == EEXW_Q4 && rawn > 4 * elems)
+        return eex_fail(EEX_ERR_ARGUMENT, "cloud: q4 needs at least 2 elements a channel");
     if (body_max > EEXW_MAX_BODY)
         return eex_fail(EEX_ERR_ARGUMENT, "cloud: tensor too large for the wire");
     const size_t frame_max = EEXW_HEADER + body_max + EEXW_TAG + EEXW_TRAILER;
@@ -431,20 +457,20 @@ static eex_status send_until(eex_cloud_client *c, int cut, int expert, eex_metri
             return eex_fail(EEX_ERR_NOMEM, "cloud: out of memory");
         c->frame = nb, c->frame_cap = frame_max;
     }
-    if (elems * esize > c->raw_cap) {
-        uint8_t *nr = realloc(c->raw, elems * esize);
+    if (rawn > c->raw_cap) {
+        uint8_t *nr = realloc(c->raw, rawn);
         if (!nr)
             return eex_fail(EEX_ERR_NOMEM, "cloud: out of memory");
-        c->raw = nr, c->raw_cap = elems * esize;
+        c->raw = nr, c->raw_cap = rawn;
     }
-    eex_status st = eexw_encode(x, elems, q.dtype, c->raw, &q.scale, &q.zero_point);
+    eex_status st = eexw_encode_ch(x, elems, groups, q.dtype, c->raw, &q.scale, &q.zero_point);
     if (st) {
         snprintf(info->reason, sizeof info->reason, "%s", eex_last_error());
         return st;
     }
     uint8_t *b = c->frame + EEXW_HEADER;
     const size_t off = eexw_put_infer(b, &q);
-    const size_t payload = eexw_pack(c->raw, elems, esize, b + off);
+    const size_t payload = eexw_pack(c->raw, rawn / esize, esize, b + off);
     const size_t body = off + payload;
     info->payload_bytes = payload;
 

@@ -623,11 +623,15 @@ static int prepare(eex_server *s, worker *w, conn *c, float *x, eexw_infer *q)
                                            eex_model_cut_name(s->m, q->cut), (long long)want[1], wr == 4 ? ",H,W" : "");
     }
     const uint8_t *raw = q->payload;
+    const size_t groups = q->rank > 1 ? (size_t)q->dims[1] : 1;
+    const size_t unit = q->dtype == EEXW_Q4 ? 1 : eexw_dtype_size(q->dtype);
     if (!err && q->packing == 1) {
-        if (eexw_unpack(q->payload, q->payload_len, q->elems, eexw_dtype_size(q->dtype), w->raw))
+        if (eexw_unpack(q->payload, q->payload_len, eexw_raw_bytes(q->dtype, q->elems, groups) / unit, unit, w->raw))
             err = EEXW_E_REQUEST, snprintf(reason, sizeof reason, "malformed packed payload");
         raw = w->raw;
     }
+    if (!err && eexw_decode_ch(raw, q->elems, groups, q->dtype, q->scale, q->zero_point, x))
+        err = EEXW_E_REQUEST, snprintf(reason, sizeof reason, "q4 channel parameters are not finite");
     if (err) {
         if (err == EEXW_E_AUTH || err == EEXW_E_REPLAY) {
             pthread_mutex_lock(&s->mu);
@@ -637,7 +641,6 @@ static int prepare(eex_server *s, worker *w, conn *c, float *x, eexw_infer *q)
         put_error(s, c, c->h.request_id, err, reason);
         return err;
     }
-    eexw_decode(raw, q->elems, q->dtype, q->scale, q->zero_point, x);
     return 0;
 }
 

@@ -18,6 +18,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_spectrum(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 
 /* Prints "eex <cmd>: <message>" to stderr and returns CLI_FAIL. */
 int cli_error(const char *cmd, const char *fmt, ...)

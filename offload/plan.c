@@ -1,0 +1,86 @@
+/* The split planner's cost model and the edge's path estimate
+ * (include/eex.h, "split planner"; docs/architecture.md, "Choosing the cut").
+ * Pure arithmetic: the numbers come from the caller (`eex plan` measures
+ * them or reads profiles; the auto mode of the edge updates them from its
+ * own requests). */
+#include "eex.h"
+
+double eex_plan_request_ms(const eex_plan_costs *k, int cut, int wire, const eex_path_model *p)
+{
+    if (!k || !p || cut < 0 || cut >= k->cuts || wire < 1 || wire > EEX_WIRE_COUNT || !(p->mbit > 0))
+        return -1.0;
+    const double xfer = k->bytes[cut][wire] * 8.0 / (p->mbit * 1000.0);  /* Mbit/s = 1000 bits per ms */
+    return k->edge_ms[cut] + k->codec_ms[cut][wire] + p->rtt_ms + xfer + k->cloud_ms[cut];
+}
+
+double eex_plan_expected_ms(const eex_plan_costs *k, int cut, int wire, const eex_path_model *p)
+{
+    const double req = eex_plan_request_ms(k, cut, wire, p);
+    if (req < 0)
+        return req;
+    double early = 0.0, share = 0.0;
+    const int e = k->cut_exit[cut];
+    for (int x = 1; x <= k->exits && x <= EEX_MAX_EXITS; x++) {
+        if (x > e)
+            break;  /* exits after the cut are the cloud's: those images offload */
+        early += k->exit_share[x] * k->exit_ms[x];
+        share += k->exit_share[x];
+    }
+    if (share > 1.0)
+        share = 1.0;
+    return early + (1.0 - share) * req;
+}
+
+double eex_plan_best(const eex_plan_costs *k, const eex_path_model *p, unsigned wire_mask, int *cut, int *wire)
+{
+    double best = -1.0;
+    if (!k)
+        return best;
+    for (int c = 0; c < k->cuts && c < EEX_PLAN_MAX_CUTS; c++)
+        for (int w = 1; w <= EEX_WIRE_COUNT; w++) {
+            if (!(wire_mask >> w & 1u) || !(k->bytes[c][w] > 0))
+                continue;
+            const double t = eex_plan_expected_ms(k, c, w, p);
+            if (t >= 0 && (best < 0 || t < best)) {
+                best = t;
+                if (cut)
+                    *cut = c;
+                if (wire)
+                    *wire = w;
+            }
+        }
+    return best;
+}
+
+/* Exponentially weighted: 1/4 of each new sample, so a changed path is
+ * followed within a few requests and one outlier moves little. */
+#define GAIN 0.25
+
+void eex_path_est_update(eex_path_est *e, const eex_offload_info *i, double tcp_rtt_ms)
+{
+    if (!e || !i || !i->offloaded || i->degraded || !(i->offload_ms > 0))
+        return;
+    const double net = i->offload_ms - (i->server_ms > 0 ? i->server_ms : 0.0);
+    const double bytes = (double)(i->bytes_sent + i->bytes_received);
+    double rtt = tcp_rtt_ms;
+    if (!(rtt > 0)) {  /* no kernel figure: the reply time less the transfer at the current estimate */
+        rtt = net - (e->mbit > 0 ? bytes * 8.0 / (e->mbit * 1000.0) : 0.0);
+        rtt = rtt < 0.01 ? 0.01 : rtt;
+    }
+    /* what the bytes took beyond one round trip; floored so one fast reply
+     * cannot claim an unbounded rate */
+    double xfer = net - rtt;
+    const double floor_ms = bytes * 8.0 / (10000.0 * 1000.0);  /* 10 Gbit/s */
+    xfer = xfer < floor_ms ? floor_ms : xfer;
+    const double mbit = bytes * 8.0 / (xfer * 1000.0);
+    if (!e->samples) {
+        e->rtt_ms = rtt;
+        e->mbit = mbit;
+    } else {
+        e->rtt_ms += GAIN * (rtt - e->rtt_ms);
+        /* rates average as times: the time per byte is what adds up */
+        const double inv = 1.0 / e->mbit + GAIN * (1.0 / mbit - 1.0 / e->mbit);
+        e->mbit = 1.0 / inv;
+    }
+    e->samples++;
+}
