@@ -582,6 +582,12 @@ double eex_plan_expected_ms(const eex_plan_costs *k, int cut, int wire, const ee
 /* The cut and wire of least expected latency among the wires in wire_mask
  * (bit w for wire id w); returns that latency, or -1 when nothing is allowed. */
 double eex_plan_best(const eex_plan_costs *k, const eex_path_model *p, unsigned wire_mask, int *cut, int *wire);
+/* Measures the costs here (offload/plan_measure.c): medians of `runs` runs on
+ * seeded random inputs of the edge to each cut and to each exit, of the rest
+ * of the network from each cut (as the cloud runs it), and per wire the frame
+ * bytes and the codec's time (encode + pack + unpack + decode). exit_share is
+ * left 0. */
+eex_status eex_plan_measure(const eex_model *model, int runs, eex_plan_costs *costs);
 
 /* The path as the edge sees it from its own requests: RTT (the kernel's
  * smoothed RTT of the connection when given, else the reply time less the
@@ -592,6 +598,25 @@ typedef struct eex_path_est {
     int samples;
 } eex_path_est;
 void eex_path_est_update(eex_path_est *e, const eex_offload_info *info, double tcp_rtt_ms);
+
+/* The edge's automatic cut and codec (offload/plan.c): costs measured at
+ * start (eex_plan_measure), then kept current from the edge's own requests:
+ * the path estimate, the cloud's time per cut (from its replies) and the
+ * frame bytes per cut and codec, smoothed. eex_autoplan_choose re-plans
+ * with them before each request and moves to a new cut + codec when it is
+ * predicted at least 3% faster than the current one (no flapping on noise).
+ * Before the first reply the path is taken as 0 ms / 100 Mbit/s. */
+typedef struct eex_autoplan {
+    eex_plan_costs costs;
+    eex_path_est path;
+    unsigned wires;           /* bit w: wire id w may be chosen */
+    int cut, wire;            /* the current choice (-1, 0 before the first) */
+    double predicted_ms;      /* its predicted request latency on the estimated path */
+    int changes;              /* how many times the choice moved */
+} eex_autoplan;
+void eex_autoplan_init(eex_autoplan *a, const eex_plan_costs *costs, unsigned wires);
+void eex_autoplan_choose(eex_autoplan *a, int *cut, int *wire);
+void eex_autoplan_update(eex_autoplan *a, int cut, int wire, const eex_offload_info *info, double tcp_rtt_ms);
 
 #ifdef __cplusplus
 }

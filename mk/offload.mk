@@ -16,7 +16,7 @@ _offload_mk_goal := $(.DEFAULT_GOAL)
 
 LIB_SRC += $(wildcard offload/*.c)
 
-OFFLOAD_TOOLS := $(BUILD)/bench/offload/loadgen $(BUILD)/bench/netem/delayrelay
+OFFLOAD_TOOLS := $(BUILD)/bench/offload/loadgen $(BUILD)/bench/offload/adapt $(BUILD)/bench/netem/delayrelay
 
 .PHONY: test-offload test-offload-unit test-offload-threads test-offload-asan experiment-offload offload-tools
 
@@ -33,6 +33,10 @@ $(BUILD)/tests/test_batch: tests/offload/test_batch.c $(BUILD)/libeex.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeex.a -lcriterion $(LDLIBS)
 
 $(BUILD)/bench/offload/loadgen: bench/offload/loadgen.c $(BUILD)/libeex.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeex.a $(LDLIBS)
+
+$(BUILD)/bench/offload/adapt: bench/offload/adapt.c $(BUILD)/libeex.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeex.a $(LDLIBS)
 

@@ -84,3 +84,54 @@ void eex_path_est_update(eex_path_est *e, const eex_offload_info *i, double tcp_
     }
     e->samples++;
 }
+
+void eex_autoplan_init(eex_autoplan *a, const eex_plan_costs *k, unsigned wires)
+{
+    if (!a || !k)
+        return;
+    a->costs = *k;
+    a->path = (eex_path_est){0};
+    a->wires = wires;
+    a->cut = -1, a->wire = 0;
+    a->predicted_ms = 0;
+    a->changes = 0;
+}
+
+#define SWITCH 0.97  /* a new choice must be predicted at least 3% faster */
+
+void eex_autoplan_choose(eex_autoplan *a, int *cut, int *wire)
+{
+    if (!a)
+        return;
+    const eex_path_model p = {.rtt_ms = a->path.samples ? a->path.rtt_ms : 0.0,
+                              .mbit = a->path.samples && a->path.mbit > 0 ? a->path.mbit : 100.0};
+    int c = 0, w = EEX_WIRE_F32;
+    const double best = eex_plan_best(&a->costs, &p, a->wires, &c, &w);
+    if (best >= 0) {
+        const double cur = a->cut >= 0 ? eex_plan_expected_ms(&a->costs, a->cut, a->wire, &p) : -1;
+        if (a->cut < 0 || cur < 0 || best < SWITCH * cur) {
+            if (a->cut >= 0 && (c != a->cut || w != a->wire))
+                a->changes++;
+            a->cut = c, a->wire = w;
+        }
+        a->predicted_ms = eex_plan_request_ms(&a->costs, a->cut, a->wire, &p);
+    }
+    if (cut)
+        *cut = a->cut < 0 ? 0 : a->cut;
+    if (wire)
+        *wire = a->wire ? a->wire : EEX_WIRE_F32;
+}
+
+void eex_autoplan_update(eex_autoplan *a, int cut, int wire, const eex_offload_info *i, double tcp_rtt_ms)
+{
+    if (!a || !i || cut < 0 || cut >= a->costs.cuts || wire < 1 || wire > EEX_WIRE_COUNT)
+        return;
+    if (!i->offloaded || i->degraded)
+        return;
+    eex_path_est_update(&a->path, i, tcp_rtt_ms);
+    eex_plan_costs *k = &a->costs;
+    if (i->server_ms > 0)
+        k->cloud_ms[cut] += GAIN * (i->server_ms - k->cloud_ms[cut]);
+    if (i->bytes_sent > 0)
+        k->bytes[cut][wire] += GAIN * ((double)i->bytes_sent - k->bytes[cut][wire]);
+}

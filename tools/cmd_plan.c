@@ -50,10 +50,15 @@ static const char *HELP =
     "  --measure HOST:PORT       also run R requests per cut and codec against an\n"
     "                            `eex serve` of this model over the (single) path given\n"
     "                            and print the measured medians beside the prediction\n"
+    "                            (each cut's times are measured again just before its\n"
+    "                            requests)\n"
+    "  --tcp-cc NAME|system      congestion control of the --measure connection\n"
+    "                            (default cubic, else reno: they do not pace;\n"
+    "                            system: the machine's default, e.g. bbr)\n"
     "  --json                    one JSON object on stdout\n";
 
 typedef struct plan_opts {
-    const char *model, *log, *edge_prof, *cloud_prof, *measure;
+    const char *model, *log, *edge_prof, *cloud_prof, *measure, *tcp_cc;
     double rtt[MAX_PATHS], mbit[MAX_PATHS];
     int paths, runs, json, objective;
     double threshold;
@@ -214,99 +219,6 @@ typedef struct bench_ctx {
 
 static int set_img(bench_ctx *b, int i) { return eex_session_set_image(b->s, b->px[i % IMAGES], b->h, b->w, b->c) ? -1 : 0; }
 
-/* Median ms of a policy run (force_exit k, or to cut `cut`). */
-static int time_policy(bench_ctx *b, const eex_policy *p, int runs, double *ms)
-{
-    double *v = malloc(sizeof(double) * (size_t)runs);
-    if (!v)
-        return -1;
-    eex_exit_result r;
-    for (int i = -2; i < runs; i++) {  /* two warm-up runs */
-        if (set_img(b, i + 2))
-            return free(v), -1;
-        const double t0 = cli_now_ms();
-        if (eex_session_run_policy(b->s, p, &r))
-            return free(v), -1;
-        if (i >= 0)
-            v[i] = cli_now_ms() - t0;
-    }
-    *ms = median_of(v, runs);
-    free(v);
-    return 0;
-}
-
-static double frame_bytes(int rank, size_t payload) { return EEXW_HEADER + EEXW_INFER_FIXED + 4.0 * rank + (double)payload + EEXW_TRAILER; }
-
-/* Per cut: cloud time (eex_offload_resume), per wire: frame bytes and codec
- * time (encode + pack on the edge, unpack + decode on the cloud). */
-static int time_cut(bench_ctx *b, int cut, int runs, eex_plan_costs *k)
-{
-    int64_t dims[EEX_MAX_RANK];
-    const int rank = eex_model_cut_shape(b->m, cut, dims);
-    size_t elems = 1;
-    for (int d = 0; d < rank; d++)
-        elems *= (size_t)dims[d];
-    float *x = malloc(elems * sizeof(float) * IMAGES), *y = malloc(elems * sizeof(float));
-    /* raw bytes are at most 4.5 x elems (q4 of 1-element channels), packed ones 20 more */
-    uint8_t *raw = malloc(6 * elems + 64), *packed = malloc(6 * elems + 64), *back = malloc(6 * elems + 64);
-    double *v = malloc(sizeof(double) * (size_t)(runs > IMAGES ? runs : IMAGES));
-    int rc = -1;
-    if (!x || !y || !raw || !packed || !back || !v)
-        goto out;
-    const eex_policy p = {.threshold = 1.0f, .metric = EEX_METRIC_MAXPROB, .expert = b->expert, .cut = cut};
-    eex_exit_result r;
-    for (int i = 0; i < IMAGES; i++) {
-        if (set_img(b, i) || eex_session_run_policy(b->s, &p, &r) || r.where != EEX_WHERE_CUT ||
-            eex_session_cut_tensor(b->s, cut, x + (size_t)i * elems, elems, NULL, NULL))
-            goto out;
-    }
-    eex_cloud_answer a;
-    for (int i = -2; i < runs; i++) {
-        const double t0 = cli_now_ms();
-        if (eex_offload_resume(b->s, cut, x + (size_t)((i + 2) % IMAGES) * elems, dims, rank, r.expert,
-                               EEX_METRIC_MAXPROB, 1.0f, &a))
-            goto out;
-        if (i >= 0)
-            v[i] = cli_now_ms() - t0;
-    }
-    k->cloud_ms[cut] = median_of(v, runs);
-    const int channels = rank > 1 ? (int)dims[1] : 1;
-    for (int w = 1; w <= EEX_WIRE_COUNT; w++) {
-        const size_t rb = eexw_raw_bytes(w, elems, channels);
-        double *bv = malloc(sizeof(double) * IMAGES);
-        if (!bv)
-            goto out;
-        for (int i = 0; i < IMAGES; i++) {
-            float scale;
-            int32_t zp;
-            const double t0 = cli_now_ms();
-            if (eexw_encode_ch(x + (size_t)i * elems, elems, channels, w, raw, &scale, &zp)) {
-                free(bv);
-                goto out;
-            }
-            const size_t unit = w == EEXW_Q4 ? 1 : eexw_dtype_size(w);  /* as the client packs */
-            const size_t n = eexw_pack(raw, rb / unit, unit, packed);
-            if (eexw_unpack(packed, n, rb / unit, unit, back)) {
-                free(bv);
-                goto out;
-            }
-            if (eexw_decode_ch(back, elems, channels, w, scale, zp, y)) {
-                free(bv);
-                goto out;
-            }
-            v[i] = cli_now_ms() - t0;
-            bv[i] = frame_bytes(rank, n);
-        }
-        k->codec_ms[cut][w] = median_of(v, IMAGES);
-        k->bytes[cut][w] = median_of(bv, IMAGES);
-        free(bv);
-    }
-    rc = 0;
-out:
-    free(x), free(y), free(raw), free(packed), free(back), free(v);
-    return rc;
-}
-
 static int measure_cut(bench_ctx *b, eex_cloud_client *cl, int cut, int wire, int runs, measured *mo)
 {
     double *t = malloc(sizeof(double) * 5 * (size_t)runs);
@@ -384,6 +296,8 @@ static int parse_args(int argc, char **argv, plan_opts *o)
                 return cli_usage("plan", "--runs takes 1..100000, not '%s'", argv[i]);
         } else if (!strcmp(a, "--measure") && has_val)
             o->measure = argv[++i];
+        else if (!strcmp(a, "--tcp-cc") && has_val)
+            o->tcp_cc = argv[++i];
         else if (!strcmp(a, "--json"))
             o->json = 1;
         else if (a[0] == '-')
@@ -494,29 +408,16 @@ int cmd_plan(int argc, char **argv)
     }
 
     eex_plan_costs k;
-    memset(&k, 0, sizeof k);
-    k.cuts = eex_model_cut_count(b.m);
-    if (k.cuts > EEX_PLAN_MAX_CUTS)
-        k.cuts = EEX_PLAN_MAX_CUTS;
-    k.exits = eex_model_exit_count(b.m);
+    if ((st = eex_plan_measure(b.m, o.runs, &k))) {
+        rc = cli_status("plan", st);
+        goto done;
+    }
     for (int x = 1; x <= k.exits && x <= EEX_MAX_EXITS; x++) {
-        const eex_policy p = {.threshold = 1.0f, .metric = EEX_METRIC_MAXPROB, .expert = b.expert, .cut = EEX_NO_CUT,
-                              .force_exit = x};
-        if (time_policy(&b, &p, o.runs, &k.exit_ms[x])) {
-            rc = cli_status("plan", EEX_ERR_STATE);
-            goto done;
-        }
         k.exit_ms[x] *= edge_scale;
         if (ti >= 0)
             k.exit_share[x] = L.edge_at[ti][x] / L.images;
     }
     for (int c = 0; c < k.cuts; c++) {
-        k.cut_exit[c] = eex_model_cut_exit(b.m, c);
-        const eex_policy p = {.threshold = 1.0f, .metric = EEX_METRIC_MAXPROB, .expert = b.expert, .cut = c};
-        if (time_policy(&b, &p, o.runs, &k.edge_ms[c]) || time_cut(&b, c, o.runs, &k)) {
-            rc = cli_error("plan", "timing cut %d: %s", c, eex_last_error());
-            goto done;
-        }
         k.edge_ms[c] *= edge_scale;
         k.cloud_ms[c] *= cloud_scale;
     }
@@ -530,16 +431,29 @@ int cmd_plan(int argc, char **argv)
             goto done;
         }
         const eex_cloud_opts co = {.wire = EEX_WIRE_F32, .deadline_ms = 10000, .retry_ms = -1};
-        if ((st = eex_cloud_client_new(b.m, host, port, &co, &cl))) {
+        if ((st = eex_cloud_client_new(b.m, host, port, &co, &cl)) ||
+            (o.tcp_cc && (st = eex_cloud_client_set_tcp_cc(cl, strcmp(o.tcp_cc, "system") ? o.tcp_cc : "")))) {
             rc = cli_status("plan", st);
             goto done;
         }
-        for (int c = 0; c < k.cuts; c++)
+        for (int c = 0; c < k.cuts; c++) {
+            /* this cut's costs again, just before its requests: on a shared
+             * machine the load changes over the minutes a table takes */
+            eex_plan_costs again;
+            if ((st = eex_plan_measure(b.m, o.runs, &again))) {
+                rc = cli_status("plan", st);
+                goto done;
+            }
+            k.edge_ms[c] = again.edge_ms[c] * edge_scale;
+            k.cloud_ms[c] = again.cloud_ms[c] * cloud_scale;
+            for (int w = 1; w <= EEX_WIRE_COUNT; w++)
+                k.codec_ms[c][w] = again.codec_ms[c][w];
             for (int w = 1; w <= EEX_WIRE_COUNT; w++)
                 if (o.wires >> w & 1u && measure_cut(&b, cl, c, w, o.runs, &meas[c][w])) {
                     rc = cli_error("plan", "measuring cut %d %s: %s", c, cli_wire_name((eex_wire)w), eex_last_error());
                     goto done;
                 }
+        }
     }
 
     /* ---- report ---- */
@@ -557,6 +471,8 @@ int cmd_plan(int argc, char **argv)
                cloud_scale, local_full);
         if (ti >= 0)
             printf(", \"log\": {\"images\": %d, \"threshold\": %s, \"accuracy\": %.6f}", L.images, thr_str[ti], acc);
+        if (cl)
+            printf(", \"tcp_cc\": \"%s\"", eex_cloud_client_tcp_cc(cl));
         printf(", \"objective\": \"%s\", \"exits\": [", o.objective ? "accuracy" : "latency");
         for (int x = 1; x <= k.exits; x++)
             printf("%s{\"exit\": %d, \"edge_ms\": %.4f, \"share\": %.6f}", x > 1 ? ", " : "", x, k.exit_ms[x],
@@ -591,6 +507,7 @@ int cmd_plan(int argc, char **argv)
                                pm.rtt_ms + mm->bytes * 8.0 / (pm.mbit * 1000.0) + mm->server);
                     }
                     printf("}");
+                    (void)0;
                 }
             printf("]}");
         }

@@ -1,7 +1,10 @@
 #!/bin/sh
 # An emulated network path between an edge and a cloud network namespace.
 #
-#   path.sh up RATE_MBIT RTT_MS     create it (needs root and iproute2)
+#   path.sh up RATE_MBIT RTT_MS [LATER_RTT_MS]
+#                                   create it (needs root and iproute2)
+#   path.sh change RATE_MBIT        the rate becomes RATE_MBIT and the RTT
+#                                   LATER_RTT_MS (a path that changes mid-run)
 #   path.sh down                    remove it
 #   path.sh exec edge|cloud CMD...  run a command on one side
 #
@@ -29,7 +32,7 @@ down() {
 }
 
 up() {
-    rate=$1 rtt=$2
+    rate=$1 rtt=$2 later=${3:-}
     down
     ip netns add $E
     ip netns add $C
@@ -47,19 +50,30 @@ up() {
     ip netns exec $E tc qdisc add dev e0 root tbf rate "${rate}mbit" burst 16kb latency 1000ms
     ip netns exec $C tc qdisc add dev c0 root tbf rate "${rate}mbit" burst 16kb latency 1000ms
     half=$(awk "BEGIN { print $rtt / 2 }")
-    ip netns exec $W "$RELAY" wa wb "$half" "$half" 2>/tmp/$N-relay.log &
+    lhalf=
+    [ -z "$later" ] || lhalf="$(awk "BEGIN { print $later / 2 }")"
+    ip netns exec $W "$RELAY" wa wb "$half" "$half" ${lhalf:+$lhalf $lhalf} 2>/tmp/$N-relay.log &
     echo $! >"$PIDFILE"
     sleep 0.3
     kill -0 "$(cat "$PIDFILE")" || { cat /tmp/$N-relay.log; exit 1; }
 }
 
+change() {
+    for side in "$E e0" "$C c0"; do
+        set -- $side
+        ip netns exec $1 tc qdisc change dev $2 root tbf rate "${rate}mbit" burst 16kb latency 1000ms
+    done
+    kill -USR1 "$(cat "$PIDFILE")"
+}
+
 case "${1:-}" in
 up) shift; up "$@" ;;
+change) rate=$2; change ;;
 down) down ;;
 exec)
     shift
     side=$1
     shift
     if [ "$side" = edge ]; then exec ip netns exec $E "$@"; else exec ip netns exec $C "$@"; fi ;;
-*) echo "usage: path.sh up RATE_MBIT RTT_MS | down | exec edge|cloud CMD..." >&2; exit 2 ;;
+*) echo "usage: path.sh up RATE_MBIT RTT_MS [LATER_RTT_MS] | change RATE_MBIT | down | exec edge|cloud CMD..." >&2; exit 2 ;;
 esac
