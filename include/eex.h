@@ -549,6 +549,13 @@ eex_status eex_cloud_client_set_tcp_cc(eex_cloud_client *client, const char *nam
 const char *eex_cloud_client_tcp_cc(const eex_cloud_client *client);
 /* The wire codec of the next request (the auto mode changes it per request). */
 eex_status eex_cloud_client_set_wire(eex_cloud_client *client, eex_wire wire);
+/* With on, a PING frame goes just ahead of each request on the same
+ * connection (docs/protocol.md, PING / PONG); its PONG, answered by the
+ * server's I/O thread before the request is read, times the round trip of
+ * that request: eex_cloud_client_probe_rtt_ms, 0 when the last request had
+ * none. 28 more bytes each way (60 with a key). */
+eex_status eex_cloud_client_set_probe(eex_cloud_client *client, int on);
+double eex_cloud_client_probe_rtt_ms(const eex_cloud_client *client);
 /* The kernel's smoothed RTT of the current connection (TCP_INFO), ms; 0 when
  * there is none. */
 double eex_cloud_client_tcp_rtt_ms(const eex_cloud_client *client);
@@ -589,25 +596,31 @@ double eex_plan_best(const eex_plan_costs *k, const eex_path_model *p, unsigned 
  * left 0. */
 eex_status eex_plan_measure(const eex_model *model, int runs, eex_plan_costs *costs);
 
-/* The path as the edge sees it from its own requests: RTT (the kernel's
- * smoothed RTT of the connection when given, else the reply time less the
- * cloud's time and the transfer) and throughput (bytes over what is left of
- * the reply time after RTT and the cloud's time), both smoothed. */
+/* The path as the edge sees it from its own requests: RTT (rtt_ms when
+ * given: the request's PING, eex_cloud_client_probe_rtt_ms, or the kernel's
+ * RTT; else the reply time less the cloud's time and the transfer) and
+ * throughput (bytes over what is left of the reply time after RTT and the
+ * cloud's time), both smoothed. */
 typedef struct eex_path_est {
     double rtt_ms, mbit;      /* 0 until the first sample */
     int samples;
 } eex_path_est;
-void eex_path_est_update(eex_path_est *e, const eex_offload_info *info, double tcp_rtt_ms);
+void eex_path_est_update(eex_path_est *e, const eex_offload_info *info, double rtt_ms);
 
 /* The edge's automatic cut and codec (offload/plan.c): costs measured at
  * start (eex_plan_measure), then kept current from the edge's own requests:
- * the path estimate, the cloud's time per cut (from its replies) and the
- * frame bytes per cut and codec, smoothed. eex_autoplan_choose re-plans
+ * the path estimate, the cloud's time beyond the measured one (its own
+ * queueing and I/O, added to every cut alike, so a cut not yet tried is
+ * not favoured; a cloud of another speed is a --cloud-profile's scale) and
+ * the frame bytes per cut and codec, smoothed. eex_autoplan_choose re-plans
  * with them before each request and moves to a new cut + codec when it is
- * predicted at least 3% faster than the current one (no flapping on noise).
+ * predicted at least 1% and 0.2 ms faster than the current one (no
+ * flapping on noise).
  * Before the first reply the path is taken as 0 ms / 100 Mbit/s. */
 typedef struct eex_autoplan {
-    eex_plan_costs costs;
+    eex_plan_costs costs;     /* as planned now: cloud_ms = base + cloud_extra */
+    double cloud_base[EEX_PLAN_MAX_CUTS];  /* the measured (or profile-scaled) cloud times */
+    double cloud_extra;       /* the cloud's replies beyond them (queueing, I/O; 0 until the first) */
     eex_path_est path;
     unsigned wires;           /* bit w: wire id w may be chosen */
     int cut, wire;            /* the current choice (-1, 0 before the first) */
@@ -616,7 +629,7 @@ typedef struct eex_autoplan {
 } eex_autoplan;
 void eex_autoplan_init(eex_autoplan *a, const eex_plan_costs *costs, unsigned wires);
 void eex_autoplan_choose(eex_autoplan *a, int *cut, int *wire);
-void eex_autoplan_update(eex_autoplan *a, int cut, int wire, const eex_offload_info *info, double tcp_rtt_ms);
+void eex_autoplan_update(eex_autoplan *a, int cut, int wire, const eex_offload_info *info, double rtt_ms);
 
 #ifdef __cplusplus
 }

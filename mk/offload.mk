@@ -6,7 +6,10 @@
 #                             batching, authentication, replays, the served
 #                             file replaced, idle connections, log floods) and
 #                             the input budgets (tests/offload/test_budgets.py:
-#                             bombs, truncated images, FIFOs, huge arenas)
+#                             bombs, truncated images, FIFOs, huge arenas) and
+#                             the automatic cut + codec on an emulated path that
+#                             changes mid-run (tests/offload/test_adapt.py; needs
+#                             root for network namespaces, else it says so)
 #   make test-offload-asan    the hostile-frames test against an
 #                             address+undefined sanitizer build of `eex serve`
 #   make experiment-offload   docs/results/offload.md (emulated network paths)
@@ -62,6 +65,7 @@ test-offload: test-offload-unit offload-tools
 	$(PY) tests/ee/make_tiny.py build/ee/tiny.eex
 	BUILD=$(BUILD) PY=$(PY) $(PY) tests/offload/test_offload.py
 	BUILD=$(BUILD) $(PY) tests/offload/test_budgets.py
+	BUILD=$(BUILD) $(PY) tests/offload/test_adapt.py
 
 test-offload-asan:
 	$(MAKE) SAN=asan build-asan/eex build-asan/bench/offload/loadgen build-asan/tests/test_offload

@@ -45,6 +45,12 @@ struct eex_cloud_client {
     char tcp_cc[16];               /* wanted congestion control; "" = the system's */
     int tcp_cc_default;            /* 1: cubic, else reno */
     char tcp_cc_used[16];          /* what the last connection got */
+    int probe;                     /* 1: a PING goes ahead of each request (its PONG times the RTT) */
+    uint64_t ping_id;              /* the PING in flight, 0 for none */
+    uint8_t ping[EEXW_HEADER + EEXW_TAG + EEXW_TRAILER];
+    size_t ping_len;
+    uint8_t ping_tag[EEXW_TAG];
+    double ping_sent, probe_rtt;   /* ms, monotonic; the last PONG's round trip (0: none) */
     uint8_t *frame;                /* request frame buffer, sized for the largest cut */
     size_t frame_cap;
     uint8_t *raw;                  /* the encoded tensor before packing */
@@ -207,6 +213,16 @@ eex_status eex_cloud_client_set_wire(eex_cloud_client *c, eex_wire wire)
     return EEX_OK;
 }
 
+eex_status eex_cloud_client_set_probe(eex_cloud_client *c, int on)
+{
+    if (!c)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_cloud_client_set_probe: NULL client");
+    c->probe = on != 0;
+    return EEX_OK;
+}
+
+double eex_cloud_client_probe_rtt_ms(const eex_cloud_client *c) { return c ? c->probe_rtt : 0.0; }
+
 double eex_cloud_client_tcp_rtt_ms(const eex_cloud_client *c)
 {
     if (!c || c->fd < 0)
@@ -364,6 +380,11 @@ static int check_answer(const eex_cloud_client *c, const eex_cloud_answer *a, fa
 static int exchange(eex_cloud_client *c, size_t frame_len, uint64_t id, double deadline, eex_cloud_answer *a,
                     eex_offload_info *info, fail_t *f)
 {
+    if (c->ping_id) {
+        c->ping_sent = eex_now_ms();
+        if (write_all(c, c->ping, c->ping_len, deadline, f))
+            return -1;
+    }
     if (write_all(c, c->frame, frame_len, deadline, f))
         return -1;
     info->bytes_sent = frame_len;
@@ -371,7 +392,27 @@ static int exchange(eex_cloud_client *c, size_t frame_len, uint64_t id, double d
     if (read_all(c, c->reply, EEXW_HEADER, deadline, &got, f))
         return -1;
     eexw_header h;
-    const int herr = eexw_get_header(c->reply, &h);
+    int herr = eexw_get_header(c->reply, &h);
+    if (!herr && c->ping_id && h.type == EEXW_PONG) {
+        /* the probe's answer: an empty body, our PING's id (and tag) */
+        const double at = eex_now_ms();
+        const size_t tl = eexw_trailer(h.flags);
+        if (h.body_len || h.request_id != c->ping_id)
+            return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: PONG with a %u-byte body or another id", c->where,
+                         h.body_len);
+        if (read_all(c, c->reply + EEXW_HEADER, tl, deadline, &got, f))
+            return -1;
+        if (!eexw_crc_ok(c->reply, 0))
+            return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: CRC mismatch", c->where);
+        if (c->has_key && eexw_auth_check_reply(c->reply, 0, &c->key, c->ping_tag))
+            return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: PONG not authenticated", c->where);
+        c->probe_rtt = at - c->ping_sent;
+        c->ping_id = 0;
+        got = 0;
+        if (read_all(c, c->reply, EEXW_HEADER, deadline, &got, f))
+            return -1;
+        herr = eexw_get_header(c->reply, &h);
+    }
     if (herr)
         return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: %s header", c->where,
                      herr == EEXW_E_VERSION ? "another protocol version's" : "not a wire");
@@ -475,11 +516,20 @@ static eex_status send_until(eex_cloud_client *c, int cut, int expert, eex_metri
     info->payload_bytes = payload;
 
     int rc = -1;
+    c->probe_rtt = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
         if (attempt)
             c->retries++;
         /* a retry is a new request (new id, new tag): the server may have
          * seen the first and would refuse it as a replay */
+        c->ping_id = 0;
+        if (c->probe) {  /* the PING's id comes first: ids increase on a connection */
+            c->ping_id = c->next_id++;
+            eexw_put_header(c->ping, EEXW_PING, c->ping_id, 0);
+            c->ping_len = eexw_finish(c->ping, 0, c->has_key ? &c->key : NULL);
+            if (c->has_key)
+                memcpy(c->ping_tag, c->ping + EEXW_HEADER, EEXW_TAG);
+        }
         const uint64_t id = c->next_id++;
         info->request_id = id;
         eexw_put_header(c->frame, EEXW_INFER, id, (uint32_t)body);

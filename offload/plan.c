@@ -56,14 +56,16 @@ double eex_plan_best(const eex_plan_costs *k, const eex_path_model *p, unsigned 
  * followed within a few requests and one outlier moves little. */
 #define GAIN 0.25
 
-void eex_path_est_update(eex_path_est *e, const eex_offload_info *i, double tcp_rtt_ms)
+void eex_path_est_update(eex_path_est *e, const eex_offload_info *i, double rtt_ms)
 {
     if (!e || !i || !i->offloaded || i->degraded || !(i->offload_ms > 0))
         return;
     const double net = i->offload_ms - (i->server_ms > 0 ? i->server_ms : 0.0);
     const double bytes = (double)(i->bytes_sent + i->bytes_received);
-    double rtt = tcp_rtt_ms;
-    if (!(rtt > 0)) {  /* no kernel figure: the reply time less the transfer at the current estimate */
+    double rtt = rtt_ms;
+    if (!(rtt > 0) && i->connects)
+        return;  /* the handshake is in the reply time, and no probe: nothing to learn */
+    if (!(rtt > 0)) {  /* no probe: the reply time less the transfer at the current estimate */
         rtt = net - (e->mbit > 0 ? bytes * 8.0 / (e->mbit * 1000.0) : 0.0);
         rtt = rtt < 0.01 ? 0.01 : rtt;
     }
@@ -73,16 +75,18 @@ void eex_path_est_update(eex_path_est *e, const eex_offload_info *i, double tcp_
     const double floor_ms = bytes * 8.0 / (10000.0 * 1000.0);  /* 10 Gbit/s */
     xfer = xfer < floor_ms ? floor_ms : xfer;
     const double mbit = bytes * 8.0 / (xfer * 1000.0);
-    if (!e->samples) {
-        e->rtt_ms = rtt;
+    e->rtt_ms = e->samples ? e->rtt_ms + GAIN * (rtt - e->rtt_ms) : rtt;
+    e->samples++;
+    /* a request that opened its connection also paid the handshake: its
+     * time says nothing about the rate */
+    if (i->connects)
+        return;
+    if (!(e->mbit > 0))
         e->mbit = mbit;
-    } else {
-        e->rtt_ms += GAIN * (rtt - e->rtt_ms);
-        /* rates average as times: the time per byte is what adds up */
+    else {  /* rates average as times: the time per byte is what adds up */
         const double inv = 1.0 / e->mbit + GAIN * (1.0 / mbit - 1.0 / e->mbit);
         e->mbit = 1.0 / inv;
     }
-    e->samples++;
 }
 
 void eex_autoplan_init(eex_autoplan *a, const eex_plan_costs *k, unsigned wires)
@@ -90,6 +94,9 @@ void eex_autoplan_init(eex_autoplan *a, const eex_plan_costs *k, unsigned wires)
     if (!a || !k)
         return;
     a->costs = *k;
+    for (int c = 0; c < EEX_PLAN_MAX_CUTS; c++)
+        a->cloud_base[c] = k->cloud_ms[c];
+    a->cloud_extra = 0.0;
     a->path = (eex_path_est){0};
     a->wires = wires;
     a->cut = -1, a->wire = 0;
@@ -97,7 +104,10 @@ void eex_autoplan_init(eex_autoplan *a, const eex_plan_costs *k, unsigned wires)
     a->changes = 0;
 }
 
-#define SWITCH 0.97  /* a new choice must be predicted at least 3% faster */
+/* a new choice must be predicted at least 1% (and 0.2 ms) faster: estimates
+ * jitter, and a plan that flaps costs more than it gains */
+#define SWITCH 0.99
+#define MIN_GAIN 0.2
 
 void eex_autoplan_choose(eex_autoplan *a, int *cut, int *wire)
 {
@@ -109,7 +119,8 @@ void eex_autoplan_choose(eex_autoplan *a, int *cut, int *wire)
     const double best = eex_plan_best(&a->costs, &p, a->wires, &c, &w);
     if (best >= 0) {
         const double cur = a->cut >= 0 ? eex_plan_expected_ms(&a->costs, a->cut, a->wire, &p) : -1;
-        if (a->cut < 0 || cur < 0 || best < SWITCH * cur) {
+        const double margin = (1.0 - SWITCH) * cur > MIN_GAIN ? (1.0 - SWITCH) * cur : MIN_GAIN;
+        if (a->cut < 0 || cur < 0 || best < cur - margin) {
             if (a->cut >= 0 && (c != a->cut || w != a->wire))
                 a->changes++;
             a->cut = c, a->wire = w;
@@ -122,16 +133,22 @@ void eex_autoplan_choose(eex_autoplan *a, int *cut, int *wire)
         *wire = a->wire ? a->wire : EEX_WIRE_F32;
 }
 
-void eex_autoplan_update(eex_autoplan *a, int cut, int wire, const eex_offload_info *i, double tcp_rtt_ms)
+void eex_autoplan_update(eex_autoplan *a, int cut, int wire, const eex_offload_info *i, double rtt_ms)
 {
     if (!a || !i || cut < 0 || cut >= a->costs.cuts || wire < 1 || wire > EEX_WIRE_COUNT)
         return;
     if (!i->offloaded || i->degraded)
         return;
-    eex_path_est_update(&a->path, i, tcp_rtt_ms);
     eex_plan_costs *k = &a->costs;
-    if (i->server_ms > 0)
-        k->cloud_ms[cut] += GAIN * (i->server_ms - k->cloud_ms[cut]);
+    /* the edge's own encoding is in offload_ms: not the path's */
+    eex_offload_info j = *i;
+    j.offload_ms -= 0.5 * k->codec_ms[cut][wire];
+    eex_path_est_update(&a->path, &j, rtt_ms);
+    if (i->server_ms > 0) {
+        a->cloud_extra += GAIN * (i->server_ms - a->cloud_base[cut] - a->cloud_extra);
+        for (int c = 0; c < k->cuts; c++)
+            k->cloud_ms[c] = a->cloud_base[c] + a->cloud_extra;
+    }
     if (i->bytes_sent > 0)
         k->bytes[cut][wire] += GAIN * ((double)i->bytes_sent - k->bytes[cut][wire]);
 }

@@ -10,9 +10,10 @@
  * the edge's times, to stand for a slower edge board), then sends N requests
  * of seeded random images, request i starting at i x I ms. With auto, each
  * request's cut and codec come from eex_autoplan_choose and every reply
- * updates the estimate. The log has one line per request: the choice, the
- * estimated path (RTT, Mbit/s), the kernel's RTT, the predicted and the
- * measured latency. With --expect, the summary line tells which cut + codec
+ * updates the estimate; a PING ahead of each request times its round trip
+ * (eex_cloud_client_set_probe). The log has one line per request: the
+ * choice, the estimated path (RTT, Mbit/s) it was made on, the PING's and
+ * the kernel's RTT, the predicted and the measured latency. With --expect, the summary line tells which cut + codec
  * the final costs choose on each of those paths (what the test compares
  * the run's choices with). */
 #include <stdio.h>
@@ -122,7 +123,8 @@ int main(int argc, char **argv)
     eex_session *s;
     eex_cloud_client *cl;
     const eex_cloud_opts co = {.wire = EEX_WIRE_F32, .deadline_ms = 10000, .retry_ms = -1};
-    if (eex_session_new(m, NULL, &s) || eex_cloud_client_new(m, host, atoi(colon + 1), &co, &cl))
+    if (eex_session_new(m, NULL, &s) || eex_cloud_client_new(m, host, atoi(colon + 1), &co, &cl) ||
+        eex_cloud_client_set_probe(cl, 1))
         return die("client");
     int64_t d[EEX_MAX_RANK];
     eex_model_input_shape(m, eex_model_image_input(m), d);
@@ -157,20 +159,22 @@ int main(int argc, char **argv)
         const double start = eex_now_ms() - t0;
         if (eex_session_set_image(s, px, H, W, C) || eex_session_run_offload(s, cl, &p, &res, &info))
             return die("request");
-        const double trtt = eex_cloud_client_tcp_rtt_ms(cl);
+        const double trtt = eex_cloud_client_tcp_rtt_ms(cl), prtt = eex_cloud_client_probe_rtt_ms(cl);
         const double pred = ap.predicted_ms;
         const eex_path_est before = ap.path;
-        eex_autoplan_update(&ap, cut, wire, &info, trtt);
+        eex_autoplan_update(&ap, cut, wire, &info, prtt > 0 ? prtt : trtt);
         cloud_n += res.where == EEX_WHERE_CLOUD;
         if (lf)
             fprintf(lf,
                     "{\"i\": %d, \"start_ms\": %.3f, \"cut\": %d, \"wire\": \"%s\", \"where\": \"%s\", "
-                    "\"est_rtt_ms\": %.3f, \"est_mbit\": %.3f, \"tcp_rtt_ms\": %.3f, \"predicted_ms\": %.3f, "
+                    "\"est_rtt_ms\": %.3f, \"est_mbit\": %.3f, \"ping_ms\": %.3f, \"tcp_rtt_ms\": %.3f, \"predicted_ms\": %.3f, "
                     "\"total_ms\": %.3f, \"edge_ms\": %.3f, \"offload_ms\": %.3f, \"server_ms\": %.3f, \"bytes\": %zu, "
                     "\"tcp_cc\": \"%s\"}\n",
                     r, start, cut, wname(wire), res.where == EEX_WHERE_CLOUD ? "cloud" : "degraded", before.rtt_ms,
-                    before.mbit, trtt, pred, info.total_ms, info.edge_ms, info.offload_ms, info.server_ms,
+                    before.mbit, prtt, trtt, pred, info.total_ms, info.edge_ms, info.offload_ms, info.server_ms,
                     info.bytes_sent, eex_cloud_client_tcp_cc(cl));
+        if (lf)
+            fflush(lf);  /* the test watches the log to change the path */
     }
     if (lf)
         fclose(lf);
@@ -192,6 +196,12 @@ int main(int argc, char **argv)
             first = 0;
         }
     }
+    printf("], \"edge_ms\": [");
+    for (int c = 0; c < ap.costs.cuts; c++)
+        printf("%s%.4f", c ? ", " : "", ap.costs.edge_ms[c]);
+    printf("], \"cloud_ms\": [");
+    for (int c = 0; c < ap.costs.cuts; c++)
+        printf("%s%.4f", c ? ", " : "", ap.costs.cloud_ms[c]);
     printf("]}\n");
     free(px);
     eex_cloud_client_free(cl);
