@@ -1,5 +1,6 @@
 # The partition executor (offload/): wire protocol, edge client, cloud server.
-#   make test-offload         unit tests (frames, codecs, SHA-256, HMAC, batched
+#   make test-offload         unit tests (frames, codecs, the q4 codec and the
+#                             split planner, SHA-256, HMAC, batched
 #                             runs bit for bit, server and clients in threads)
 #                             and the loopback tests (equality, cloud killed,
 #                             hostile frames, 64 clients x 100 requests,
@@ -27,6 +28,10 @@ $(BUILD)/tests/test_offload: tests/offload/test_offload.c $(BUILD)/libeex.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeex.a -lcriterion $(LDLIBS)
 
+$(BUILD)/tests/test_plan: tests/offload/test_plan.c $(BUILD)/libeex.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeex.a -lcriterion $(LDLIBS)
+
 $(BUILD)/tests/test_threads: tests/offload/test_threads.c $(BUILD)/libeex.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeex.a $(LDLIBS)
@@ -50,8 +55,9 @@ $(BUILD)/bench/netem/delayrelay: bench/netem/delayrelay.c
 offload-tools: $(BUILD)/eex $(OFFLOAD_TOOLS)
 
 # tests/ee/make_tiny.py writes build/ee/tiny.eex (skips when it is up to date)
-test-offload-unit: $(BUILD)/tests/test_offload $(BUILD)/tests/test_batch test-offload-threads
+test-offload-unit: $(BUILD)/tests/test_offload $(BUILD)/tests/test_batch $(BUILD)/tests/test_plan test-offload-threads
 	$(BUILD)/tests/test_offload --jobs 2
+	$(BUILD)/tests/test_plan --jobs 2
 	EEX_TEST_MODEL=build/ee/tiny.eex $(BUILD)/tests/test_batch --jobs 2
 
 # Server and clients in one process (no Criterion: it cannot start under TSan).

@@ -75,12 +75,16 @@ void eex_path_est_update(eex_path_est *e, const eex_offload_info *i, double rtt_
     const double floor_ms = bytes * 8.0 / (10000.0 * 1000.0);  /* 10 Gbit/s */
     xfer = xfer < floor_ms ? floor_ms : xfer;
     const double mbit = bytes * 8.0 / (xfer * 1000.0);
+    /* a request that opened its connection also paid the handshake, and its
+     * PING met a server still accepting: it teaches nothing (its RTT is kept
+     * for the log until the first real sample replaces it) */
+    if (i->connects) {
+        if (!e->samples)
+            e->rtt_ms = rtt;
+        return;
+    }
     e->rtt_ms = e->samples ? e->rtt_ms + GAIN * (rtt - e->rtt_ms) : rtt;
     e->samples++;
-    /* a request that opened its connection also paid the handshake: its
-     * time says nothing about the rate */
-    if (i->connects)
-        return;
     if (!(e->mbit > 0))
         e->mbit = mbit;
     else {  /* rates average as times: the time per byte is what adds up */

@@ -51,7 +51,8 @@ static const char *HELP =
     "                            `eex serve` of this model over the (single) path given\n"
     "                            and print the measured medians beside the prediction\n"
     "                            (each cut's times are measured again just before its\n"
-    "                            requests)\n"
+    "                            requests); a PING ahead of each request measures the\n"
+    "                            path's round trip as this machine sees it\n"
     "  --tcp-cc NAME|system      congestion control of the --measure connection\n"
     "                            (default cubic, else reno: they do not pace;\n"
     "                            system: the machine's default, e.g. bbr)\n"
@@ -67,7 +68,7 @@ typedef struct plan_opts {
 } plan_opts;
 
 typedef struct measured {
-    double total, edge, offload, server, bytes;
+    double total, edge, offload, server, bytes, ping;
     int n, degraded;
 } measured;
 
@@ -221,10 +222,10 @@ static int set_img(bench_ctx *b, int i) { return eex_session_set_image(b->s, b->
 
 static int measure_cut(bench_ctx *b, eex_cloud_client *cl, int cut, int wire, int runs, measured *mo)
 {
-    double *t = malloc(sizeof(double) * 5 * (size_t)runs);
+    double *t = malloc(sizeof(double) * 6 * (size_t)runs);
     if (!t)
         return -1;
-    double *edge = t + runs, *off = t + 2 * runs, *srv = t + 3 * runs, *by = t + 4 * runs;
+    double *edge = t + runs, *off = t + 2 * runs, *srv = t + 3 * runs, *by = t + 4 * runs, *pg = t + 5 * runs;
     eex_cloud_client_set_wire(cl, (eex_wire)wire);
     const eex_policy p = {.threshold = 1.0f, .metric = EEX_METRIC_MAXPROB, .expert = b->expert, .cut = cut};
     int n = 0;
@@ -242,11 +243,12 @@ static int measure_cut(bench_ctx *b, eex_cloud_client *cl, int cut, int wire, in
         }
         t[n] = info.total_ms, edge[n] = info.edge_ms, off[n] = info.offload_ms, srv[n] = info.server_ms;
         by[n] = (double)info.bytes_sent;
+        pg[n] = eex_cloud_client_probe_rtt_ms(cl);
         n++;
     }
     mo->n = n;
     mo->total = median_of(t, n), mo->edge = median_of(edge, n), mo->offload = median_of(off, n);
-    mo->server = median_of(srv, n), mo->bytes = median_of(by, n);
+    mo->server = median_of(srv, n), mo->bytes = median_of(by, n), mo->ping = median_of(pg, n);
     free(t);
     return 0;
 }
@@ -432,7 +434,8 @@ int cmd_plan(int argc, char **argv)
         }
         const eex_cloud_opts co = {.wire = EEX_WIRE_F32, .deadline_ms = 10000, .retry_ms = -1};
         if ((st = eex_cloud_client_new(b.m, host, port, &co, &cl)) ||
-            (o.tcp_cc && (st = eex_cloud_client_set_tcp_cc(cl, strcmp(o.tcp_cc, "system") ? o.tcp_cc : "")))) {
+            (o.tcp_cc && (st = eex_cloud_client_set_tcp_cc(cl, strcmp(o.tcp_cc, "system") ? o.tcp_cc : ""))) ||
+            (st = eex_cloud_client_set_probe(cl, 1))) {
             rc = cli_status("plan", st);
             goto done;
         }
@@ -494,6 +497,12 @@ int cmd_plan(int argc, char **argv)
                     first = 0;
                     cli_json_string(stdout, eex_model_cut_name(b.m, c));
                     const double req = eex_plan_request_ms(&k, c, w, &pm);
+                    int64_t cd[EEX_MAX_RANK];
+                    const int cr = eex_model_cut_shape(b.m, c, cd);
+                    long long ne = 1;
+                    for (int q = 0; q < cr; q++)
+                        ne *= (long long)cd[q];
+                    printf(", \"elements\": %lld", ne);
                     printf(", \"cut_exit\": %d, \"wire\": \"%s\", \"edge_ms\": %.4f, \"codec_ms\": %.4f, \"bytes\": %.0f, "
                            "\"transfer_ms\": %.4f, \"cloud_ms\": %.4f, \"request_ms\": %.3f, \"expected_ms\": %.3f",
                            k.cut_exit[c], cli_wire_name((eex_wire)w), k.edge_ms[c], k.codec_ms[c][w], k.bytes[c][w],
@@ -502,9 +511,11 @@ int cmd_plan(int argc, char **argv)
                     if (o.measure) {
                         const measured *mm = &meas[c][w];
                         printf(", \"measured\": {\"n\": %d, \"degraded\": %d, \"total_ms\": %.3f, \"edge_ms\": %.3f, "
-                               "\"offload_ms\": %.3f, \"server_ms\": %.3f, \"bytes\": %.0f, \"wire_bound_ms\": %.3f}",
-                               mm->n, mm->degraded, mm->total, mm->edge, mm->offload, mm->server, mm->bytes,
-                               pm.rtt_ms + mm->bytes * 8.0 / (pm.mbit * 1000.0) + mm->server);
+                               "\"offload_ms\": %.3f, \"server_ms\": %.3f, \"bytes\": %.0f, \"ping_ms\": %.3f, "
+                               "\"wire_bound_ms\": %.3f, \"wire_bound_ping_ms\": %.3f}",
+                               mm->n, mm->degraded, mm->total, mm->edge, mm->offload, mm->server, mm->bytes, mm->ping,
+                               pm.rtt_ms + mm->bytes * 8.0 / (pm.mbit * 1000.0) + mm->server,
+                               mm->ping + mm->bytes * 8.0 / (pm.mbit * 1000.0) + mm->server);
                     }
                     printf("}");
                     (void)0;
