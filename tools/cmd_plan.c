@@ -69,6 +69,7 @@ typedef struct plan_opts {
 
 typedef struct measured {
     double total, edge, offload, server, bytes, ping;
+    double bound, bound_ping;  /* medians over requests of RTT (nominal, PING's) + bytes / bandwidth + server */
     int n, degraded;
 } measured;
 
@@ -220,12 +221,14 @@ typedef struct bench_ctx {
 
 static int set_img(bench_ctx *b, int i) { return eex_session_set_image(b->s, b->px[i % IMAGES], b->h, b->w, b->c) ? -1 : 0; }
 
-static int measure_cut(bench_ctx *b, eex_cloud_client *cl, int cut, int wire, int runs, measured *mo)
+static int measure_cut(bench_ctx *b, eex_cloud_client *cl, int cut, int wire, int runs, const eex_path_model *pm,
+                       measured *mo)
 {
-    double *t = malloc(sizeof(double) * 6 * (size_t)runs);
+    double *t = malloc(sizeof(double) * 8 * (size_t)runs);
     if (!t)
         return -1;
-    double *edge = t + runs, *off = t + 2 * runs, *srv = t + 3 * runs, *by = t + 4 * runs, *pg = t + 5 * runs;
+    double *edge = t + runs, *off = t + 2 * runs, *srv = t + 3 * runs, *by = t + 4 * runs, *pg = t + 5 * runs,
+           *bn = t + 6 * runs, *bp = t + 7 * runs;
     eex_cloud_client_set_wire(cl, (eex_wire)wire);
     const eex_policy p = {.threshold = 1.0f, .metric = EEX_METRIC_MAXPROB, .expert = b->expert, .cut = cut};
     int n = 0;
@@ -244,11 +247,15 @@ static int measure_cut(bench_ctx *b, eex_cloud_client *cl, int cut, int wire, in
         t[n] = info.total_ms, edge[n] = info.edge_ms, off[n] = info.offload_ms, srv[n] = info.server_ms;
         by[n] = (double)info.bytes_sent;
         pg[n] = eex_cloud_client_probe_rtt_ms(cl);
+        const double xfer = by[n] * 8.0 / (pm->mbit * 1000.0);
+        bn[n] = pm->rtt_ms + xfer + srv[n];
+        bp[n] = pg[n] + xfer + srv[n];
         n++;
     }
     mo->n = n;
     mo->total = median_of(t, n), mo->edge = median_of(edge, n), mo->offload = median_of(off, n);
     mo->server = median_of(srv, n), mo->bytes = median_of(by, n), mo->ping = median_of(pg, n);
+    mo->bound = median_of(bn, n), mo->bound_ping = median_of(bp, n);
     free(t);
     return 0;
 }
@@ -433,6 +440,7 @@ int cmd_plan(int argc, char **argv)
             goto done;
         }
         const eex_cloud_opts co = {.wire = EEX_WIRE_F32, .deadline_ms = 10000, .retry_ms = -1};
+        const eex_path_model pm0 = {.rtt_ms = o.rtt[0], .mbit = o.mbit[0]};
         if ((st = eex_cloud_client_new(b.m, host, port, &co, &cl)) ||
             (o.tcp_cc && (st = eex_cloud_client_set_tcp_cc(cl, strcmp(o.tcp_cc, "system") ? o.tcp_cc : ""))) ||
             (st = eex_cloud_client_set_probe(cl, 1))) {
@@ -452,7 +460,7 @@ int cmd_plan(int argc, char **argv)
             for (int w = 1; w <= EEX_WIRE_COUNT; w++)
                 k.codec_ms[c][w] = again.codec_ms[c][w];
             for (int w = 1; w <= EEX_WIRE_COUNT; w++)
-                if (o.wires >> w & 1u && measure_cut(&b, cl, c, w, o.runs, &meas[c][w])) {
+                if (o.wires >> w & 1u && measure_cut(&b, cl, c, w, o.runs, &pm0, &meas[c][w])) {
                     rc = cli_error("plan", "measuring cut %d %s: %s", c, cli_wire_name((eex_wire)w), eex_last_error());
                     goto done;
                 }
@@ -514,8 +522,7 @@ int cmd_plan(int argc, char **argv)
                                "\"offload_ms\": %.3f, \"server_ms\": %.3f, \"bytes\": %.0f, \"ping_ms\": %.3f, "
                                "\"wire_bound_ms\": %.3f, \"wire_bound_ping_ms\": %.3f}",
                                mm->n, mm->degraded, mm->total, mm->edge, mm->offload, mm->server, mm->bytes, mm->ping,
-                               pm.rtt_ms + mm->bytes * 8.0 / (pm.mbit * 1000.0) + mm->server,
-                               mm->ping + mm->bytes * 8.0 / (pm.mbit * 1000.0) + mm->server);
+                               mm->bound, mm->bound_ping);
                     }
                     printf("}");
                     (void)0;
@@ -551,8 +558,7 @@ int cmd_plan(int argc, char **argv)
                            k.cloud_ms[c], eex_plan_request_ms(&k, c, w, &pm), eex_plan_expected_ms(&k, c, w, &pm));
                     if (o.measure) {
                         const measured *mm = &meas[c][w];
-                        printf("  %8.2f / %8.2f / %8.2f", mm->total, mm->offload,
-                               pm.rtt_ms + mm->bytes * 8.0 / (pm.mbit * 1000.0) + mm->server);
+                        printf("  %8.2f / %8.2f / %8.2f", mm->total, mm->offload, mm->bound);
                     }
                     printf("%s\n", c == best_c[pi] && w == best_w[pi] ? "  <- best" : "");
                 }

@@ -180,7 +180,8 @@ def main():
           "is not allowed) before it connects (`eex_cloud_client_set_tcp_cc`; after connect BBR's pacing would "
           "stay on). Medians of offloaded requests, MobileNetV2-EE-224 cut 2 `backbone.14`, "
           f"{tcp[10][1]['runs'] if tcp[10][1] else '?'} requests each, "
-          "wire bound = RTT + request bytes / bandwidth + the cloud's reported compute (per request medians):\n")
+          "wire bound = the median over requests of RTT + the request's bytes / bandwidth + the cloud's compute "
+          "for it (the time its reply reports):\n")
         w("| path | wire | bytes | offload, system TCP (BBR) | offload, eex default (cubic) | wire bound | "
           "cubic / bound | PING RTT | cubic / bound with PING RTT |")
         w("|---|---|---|---|---|---|---|---|---|")
@@ -200,7 +201,8 @@ def main():
                   f"{mb['ping_ms']:.1f} ms | {mb['offload_ms'] / mb['wire_bound_ping_ms']:.3f} |")
         w("\nThe PING RTT is the median round trip of a PING sent just ahead of each request on the same "
           "connection (`eex_cloud_client_set_probe`): the path's RTT as this loaded machine delivers it, "
-          "wake-ups of the edge and the server's I/O thread included.\n")
+          "wake-ups of the edge and the server's I/O thread included; the last column's bound uses each "
+          "request's own PING RTT instead of the nominal one.\n")
         w("The emulation itself was the second part: the delay relay ran at normal priority, and at a load "
           "average of 8 on 2 cores its late wake-ups delayed ACKs by up to 17 ms on the 216 ms path; it now "
           "runs SCHED_FIFO (bench/netem/path.sh). The tbf bucket was 16 KB, which let a whole small frame "
