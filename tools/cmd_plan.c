@@ -129,8 +129,8 @@ typedef struct logstats {
     int images;
     int nthr;
     double thr[MAX_THR];
-    /* [t][k]: images answered on the edge at exit k (eval's edge hosts every
-     * exit before its last cut) */
+    /* [t][k]: images whose first side exit above the threshold is k (they
+     * exit on the edge when exit k is before the cut) */
     double edge_at[MAX_THR][EEX_MAX_EXITS + 1];
     double correct[MAX_THR];
 } logstats;
@@ -150,7 +150,7 @@ static const char *obj_value(const char *p, const char *ts)
     if (!p || *p != '{')
         return NULL;
     char pat[48];
-    snprintf(pat, sizeof pat, "\"%s\": ", ts);
+    snprintf(pat, sizeof pat, "\"%.40s\": ", ts);
     const char *end = strchr(p, '}');
     const char *q = strstr(p, pat);
     return q && end && q < end ? q + strlen(pat) : NULL;
@@ -166,9 +166,9 @@ static int read_log(const char *path, logstats *L, char thr_str[MAX_THR][24])
     size_t cap = 0;
     int rc = 0;
     while (getline(&line, &cap, f) > 0) {
-        const char *ex = after_key(line, "exit"), *an = after_key(line, "answer"), *wh = after_key(line, "where"),
+        const char *ex = after_key(line, "exit"), *an = after_key(line, "answer"), *cf = after_key(line, "confidences"),
                    *lb = after_key(line, "label");
-        if (!ex || !an || !wh || !lb || *ex != '{') {
+        if (!ex || !an || !cf || !lb || *ex != '{' || *cf != '[') {
             rc = -1;
             break;
         }
@@ -189,15 +189,35 @@ static int read_log(const char *path, logstats *L, char thr_str[MAX_THR][24])
             }
         }
         const int label = atoi(lb);
+        /* every classifier's confidence, the final's last: an image exits on
+         * the edge at the first side exit above the threshold */
+        double conf[EEX_MAX_EXITS + 2];
+        int nc = 0;
+        for (const char *q = cf + 1; nc < EEX_MAX_EXITS + 2 && *q && *q != ']';) {
+            char *end;
+            conf[nc] = strtod(q, &end);
+            if (end == q)
+                break;
+            nc++;
+            q = end;
+            while (*q == ',' || *q == ' ')
+                q++;
+        }
+        if (nc < 1) {
+            rc = -1;
+            break;
+        }
         for (int t = 0; t < L->nthr; t++) {
-            const char *e = obj_value(ex, thr_str[t]), *a = obj_value(an, thr_str[t]), *w = obj_value(wh, thr_str[t]);
-            if (!e || !a || !w) {
+            const char *a = obj_value(an, thr_str[t]);
+            if (!a) {
                 rc = -1;
                 break;
             }
-            const int k = atoi(e);
-            if (!strncmp(w, "\"edge\"", 6) && k >= 1 && k <= EEX_MAX_EXITS)
-                L->edge_at[t][k] += 1;
+            for (int k = 1; k < nc; k++)
+                if (conf[k - 1] > L->thr[t]) {
+                    L->edge_at[t][k] += 1;
+                    break;
+                }
             L->correct[t] += atoi(a) == label;
         }
         if (rc)
