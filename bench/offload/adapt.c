@@ -4,7 +4,7 @@
  *   adapt MODEL.eex --cloud HOST:PORT [--requests N] [--interval-ms I]
  *         [--cut auto|N] [--wire auto|f32|f16|i8|q4] [--wires LIST]
  *         [--runs R] [--edge-scale X] [--expect RTT:MBIT[,RTT:MBIT...]]
- *         [--log FILE.jsonl] [--key FILE]
+ *         [--log FILE.jsonl] [--key FILE] [--tcp-cc NAME|system]
  *
  * Measures the costs here (eex_plan_measure, R runs; --edge-scale multiplies
  * the edge's times, to stand for a slower edge board), then sends N requests
@@ -53,7 +53,7 @@ static void sleep_until(double t)
 
 int main(int argc, char **argv)
 {
-    const char *model = NULL, *cloud = NULL, *log = NULL, *expect = NULL, *keyfile = NULL;
+    const char *model = NULL, *cloud = NULL, *log = NULL, *expect = NULL, *keyfile = NULL, *tcp_cc = NULL;
     int requests = 40, interval = 0, runs = 10, cut_fixed = -1, wire_fixed = 0;
     double edge_scale = 1.0;
     unsigned wires = 0x1e;  /* f32 f16 i8 q4 */
@@ -91,6 +91,8 @@ int main(int argc, char **argv)
             log = argv[++i];
         else if (!strcmp(a, "--key") && v)
             keyfile = argv[++i];
+        else if (!strcmp(a, "--tcp-cc") && v)
+            tcp_cc = argv[++i];
         else if (a[0] != '-' && !model)
             model = a;
         else {
@@ -128,6 +130,8 @@ int main(int argc, char **argv)
     if (eex_session_new(m, NULL, &s) || eex_cloud_client_new(m, host, atoi(colon + 1), &co, &cl) ||
         eex_cloud_client_set_probe(cl, 1))
         return die("client");
+    if (tcp_cc && eex_cloud_client_set_tcp_cc(cl, strcmp(tcp_cc, "system") ? tcp_cc : ""))
+        return die("tcp-cc");
     if (keyfile) {
         uint8_t key[EEX_KEY_MAX];
         size_t klen;

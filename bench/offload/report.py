@@ -131,8 +131,9 @@ def main():
     else:
         w("Two network namespaces (edge, cloud) joined through a third that holds `bench/netem/delayrelay`: it "
           "forwards every Ethernet frame after RTT/2 in each direction, so TCP sees the real round trip "
-          "(tc netem is not available on this kernel). A tbf qdisc on each end sets the rate. One TCP "
-          "connection per edge, reused. End-to-end latency is the whole request of an offloaded image: the "
+          "(tc netem is not available on this kernel); the relay runs SCHED_FIFO so that the loaded machine does "
+          "not delay it. A tbf qdisc on each end sets the rate, its bucket what the link carries in 1 ms. One TCP "
+          "connection per edge, reused, cubic (eex's default). End-to-end latency is the whole request of an offloaded image: the "
           "edge's detector, exits and stages to the cut, encoding, the network both ways, the cloud's rest of "
           "the network, and the decision.\n")
         models = [("fm", fm_name), ("mn", "mobilenetv2-ee-224")]
@@ -199,6 +200,30 @@ def main():
                   f"({sysj.get('tcp_cc', '?')}) | {mb['offload_ms']:.1f} ms ({cub.get('tcp_cc', '?')}) | "
                   f"{mb['wire_bound_ms']:.1f} ms | {mb['offload_ms'] / mb['wire_bound_ms']:.3f} | "
                   f"{mb['ping_ms']:.1f} ms | {mb['offload_ms'] / mb['wire_bound_ping_ms']:.3f} |")
+        steady = []
+        for rate, rtt in PATHS:
+            got = {}
+            for cc in ("system", "cubic"):
+                f = os.path.join(d, f"steady-{rtt}-{cc}.jsonl")
+                if os.path.exists(f):
+                    got[cc] = [json.loads(x) for x in open(f)][2:]
+            if len(got) == 2 and all(got.values()):
+                steady.append((rate, rtt, got))
+        if steady:
+            import statistics
+            w("\nThe table above runs every cut in turn, the 250 KB frames of cut 0 first, and those teach BBR "
+              "the path's rate, so its pacing costs little there. A steady stream of small frames, the case of an "
+              "edge at one cut, is where it hurts: bench/offload/adapt, cut 2, f16, 30 requests one after another "
+              "(medians):\n")
+            w("| path | congestion control | offload | wire bound | offload / bound |")
+            w("|---|---|---|---|---|")
+            for rate, rtt, got in steady:
+                for cc in ("system", "cubic"):
+                    rows = got[cc]
+                    off = statistics.median(r["offload_ms"] for r in rows)
+                    bound = statistics.median(rtt + r["bytes"] * 8 / (rate * 1000) + r["server_ms"] for r in rows)
+                    w(f"| {rate} Mbit/s, {rtt} ms | {rows[0]['tcp_cc']} | {off:.1f} ms | {bound:.1f} ms | "
+                      f"{off / bound:.3f} |")
         w("\nThe PING RTT is the median round trip of a PING sent just ahead of each request on the same "
           "connection (`eex_cloud_client_set_probe`): the path's RTT as this loaded machine delivers it, "
           "wake-ups of the edge and the server's I/O thread included; the last column's bound uses each "
