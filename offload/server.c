@@ -24,6 +24,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -331,8 +333,15 @@ eex_status eex_server_new(const eex_model *m, const eex_server_opts *opts, eex_s
         else {
             s->lfd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
             const int one = 1;
-            if (s->lfd >= 0)
+            if (s->lfd >= 0) {
                 setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+                /* accepted connections inherit it: a pacing congestion
+                 * control (BBR) held a RESULT behind the PONG sent just
+                 * before it by PONG bytes / its app-limited pacing rate
+                 * (5 ms on a 10 ms path); docs/results/offload.md */
+                if (setsockopt(s->lfd, IPPROTO_TCP, TCP_CONGESTION, "cubic", 5) < 0)
+                    setsockopt(s->lfd, IPPROTO_TCP, TCP_CONGESTION, "reno", 4);
+            }
             if (s->lfd < 0 || bind(s->lfd, res->ai_addr, res->ai_addrlen) < 0 || listen(s->lfd, 128) < 0)
                 st = eex_fail(EEX_ERR_IO, "serve: cannot listen on %s:%d: %s", s->o.host, s->o.port, strerror(errno));
             freeaddrinfo(res);

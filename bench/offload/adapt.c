@@ -203,8 +203,16 @@ int main(int argc, char **argv)
                 continue;
             int c = 0, w = 1;
             const double ms = eex_plan_best(&ap.costs, &pm, wires, &c, &w);
-            printf("%s{\"rtt_ms\": %g, \"mbit\": %g, \"cut\": %d, \"wire\": \"%s\", \"ms\": %.3f}", first ? "" : ", ",
-                   pm.rtt_ms, pm.mbit, c, wname(w), ms);
+            printf("%s{\"rtt_ms\": %g, \"mbit\": %g, \"cut\": %d, \"wire\": \"%s\", \"ms\": %.3f, \"table\": {",
+                   first ? "" : ", ", pm.rtt_ms, pm.mbit, c, wname(w), ms);
+            int f2 = 1;
+            for (int cc = 0; cc < ap.costs.cuts; cc++)
+                for (int ww = 1; ww <= EEX_WIRE_COUNT; ww++)
+                    if (wires >> ww & 1u) {
+                        printf("%s\"%d%s\": %.3f", f2 ? "" : ", ", cc, wname(ww), eex_plan_expected_ms(&ap.costs, cc, ww, &pm));
+                        f2 = 0;
+                    }
+            printf("}}");
             first = 0;
         }
     }
