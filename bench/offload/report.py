@@ -179,11 +179,13 @@ def main():
           "apart, stretched over 40 ms, on every request after the first. Cubic and Reno do not pace (without "
           "an fq qdisc), so the edge client now sets its socket's congestion control to cubic (reno when cubic "
           "is not allowed) before it connects (`eex_cloud_client_set_tcp_cc`; after connect BBR's pacing would "
-          "stay on). Medians of offloaded requests, MobileNetV2-EE-224 cut 2 `backbone.14`, "
+          "stay on), and `eex serve` sets the same on its listening socket, which accepted connections inherit "
+          "(with BBR a server's RESULT waited behind the PONG it had sent just before: PONG bytes over the "
+          "app-limited pacing rate, about 5 ms on the 10 ms path). Medians of offloaded requests, MobileNetV2-EE-224 cut 2 `backbone.14`, "
           f"{tcp[10][1]['runs'] if tcp[10][1] else '?'} requests each, "
           "wire bound = the median over requests of RTT + the request's bytes / bandwidth + the cloud's compute "
           "for it (the time its reply reports):\n")
-        w("| path | wire | bytes | offload, system TCP (BBR) | offload, eex default (cubic) | wire bound | "
+        w("| path | wire | bytes | offload, edge on the system's TCP | offload, edge on eex's default | wire bound | "
           "cubic / bound | PING RTT | cubic / bound with PING RTT |")
         w("|---|---|---|---|---|---|---|---|---|")
         for rate, rtt in PATHS:
