@@ -422,7 +422,8 @@ EEX_API eex_status eex_model_digest(const eex_model *model, uint8_t digest[EEX_D
 typedef enum eex_wire {
     EEX_WIRE_F32 = 1,  /* exact */
     EEX_WIRE_F16 = 2,  /* IEEE binary16, round to nearest even, saturating at +-65504 */
-    EEX_WIRE_I8 = 3    /* int8 with a per-tensor scale and zero point (min/max, asymmetric) */
+    EEX_WIRE_I8 = 3,   /* int8 with a per-tensor scale and zero point (min/max, asymmetric) */
+    EEX_WIRE_Q4 = 4    /* 4 bits with a binary16 minimum and step per channel */
 } eex_wire;
 
 /* The edge's client: one TCP connection, reused across requests, opened
@@ -622,6 +623,100 @@ EEX_API eex_status eex_cloud_client_set_key(eex_cloud_client *client, const void
 /* Requests this client sent a second time on a new connection after the
  * first connection failed (see eex_cloud_client_send). */
 EEX_API uint64_t eex_cloud_client_retries(const eex_cloud_client *client);
+/* TCP congestion control for the client's connections, set on each socket
+ * before it connects. The default, "cubic" then "reno" when cubic is not
+ * allowed, does not pace: with BBR (or any pacing) an application-limited
+ * connection paces each request frame at about 2 x cwnd / RTT, which added
+ * 44 ms to a 13.4 KB frame on a 180 ms RTT path (docs/results/offload.md,
+ * "Where the time went"). NULL or "" keeps the system's default. A name the
+ * kernel refuses is skipped silently (the connection still works). */
+EEX_API eex_status eex_cloud_client_set_tcp_cc(eex_cloud_client *client, const char *name);
+/* The congestion control of the client's current (or last) connection, ""
+ * before the first. */
+EEX_API const char *eex_cloud_client_tcp_cc(const eex_cloud_client *client);
+/* The wire codec of the next request (the auto mode changes it per request). */
+EEX_API eex_status eex_cloud_client_set_wire(eex_cloud_client *client, eex_wire wire);
+/* With on, a PING frame goes just ahead of each request on the same
+ * connection (docs/protocol.md, PING / PONG); its PONG, answered by the
+ * server's I/O thread before the request is read, times the round trip of
+ * that request: eex_cloud_client_probe_rtt_ms, 0 when the last request had
+ * none. 28 more bytes each way (60 with a key). */
+EEX_API eex_status eex_cloud_client_set_probe(eex_cloud_client *client, int on);
+EEX_API double eex_cloud_client_probe_rtt_ms(const eex_cloud_client *client);
+/* The kernel's smoothed RTT of the current connection (TCP_INFO), ms; 0 when
+ * there is none. */
+EEX_API double eex_cloud_client_tcp_rtt_ms(const eex_cloud_client *client);
+
+/* ---- split planner (offload/plan.c) -------------------------------------------
+ * Latency of an offloaded request at cut c with wire w over a path:
+ *   edge_ms[c] + codec_ms[c][w] + rtt + bytes[c][w] * 8 / bandwidth + cloud_ms[c]
+ * With exit shares (the fraction of images that exit at each side exit when
+ * every exit is on the edge), an image whose exit is before the cut costs
+ * exit_ms[k] and the others the offloaded request: the expected latency. */
+#define EEX_PLAN_MAX_CUTS 16
+#define EEX_WIRE_COUNT 4      /* wire ids 1..EEX_WIRE_COUNT */
+typedef struct eex_plan_costs {
+    int cuts;
+    int cut_exit[EEX_PLAN_MAX_CUTS];                      /* eex_model_cut_exit */
+    double edge_ms[EEX_PLAN_MAX_CUTS];                    /* edge run of an offloaded image to cut c */
+    double cloud_ms[EEX_PLAN_MAX_CUTS];                   /* the cloud's time for the rest */
+    double bytes[EEX_PLAN_MAX_CUTS][EEX_WIRE_COUNT + 1];  /* request frame bytes, [c][wire] */
+    double codec_ms[EEX_PLAN_MAX_CUTS][EEX_WIRE_COUNT + 1];
+    int exits;                                            /* side exits E */
+    double exit_share[EEX_MAX_EXITS + 1];                 /* [k], k = 1..E; all 0: every image offloads */
+    double exit_ms[EEX_MAX_EXITS + 1];                    /* edge time of an image answered at exit k */
+} eex_plan_costs;
+typedef struct eex_path_model {
+    double rtt_ms;
+    double mbit;              /* bandwidth, Mbit/s */
+} eex_path_model;
+/* The offloaded request's latency, and the expected latency over the exit shares. */
+EEX_API double eex_plan_request_ms(const eex_plan_costs *k, int cut, int wire, const eex_path_model *p);
+EEX_API double eex_plan_expected_ms(const eex_plan_costs *k, int cut, int wire, const eex_path_model *p);
+/* The cut and wire of least expected latency among the wires in wire_mask
+ * (bit w for wire id w); returns that latency, or -1 when nothing is allowed. */
+EEX_API double eex_plan_best(const eex_plan_costs *k, const eex_path_model *p, unsigned wire_mask, int *cut, int *wire);
+/* Measures the costs here (offload/plan_measure.c): medians of `runs` runs on
+ * seeded random inputs of the edge to each cut and to each exit, of the rest
+ * of the network from each cut (as the cloud runs it), and per wire the frame
+ * bytes and the codec's time (encode + pack + unpack + decode). exit_share is
+ * left 0. */
+EEX_API eex_status eex_plan_measure(const eex_model *model, int runs, eex_plan_costs *costs);
+
+/* The path as the edge sees it from its own requests: RTT (rtt_ms when
+ * given: the request's PING, eex_cloud_client_probe_rtt_ms, or the kernel's
+ * RTT; else the reply time less the cloud's time and the transfer) and
+ * throughput (bytes over what is left of the reply time after RTT and the
+ * cloud's time), both smoothed. */
+typedef struct eex_path_est {
+    double rtt_ms, mbit;      /* 0 until the first sample */
+    int samples;
+} eex_path_est;
+EEX_API void eex_path_est_update(eex_path_est *e, const eex_offload_info *info, double rtt_ms);
+
+/* The edge's automatic cut and codec (offload/plan.c): costs measured at
+ * start (eex_plan_measure), then kept current from the edge's own requests:
+ * the path estimate, the cloud's time beyond the measured one (its own
+ * queueing and I/O, added to every cut alike, so a cut not yet tried is
+ * not favoured; a cloud of another speed is a --cloud-profile's scale) and
+ * the frame bytes per cut and codec, smoothed. eex_autoplan_choose re-plans
+ * with them before each request and moves to a new cut + codec when it is
+ * predicted at least 1% and 0.2 ms faster than the current one (no
+ * flapping on noise).
+ * Before the first reply the path is taken as 0 ms / 100 Mbit/s. */
+typedef struct eex_autoplan {
+    eex_plan_costs costs;     /* as planned now: cloud_ms = base + cloud_extra */
+    double cloud_base[EEX_PLAN_MAX_CUTS];  /* the measured (or profile-scaled) cloud times */
+    double cloud_extra;       /* the cloud's replies beyond them (queueing, I/O; 0 until the first) */
+    eex_path_est path;
+    unsigned wires;           /* bit w: wire id w may be chosen */
+    int cut, wire;            /* the current choice (-1, 0 before the first) */
+    double predicted_ms;      /* its predicted request latency on the estimated path */
+    int changes;              /* how many times the choice moved */
+} eex_autoplan;
+EEX_API void eex_autoplan_init(eex_autoplan *a, const eex_plan_costs *costs, unsigned wires);
+EEX_API void eex_autoplan_choose(eex_autoplan *a, int *cut, int *wire);
+EEX_API void eex_autoplan_update(eex_autoplan *a, int cut, int wire, const eex_offload_info *info, double rtt_ms);
 
 #ifdef __cplusplus
 }

@@ -1,12 +1,16 @@
 # The partition executor (offload/): wire protocol, edge client, cloud server.
-#   make test-offload         unit tests (frames, codecs, SHA-256, HMAC, batched
+#   make test-offload         unit tests (frames, codecs, the q4 codec and the
+#                             split planner, SHA-256, HMAC, batched
 #                             runs bit for bit, server and clients in threads)
 #                             and the loopback tests (equality, cloud killed,
 #                             hostile frames, 64 clients x 100 requests,
 #                             batching, authentication, replays, the served
 #                             file replaced, idle connections, log floods) and
 #                             the input budgets (tests/offload/test_budgets.py:
-#                             bombs, truncated images, FIFOs, huge arenas)
+#                             bombs, truncated images, FIFOs, huge arenas) and
+#                             the automatic cut + codec on an emulated path that
+#                             changes mid-run (tests/offload/test_adapt.py; needs
+#                             root for network namespaces, else it says so)
 #   make test-offload-asan    the hostile-frames, replay, hot-swap, idle,
 #                             log-flood and bad-reply tests and the input
 #                             budgets against an address+undefined sanitizer
@@ -18,11 +22,15 @@ _offload_mk_goal := $(.DEFAULT_GOAL)
 
 LIB_SRC += $(wildcard offload/*.c)
 
-OFFLOAD_TOOLS := $(BUILD)/bench/offload/loadgen $(BUILD)/bench/netem/delayrelay
+OFFLOAD_TOOLS := $(BUILD)/bench/offload/loadgen $(BUILD)/bench/offload/adapt $(BUILD)/bench/netem/delayrelay
 
 .PHONY: test-offload test-offload-unit test-offload-threads test-offload-asan experiment-offload offload-tools
 
 $(BUILD)/tests/test_offload: tests/offload/test_offload.c $(BUILD)/libeex.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeex.a -lcriterion $(LDLIBS)
+
+$(BUILD)/tests/test_plan: tests/offload/test_plan.c $(BUILD)/libeex.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeex.a -lcriterion $(LDLIBS)
 
@@ -38,6 +46,10 @@ $(BUILD)/bench/offload/loadgen: bench/offload/loadgen.c $(BUILD)/libeex.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeex.a $(LDLIBS)
 
+$(BUILD)/bench/offload/adapt: bench/offload/adapt.c $(BUILD)/libeex.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeex.a $(LDLIBS)
+
 $(BUILD)/bench/netem/delayrelay: bench/netem/delayrelay.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
@@ -45,8 +57,9 @@ $(BUILD)/bench/netem/delayrelay: bench/netem/delayrelay.c
 offload-tools: $(BUILD)/eex $(OFFLOAD_TOOLS)
 
 # tests/ee/make_tiny.py writes build/ee/tiny.eex (skips when it is up to date)
-test-offload-unit: $(BUILD)/tests/test_offload $(BUILD)/tests/test_batch test-offload-threads
+test-offload-unit: $(BUILD)/tests/test_offload $(BUILD)/tests/test_batch $(BUILD)/tests/test_plan test-offload-threads
 	$(BUILD)/tests/test_offload --jobs 2
+	$(BUILD)/tests/test_plan --jobs 2
 	EEX_TEST_MODEL=build/ee/tiny.eex $(BUILD)/tests/test_batch --jobs 2
 
 # Server and clients in one process (no Criterion: it cannot start under TSan).
@@ -60,6 +73,7 @@ test-offload: test-offload-unit offload-tools
 	$(PY) tests/ee/make_tiny.py build/ee/tiny.eex
 	BUILD=$(BUILD) PY=$(PY) $(PY) tests/offload/test_offload.py
 	BUILD=$(BUILD) $(PY) tests/offload/test_budgets.py
+	BUILD=$(BUILD) $(PY) tests/offload/test_adapt.py
 
 test-offload-asan:
 	$(MAKE) SAN=asan build-asan/eex build-asan/bench/offload/loadgen build-asan/tests/test_offload

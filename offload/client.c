@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <math.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,6 +43,15 @@ struct eex_cloud_client {
     int failures;                  /* in a row */
     double retry_at;               /* no attempt before this (ms, monotonic) */
     char last_error[160];
+    char tcp_cc[16];               /* wanted congestion control; "" = the system's */
+    int tcp_cc_default;            /* 1: cubic, else reno */
+    char tcp_cc_used[16];          /* what the last connection got */
+    int probe;                     /* 1: a PING goes ahead of each request (its PONG times the RTT) */
+    uint64_t ping_id;              /* the PING in flight, 0 for none */
+    uint8_t ping[EEXW_HEADER + EEXW_TAG + EEXW_TRAILER];
+    size_t ping_len;
+    uint8_t ping_tag[EEXW_TAG];
+    double ping_sent, probe_rtt;   /* ms, monotonic; the last PONG's round trip (0: none) */
     uint8_t *frame;                /* request frame buffer, sized for the largest cut */
     size_t frame_cap;
     uint8_t *raw;                  /* the encoded tensor before packing */
@@ -101,7 +112,7 @@ eex_status eex_cloud_client_new(const eex_model *m, const char *host, int port, 
     eex_cloud_opts o = opts ? *opts : (eex_cloud_opts){0};
     if (!o.wire)
         o.wire = EEX_WIRE_F32;
-    if (o.wire < EEX_WIRE_F32 || o.wire > EEX_WIRE_I8)
+    if (o.wire < EEX_WIRE_F32 || o.wire > EEX_WIRE_Q4)
         return eex_fail(EEX_ERR_ARGUMENT, "cloud: unknown wire codec %d", (int)o.wire);
     if (o.deadline_ms <= 0)
         o.deadline_ms = 5000;
@@ -126,6 +137,7 @@ eex_status eex_cloud_client_new(const eex_model *m, const char *host, int port, 
     c->o = o;
     c->fd = -1;
     c->next_id = random_id_base();
+    c->tcp_cc_default = 1;
     eex_status st = eex_model_digest(m, c->digest);
     if (st) {
         free(c);
@@ -179,6 +191,69 @@ static int failf(fail_t *f, eex_status st, int conn, const char *fmt, ...)
     return -1;
 }
 
+eex_status eex_cloud_client_set_tcp_cc(eex_cloud_client *c, const char *name)
+{
+    if (!c)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_cloud_client_set_tcp_cc: NULL client");
+    if (name && strlen(name) >= sizeof c->tcp_cc)
+        return eex_fail(EEX_ERR_ARGUMENT, "cloud: congestion control name '%.32s' is too long", name);
+    c->tcp_cc_default = 0;
+    snprintf(c->tcp_cc, sizeof c->tcp_cc, "%s", name ? name : "");
+    return EEX_OK;
+}
+
+const char *eex_cloud_client_tcp_cc(const eex_cloud_client *c) { return c ? c->tcp_cc_used : ""; }
+
+eex_status eex_cloud_client_set_wire(eex_cloud_client *c, eex_wire wire)
+{
+    if (!c)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_cloud_client_set_wire: NULL client");
+    if ((int)wire < 1 || (int)wire > EEX_WIRE_COUNT)
+        return eex_fail(EEX_ERR_ARGUMENT, "cloud: unknown wire codec %d", (int)wire);
+    c->o.wire = wire;
+    return EEX_OK;
+}
+
+eex_status eex_cloud_client_set_probe(eex_cloud_client *c, int on)
+{
+    if (!c)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_cloud_client_set_probe: NULL client");
+    c->probe = on != 0;
+    return EEX_OK;
+}
+
+double eex_cloud_client_probe_rtt_ms(const eex_cloud_client *c) { return c ? c->probe_rtt : 0.0; }
+
+double eex_cloud_client_tcp_rtt_ms(const eex_cloud_client *c)
+{
+    if (!c || c->fd < 0)
+        return 0.0;
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+        return 0.0;
+    return ti.tcpi_rtt / 1000.0;
+}
+
+/* Before connect: the congestion control (see eex_cloud_client_set_tcp_cc).
+ * Set after connect, BBR's pacing would stay on (the kernel keeps a socket's
+ * pacing once a pacing module initialised it). */
+static void set_cc(eex_cloud_client *c, int fd)
+{
+    if (c->tcp_cc_default) {
+        if (setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, "cubic", 5) < 0)
+            setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, "reno", 4);
+    } else if (c->tcp_cc[0])
+        setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, c->tcp_cc, (socklen_t)strlen(c->tcp_cc));
+    char got[16] = "";
+    socklen_t gl = sizeof got - 1;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, got, &gl) < 0)
+        gl = 0;
+    got[gl < sizeof got ? gl : sizeof got - 1] = 0;
+    snprintf(c->tcp_cc_used, sizeof c->tcp_cc_used, "%s", got);
+}
+
 static int do_connect(eex_cloud_client *c, double deadline, fail_t *f)
 {
     const int fd = socket(c->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -188,6 +263,7 @@ static int do_connect(eex_cloud_client *c, double deadline, fail_t *f)
         close(fd);
         return failf(f, EEX_ERR_IO, 0, "socket options: %s", strerror(errno));
     }
+    set_cc(c, fd);
     if (connect(fd, (const struct sockaddr *)&c->addr, c->addrlen) < 0) {
         if (errno != EINPROGRESS) {
             const int e = errno;
@@ -305,6 +381,11 @@ static int check_answer(const eex_cloud_client *c, const eex_cloud_answer *a, fa
 static int exchange(eex_cloud_client *c, size_t frame_len, uint64_t id, double deadline, eex_cloud_answer *a,
                     eex_offload_info *info, fail_t *f)
 {
+    if (c->ping_id) {
+        c->ping_sent = eex_now_ms();
+        if (write_all(c, c->ping, c->ping_len, deadline, f))
+            return -1;
+    }
     if (write_all(c, c->frame, frame_len, deadline, f))
         return -1;
     info->bytes_sent = frame_len;
@@ -312,7 +393,27 @@ static int exchange(eex_cloud_client *c, size_t frame_len, uint64_t id, double d
     if (read_all(c, c->reply, EEXW_HEADER, deadline, &got, f))
         return -1;
     eexw_header h;
-    const int herr = eexw_get_header(c->reply, &h);
+    int herr = eexw_get_header(c->reply, &h);
+    if (!herr && c->ping_id && h.type == EEXW_PONG) {
+        /* the probe's answer: an empty body, our PING's id (and tag) */
+        const double at = eex_now_ms();
+        const size_t tl = eexw_trailer(h.flags);
+        if (h.body_len || h.request_id != c->ping_id)
+            return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: PONG with a %u-byte body or another id", c->where,
+                         h.body_len);
+        if (read_all(c, c->reply + EEXW_HEADER, tl, deadline, &got, f))
+            return -1;
+        if (!eexw_crc_ok(c->reply, 0))
+            return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: CRC mismatch", c->where);
+        if (c->has_key && eexw_auth_check_reply(c->reply, 0, &c->key, c->ping_tag))
+            return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: PONG not authenticated", c->where);
+        c->probe_rtt = at - c->ping_sent;
+        c->ping_id = 0;
+        got = 0;
+        if (read_all(c, c->reply, EEXW_HEADER, deadline, &got, f))
+            return -1;
+        herr = eexw_get_header(c->reply, &h);
+    }
     if (herr)
         return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: %s header", c->where,
                      herr == EEXW_E_VERSION ? "another protocol version's" : "not a wire");
@@ -384,7 +485,11 @@ static eex_status send_until(eex_cloud_client *c, int cut, int expert, eex_metri
     memcpy(q.digest, c->digest, sizeof q.digest);
     for (int d = 0; d < rank; d++)
         q.dims[d] = shape[d];
-    const size_t esize = eexw_dtype_size(q.dtype), body_max = eexw_infer_body_max(rank, elems, q.dtype);
+    const size_t groups = rank > 1 ? (size_t)shape[1] : 1, rawn = eexw_raw_bytes(q.dtype, elems, groups);
+    const size_t esize = q.dtype == EEXW_Q4 ? 1 : eexw_dtype_size(q.dtype),
+                 body_max = eexw_infer_body_max(rank, elems, q.dtype);
+    if (q.dtype == EEXW_Q4 && rawn > 4 * elems)
+        return eex_fail(EEX_ERR_ARGUMENT, "cloud: q4 needs at least 2 elements a channel");
     if (body_max > EEXW_MAX_BODY)
         return eex_fail(EEX_ERR_ARGUMENT, "cloud: tensor too large for the wire");
     const size_t frame_max = EEXW_HEADER + body_max + EEXW_TAG + EEXW_TRAILER;
@@ -394,29 +499,38 @@ static eex_status send_until(eex_cloud_client *c, int cut, int expert, eex_metri
             return eex_fail(EEX_ERR_NOMEM, "cloud: out of memory");
         c->frame = nb, c->frame_cap = frame_max;
     }
-    if (elems * esize > c->raw_cap) {
-        uint8_t *nr = realloc(c->raw, elems * esize);
+    if (rawn > c->raw_cap) {
+        uint8_t *nr = realloc(c->raw, rawn);
         if (!nr)
             return eex_fail(EEX_ERR_NOMEM, "cloud: out of memory");
-        c->raw = nr, c->raw_cap = elems * esize;
+        c->raw = nr, c->raw_cap = rawn;
     }
-    eex_status st = eexw_encode(x, elems, q.dtype, c->raw, &q.scale, &q.zero_point);
+    eex_status st = eexw_encode_ch(x, elems, groups, q.dtype, c->raw, &q.scale, &q.zero_point);
     if (st) {
         snprintf(info->reason, sizeof info->reason, "%s", eex_last_error());
         return st;
     }
     uint8_t *b = c->frame + EEXW_HEADER;
     const size_t off = eexw_put_infer(b, &q);
-    const size_t payload = eexw_pack(c->raw, elems, esize, b + off);
+    const size_t payload = eexw_pack(c->raw, rawn / esize, esize, b + off);
     const size_t body = off + payload;
     info->payload_bytes = payload;
 
     int rc = -1;
+    c->probe_rtt = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
         if (attempt)
             c->retries++;
         /* a retry is a new request (new id, new tag): the server may have
          * seen the first and would refuse it as a replay */
+        c->ping_id = 0;
+        if (c->probe) {  /* the PING's id comes first: ids increase on a connection */
+            c->ping_id = c->next_id++;
+            eexw_put_header(c->ping, EEXW_PING, c->ping_id, 0);
+            c->ping_len = eexw_finish(c->ping, 0, c->has_key ? &c->key : NULL);
+            if (c->has_key)
+                memcpy(c->ping_tag, c->ping + EEXW_HEADER, EEXW_TAG);
+        }
         const uint64_t id = c->next_id++;
         info->request_id = id;
         eexw_put_header(c->frame, EEXW_INFER, id, (uint32_t)body);

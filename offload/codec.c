@@ -33,11 +33,14 @@ eex_status eex_i8_params(const float *x, size_t n, float *scale, int32_t *zero_p
 
 float eex_i8_dequantize(int8_t q, float scale, int32_t zp) { return (float)((int32_t)q - zp) * scale; }
 
-size_t eexw_dtype_size(int dtype) { return dtype == EEXW_F32 ? 4 : dtype == EEXW_F16 ? 2 : dtype == EEXW_I8 ? 1 : 0; }
+size_t eexw_dtype_size(int dtype)
+{
+    return dtype == EEXW_F32 ? 4 : dtype == EEXW_F16 ? 2 : dtype == EEXW_I8 || dtype == EEXW_Q4 ? 1 : 0;
+}
 
 const char *eexw_dtype_name(int dtype)
 {
-    return dtype == EEXW_F32 ? "f32" : dtype == EEXW_F16 ? "f16" : dtype == EEXW_I8 ? "i8" : "";
+    return dtype == EEXW_F32 ? "f32" : dtype == EEXW_F16 ? "f16" : dtype == EEXW_I8 ? "i8" : dtype == EEXW_Q4 ? "q4" : "";
 }
 
 eex_status eexw_encode(const float *x, size_t n, int dtype, uint8_t *dst, float *scale, int32_t *zp)

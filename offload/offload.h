@@ -22,7 +22,7 @@
 
 enum eexw_type { EEXW_INFER = 1, EEXW_RESULT = 2, EEXW_ERROR = 3, EEXW_PING = 4, EEXW_PONG = 5 };
 
-enum eexw_dtype { EEXW_F32 = 1, EEXW_F16 = 2, EEXW_I8 = 3 };
+enum eexw_dtype { EEXW_F32 = 1, EEXW_F16 = 2, EEXW_I8 = 3, EEXW_Q4 = 4 };
 
 /* Error codes of an ERROR frame. */
 enum eexw_error {
@@ -183,8 +183,17 @@ float eex_i8_dequantize(int8_t q, float scale, int32_t zp);
 /* Encodes n floats as dtype into dst (n * size bytes); decodes back. */
 eex_status eexw_encode(const float *x, size_t n, int dtype, uint8_t *dst, float *scale, int32_t *zp);
 void eexw_decode(const uint8_t *src, size_t n, int dtype, float scale, int32_t zp, float *x);
-size_t eexw_dtype_size(int dtype);
+size_t eexw_dtype_size(int dtype);  /* bytes an element; q4: 1 (its payload is counted in bytes) */
 const char *eexw_dtype_name(int dtype);
+/* Per-channel forms for every dtype (codec4.c): groups = dims[1] of a
+ * [1,C,...] tensor (1 for rank 1). eexw_raw_bytes: the encoded bytes before
+ * packing (q4: 4 x groups + ceil(elems / 2)); eexw_decode_ch returns -1 for
+ * q4 parameters that are not finite (a hostile frame). Other dtypes ignore
+ * groups. */
+size_t eexw_raw_bytes(int dtype, size_t elems, size_t groups);
+eex_status eexw_encode_ch(const float *x, size_t elems, size_t groups, int dtype, uint8_t *dst, float *scale,
+                          int32_t *zp);
+int eexw_decode_ch(const uint8_t *src, size_t elems, size_t groups, int dtype, float scale, int32_t zp, float *x);
 
 #include <math.h>
 static inline int8_t eex_i8_quantize(float x, float scale, int32_t zp)

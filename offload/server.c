@@ -24,6 +24,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -331,8 +333,15 @@ eex_status eex_server_new(const eex_model *m, const eex_server_opts *opts, eex_s
         else {
             s->lfd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
             const int one = 1;
-            if (s->lfd >= 0)
+            if (s->lfd >= 0) {
                 setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+                /* accepted connections inherit it: a pacing congestion
+                 * control (BBR) held a RESULT behind the PONG sent just
+                 * before it by PONG bytes / its app-limited pacing rate
+                 * (5 ms on a 10 ms path); docs/results/offload.md */
+                if (setsockopt(s->lfd, IPPROTO_TCP, TCP_CONGESTION, "cubic", 5) < 0)
+                    setsockopt(s->lfd, IPPROTO_TCP, TCP_CONGESTION, "reno", 4);
+            }
             if (s->lfd < 0 || bind(s->lfd, res->ai_addr, res->ai_addrlen) < 0 || listen(s->lfd, 128) < 0)
                 st = eex_fail(EEX_ERR_IO, "serve: cannot listen on %s:%d: %s", s->o.host, s->o.port, strerror(errno));
             freeaddrinfo(res);
@@ -623,11 +632,15 @@ static int prepare(eex_server *s, worker *w, conn *c, float *x, eexw_infer *q)
                                            eex_model_cut_name(s->m, q->cut), (long long)want[1], wr == 4 ? ",H,W" : "");
     }
     const uint8_t *raw = q->payload;
+    const size_t groups = q->rank > 1 ? (size_t)q->dims[1] : 1;
+    const size_t unit = q->dtype == EEXW_Q4 ? 1 : eexw_dtype_size(q->dtype);
     if (!err && q->packing == 1) {
-        if (eexw_unpack(q->payload, q->payload_len, q->elems, eexw_dtype_size(q->dtype), w->raw))
+        if (eexw_unpack(q->payload, q->payload_len, eexw_raw_bytes(q->dtype, q->elems, groups) / unit, unit, w->raw))
             err = EEXW_E_REQUEST, snprintf(reason, sizeof reason, "malformed packed payload");
         raw = w->raw;
     }
+    if (!err && eexw_decode_ch(raw, q->elems, groups, q->dtype, q->scale, q->zero_point, x))
+        err = EEXW_E_REQUEST, snprintf(reason, sizeof reason, "q4 channel parameters are not finite");
     if (err) {
         if (err == EEXW_E_AUTH || err == EEXW_E_REPLAY) {
             pthread_mutex_lock(&s->mu);
@@ -637,7 +650,6 @@ static int prepare(eex_server *s, worker *w, conn *c, float *x, eexw_infer *q)
         put_error(s, c, c->h.request_id, err, reason);
         return err;
     }
-    eexw_decode(raw, q->elems, q->dtype, q->scale, q->zero_point, x);
     return 0;
 }
 

@@ -118,6 +118,8 @@ size_t eexw_infer_body_len(int rank, size_t elems, int dtype)
 
 size_t eexw_infer_body_max(int rank, size_t elems, int dtype)
 {
+    if (dtype == EEXW_Q4)  /* its raw bytes are at most 4 x elems (eexw_get_infer) */
+        return EEXW_INFER_FIXED + 4u * (size_t)rank + eexw_pack_bound(4 * elems, 1);
     return EEXW_INFER_FIXED + 4u * (size_t)rank + eexw_pack_bound(elems, eexw_dtype_size(dtype));
 }
 
@@ -158,7 +160,7 @@ int eexw_get_infer(const uint8_t *b, uint32_t len, eexw_infer *q, char *reason, 
     if (q->metric > 1)
         return BAD("unknown metric %d", q->metric);
     if (!eexw_dtype_size(q->dtype))
-        return BAD("unknown dtype %d (1 f32, 2 f16, 3 i8)", q->dtype);
+        return BAD("unknown dtype %d (1 f32, 2 f16, 3 i8, 4 q4)", q->dtype);
     if (q->packing > 1)
         return BAD("unknown payload packing %d (0 raw, 1 planes)", q->packing);
     if (q->rank < 1 || q->rank > EEX_MAX_RANK)
@@ -183,11 +185,14 @@ int eexw_get_infer(const uint8_t *b, uint32_t len, eexw_infer *q, char *reason, 
     const size_t head = EEXW_INFER_FIXED + 4u * (size_t)q->rank;
     q->payload = b + head;
     q->payload_len = len - head;
-    const size_t raw = elems * eexw_dtype_size(q->dtype);
+    const size_t raw = eexw_raw_bytes(q->dtype, elems, q->rank > 1 ? (size_t)q->dims[1] : 1);
+    if (q->dtype == EEXW_Q4 && raw > 4 * elems)
+        return BAD("q4 needs at least 2 elements a channel (%zu elements)", elems);
     if (q->packing == 0 && q->payload_len != raw)
         return BAD("payload of %zu bytes, the shape and dtype say %zu", q->payload_len, raw);
-    if (q->packing == 1 && (q->payload_len < eexw_dtype_size(q->dtype) ||
-                            q->payload_len > eexw_pack_bound(elems, eexw_dtype_size(q->dtype))))
+    /* byte planes of the raw bytes; q4's raw bytes are packed as one plane */
+    const size_t unit = q->dtype == EEXW_Q4 ? 1 : eexw_dtype_size(q->dtype), units = raw / unit;
+    if (q->packing == 1 && (q->payload_len < unit || q->payload_len > eexw_pack_bound(units, unit)))
         return BAD("packed payload of %zu bytes for %zu elements", q->payload_len, elems);
     return 0;
 }

@@ -22,6 +22,7 @@ int cmd_selftest(int argc, char **argv);
 int cmd_sysinfo(int argc, char **argv);
 int cmd_thresholds(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 
 /* Prints "eex <cmd>: <message>" to stderr and returns CLI_FAIL. */
 int cli_error(const char *cmd, const char *fmt, ...)

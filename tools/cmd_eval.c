@@ -81,7 +81,7 @@ static const char help[] =
     "                           offload and degraded answers to the report\n"
     "  --cut N|NAME             cut point (default the last: the edge hosts every exit\n"
     "                           it can)\n"
-    "  --wire f32|f16|i8        tensor encoding (default f32)\n"
+    "  --wire f32|f16|i8|q4     tensor encoding (default f32)\n"
     "  --deadline-ms D          per image (default 5000); past it the edge answers\n"
     "                           with its most confident exit, marked degraded. Given,\n"
     "                           it also reports the missed-deadline probability: the\n"
@@ -230,7 +230,7 @@ static int parse(int argc, char **argv, eval_opts *o)
             o->cut = argv[++i];
         else if (!strcmp(a, "--wire") && has_val) {
             if (cli_parse_wire(argv[++i], &o->wire))
-                return cli_usage("eval", "--wire takes f32, f16 or i8, not '%s'", argv[i]);
+                return cli_usage("eval", "--wire takes f32, f16, i8 or q4, not '%s'", argv[i]);
         } else if (!strcmp(a, "--key") && has_val) {
             o->key = argv[++i];
         } else if (!strcmp(a, "--deadline-ms") && has_val) {

@@ -49,7 +49,7 @@ static const char help[] =
     "                     network; if the cloud is unreachable, too slow or answers\n"
     "                     an error, the most confident local exit answers, marked\n"
     "                     \"degraded\" with the reason\n"
-    "  --wire f32|f16|i8  tensor encoding on the wire (default f32)\n"
+    "  --wire f32|f16|i8|q4  tensor encoding on the wire (default f32)\n"
     "  --deadline-ms D    answer within D ms of the start (default 5000)\n"
     "  --key FILE         shared key of an `eex serve --key FILE`: every frame carries\n"
     "                     an HMAC-SHA256 tag (docs/protocol.md, Authentication)\n"
@@ -116,7 +116,7 @@ static int parse(int argc, char **argv, run_opts *o)
             o->cloud = argv[++i];
         else if (!strcmp(a, "--wire") && has_val) {
             if (cli_parse_wire(argv[++i], &o->wire))
-                return cli_usage("run", "--wire takes f32, f16 or i8, not '%s'", argv[i]);
+                return cli_usage("run", "--wire takes f32, f16, i8 or q4, not '%s'", argv[i]);
         } else if (!strcmp(a, "--key") && has_val) {
             o->key = argv[++i];
         } else if (!strcmp(a, "--deadline-ms") && has_val) {

@@ -41,6 +41,9 @@ static const char usage[] =
     "  serve MODEL.eex --listen [ADDR:]PORT [--threads N] [--log FILE.jsonl]\n"
     "                               the cloud half: finishes the network for edges that\n"
     "                               run with --cloud HOST:PORT\n"
+    "  plan MODEL.eex --rtt MS --bandwidth MBIT [--log EVAL.jsonl] [--measure HOST:PORT]\n"
+    "                               where to cut and which wire codec: predicted (and\n"
+    "                               measured) latency per cut point and codec per path\n"
     "\n"
     "'eex <command> --help' describes a command's options. Every command also takes\n"
     "  --max-input-mb N  the largest input: a file read, an image decoded (4 to 9\n"
@@ -87,6 +90,8 @@ int main(int argc, char **argv)
         return cmd_thresholds(argc - 1, argv + 1);
     if (!strcmp(argv[1], "calibrate"))
         return cmd_calibrate(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "plan"))
+        return cmd_plan(argc - 1, argv + 1);
     fprintf(stderr, "eex: unknown command '%s'\n\n%s", argv[1], usage);
     return CLI_USAGE;
 }

@@ -39,6 +39,8 @@ int cli_parse_wire(const char *s, eex_wire *wire)
         *wire = EEX_WIRE_F16;
     else if (!strcmp(s, "i8") || !strcmp(s, "int8"))
         *wire = EEX_WIRE_I8;
+    else if (!strcmp(s, "q4"))
+        *wire = EEX_WIRE_Q4;
     else
         return -1;
     return 0;
@@ -46,7 +48,7 @@ int cli_parse_wire(const char *s, eex_wire *wire)
 
 const char *cli_wire_name(eex_wire wire)
 {
-    return wire == EEX_WIRE_F16 ? "f16" : wire == EEX_WIRE_I8 ? "i8" : "f32";
+    return wire == EEX_WIRE_F16 ? "f16" : wire == EEX_WIRE_I8 ? "i8" : wire == EEX_WIRE_Q4 ? "q4" : "f32";
 }
 
 void cli_offload_json(FILE *f, const eex_offload_info *i)

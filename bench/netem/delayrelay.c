@@ -1,8 +1,11 @@
 /* delayrelay: a packet-level delay line between two interfaces (test
  * tooling for bench/netem/path.sh, not part of the library).
  *
- *   delayrelay IF_A IF_B DELAY_A_TO_B_MS DELAY_B_TO_A_MS
+ *   delayrelay IF_A IF_B DELAY_A_TO_B_MS DELAY_B_TO_A_MS [LATER_A_TO_B LATER_B_TO_A]
  *
+ * With the last two, SIGUSR1 switches to those delays (a path that changes
+ * mid-run: frames already queued keep their times, new ones get the new
+ * delay).
  * tc netem is not available on the kernels we run on, so the one-way delays
  * of the paper's network paths come from here: every frame that arrives on
  * IF_A leaves on IF_B DELAY_A_TO_B_MS later, and the other way round. It
@@ -48,8 +51,9 @@ typedef struct line {
     unsigned long long sent, dropped;
 } line;
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, switched;
 static void on_sig(int s) { (void)s, stop = 1; }
+static void on_usr1(int s) { (void)s, switched = 1; }
 
 static double now_ms(void)
 {
@@ -127,12 +131,14 @@ static double release(line *l)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: delayrelay IF_A IF_B DELAY_A_TO_B_MS DELAY_B_TO_A_MS\n");
+    if (argc != 5 && argc != 7) {
+        fprintf(stderr, "usage: delayrelay IF_A IF_B DELAY_A_TO_B_MS DELAY_B_TO_A_MS [LATER_A_TO_B LATER_B_TO_A]\n");
         return 2;
     }
     signal(SIGTERM, on_sig);
     signal(SIGINT, on_sig);
+    struct sigaction sa = {.sa_handler = on_usr1};
+    sigaction(SIGUSR1, &sa, NULL);  /* no SA_RESTART: ppoll returns EINTR */
     const int a = open_if(argv[1]), b = open_if(argv[2]);
     line ab = {.in = a, .out = b, .delay = atof(argv[3]), .q = calloc(MAX_QUEUED, sizeof(pkt))};
     line ba = {.in = b, .out = a, .delay = atof(argv[4]), .q = calloc(MAX_QUEUED, sizeof(pkt))};
@@ -142,6 +148,11 @@ int main(int argc, char **argv)
     fprintf(stderr, "delayrelay: %s -> %s %.2f ms, %s -> %s %.2f ms\n", argv[1], argv[2], ab.delay, argv[2], argv[1],
             ba.delay);
     while (!stop) {
+        if (switched == 1 && argc == 7) {
+            switched = 2;
+            ab.delay = atof(argv[5]), ba.delay = atof(argv[6]);
+            fprintf(stderr, "delayrelay: now %.2f / %.2f ms\n", ab.delay, ba.delay);
+        }
         const double w1 = release(&ab), w2 = release(&ba);
         double w = w1 < w2 ? w1 : w2;
         struct pollfd p[2] = {{.fd = a, .events = POLLIN}, {.fd = b, .events = POLLIN}};

@@ -7,7 +7,12 @@
 #      bytes per offload next to the JSON float list of the same tensor)
 #   2. 64 edge clients x 100 requests on loopback (throughput, p99)
 #   3. each emulated path (bench/netem/path.sh: netns + veth + tbf + delay
-#      relay) x each model x each codec, p_tar 0.7..0.9: end-to-end latency
+#      relay) x each model x each codec, p_tar 0.7..0.9: end-to-end latency;
+#      then `eex plan --measure` on MobileNetV2 (every cut x codec, predicted
+#      beside measured) and the same f16/f32 with the system's TCP congestion
+#      control (BBR here) against eex's default (cubic)
+#   4. `eex plan` predictions for the three paths (Fashion-MNIST with the
+#      eval log's exit shares) and the planner's plot
 #
 # Uses models/fmnist-ee.eex when it exists, else build/ee/tiny.eex (an
 # untrained stand-in of the same shape). Needs root for the namespaces; when
@@ -28,6 +33,7 @@ FM=models/fmnist-ee.eex
 MN=models/mobilenetv2-ee-224.eex
 FM_LIMIT=${FM_LIMIT:-1000}      # images per path run (the codec run uses all 10000)
 MN_LIMIT=${MN_LIMIT:-100}
+PLAN_RUNS=${PLAN_RUNS:-30}      # requests per cut and codec for `eex plan --measure`
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json "$OUT"/*.jsonl "$OUT"/*.txt
 
@@ -64,7 +70,7 @@ echo "{\"fm\": \"$FM\", \"mn\": \"$MN\", \"fm_limit\": $FM_LIMIT, \"mn_limit\": 
 echo "== codecs on loopback ($FM, 10000 images)"
 "$EEX" eval "$FM" --dataset $DATASET --threshold $THR --quiet --json --log "$OUT/codec-local.jsonl" >"$OUT/codec-local.json"
 start_server "" "$FM" 127.0.0.1:0
-for w in f32 f16 i8; do
+for w in f32 f16 i8 q4; do
     "$EEX" eval "$FM" --dataset $DATASET --threshold $THR --quiet --json --cloud "127.0.0.1:$(port_of)" --wire $w \
         --log "$OUT/codec-$w.jsonl" >"$OUT/codec-$w.json"
 done
@@ -76,7 +82,7 @@ echo "== 64 clients x 100 requests on loopback"
 stop_server
 start_server "" "$MN" 127.0.0.1:0
 "$LOADGEN" "$MN" --cloud "127.0.0.1:$(port_of)" --clients 64 --requests 10 --threshold 1 --send-only >"$OUT/load-mn-send.json"
-for w in f32 f16 i8; do
+for w in f32 f16 i8 q4; do
     "$EEX" eval "$MN" --dataset $DATASET --limit "$MN_LIMIT" --batch 8 --threshold $THR --quiet --json \
         --cloud "127.0.0.1:$(port_of)" --wire $w --log "$OUT/mn-loopback-$w.jsonl" >"$OUT/mn-loopback-$w.json"
 done
@@ -97,15 +103,33 @@ else
         for m in fm mn; do
             if [ $m = fm ]; then model=$FM limit=$FM_LIMIT; else model=$MN limit=$MN_LIMIT; fi
             start_server "sh $HERE/path.sh exec cloud" "$model" 198.18.0.2:7000
-            for w in f32 f16 i8; do
+            for w in f32 f16 i8 q4; do
                 sh "$HERE/path.sh" exec edge "$EEX" eval "$model" --dataset $DATASET --limit "$limit" --batch 8 \
                     --threshold $THR --quiet --json --cloud 198.18.0.2:7000 --wire $w \
                     >"$OUT/path-$rtt-$m-$w.json"
             done
             stop_server
         done
+        start_server "sh $HERE/path.sh exec cloud" "$MN" 198.18.0.2:7000
+        sh "$HERE/path.sh" exec edge "$EEX" plan "$MN" --rtt "$rtt" --bandwidth "$rate" --runs "$PLAN_RUNS" \
+            --measure 198.18.0.2:7000 --json >"$OUT/plan-$rtt-mn.json"
+        sh "$HERE/path.sh" exec edge "$EEX" plan "$MN" --rtt "$rtt" --bandwidth "$rate" --runs "$PLAN_RUNS" \
+            --wires f32,f16 --tcp-cc system --measure 198.18.0.2:7000 --json >"$OUT/tcp-system-$rtt-mn.json"
+        stop_server
         sh "$HERE/path.sh" down
     done
 fi
+
+# ---- 4. the planner's predictions for the three paths ----
+echo "== eex plan"
+"$EEX" plan "$MN" --rtt 10,180,216 --bandwidth 93.6,73.3,60 --runs "$PLAN_RUNS" --json >"$OUT/plan-mn.json"
+"$EEX" plan "$FM" --rtt 10,180,216 --bandwidth 93.6,73.3,60 --runs "$PLAN_RUNS" --log "$OUT/codec-local.jsonl" \
+    --threshold 0.9 --json >"$OUT/plan-fm.json"
+
+# ---- 5. the automatic cut + codec on a path that changes mid-run ----
+echo "== adapt"
+{ BUILD=$BUILD "$PY" tests/offload/test_adapt.py || true
+  echo "-- --long: $MN, 93.6 Mbit/s / 10 ms -> 73.3 Mbit/s / 180 ms"
+  BUILD=$BUILD "$PY" tests/offload/test_adapt.py "$MN" --long || true; } >"$OUT/adapt.txt" 2>&1
 
 "$PY" bench/offload/report.py "$OUT" docs/results/offload.md

@@ -1,7 +1,10 @@
 #!/bin/sh
 # An emulated network path between an edge and a cloud network namespace.
 #
-#   path.sh up RATE_MBIT RTT_MS     create it (needs root and iproute2)
+#   path.sh up RATE_MBIT RTT_MS [LATER_RTT_MS]
+#                                   create it (needs root and iproute2)
+#   path.sh change RATE_MBIT        the rate becomes RATE_MBIT and the RTT
+#                                   LATER_RTT_MS (a path that changes mid-run)
 #   path.sh down                    remove it
 #   path.sh exec edge|cloud CMD...  run a command on one side
 #
@@ -17,16 +20,21 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=${BUILD:-build}
 RELAY="$ROOT/$BUILD/bench/netem/delayrelay"
-E=eexnet-edge C=eexnet-cloud W=eexnet-wan
-PIDFILE=/tmp/eexnet-relay.pid
+# EEXNET names the namespaces (default eexnet), so two runs on one machine
+# can each have their own path.
+N=${EEXNET:-eexnet}
+E=$N-edge C=$N-cloud W=$N-wan
+PIDFILE=/tmp/$N-relay.pid
 
 down() {
     if [ -f "$PIDFILE" ]; then kill "$(cat "$PIDFILE")" 2>/dev/null || true; rm -f "$PIDFILE"; fi
     for ns in $E $C $W; do ip netns del $ns 2>/dev/null || true; done
 }
 
+burst() { awk "BEGIN { b = $1 * 1e6 / 8 / 1000; if (b < 1600) b = 1600; printf \"%d\", b }"; }
+
 up() {
-    rate=$1 rtt=$2
+    rate=$1 rtt=$2 later=${3:-}
     down
     ip netns add $E
     ip netns add $C
@@ -40,23 +48,44 @@ up() {
     ip -n $C link set c0 up
     ip -n $W link set wa up
     ip -n $W link set wb up
-    # rate: a token bucket on each sender; burst a few frames, queue up to 1 s
-    ip netns exec $E tc qdisc add dev e0 root tbf rate "${rate}mbit" burst 16kb latency 1000ms
-    ip netns exec $C tc qdisc add dev c0 root tbf rate "${rate}mbit" burst 16kb latency 1000ms
+    # rate: a token bucket on each sender, queue up to 1 s. Its burst is what
+    # the link carries in 1 ms (at least one full frame): a larger bucket
+    # lets a whole small request through at once, after an idle gap, and the
+    # path would not serialise it at its rate (16 KB did: a 0.8 KB frame at
+    # 0.1 Mbit/s took no time at all)
+    b=$(burst "$rate")
+    ip netns exec $E tc qdisc add dev e0 root tbf rate "${rate}mbit" burst "$b" latency 1000ms
+    ip netns exec $C tc qdisc add dev c0 root tbf rate "${rate}mbit" burst "$b" latency 1000ms
     half=$(awk "BEGIN { print $rtt / 2 }")
-    ip netns exec $W "$RELAY" wa wb "$half" "$half" 2>/tmp/eexnet-relay.log &
+    lhalf=
+    [ -z "$later" ] || lhalf="$(awk "BEGIN { print $later / 2 }")"
+    # the relay at a real-time priority: it uses little CPU, and on a loaded
+    # machine a late wake-up would add its scheduling delay to the path
+    # (measured at load 8 on 2 cores: ACKs up to 17 ms late on a 216 ms path)
+    rt=
+    if command -v chrt >/dev/null 2>&1 && chrt -f 20 true 2>/dev/null; then rt="chrt -f 20"; fi
+    ip netns exec $W $rt "$RELAY" wa wb "$half" "$half" ${lhalf:+$lhalf $lhalf} >/dev/null 2>/tmp/$N-relay.log &
     echo $! >"$PIDFILE"
     sleep 0.3
-    kill -0 "$(cat "$PIDFILE")" || { cat /tmp/eexnet-relay.log; exit 1; }
+    kill -0 "$(cat "$PIDFILE")" || { cat /tmp/$N-relay.log; exit 1; }
+}
+
+change() {
+    for side in "$E e0" "$C c0"; do
+        set -- $side
+        ip netns exec $1 tc qdisc change dev $2 root tbf rate "${rate}mbit" burst "$(burst "$rate")" latency 1000ms
+    done
+    kill -USR1 "$(cat "$PIDFILE")"
 }
 
 case "${1:-}" in
 up) shift; up "$@" ;;
+change) rate=$2; change ;;
 down) down ;;
 exec)
     shift
     side=$1
     shift
     if [ "$side" = edge ]; then exec ip netns exec $E "$@"; else exec ip netns exec $C "$@"; fi ;;
-*) echo "usage: path.sh up RATE_MBIT RTT_MS | down | exec edge|cloud CMD..." >&2; exit 2 ;;
+*) echo "usage: path.sh up RATE_MBIT RTT_MS [LATER_RTT_MS] | change RATE_MBIT | down | exec edge|cloud CMD..." >&2; exit 2 ;;
 esac

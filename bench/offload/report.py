@@ -7,10 +7,11 @@ bench/netem/experiment.sh leaves in build/offload-exp.
 import json
 import os
 import platform
+import subprocess
 import sys
 
 PATHS = [(93.6, 10), (73.3, 180), (60, 216)]
-CODECS = ["f32", "f16", "i8"]
+CODECS = ["f32", "f16", "i8", "q4"]
 PAPER_LATENCY_S = 0.37
 
 
@@ -130,8 +131,9 @@ def main():
     else:
         w("Two network namespaces (edge, cloud) joined through a third that holds `bench/netem/delayrelay`: it "
           "forwards every Ethernet frame after RTT/2 in each direction, so TCP sees the real round trip "
-          "(tc netem is not available on this kernel). A tbf qdisc on each end sets the rate. One TCP "
-          "connection per edge, reused. End-to-end latency is the whole request of an offloaded image: the "
+          "(tc netem is not available on this kernel); the relay runs SCHED_FIFO so that the loaded machine does "
+          "not delay it. A tbf qdisc on each end sets the rate, its bucket what the link carries in 1 ms. One TCP "
+          "connection per edge, reused, cubic (eex's default). End-to-end latency is the whole request of an offloaded image: the "
           "edge's detector, exits and stages to the cut, encoding, the network both ways, the cloud's rest of "
           "the network, and the decision.\n")
         models = [("fm", fm_name), ("mn", "mobilenetv2-ee-224")]
@@ -146,10 +148,7 @@ def main():
                     w(f"| {rate} Mbit/s, {rtt} ms | {mname} | {c} | {j['offloaded']} / {j['images']} | "
                       f"{j['latency_ms']['median']:.1f} ms | {j['latency_ms']['p95']:.1f} ms | {j['edge_ms']['median']:.1f} ms | "
                       f"{j['offload_ms']['median']:.1f} ms | {j['bytes_per_offload']:.0f} |")
-        w("\nOn the long paths the frame size costs more than its serialisation time: at 180 ms RTT the 26 KB "
-          "f32 MobileNetV2 frames took about 60 ms more than the 7 KB int8 ones, where 73.3 Mbit/s alone accounts "
-          "for 2 ms; TCP needs more than one window for the larger frames. The Fashion-MNIST frames cost one round "
-          "trip in f16 and int8 (1-1.9 KB) and about 20 ms more in f32 (3.6 KB) on the 180 and 216 ms paths. Smaller codecs pay off twice on slow paths.\n")
+        w("\nWhere the time goes on the long paths, and what changed: next section.\n")
         w("\nPer threshold (f16 wire): P(offload), overall accuracy, median end-to-end latency of the offloaded images.\n")
         for m, mname in models:
             j0 = load(d, f"path-10-{m}-f16.json")
@@ -168,6 +167,165 @@ def main():
                     for r in j["results"]) + " |")
             w("")
 
+    # ---- TCP: where the time went ----
+    tcp = {rtt: (load(d, f"tcp-system-{rtt}-mn.json"), load(d, f"plan-{rtt}-mn.json")) for _, rtt in PATHS}
+    if any(a and b for a, b in tcp.values()):
+        w("## Large frames on long paths: where the time went\n")
+        w("The issue's numbers (MobileNetV2-EE-224, 180 ms RTT path, f32 26 KB frames: 269 ms offload against "
+          "about 185 ms of RTT + bytes / bandwidth + cloud compute) came from TCP pacing. The system's default "
+          "congestion control here is BBR (`net.ipv4.tcp_congestion_control = bbr`). A request/reply connection "
+          "is application-limited, so BBR's bandwidth estimate is the app's own rate, and it paces every frame "
+          "at about 2 x cwnd / RTT: tcpdump on the edge showed a 13.4 KB frame leaving as 2896-byte bursts 9 ms "
+          "apart, stretched over 40 ms, on every request after the first. Cubic and Reno do not pace (without "
+          "an fq qdisc), so the edge client now sets its socket's congestion control to cubic (reno when cubic "
+          "is not allowed) before it connects (`eex_cloud_client_set_tcp_cc`; after connect BBR's pacing would "
+          "stay on), and `eex serve` sets the same on its listening socket, which accepted connections inherit "
+          "(with BBR a server's RESULT waited behind the PONG it had sent just before: PONG bytes over the "
+          "app-limited pacing rate, about 5 ms on the 10 ms path). Medians of offloaded requests, MobileNetV2-EE-224 cut 2 `backbone.14`, "
+          f"{tcp[10][1]['runs'] if tcp[10][1] else '?'} requests each, "
+          "wire bound = the median over requests of RTT + the request's bytes / bandwidth + the cloud's compute "
+          "for it (the time its reply reports):\n")
+        w("| path | wire | bytes | offload, edge on the system's TCP | offload, edge on eex's default | wire bound | "
+          "cubic / bound | PING RTT | cubic / bound with PING RTT |")
+        w("|---|---|---|---|---|---|---|---|---|")
+        for rate, rtt in PATHS:
+            sysj, cub = tcp[rtt]
+            if not (sysj and cub):
+                continue
+            for wname in ("f32", "f16"):
+                a = next((r for r in sysj["paths"][0]["rows"] if r["cut"] == 2 and r["wire"] == wname), None)
+                b = next((r for r in cub["paths"][0]["rows"] if r["cut"] == 2 and r["wire"] == wname), None)
+                if not (a and b):
+                    continue
+                ma, mb = a["measured"], b["measured"]
+                w(f"| {rate} Mbit/s, {rtt} ms | {wname} | {mb['bytes']:.0f} | {ma['offload_ms']:.1f} ms "
+                  f"({sysj.get('tcp_cc', '?')}) | {mb['offload_ms']:.1f} ms ({cub.get('tcp_cc', '?')}) | "
+                  f"{mb['wire_bound_ms']:.1f} ms | {mb['offload_ms'] / mb['wire_bound_ms']:.3f} | "
+                  f"{mb['ping_ms']:.1f} ms | {mb['offload_ms'] / mb['wire_bound_ping_ms']:.3f} |")
+        steady = []
+        for rate, rtt in PATHS:
+            got = {}
+            for cc in ("system", "cubic"):
+                f = os.path.join(d, f"steady-{rtt}-{cc}.jsonl")
+                if os.path.exists(f):
+                    got[cc] = [json.loads(x) for x in open(f)][2:]
+            if len(got) == 2 and all(got.values()):
+                steady.append((rate, rtt, got))
+        if steady:
+            import statistics
+            w("\nThe table above runs every cut in turn, the 250 KB frames of cut 0 first, and those teach BBR "
+              "the path's rate, so its pacing costs little there. A steady stream of small frames, the case of an "
+              "edge at one cut, is where it hurts: bench/offload/adapt, cut 2, f16, 30 requests one after another "
+              "(medians):\n")
+            w("| path | congestion control | offload | wire bound | offload / bound |")
+            w("|---|---|---|---|---|")
+            for rate, rtt, got in steady:
+                for cc in ("system", "cubic"):
+                    rows = got[cc]
+                    off = statistics.median(r["offload_ms"] for r in rows)
+                    bound = statistics.median(rtt + r["bytes"] * 8 / (rate * 1000) + r["server_ms"] for r in rows)
+                    w(f"| {rate} Mbit/s, {rtt} ms | {rows[0]['tcp_cc']} | {off:.1f} ms | {bound:.1f} ms | "
+                      f"{off / bound:.3f} |")
+        w("\nThe PING RTT is the median round trip of a PING sent just ahead of each request on the same "
+          "connection (`eex_cloud_client_set_probe`): the path's RTT as this loaded machine delivers it, "
+          "wake-ups of the edge and the server's I/O thread included; the last column's bound uses each "
+          "request's own PING RTT instead of the nominal one.\n")
+        w("The emulation itself was the second part: the delay relay ran at normal priority, and at a load "
+          "average of 8 on 2 cores its late wake-ups delayed ACKs by up to 17 ms on the 216 ms path; it now "
+          "runs SCHED_FIFO (bench/netem/path.sh). The tbf bucket was 16 KB, which let a whole small frame "
+          "through unserialised after an idle gap; it is now what the link carries in 1 ms (at least 1600 "
+          "bytes).\n")
+        w("What a deployment sets on its side (measured with bench/netem/tcpprobe.py: one TCP connection, a "
+          "frame, a 100-byte reply, cubic set before connect, 73.3 Mbit/s / 180 ms path, medians of 7-11 "
+          "requests):\n")
+        w("- **Congestion control**: eex's client chooses cubic itself. A server that sends large replies, "
+          "or a deployment that must keep BBR, should not put the edge's traffic behind an fq qdisc (fq paces "
+          "every flow). Measured: 13.4 KB frames 224.8 ms with BBR, 180.6 ms with cubic; 26.4 KB 263.4 / "
+          "184.8 ms; 60 KB 268.3 / 186.1 ms.")
+        w("- **`net.ipv4.tcp_slow_start_after_idle=0`** on the edge: with the default 1, a connection idle "
+          "longer than its RTO (here > ~400 ms between requests) restarts from the initial window; frames "
+          "above 10 segments (14.5 KB) then cost a second round trip. Measured with 700 ms between requests: "
+          "26.4 KB 361.1 ms (1) / 187.5 ms (0); 60 KB 367.3 / 185.5 ms.")
+        w("- **`ip route change ... initcwnd 64`** on the edge's route to the cloud: the first requests on a "
+          "new connection fit the initial window. Measured first request: 26.4 KB 366.0 ms (initcwnd 10) / "
+          "185.6 ms (64); 60 KB 548.3 / 186.3 ms.")
+        w("- TCP_NODELAY (eex sets it) and one write per frame (eex writes each frame with one send) were "
+          "already in place; they were not the cause.\n")
+
+    # ---- the split planner ----
+    plans = {rtt: load(d, f"plan-{rtt}-mn.json") for _, rtt in PATHS}
+    if any(plans.values()):
+        w("## Where to cut: the split planner (`eex plan`)\n")
+        w("`eex plan MODEL --rtt MS --bandwidth MBIT` predicts, for every cut point and codec, the latency of "
+          "an offloaded image as edge time to the cut + codec time + RTT + request bytes / bandwidth + the "
+          "cloud's time for the rest, each measured on this machine (seeded random inputs, medians); with "
+          "`--measure HOST:PORT` it then sends the same requests to `eex serve` over the path (each cut's "
+          "times measured again just before its requests, since the load on this shared machine moves). "
+          "MobileNetV2-EE-224, every image offloaded:\n")
+        for rate, rtt in PATHS:
+            j = plans[rtt]
+            if not j:
+                continue
+            p = j["paths"][0]
+            rows = [r for r in p["rows"] if "measured" in r]
+            w(f"**{rate} Mbit/s, {rtt} ms RTT**\n")
+            w("| cut | wire | bytes | edge ms | cloud ms | transfer ms | predicted ms | measured median ms | error |")
+            w("|---|---|---|---|---|---|---|---|---|")
+            for r in rows:
+                m = r["measured"]
+                err = (r["request_ms"] - m["total_ms"]) / m["total_ms"]
+                w(f"| {r['cut']} `{r['cut_name']}` | {r['wire']} | {r['bytes']:.0f} | {r['edge_ms']:.1f} | "
+                  f"{r['cloud_ms']:.1f} | {r['transfer_ms']:.2f} | {r['request_ms']:.1f} | {m['total_ms']:.1f} | "
+                  f"{err * 100:+.1f}% |")
+            best = min(rows, key=lambda r: r["measured"]["total_ms"])
+            ch = next(r for r in rows if r["cut"] == p["best"]["cut"] and r["wire"] == p["best"]["wire"])
+            within = sum(abs(r["request_ms"] - r["measured"]["total_ms"]) <= 0.15 * r["measured"]["total_ms"]
+                         for r in rows)
+            cuts_ok = sorted({r["cut"] for r in rows
+                              if abs(r["request_ms"] - r["measured"]["total_ms"]) <= 0.15 * r["measured"]["total_ms"]})
+            gap = ch["measured"]["total_ms"] / best["measured"]["total_ms"] - 1
+            w(f"\nChosen: cut {ch['cut']} {ch['wire']} (predicted {ch['request_ms']:.1f} ms, measured "
+              f"{ch['measured']['total_ms']:.1f} ms); measured best: cut {best['cut']} {best['wire']} "
+              f"({best['measured']['total_ms']:.1f} ms): the choice is {gap * 100:.1f}% slower than the best. "
+              f"Predictions within 15% of the measured median: {within} of {len(rows)} rows, at cuts "
+              f"{', '.join(map(str, cuts_ok)) or 'none'}.\n")
+        pm = load(d, "plan-mn.json")
+        if pm:
+            try:
+                png = os.path.join(os.path.dirname(out), "offload-plan.png")
+                subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "plan_plot.py"),
+                                png, os.path.join(d, "plan-mn.json")] +
+                               [os.path.join(d, f"plan-{rtt}-mn.json") for _, rtt in PATHS], check=True)
+                w("The planner's prediction for the three paths (lines, one `eex plan` run for all three) and the "
+                  "measured medians (crosses, from the tables above):\n")
+                w("![expected latency against cut point per path](offload-plan.png)\n")
+            except (subprocess.CalledProcessError, OSError):
+                w("(plan plot failed)\n")
+        pf = load(d, "plan-fm.json")
+        if pf and pf.get("log"):
+            lg = pf["log"]
+            w(f"With an eval log the planner weighs the images that exit early. `{fm_name}`, the local eval's log "
+              f"({lg['images']} test images, p_tar {lg['threshold']}: accuracy {lg['accuracy'] * 100:.2f}%, "
+              "the same at every cut: the cloud finishes with the same rule), edge exit shares " +
+              ", ".join(f"exit {e['exit']} {e['share'] * 100:.1f}%" for e in pf["exits"]) + ":\n")
+            w("| path | best cut + codec | expected ms per image | offloaded request ms |")
+            w("|---|---|---|---|")
+            for p in pf["paths"]:
+                b = p["best"]
+                r = next(r for r in p["rows"] if r["cut"] == b["cut"] and r["wire"] == b["wire"])
+                w(f"| {p['mbit']:g} Mbit/s, {p['rtt_ms']:g} ms | {b['cut']} `{b['cut_name']}` {b['wire']} | "
+                  f"{b['expected_ms']:.2f} | {r['request_ms']:.2f} |")
+            w("")
+    ad = os.path.join(d, "adapt.txt")
+    if os.path.exists(ad):
+        w("## The edge choosing for itself (`--cut auto --wire auto`)\n")
+        w("bench/offload/adapt runs one edge with eex_autoplan: costs measured at start, then the path (RTT from "
+          "a PING ahead of each request, throughput from the rest of the reply time), the cloud's extra time "
+          "and the frame sizes from its own replies, smoothed; it re-plans before every request and moves when "
+          "another cut + codec is predicted at least 1% and 0.2 ms faster. tests/offload/test_adapt.py (in "
+          "`make test-offload`) changes the path after request 20; its output here:\n")
+        w("```\n" + open(ad).read().strip() + "\n```\n")
+
     # ---- acceptance figures ----
     w("## The issue's figures\n")
     if all(codec.values()):
@@ -181,6 +339,43 @@ def main():
         r = j["json_bytes_per_offload"] / j["bytes_per_offload"]
         w(f"- f16 bytes per offload: **{j['bytes_per_offload']:.0f}** against {j['json_bytes_per_offload']:.0f} bytes of "
           f"JSON float list, **1/{r:.1f}** (target <= 1/10: {'met' if r >= 10 else 'NOT met'}).")
+    pf, pmn = load(d, "plan-fm.json"), load(d, "plan-mn.json")
+
+    def elements(plan, cut):
+        if not plan:
+            return 0
+        return next((r["elements"] for r in plan["paths"][0]["rows"] if r["cut"] == cut), 0)
+    if all(codec.values()) and ans.get("q4") and ans.get("f32"):
+        ne = elements(pf, codec["q4"]["cut"])
+        changed = sum(a != b for a, b in zip(ans["q4"], ans["f32"]))
+        bits = {c: codec[c]["payload_bytes_per_offload"] * 8 / ne for c in CODECS} if ne else {}
+        w(f"- q4 wire on Fashion-MNIST (cut {codec['q4']['cut']}, {ne} elements, "
+          + ", ".join(f"{c} {bits[c]:.2f}" for c in CODECS) + " bits per element on the wire, payload after packing): "
+          f"**{changed} of {len(ans['q4'])} answers changed** against f32 (any threshold), frame "
+          f"{codec['q4']['bytes_per_offload']:.0f} bytes against {codec['f32']['bytes_per_offload']:.0f} (f32) and "
+          f"{codec['i8']['bytes_per_offload']:.0f} (i8).")
+    if all(mnc.values()):
+        mans = {c: answers(os.path.join(d, f"mn-loopback-{c}.jsonl")) for c in CODECS}
+        ne = elements(pmn, mnc["q4"]["cut"])
+        if mans["q4"] and mans["f32"] and ne:
+            changed = sum(a != b for a, b in zip(mans["q4"], mans["f32"]))
+            changed8 = sum(a != b for a, b in zip(mans["i8"], mans["f32"]))
+            w(f"- q4 wire on MobileNetV2-EE-224 (random weights, cut {mnc['q4']['cut']}, {ne} elements): "
+              f"{mnc['q4']['payload_bytes_per_offload'] * 8 / ne:.2f} bits per element (i8 "
+              f"{mnc['i8']['payload_bytes_per_offload'] * 8 / ne:.2f}, f16 {mnc['f16']['payload_bytes_per_offload'] * 8 / ne:.2f}); "
+              f"**{changed} of {len(mans['q4'])} answers changed** against f32 (i8: {changed8}).")
+    for rate, rtt in PATHS:
+        j = load(d, f"plan-{rtt}-mn.json")
+        if not j:
+            continue
+        r = next((r for r in j["paths"][0]["rows"] if r["cut"] == 2 and r["wire"] == "f16"), None)
+        if r:
+            m = r["measured"]
+            q = m["offload_ms"] / m["wire_bound_ms"]
+            w(f"- {rate} Mbit/s, {rtt} ms path, MobileNetV2-EE-224 f16 (cut 2): median offload **{m['offload_ms']:.1f} ms** "
+              f"against RTT + bytes / bandwidth + measured cloud compute {m['wire_bound_ms']:.1f} ms: **{q:.3f}x** "
+              f"(target <= 1.10: {'met' if q <= 1.10 else 'NOT met'}); against the PING-measured RTT "
+              f"{m['offload_ms'] / m['wire_bound_ping_ms']:.3f}x.")
     jl = load(d, "load-full.json")
     if jl:
         w(f"- 64 concurrent edge clients x 100 requests on loopback: {jl['correct']}/{jl['requests']} answered correctly, "
@@ -245,7 +440,7 @@ def main():
                     vals.append(src[c]["bytes_per_offload"])
                 names.append(f"{label}\nJSON")
                 vals.append(src["f32"]["json_bytes_per_offload"])
-        ax[1].bar(range(len(vals)), vals, color=["C0", "C1", "C2", "gray"] * (len(vals) // 4))
+        ax[1].bar(range(len(vals)), vals, color=([f"C{i}" for i in range(len(CODECS))] + ["gray"]) * (len(vals) // (len(CODECS) + 1)))
         ax[1].set_xticks(range(len(vals)))
         ax[1].set_xticklabels(names, fontsize=7)
         ax[1].set_yscale("log")
