@@ -185,7 +185,7 @@ test-abi: $(BUILD)/libeex.so $(BUILD)/eex
 	BUILD=$(BUILD) sh tests/abi/run.sh
 
 test: deps all
-	$(MAKE) test-unit test-converter test-cli test-sysinfo test-ee test-export test-parity test-pipeline test-thresholds \
+	$(MAKE) test-unit test-abi test-converter test-cli test-sysinfo test-ee test-export test-parity test-pipeline test-thresholds \
 	        test-zoo test-onnx-node
 	$(MAKE) BLAS=none test-unit test-parity
 	$(MAKE) test-offload test-arm
