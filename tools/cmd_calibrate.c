@@ -55,7 +55,6 @@ static int parse(int argc, char **argv, opts *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const int has_val = i + 1 < argc;
-        char *end;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(help, stdout);
             return -1;
@@ -85,8 +84,7 @@ static int parse(int argc, char **argv, opts *o)
             if ((o->threads = cli_parse_int(argv[++i], 1, 256)) < 0)
                 return cli_usage("calibrate", "--threads takes an integer from 1 to 256, not '%s'", argv[i]);
         } else if (!strcmp(a, "--seed") && has_val) {
-            o->seed = strtoull(argv[++i], &end, 10);
-            if (*end || argv[i][0] == '-' || end == argv[i])
+            if (cli_parse_u64(argv[++i], &o->seed))
                 return cli_usage("calibrate", "--seed takes a non-negative integer, not '%s'", argv[i]);
         } else if (!strcmp(a, "--json"))
             o->json = 1;

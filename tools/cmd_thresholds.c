@@ -140,8 +140,7 @@ static int parse(int argc, char **argv, opts *o)
             if ((o->bootstrap = cli_parse_int(argv[++i], 0, 100000)) < 0)
                 return cli_usage("thresholds", "--bootstrap takes an integer from 0 to 100000, not '%s'", argv[i]);
         } else if (!strcmp(a, "--seed") && has_val) {
-            o->seed = strtoull(argv[++i], &end, 10);
-            if (*end || argv[i][0] == '-' || end == argv[i])
+            if (cli_parse_u64(argv[++i], &o->seed))
                 return cli_usage("thresholds", "--seed takes a non-negative integer, not '%s'", argv[i]);
         } else if (!strcmp(a, "--json"))
             o->json = 1;
