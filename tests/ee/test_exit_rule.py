@@ -14,11 +14,9 @@ At p_tar 0.99 nothing passes, so the tie decides: exit 1, class 1, on every path
     test_exit_rule.py BUILD
 """
 
-import gzip
 import json
 import os
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -32,6 +30,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "export"))
 sys.path.insert(0, os.path.join(ROOT, "train"))
 import test_export as tx  # noqa: E402
 import eval_torch  # noqa: E402
+from variants import write_idx  # noqa: E402  (the dataset writer train/ uses)
 
 torch = tx.torch
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
@@ -65,12 +64,6 @@ def make_model(biases, path):
     spec["cuts"] = [model.exit_at[0]]     # the edge keeps exit 1, the cloud the rest
     tx.eex_export.export(model, spec, path)
     return model
-
-
-def write_idx(path, arr):
-    head = struct.pack(">HBB", 0, 8, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(head + arr.astype(np.uint8).tobytes())
 
 
 def free_port():

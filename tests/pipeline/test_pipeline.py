@@ -12,17 +12,18 @@ shipped models/fmnist-ee.* are untouched.
 """
 
 import argparse
-import gzip
 import hashlib
 import json
 import os
-import struct
 import subprocess
 import sys
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "train"))
+from data import read_idx  # noqa: E402  (the reader and writer train/ uses)
+from variants import write_idx  # noqa: E402
 FMNIST = os.environ.get("FMNIST_DIR", "/usr/share/datasets/fashion-mnist")
 KEEP = [0, 1, 5, 7, 8]
 NAMES = ["top", "trouser", "sandal", "sneaker", "bag"]
@@ -39,19 +40,6 @@ def check(label, cond, detail=""):
     else:
         failed += 1
         print(f"FAIL  {label} {detail}")
-
-
-def read_idx(path):
-    raw = gzip.open(path).read()
-    ndim = raw[3]
-    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-def write_idx(path, arr):
-    head = struct.pack(">HBB", 0, 8, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
-        f.write(head + np.ascontiguousarray(arr, np.uint8).tobytes())
 
 
 def make_dataset(out):
