@@ -64,7 +64,7 @@ endif
 LIB_CFLAGS := -fvisibility=hidden
 EEX_VERSION := $(shell sed -n 's/.*EEX_VERSION_STRING "\(.*\)"/\1/p' include/eex.h)
 EEX_SOMAJOR := $(firstword $(subst ., ,$(EEX_VERSION)))
-LIB_SRC := $(wildcard engine/*.c weights/*.c branches/*.c kernels/*.c kernels/ref/*.c)
+LIB_SRC := $(wildcard base/*.c engine/*.c weights/*.c branches/*.c kernels/*.c kernels/ref/*.c)
 CLI_SRC := $(wildcard tools/*.c)
 
 .DEFAULT_GOAL := all
@@ -86,7 +86,7 @@ DEPS_PKGS := build-essential pkg-config git libopenblas-dev libstb-dev libcriter
              gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user nodejs haproxy \
              dataset-fashion-mnist libonnx-testdata strace
 
-.PHONY: all deps print-deps test test-abi test-unit test-parity test-converter test-cli test-ee test-asan test-tsan test-zoo test-onnx-node install clean help
+.PHONY: all deps print-deps test test-layers test-abi test-unit test-parity test-converter test-cli test-ee test-asan test-tsan test-zoo test-onnx-node install clean help
 
 all: $(BUILD)/libeex.a $(BUILD)/libeex.so $(BUILD)/eex
 
@@ -184,8 +184,13 @@ test-cli: $(BUILD)/eex
 test-abi: $(BUILD)/libeex.so $(BUILD)/eex
 	BUILD=$(BUILD) sh tests/abi/run.sh
 
+# No include climbs a layer (base <- weights, kernels <- branches <- engine <- offload;
+# tools/ only the public API): docs/architecture.md, Layout.
+test-layers:
+	sh tests/layers/check.sh
+
 test: deps all
-	$(MAKE) test-unit test-abi test-converter test-cli test-sysinfo test-ee test-export test-parity test-pipeline test-thresholds \
+	$(MAKE) test-layers test-unit test-abi test-converter test-cli test-sysinfo test-ee test-export test-parity test-pipeline test-thresholds \
 	        test-zoo test-onnx-node
 	$(MAKE) BLAS=none test-unit test-parity
 	$(MAKE) test-offload test-arm

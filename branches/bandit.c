@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../engine/status.h"
+#include "../base/status.h"
 
 eex_status eex_bandit_new(const eex_adaptive_opts *o, int n_contexts, eex_bandit **out)
 {

@@ -2,7 +2,7 @@
  * normalised entropy. The exit rule compares it strictly: conf > p_tar. */
 #include <math.h>
 
-#include "../engine/status.h"
+#include "../base/status.h"
 #include "eex.h"
 
 eex_status eex_confidence(const float *logits, int n, float temperature, eex_metric metric, float *confidence,

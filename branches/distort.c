@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "../engine/status.h"
+#include "../base/status.h"
 #include "eex.h"
 
 static const uint64_t GOLDEN = 0x9E3779B97F4A7C15ull;

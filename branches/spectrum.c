@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "../engine/status.h"
+#include "../base/status.h"
 #include "eex.h"
 
 eex_status eex_spectrum_u8(const uint8_t *img, int h, int w, int c, uint8_t *out)

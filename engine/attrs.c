@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "status.h"
+#include "../base/status.h"
 
 eex_status eex_attrs_only(const eex_fnode *node, const char *const *allowed)
 {

@@ -6,8 +6,8 @@
 #include "attrs.h"
 #include "graph.h"
 #include "pack.h"
-#include "status.h"
-#include "strmap.h"
+#include "../base/status.h"
+#include "../base/strmap.h"
 
 typedef struct binder {
     eex_model *m;

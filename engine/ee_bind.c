@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "graph.h"
-#include "status.h"
+#include "../base/status.h"
 
 typedef struct ee_ctx {
     eex_model *m;

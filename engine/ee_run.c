@@ -13,7 +13,7 @@
 #include "../weights/metawrite.h"
 #include "ee_result.h"
 #include "session.h"
-#include "status.h"
+#include "../base/status.h"
 
 static double now_ms(void)
 {

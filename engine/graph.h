@@ -8,9 +8,9 @@
 
 #include "../kernels/kernels.h"
 #include "../weights/eexfile.h"
-#include "arena.h"
+#include "../base/arena.h"
 #include "eex.h"
-#include "ops.h"
+#include "../base/ops.h"
 
 typedef struct eex_value {
     const char *name;

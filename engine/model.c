@@ -2,9 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../weights/half.h"
+#include "../base/half.h"
 #include "graph.h"
-#include "status.h"
+#include "../base/status.h"
 
 /* float16 tensors get a float32 copy that everything but the float16 dense
  * kernel reads (the conversion is exact), so the graph checks, the

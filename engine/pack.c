@@ -13,7 +13,7 @@
 #include "../kernels/dispatch.h"
 #include "../kernels/winograd.h"
 #include "graph.h"
-#include "status.h"
+#include "../base/status.h"
 
 /* Winograd F(4x4, 3x3) for a 3x3 stride-1 conv (kernels/winograd.h): 4x
  * fewer multiply-adds, plus transforms costing about 2 * (ic + oc) * 36 adds

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "session.h"
-#include "status.h"
+#include "../base/status.h"
 
 /* Bilinear resize of one channel: out = f(v), v the interpolated value on
  * the 0..255 scale, in float as docs/distortions.md spells it out. */

@@ -9,7 +9,7 @@
 #include "../branches/bandit.h"
 #include "planner.h"
 #include "session.h"
-#include "status.h"
+#include "../base/status.h"
 
 static double now_ms(void)
 {

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "../engine/ops.h"
+#include "../base/ops.h"
 
 typedef struct eex_act_params {
     eex_act act;

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../weights/half.h"
+#include "../base/half.h"
 #include "kernels.h"
 
 #define SC_MAX_BLOCKS 12

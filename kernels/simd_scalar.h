@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../weights/half.h"
+#include "../base/half.h"
 
 #define EEX_ISA_SUFFIX scalar
 #define EEX_ISA_NAME "scalar"

@@ -15,7 +15,7 @@ FUZZ_TOOLS   := tools/idx.c tools/npy.c tools/image.c tools/budget.c tools/stb_i
 .PHONY: fuzz fuzz-build test-fuzz-regress
 
 ifneq ($(BUILD),$(FUZZ_DIR))
-$(FUZZ_DIR)/libeex.a: $(LIB_SRC) $(wildcard include/*.h engine/*.h kernels/*.h weights/*.h offload/*.h)
+$(FUZZ_DIR)/libeex.a: $(LIB_SRC) $(wildcard include/*.h base/*.h engine/*.h kernels/*.h weights/*.h offload/*.h)
 	$(MAKE) --no-print-directory BUILD=$(FUZZ_DIR) CC=$(FUZZ_CC) BLAS=none \
 	    EXTRA_CFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" $(FUZZ_DIR)/libeex.a
 endif

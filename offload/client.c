@@ -23,7 +23,7 @@
 
 #include "../engine/ee_result.h"
 #include "../engine/session.h"
-#include "../engine/status.h"
+#include "../base/status.h"
 #include "offload.h"
 
 #define REPLY_CAP 1024  /* the largest reply body: an ERROR with a 512-byte reason */

@@ -1,9 +1,9 @@
 /* Tensor codecs of the wire: f32 (exact), f16 (IEEE binary16, round to
- * nearest even, weights/half.c) and int8 (per-tensor scale and zero point). */
+ * nearest even, base/half.c) and int8 (per-tensor scale and zero point). */
 #include <math.h>
 #include <string.h>
 
-#include "../engine/status.h"
+#include "../base/status.h"
 #include "offload.h"
 
 eex_status eex_i8_params(const float *x, size_t n, float *scale, int32_t *zero_point)

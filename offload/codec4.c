@@ -11,7 +11,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../engine/status.h"
+#include "../base/status.h"
 #include "offload.h"
 
 size_t eexw_raw_bytes(int dtype, size_t elems, size_t groups)

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../engine/status.h"
+#include "../base/status.h"
 #include "offload.h"
 
 eex_status eex_key_read(const char *path, uint8_t *key, size_t cap, size_t *len)

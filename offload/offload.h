@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../weights/half.h"
+#include "../base/half.h"
 #include "eex.h"
 
 /* ---- frames ---- */
@@ -174,7 +174,7 @@ void eexw_put_f32(uint8_t *p, float v);
 float eexw_f32(const uint8_t *p);
 
 /* ---- codecs ---- */
-/* IEEE binary16 <-> binary32: weights/half.h */
+/* IEEE binary16 <-> binary32: base/half.h */
 /* int8 parameters for a tensor: range [min(x, 0), max(x, 0)] over 256 steps,
  * so 0 is exact. EEX_ERR_NUMERIC for a non-finite value. */
 eex_status eex_i8_params(const float *x, size_t n, float *scale, int32_t *zero_point);

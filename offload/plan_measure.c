@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../engine/status.h"
+#include "../base/status.h"
 #include "offload.h"
 
 #define IMAGES 8  /* distinct inputs the timings cycle over */

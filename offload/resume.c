@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "../engine/session.h"
-#include "../engine/status.h"
+#include "../base/status.h"
 #include "offload.h"
 
 static int cmp_int(const void *a, const void *b)

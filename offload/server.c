@@ -37,7 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../engine/status.h"
+#include "../base/status.h"
 #include "offload.h"
 
 enum { C_FREE = 0, C_READ, C_WORK, C_WRITE };

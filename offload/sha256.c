@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "../engine/session.h"
-#include "../engine/status.h"
+#include "../base/status.h"
 #include "offload.h"
 
 static const uint32_t K[64] = {

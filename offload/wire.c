@@ -10,7 +10,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#include "../weights/crc32.h"
+#include "../base/crc32.h"
 #include "offload.h"
 
 void eexw_put_f32(uint8_t *p, float v)

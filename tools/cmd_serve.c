@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../engine/status.h"
+#include "../base/status.h"
 #include "../offload/offload.h"
 #include "cli.h"
 #include "offload_cli.h"

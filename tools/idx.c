@@ -7,7 +7,7 @@
 
 #include <stb/stb_image.h>
 
-#include "../weights/crc32.h"
+#include "../base/crc32.h"
 #include "budget.h"
 
 static int fail(char *err, size_t errlen, const char *msg)

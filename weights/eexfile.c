@@ -8,10 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../engine/ops.h"
-#include "../engine/status.h"
-#include "../engine/strmap.h"
-#include "crc32.h"
+#include "../base/ops.h"
+#include "../base/status.h"
+#include "../base/strmap.h"
+#include "../base/crc32.h"
 
 /* A read cursor over one section. Every read checks the remaining length first,
  * so a short section is EEX_ERR_TRUNCATED naming the section and the field. */

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../engine/arena.h"
+#include "../base/arena.h"
 #include "eex.h"
 
 #define EEX_FILE_MAGIC "EEXMODEL"

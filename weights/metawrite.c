@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../engine/status.h"
-#include "crc32.h"
+#include "../base/status.h"
+#include "../base/crc32.h"
 
 typedef struct buf {
     unsigned char *p;

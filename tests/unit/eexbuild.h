@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../weights/crc32.h"
+#include "../../base/crc32.h"
 
 typedef struct tb_buf {
     unsigned char *p;

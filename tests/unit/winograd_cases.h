@@ -29,7 +29,7 @@
 
 #include "../../kernels/dispatch.h"
 #include "../../kernels/kernels.h"
-#include "../../weights/half.h"
+#include "../../base/half.h"
 
 static uint64_t sc_rng = 0x9E3779B97F4A7C15ull;
 static uint32_t sc_rnd(void)
