@@ -7,8 +7,6 @@
  * exit after the cut may fire first). Batched: n tensors of one cut and
  * expert go through the layers at once; every image reads and writes only
  * its own rows of each value. */
-#include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "../engine/session.h"
