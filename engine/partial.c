@@ -115,8 +115,10 @@ eex_status eex_session_resume(eex_session *s, int cut, const float *data, const 
     r->expert = expert;
     const int E = ee->n_exits, k = E * ee->n_experts + expert;
     if ((st = eex_confidence(eex_session_value(s, ee->logits[k]), ee->n_classes, ee->temperature[k], metric,
-                             &r->confidences[E], &r->predictions[E])))
+                             &r->confidences[E], &r->predictions[E]))) {
+        s->final_ready = 0;  /* as before: a resume that failed leaves no logits readable */
         return st;
+    }
     r->n_computed = E + 1;
     eex_result_answer(r, EEX_WHERE_LOCAL, E);
     r->nodes_executed = s->nodes_executed;
