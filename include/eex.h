@@ -718,6 +718,30 @@ EEX_API void eex_autoplan_init(eex_autoplan *a, const eex_plan_costs *costs, uns
 EEX_API void eex_autoplan_choose(eex_autoplan *a, int *cut, int *wire);
 EEX_API void eex_autoplan_update(eex_autoplan *a, int cut, int wire, const eex_offload_info *info, double rtt_ms);
 
+/* One request in the automatic mode (offload/autocut.c), as `eex run` and
+ * `eex eval` with --cut auto / --wire auto do it:
+ *   eex_autoplan_next(a, client, &step);     choose; set the client's wire and
+ *                                            its PING probe (on); step->cut to run
+ *   ... eex_session_run_offload with policy.cut = step.cut ...
+ *   eex_autoplan_done(a, client, &step, &info);  the PING's (else the kernel's)
+ *                                            RTT and the reply update the plan
+ * A caller with a fixed cut may overwrite step.cut between the two (the
+ * estimate still learns from the request); a fixed wire is a one-bit mask in
+ * eex_autoplan_init. step keeps what the per-request log wants. */
+typedef struct eex_autoplan_step {
+    int cut, wire;            /* the request's cut and wire id */
+    eex_path_est path;        /* the path estimate the choice was made on */
+    double predicted_ms;      /* its predicted request latency on that path */
+    double probe_rtt_ms;      /* after done: the request's PING round trip (0: none) */
+    double tcp_rtt_ms;        /* after done: the kernel's smoothed RTT (0: no connection) */
+} eex_autoplan_step;
+EEX_API eex_status eex_autoplan_next(eex_autoplan *a, eex_cloud_client *client, eex_autoplan_step *step);
+/* Does nothing to the plan for a request that was not offloaded. */
+EEX_API void eex_autoplan_done(eex_autoplan *a, const eex_cloud_client *client, eex_autoplan_step *step,
+                               const eex_offload_info *info);
+/* "f32", "f16", "i8", "q4" for wire ids 1..EEX_WIRE_COUNT, else "?". */
+EEX_API const char *eex_wire_name(int wire);
+
 #ifdef __cplusplus
 }
 #endif
