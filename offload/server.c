@@ -50,6 +50,7 @@ typedef struct conn {
     uint8_t *buf;                  /* the whole frame: header, body, CRC */
     size_t cap, need, got;
     double frame_start, idle_since, write_start, done_at;
+    double taken_at, computed_at;  /* a worker took the frame; its run ended (the log's breakdown) */
     uint8_t *out;                  /* the reply frame */
     size_t out_cap, out_len, out_off;
     int close_after;
@@ -760,6 +761,29 @@ static int take_jobs(eex_server *s, const conn *like, int *out, int cap)
     return n;
 }
 
+/* The worker sends the reply itself, as far as the socket takes it without
+ * blocking (the connection is the worker's: the I/O thread does not poll
+ * it in C_WORK). Handing the reply to the I/O thread through the wake pipe
+ * cost a second wake-up per request: on the loaded 2 cores 1.5-8.5 ms in
+ * about 40% of the requests (docs/results/offload.md, "Large frames on
+ * long paths"). The I/O thread still finishes the write (what is left,
+ * errors) and resets the connection. Built with -DEEX_SERVE_IO_REPLY, the
+ * I/O thread writes every reply (the old path, for comparison). */
+static void worker_write(conn *c)
+{
+#ifndef EEX_SERVE_IO_REPLY
+    while (c->fd >= 0 && c->out_off < c->out_len) {
+        const ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0)
+            c->out_off += (size_t)w;
+        else if (!(w < 0 && errno == EINTR))
+            return;  /* full, or an error: the I/O thread's try_write sees it */
+    }
+#else
+    (void)c;
+#endif
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
@@ -798,11 +822,16 @@ static void *worker_main(void *arg)
                 pthread_cond_signal(&s->cv);  /* the wake-up may have been meant for another worker */
         }
         pthread_mutex_unlock(&s->mu);
+        const double taken = eex_now_ms();
+        for (int i = 0; i < n; i++)
+            s->conns[w->ci[i]].taken_at = taken;
         handle_batch(s, w, n);
         const double t = eex_now_ms();
         for (int i = 0; i < n; i++) {
             conn *c = &s->conns[w->ci[i]];
             c->ms = t - c->done_at;
+            c->computed_at = t;
+            worker_write(c);
         }
         pthread_mutex_lock(&s->mu);
         for (int i = 0; i < n; i++)
@@ -831,7 +860,7 @@ static void log_request(eex_server *s, conn *c)
         return;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    const eex_server_log_rec rec = {
+    eex_server_log_rec rec = {
         .unix_time = (double)ts.tv_sec + ts.tv_nsec / 1e9,
         .request_id = c->h.request_id,
         .peer = c->peer,
@@ -847,7 +876,13 @@ static void log_request(eex_server *s, conn *c)
         .exit = c->error ? 0 : c->exit,
         .cls = c->error ? -1 : c->cls,
         .confidence = c->error ? 0.0f : c->confidence,
+        .recv_at = c->done_at,
     };
+    if (c->computed_at > 0 && c->taken_at >= c->done_at) {  /* a worker's: the breakdown */
+        rec.queue_ms = c->taken_at - c->done_at;
+        rec.compute_ms = c->computed_at - c->taken_at;
+        rec.handoff_ms = eex_now_ms() - c->computed_at;
+    }
     s->o.log(s->o.log_user, &rec);
 }
 
@@ -875,6 +910,7 @@ static void reset_request(conn *c, double now)
     c->idle_since = now;
     c->type = 0, c->cut = c->expert = -1, c->dtype = 0, c->error = 0, c->exit = 0, c->cls = -1;
     c->confidence = 0, c->ms = 0, c->reason[0] = '\0';
+    c->taken_at = c->computed_at = 0;
     c->out_len = c->out_off = 0;
     memset(c->req_tag, 0, sizeof c->req_tag);
 }

@@ -174,13 +174,22 @@ int main(int argc, char **argv)
         const double pred = step.predicted_ms;
         const eex_path_est before = step.path;
         cloud_n += res.where == EEX_WHERE_CLOUD;
+        eex_cloud_timing tm;
+        eex_cloud_client_last_timing(cl, &tm);
         if (lf)
             fprintf(lf,
-                    "{\"i\": %d, \"start_ms\": %.3f, \"cut\": %d, \"wire\": \"%s\", \"where\": \"%s\", "
+                    "{\"i\": %d, \"id\": %llu, \"t_start\": %.3f, \"encoded\": %.3f, \"sent\": %.3f, \"pong\": %.3f, "
+                    "\"reply_head\": %.3f, \"reply\": %.3f, \"done\": %.3f, ",
+                    r, (unsigned long long)info.request_id, tm.start, tm.encoded - tm.start, tm.sent - tm.start,
+                    tm.pong > 0 ? tm.pong - tm.start : 0.0, tm.reply_head - tm.start, tm.reply - tm.start,
+                    tm.done - tm.start);
+        if (lf)
+            fprintf(lf,
+                    "\"start_ms\": %.3f, \"cut\": %d, \"wire\": \"%s\", \"where\": \"%s\", "
                     "\"est_rtt_ms\": %.3f, \"est_mbit\": %.3f, \"ping_ms\": %.3f, \"tcp_rtt_ms\": %.3f, \"predicted_ms\": %.3f, "
                     "\"total_ms\": %.3f, \"edge_ms\": %.3f, \"offload_ms\": %.3f, \"server_ms\": %.3f, \"bytes\": %zu, "
                     "\"tcp_cc\": \"%s\"}\n",
-                    r, start, cut, wname(wire), res.where == EEX_WHERE_CLOUD ? "cloud" : "degraded", before.rtt_ms,
+                    start, cut, wname(wire), res.where == EEX_WHERE_CLOUD ? "cloud" : "degraded", before.rtt_ms,
                     before.mbit, prtt, trtt, pred, info.total_ms, info.edge_ms, info.offload_ms, info.server_ms,
                     info.bytes_sent, eex_cloud_client_tcp_cc(cl));
         if (lf)
