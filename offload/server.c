@@ -764,9 +764,9 @@ static int take_jobs(eex_server *s, const conn *like, int *out, int cap)
 /* The worker sends the reply itself, as far as the socket takes it without
  * blocking (the connection is the worker's: the I/O thread does not poll
  * it in C_WORK). Handing the reply to the I/O thread through the wake pipe
- * cost a second wake-up per request: on the loaded 2 cores 1.5-8.5 ms in
- * about 40% of the requests (docs/results/offload.md, "Large frames on
- * long paths"). The I/O thread still finishes the write (what is left,
+ * cost a second wake-up per request: on the loaded 2 cores 0.9 ms on
+ * average, 2.6 ms at the 90th percentile, up to 8.5 ms (docs/results/
+ * offload.md, "The 10 ms path, step by step"). The I/O thread still finishes the write (what is left,
  * errors) and resets the connection. Built with -DEEX_SERVE_IO_REPLY, the
  * I/O thread writes every reply (the old path, for comparison). */
 static void worker_write(conn *c)
