@@ -74,6 +74,20 @@ def timeline_section(w, path):
     per = {v: ", ".join(f"{r['timeline']['ratio']:.2f} (load {r['load']:.1f})" for r in rounds if r["server"] == v)
            for v in ("before", "after")}
     w(f"\noffload / bound per round: before {per['before']}; after {per['after']}.\n")
+    nice = path.replace(".json", "_nice.json")
+    if os.path.exists(nice):
+        nr = json.load(open(nice))
+        np_ = {r["server"]: r["timeline"] for r in nr if r["round"] == "pooled"}
+        nl = [r["load"] for r in nr if r["round"] != "pooled"]
+        if set(np_) == {"before", "after"}:
+            w(f"The same, again, with both servers and the edge at nice {nr[0].get('nice', '?')} "
+              f"({len(nl) // 2} rounds, {np_['before']['n']} requests each, load {min(nl):.1f}-{max(nl):.1f}): "
+              f"offload / bound **{np_['before']['ratio']:.3f}** before (the issue's 1.24x again), "
+              f"**{np_['after']['ratio']:.3f}** after; offload medians {np_['before']['offload']:.2f} / "
+              f"{np_['after']['offload']:.2f} ms; hand-off mean {np_['before']['mean_handoff']:.2f} ms, 90th "
+              f"percentile {np_['before']['p90_handoff']:.2f} ms before. The priority did not remove the "
+              f"wake-up delays (PING 90th percentile {np_['after']['p90_ping']:.2f} ms against "
+              f"{a['p90_ping']:.2f} ms at nice 0).\n")
     return b, a
 
 
@@ -318,8 +332,8 @@ def main():
           f"{a['encode']:.2f} ms) is in the offload time and not in the bound: counted, the ratio is the "
           "fourth row. What is left is the machine's: the PING, which needs the same wake-ups, is itself "
           f"{a['ping']:.2f} ms against the nominal 10 ms, and every one of its extra wake-ups lands on a "
-          "request too. A deployment that shares the cores with batch work would give `eex serve` and the "
-          "edge process priority over it (nice, or a reserved core; not measured here). The 1.237x of the "
+          "request too. A nicer priority for `eex serve` and the edge did not help here (the run at nice -10 above): "
+          "a deployment that shares its cores with batch work needs cores of its own for them. The 1.237x of the "
           "table above came from `eex plan --measure` at another time and load (its server compute was 5.0 ms "
           "against 3.7 here): the ratio moves with the machine's load as much as with eex.\n")
 
@@ -460,6 +474,12 @@ def main():
                       f"{a['ratio_encode']:.3f}x with the edge's encoding counted in the bound; target <= 1.10: "
                       f"{'met' if a['ratio'] <= 1.10 else 'NOT met'}); the rest is wake-ups on the loaded cores "
                       f"(PING {a['ping']:.2f} ms on the 10 ms path): \"Large frames on long paths\".")
+                    nf = TIMELINE.replace(".json", "_nice.json")
+                    if os.path.exists(nf):
+                        npo = {r["server"]: r["timeline"] for r in json.load(open(nf)) if r["round"] == "pooled"}
+                        if set(npo) == {"before", "after"}:
+                            w(f"  - A second such run (at nice -10): **{npo['before']['ratio']:.3f}x** before, "
+                              f"**{npo['after']['ratio']:.3f}x** after.")
     jl = load(d, "load-full.json")
     if jl:
         w(f"- 64 concurrent edge clients x 100 requests on loopback: {jl['correct']}/{jl['requests']} answered correctly, "
