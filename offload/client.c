@@ -49,6 +49,7 @@ struct eex_cloud_client {
     size_t ping_len;
     uint8_t ping_tag[EEXW_TAG];
     double ping_sent, probe_rtt;   /* ms, monotonic; the last PONG's round trip (0: none) */
+    eex_cloud_timing tm;           /* the last request's timestamps */
     uint8_t *frame;                /* request frame buffer, sized for the largest cut */
     size_t frame_cap;
     uint8_t *raw;                  /* the encoded tensor before packing */
@@ -190,6 +191,12 @@ double eex_cloud_client_probe_rtt_ms(const eex_cloud_client *c) { return c ? c->
 
 double eex_cloud_client_tcp_rtt_ms(const eex_cloud_client *c) { return c && c->fd >= 0 ? eex_sock_rtt_ms(c->fd) : 0.0; }
 
+void eex_cloud_client_last_timing(const eex_cloud_client *c, eex_cloud_timing *t)
+{
+    if (t)
+        *t = c ? c->tm : (eex_cloud_timing){0};
+}
+
 /* Before connect: the congestion control (see eex_cloud_client_set_tcp_cc).
  * Set after connect, BBR's pacing would stay on (the kernel keeps a socket's
  * pacing once a pacing module initialised it). */
@@ -286,6 +293,7 @@ static int exchange(eex_cloud_client *c, size_t frame_len, uint64_t id, double d
     }
     if (write_all(c, c->frame, frame_len, deadline, f))
         return -1;
+    c->tm.sent = eex_now_ms();
     info->bytes_sent = frame_len;
     size_t got = 0;
     if (read_all(c, c->reply, EEXW_HEADER, deadline, &got, f))
@@ -306,6 +314,7 @@ static int exchange(eex_cloud_client *c, size_t frame_len, uint64_t id, double d
         if (c->has_key && eexw_auth_check_reply(c->reply, 0, &c->key, c->ping_tag))
             return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: PONG not authenticated", c->where);
         c->probe_rtt = at - c->ping_sent;
+        c->tm.pong = at;
         c->ping_id = 0;
         got = 0;
         if (read_all(c, c->reply, EEXW_HEADER, deadline, &got, f))
@@ -317,9 +326,11 @@ static int exchange(eex_cloud_client *c, size_t frame_len, uint64_t id, double d
                      herr == EEXW_E_VERSION ? "another protocol version's" : "not a wire");
     if ((h.type != EEXW_RESULT && h.type != EEXW_ERROR) || h.body_len > REPLY_CAP)
         return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: type %d with a %u-byte body", c->where, h.type, h.body_len);
+    c->tm.reply_head = eex_now_ms();
     const size_t trailer = eexw_trailer(h.flags);
     if (read_all(c, c->reply + EEXW_HEADER, h.body_len + trailer, deadline, &got, f))
         return -1;
+    c->tm.reply = eex_now_ms();
     info->bytes_received = EEXW_HEADER + (size_t)h.body_len + trailer;
     if (!eexw_crc_ok(c->reply, h.body_len))
         return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: CRC mismatch", c->where);
@@ -362,6 +373,7 @@ static eex_status send_until(eex_cloud_client *c, int cut, int expert, eex_metri
                              eex_offload_info *info)
 {
     const double t0 = eex_now_ms();
+    c->tm = (eex_cloud_timing){.start = t0};
     fail_t f = {0};
     if (rank < 1 || rank > EEX_MAX_RANK)
         return eex_fail(EEX_ERR_ARGUMENT, "cloud: rank %d", rank);
@@ -413,6 +425,7 @@ static eex_status send_until(eex_cloud_client *c, int cut, int expert, eex_metri
     const size_t payload = eexw_pack(c->raw, rawn / esize, esize, b + off);
     const size_t body = off + payload;
     info->payload_bytes = payload;
+    c->tm.encoded = eex_now_ms();
 
     int rc = -1;
     c->probe_rtt = 0;
@@ -457,6 +470,7 @@ static eex_status send_until(eex_cloud_client *c, int cut, int expert, eex_metri
     if (!rc) {
         c->failures = 0;
         c->retry_at = 0;
+        c->tm.done = eex_now_ms();
         return EEX_OK;
     }
     if (f.st == EEX_ERR_IO || f.st == EEX_ERR_FORMAT || f.st == EEX_ERR_NOT_FOUND || f.st == EEX_ERR_VERSION) {

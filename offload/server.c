@@ -42,7 +42,7 @@ static void log_request(eex_server *s, conn *c)
         return;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    const eex_server_log_rec rec = {
+    eex_server_log_rec rec = {
         .unix_time = (double)ts.tv_sec + ts.tv_nsec / 1e9,
         .request_id = c->h.request_id,
         .peer = c->peer,
@@ -58,7 +58,13 @@ static void log_request(eex_server *s, conn *c)
         .exit = c->error ? 0 : c->exit,
         .cls = c->error ? -1 : c->cls,
         .confidence = c->error ? 0.0f : c->confidence,
+        .recv_at = c->done_at,
     };
+    if (c->computed_at > 0 && c->taken_at >= c->done_at) {  /* a worker's: the breakdown */
+        rec.queue_ms = c->taken_at - c->done_at;
+        rec.compute_ms = c->computed_at - c->taken_at;
+        rec.handoff_ms = eex_now_ms() - c->computed_at;
+    }
     s->o.log(s->o.log_user, &rec);
 }
 
@@ -86,6 +92,7 @@ static void reset_request(conn *c, double now)
     c->idle_since = now;
     c->type = 0, c->cut = c->expert = -1, c->dtype = 0, c->error = 0, c->exit = 0, c->cls = -1;
     c->confidence = 0, c->ms = 0, c->reason[0] = '\0';
+    c->taken_at = c->computed_at = 0;
     c->out_len = c->out_off = 0;
     memset(c->req_tag, 0, sizeof c->req_tag);
 }

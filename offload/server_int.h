@@ -22,6 +22,7 @@ typedef struct conn {
     uint8_t *buf;                  /* the whole frame: header, body, CRC */
     size_t cap, need, got;
     double frame_start, idle_since, write_start, done_at;
+    double taken_at, computed_at;  /* a worker took the frame; its run ended (the log's breakdown) */
     uint8_t *out;                  /* the reply frame */
     size_t out_cap, out_len, out_off;
     int close_after;

@@ -37,6 +37,9 @@ typedef struct image_rec {
     double total_ms, offload_ms, edge_ms;
     size_t bytes;
     char reason[96];
+    int edge_exits;          /* the exits before this image's cut (--cut auto: its own) */
+    int planned;             /* --cut/--wire auto: plan holds its request's choice */
+    eex_autoplan_step plan;
 } image_rec;
 
 typedef struct thr_stats {
@@ -60,6 +63,7 @@ typedef struct cloud_eval {
     long json_samples;
     float *tensor;
     size_t tensor_cap;
+    cli_auto autop;              /* --cut auto / --wire auto */
 } cloud_eval;
 
 /* The policy for one threshold on one recorded image, by the exit rule every
@@ -298,7 +302,7 @@ static void write_log(FILE *f, const eex_model *m, const eval_opts *o, long inde
     for (int t = 0; t < o->n_thr; t++) {
         where[t] = 0;
         eval_thr_name(o, t, name[t], sizeof name[t]);
-        const int k = ce ? decide_cloud(r, E, ce->edge_exits, o->thv[t], &ans[t], &where[t]) : decide(r, E, o->thv[t], &ans[t]);
+        const int k = ce ? decide_cloud(r, E, r->edge_exits, o->thv[t], &ans[t], &where[t]) : decide(r, E, o->thv[t], &ans[t]);
         fprintf(f, "%s\"%s\": %d", t ? ", " : "", name[t], k + 1);
     }
     fputs("}, \"answer\": {", f);
@@ -314,6 +318,8 @@ static void write_log(FILE *f, const eex_model *m, const eval_opts *o, long inde
         if (r->sent) {
             fprintf(f, ", \"latency_ms\": %.3f, \"edge_ms\": %.3f, \"offload_ms\": %.3f, \"bytes\": %zu", r->total_ms,
                     r->edge_ms, r->offload_ms, r->bytes);
+            if (r->planned)
+                cli_auto_json(f, &r->plan);
             if (r->degraded) {
                 fputs(", \"reason\": ", f);
                 cli_json_string(f, r->reason);
@@ -375,8 +381,21 @@ static void report(const eval_opts *o, const eex_model *m, long N, int E, const 
             const double jpo = ce->json_samples ? ce->json_bytes_sum / (double)ce->json_samples : 0.0;
             printf(", \"cloud\": ");
             cli_json_string(stdout, ce->where);
-            printf(", \"wire\": \"%s\", \"cut\": %d, \"cut_name\": ", cli_wire_name(o->wire), ce->cut);
+            printf(", \"wire\": \"%s\", \"cut\": %d, \"cut_name\": ",
+                   ce->autop.on ? eex_wire_name(ce->autop.plan.wire ? ce->autop.plan.wire : EEX_WIRE_F32) : cli_wire_name(o->wire),
+                   ce->cut);
             cli_json_string(stdout, eex_model_cut_name(m, ce->cut));
+            if (ce->autop.on)
+                printf(", \"plan\": {\"cut\": \"%s\", \"wire\": \"%s\", \"changes\": %d, \"est_rtt_ms\": %.3f, "
+                       "\"est_mbit\": %.3f, \"cloud_extra_ms\": %.3f}",
+                       o->autop.cut_auto ? "auto" : "fixed", o->autop.wire_auto ? "auto" : "fixed", ce->autop.plan.changes,
+                       ce->autop.plan.path.rtt_ms, ce->autop.plan.path.mbit, ce->autop.plan.cloud_extra);
+            if (ce->autop.on) {  /* the final costs: what the last choice was made with */
+                printf(", \"plan_final\": {\"cut\": %d, \"wire\": \"%s\", ", ce->autop.plan.cut,
+                       eex_wire_name(ce->autop.plan.wire));
+                cli_auto_costs_json(stdout, &ce->autop);
+                printf("}");
+            }
             printf(", \"edge_exits\": %d, \"offloaded\": %ld, \"latency_ms\": {\"median\": %.3f, \"p95\": %.3f}, "
                    "\"edge_ms\": {\"median\": %.3f, \"p95\": %.3f}, \"offload_ms\": {\"median\": %.3f, \"p95\": %.3f}, "
                    "\"bytes_per_offload\": %.1f, \"payload_bytes_per_offload\": %.1f, \"json_bytes_per_offload\": %.1f, "
@@ -448,8 +467,14 @@ static void report(const eval_opts *o, const eex_model *m, long N, int E, const 
                 v[n++] = ce->offload_ms[i];
         omed = percentile(v, n, 0.5);
         free(v);
-        printf("cloud %s, %s wire, cut %d '%s' (%d exits on the edge): %ld images offloaded, %ld degraded\n", ce->where,
-               cli_wire_name(o->wire), ce->cut, eex_model_cut_name(m, ce->cut), ce->edge_exits, ce->sent, ce->degraded);
+        printf("cloud %s, %s wire, cut %d '%s' (%d exits on the edge)%s: %ld images offloaded, %ld degraded\n", ce->where,
+               ce->autop.on ? eex_wire_name(ce->autop.plan.wire ? ce->autop.plan.wire : EEX_WIRE_F32) : cli_wire_name(o->wire),
+               ce->cut, eex_model_cut_name(m, ce->cut), ce->edge_exits, ce->autop.on ? " at the end" : "", ce->sent,
+               ce->degraded);
+        if (ce->autop.on)
+            printf("  plan: cut %s, wire %s; %d changes; path estimate %.2f ms RTT, %.1f Mbit/s\n",
+                   o->autop.cut_auto ? "auto" : "fixed", o->autop.wire_auto ? "auto" : "fixed", ce->autop.plan.changes,
+                   ce->autop.plan.path.rtt_ms, ce->autop.plan.path.mbit);
         printf("  end-to-end latency median %.2f ms, p95 %.2f ms (median edge %.2f ms + offload %.2f ms)\n", med, p95,
                emed, omed);
         if (ce->sent)
@@ -509,7 +534,7 @@ static int cloud_open(const eval_opts *o, const eex_model *m, long N, cloud_eval
     snprintf(ce->where, sizeof ce->where, "%s", o->cloud);
     if (!eex_model_cut_count(m))
         return cli_error("eval", "--cloud: the model has no cut points (ee.cuts)");
-    if ((rc = resolve_cut("eval", m, o->cut, &ce->cut)))
+    if ((rc = resolve_cut("eval", m, o->autop.cut_auto ? NULL : o->cut, &ce->cut)))
         return rc;
     if (ce->cut == EEX_NO_CUT)
         ce->cut = eex_model_cut_count(m) - 1;
@@ -527,13 +552,18 @@ static int cloud_open(const eval_opts *o, const eex_model *m, long N, cloud_eval
     eex_session_opts so = {.batch = 1, .threads = o->threads};
     if (st || (st = eex_session_new(m, &so, &ce->s1)))
         return cli_status("eval", st);
-    if ((rc = cli_cloud_key("eval", ce->client, o->key)))
+    if ((rc = cli_cloud_key("eval", ce->client, o->key)) ||
+        (rc = cli_auto_open("eval", m, &o->autop, ce->cut, o->wire, &ce->autop)))
         return rc;
-    int64_t d[EEX_MAX_RANK];
-    const int r = eex_model_cut_shape(m, ce->cut, d);
     ce->tensor_cap = 1;
-    for (int i = 0; i < r; i++)
-        ce->tensor_cap *= (size_t)d[i];
+    for (int c = 0; c < eex_model_cut_count(m); c++) {  /* the largest: --cut auto uses any */
+        int64_t d[EEX_MAX_RANK];
+        const int r = eex_model_cut_shape(m, c, d);
+        size_t n = 1;
+        for (int i = 0; i < r; i++)
+            n *= (size_t)d[i];
+        ce->tensor_cap = n > ce->tensor_cap ? n : ce->tensor_cap;
+    }
     ce->tensor = malloc(sizeof(float) * ce->tensor_cap);
     ce->total_ms = malloc(sizeof(double) * (size_t)N);
     ce->offload_ms = malloc(sizeof(double) * (size_t)N);
@@ -558,7 +588,14 @@ static int cloud_image(const eval_opts *o, const eex_model *m, cloud_eval *ce, l
                        const float *det, int fixed_expert, image_rec *r)
 {
     const int E = eex_model_exit_count(m);
-    r->sent = r->degraded = 0;
+    int rc;
+    r->sent = r->degraded = r->planned = 0;
+    if (ce->autop.on) {  /* this image's cut and wire */
+        if ((rc = cli_auto_next("eval", &ce->autop, ce->client, &ce->cut)))
+            return rc;
+        ce->edge_exits = eex_model_cut_exit(m, ce->cut);
+    }
+    r->edge_exits = ce->edge_exits;
     for (int k = 0; k < ce->edge_exits; k++)
         if (r->conf[k] > ce->t_max[k])
             return CLI_OK;  /* answered on the edge at every threshold */
@@ -578,6 +615,11 @@ static int cloud_image(const eval_opts *o, const eex_model *m, cloud_eval *ce, l
     eex_offload_info info;
     if ((st = eex_session_run_offload(ce->s1, ce->client, &p, &res, &info)))
         return cli_status("eval", st);
+    if (ce->autop.on) {
+        cli_auto_done(&ce->autop, ce->client, &info);
+        r->plan = ce->autop.step;
+        r->planned = 1;
+    }
     if (!info.offloaded) {  /* batch-1 numbers put an edge exit just above the threshold */
         ce->path_mismatch++;
         return CLI_OK;
@@ -733,7 +775,7 @@ int eval_run(eval_opts *o, const eex_model *m, const idx_array *images, const id
                 conf_mat[true_det][r->det_class]++;
             for (int t = 0; t < o->n_thr; t++) {
                 int ans, where = 0;
-                const int k = ce ? decide_cloud(r, E, ce->edge_exits, o->thv[t], &ans, &where) : decide(r, E, o->thv[t], &ans);
+                const int k = ce ? decide_cloud(r, E, r->edge_exits, o->thv[t], &ans, &where) : decide(r, E, o->thv[t], &ans);
                 const int offloaded = ce ? where != 0 : k >= E;
                 outage_add(&ts[t].outage, !offloaded, ans == r->label);
                 /* an image the batch-1 path answered on the edge after all (not sent) was in time */
@@ -752,6 +794,8 @@ int eval_run(eval_opts *o, const eex_model *m, const idx_array *images, const id
             }
             if (log)
                 write_log(log, m, o, first + i, r, E, ce);
+            if (log && ce && ce->autop.on)
+                fflush(log);  /* a run on a changing path is watched as it goes */
         }
         const double now = now_s();
         if (!o->quiet && now - last_progress > 2.0) {
