@@ -298,7 +298,7 @@ def silu_fusion_and_standalone():
         helper.make_node("Mul", ["a3", "s3"], ["m3"], name="mul3"),
         helper.make_node("Add", ["m3", "s3"], ["y"], name="add3"),
     ]
-    m, _ = convert(make_model(nodes, inits, ["N", c, 4, 4], opset=13), "silu")
+    m, path = convert(make_model(nodes, inits, ["N", c, 4, 4], opset=13), "silu")
     ops = [(n["op"], n["attrs"].get("act", "none")) for n in m["nodes"]]
     assert ops == [("silu", "none"), ("conv", "silu"), ("conv", "none"), ("silu", "none"),
                    ("add", "none"), ("sigmoid", "none"), ("mul", "none"), ("add", "none")], ops
@@ -314,6 +314,9 @@ def silu_fusion_and_standalone():
     with np.errstate(over="ignore"):
         got = eexref.run(m, x)["y"]
     np.testing.assert_allclose(got, a3 * s3 + s3, rtol=1e-5, atol=1e-4)
+    got = run_engine(path, x, "silu")  # the C engine: fused epilogue and unary silu
+    if got is not None:
+        np.testing.assert_allclose(got, a3 * s3 + s3, rtol=1e-5, atol=1e-4)
 
 
 @test
