@@ -489,6 +489,7 @@ void eex_exec_node(const eex_exec_ctx *s, const eex_node *nd)
         exec_unary(s, EEX_UNARY_HARDSIGMOID, nd->p0, nd->p1, count, operand_ptr(s, nd->in[0]), y);
         break;
     case EEX_OP_HARDSWISH: exec_unary(s, EEX_UNARY_HARDSWISH, 0, 0, count, operand_ptr(s, nd->in[0]), y); break;
+    case EEX_OP_SILU: exec_unary(s, EEX_UNARY_SILU, 0, 0, count, operand_ptr(s, nd->in[0]), y); break;
     case EEX_OP_TANH:
     case EEX_OP_LEAKYRELU:
     case EEX_OP_ELU:
