@@ -3,7 +3,8 @@
 # detector, test evaluation, export.
 #   make train        Fashion-MNIST (the default): writes the shipped models/fmnist-ee.eex,
 #                     .json and .pt; checkpoints and the log in train/out/ (about 30 min
-#                     on 2 idle cores). Byte for byte the committed model.
+#                     on 2 idle cores). Byte for byte the committed model on a CPU
+#                     of the kind that trained it (models/README.md).
 #   make train DATASET=DIR [LABELS=FILE] [NAME=N] [AUGMENT=hflip]
 #                     any dataset folder with the four IDX files (train/data.py says
 #                     which): everything, N-ee.eex and N-ee.json included, goes to
