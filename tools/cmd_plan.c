@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../offload/offload.h"
 #include "cli.h"
 #include "offload_cli.h"
 
