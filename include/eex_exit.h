@@ -152,6 +152,11 @@ EEX_API int eex_exit_choose(const float *confidences, const float *thresholds, i
  * non-positive temperature. */
 EEX_API eex_status eex_confidence(const float *logits, int n, float temperature, eex_metric metric, float *confidence,
                           int *cls);
+/* The probabilities of one logits vector: probs = softmax(logits / temperature),
+ * computed in double and shifted by the largest logit, as eex_confidence and
+ * eex_session_exit_probs compute them. probs may be logits (in place).
+ * EEX_ERR_NUMERIC for NaN/Inf logits or a non-positive temperature. */
+EEX_API eex_status eex_softmax(const float *logits, int n, float temperature, float *probs);
 
 /* ---- adaptive p_tar (AdaEE-like UCB; docs/thresholds.md) ----------------------
  * Per context (the detector's class; 0 without a detector) a UCB1 bandit
