@@ -169,6 +169,51 @@ static int num_array(jp *j, double *out, int cap, int *count)
 
 enum { HAVE_LABEL = 1, HAVE_CONF = 2, HAVE_PRED = 4 };
 
+/* {"SETTING": class, ...}: each answer under its setting's index in log->settings. */
+static int answers(jp *j, evlog *log, evlog_rec *r)
+{
+    if (*j->p != '{')
+        return fail(j, "expected an object");
+    j->p++;
+    ws(j);
+    if (*j->p == '}')
+        return j->p++, 0;
+    for (;;) {
+        char key[24];
+        double v;
+        ws(j);
+        if (string(j, key, sizeof key))
+            return -1;
+        ws(j);
+        if (*j->p != ':')
+            return fail(j, "expected ':'");
+        j->p++;
+        ws(j);
+        if (number(j, &v))
+            return -1;
+        if (v != floor(v) || v < 0 || v > 1e6)
+            return fail(j, "an answer that is not a class index");
+        int t = 0;
+        while (t < log->n_settings && strcmp(log->settings[t], key))
+            t++;
+        if (t == log->n_settings) {
+            if (t == EVLOG_MAX_SETTINGS)
+                return fail(j, "too many threshold settings");
+            snprintf(log->settings[t], sizeof log->settings[t], "%s", key);
+            log->n_settings++;
+        }
+        r->answer[t] = (int)v;
+        ws(j);
+        if (*j->p == ',') {
+            j->p++;
+            continue;
+        }
+        if (*j->p == '}')
+            return j->p++, 0;
+        return fail(j, "expected ',' or '}'");
+    }
+}
+
 static int line(jp *j, evlog *log, evlog_rec *r, int *have, int *nconf, int *npred)
 {
     double a[EEX_MAX_EXITS + 2];
@@ -220,6 +265,9 @@ static int line(jp *j, evlog *log, evlog_rec *r, int *have, int *nconf, int *npr
                 *nconf = n, *have |= HAVE_CONF;
             else
                 *npred = n, *have |= HAVE_PRED;
+        } else if (!strcmp(key, "answer")) {
+            if (answers(j, log, r))
+                return -1;
         } else if (!strcmp(key, "detector")) {
             char name[32];
             if (!strncmp(j->p, "null", 4))
@@ -290,6 +338,8 @@ int evlog_read(const char *path, int need_labels, evlog *out, char *err, size_t 
         evlog_rec *r = &out->r[out->n];
         memset(r, 0, sizeof *r);
         r->label = -1, r->context = -1, r->index = out->n;
+        for (int t = 0; t < EVLOG_MAX_SETTINGS; t++)
+            r->answer[t] = -1;
         jp j = {.s = buf, .p = buf, .err = what, .errlen = sizeof what};
         int have = 0, nconf = 0, npred = 0;
         if (strlen(buf) != (size_t)len)
