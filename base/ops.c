@@ -40,6 +40,7 @@ static const char *const op_names[EEX_OP_COUNT] = {
     [EEX_OP_LAYERNORM] = "layernorm",
     [EEX_OP_GLOBALMAXPOOL] = "globalmaxpool",
     [EEX_OP_LRN] = "lrn",
+    [EEX_OP_SILU] = "silu",
 };
 
 eex_op eex_op_from_name(const char *name)

@@ -41,6 +41,7 @@ typedef enum eex_op {
     EEX_OP_LAYERNORM,
     EEX_OP_GLOBALMAXPOOL,
     EEX_OP_LRN,
+    EEX_OP_SILU,  /* x * sigmoid(x) (EfficientNet's SiLU/swish) */
     EEX_OP_COUNT
 } eex_op;
 
@@ -53,7 +54,8 @@ typedef enum eex_act {
     EEX_ACT_NONE = 0,
     EEX_ACT_RELU,
     EEX_ACT_CLIP,
-    EEX_ACT_HARDSWISH
+    EEX_ACT_HARDSWISH,
+    EEX_ACT_SILU  /* x * sigmoid(x); appended: the values above are unchanged */
 } eex_act;
 
 #endif

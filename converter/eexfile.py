@@ -90,8 +90,9 @@ OPS = {
     "layernorm": (2, 3, {"epsilon": T_F64}),
     "globalmaxpool": (1, 1, {}),
     "lrn": (1, 1, {"size": T_I64, "alpha": T_F64, "beta": T_F64, "bias": T_F64}),
+    "silu": (1, 1, {}),
 }
-ACTS = ("none", "relu", "clip", "hardswish")
+ACTS = ("none", "relu", "clip", "hardswish", "silu")
 
 
 class EexError(Exception):

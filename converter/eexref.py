@@ -23,11 +23,18 @@ def _act(y, attrs):
         return np.clip(y, attrs["act_min"], attrs["act_max"])
     if act == "hardswish":
         return _hardswish(y)
+    if act == "silu":
+        return _silu(y)
     return y
 
 
 def _hardswish(x):
     return x * np.clip(x / 6 + 0.5, 0, 1)
+
+
+def _silu(x):
+    with np.errstate(over="ignore"):  # e^-x = inf below x ~ -88 gives -0, as it should
+        return x / (1 + np.exp(-x))
 
 
 def _windows(x, kh, kw, strides, dil, ho, wo):
@@ -203,6 +210,8 @@ def run(model, x):
             y = np.clip(a.get("alpha", 0.2) * x + a.get("beta", 0.5), 0, 1)
         elif op == "hardswish":
             y = _hardswish(x)
+        elif op == "silu":
+            y = _silu(x)
         elif op == "maxpool":
             y = pool(x, a, "max")
         elif op == "avgpool":

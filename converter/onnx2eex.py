@@ -7,7 +7,8 @@ The pipeline works on a small mutable graph of Node objects:
   lower     each ONNX node into eex ops, in topological order, propagating shapes
             (batch 1) so broadcasting, Reshape and Softmax can be checked
   rewrite   fold BatchNorm into conv; Mul(x, HardSigmoid(x)) -> hardswish;
-            dense + Add(bias) -> dense with bias; fuse relu/clip/hardswish into act
+            Mul(x, Sigmoid(x)) -> silu; dense + Add(bias) -> dense with bias;
+            fuse relu/clip/hardswish/silu into act
   emit      topological order, unique names, through eexfile.EexWriter
 """
 
@@ -810,22 +811,33 @@ def fold_batchnorm(g):
         ]
 
 
-def fuse_hardswish_pattern(g):
-    """Mul(x, HardSigmoid(x, 1/6, 1/2)) -> hardswish(x): torch exports hardswish so
-    below opset 14."""
+def _fuse_gate_pattern(g, gate_op, ok, op):
+    """Mul(x, gate(x)) -> op(x) when the gate's output feeds only that Mul."""
     for m in [n for n in g.nodes if n.op == "mul"]:
         for i in (0, 1):
             x, h_out = m.inputs[i], m.inputs[1 - i]
             h = g.producer(h_out)
-            if h is None or h.op != "hardsigmoid" or h.inputs[0] != x:
-                continue
-            if abs(h.attrs["alpha"] - 1 / 6) > 1e-6 or abs(h.attrs["beta"] - 0.5) > 1e-6:
+            if h is None or h.op != gate_op or h.inputs[0] != x or not ok(h):
                 continue
             if not g.single_use(h_out):
                 continue
             g.nodes.remove(h)
-            m.op, m.inputs, m.attrs = "hardswish", [x], {}
+            m.op, m.inputs, m.attrs = op, [x], {}
             break
+
+
+def fuse_hardswish_pattern(g):
+    """Mul(x, HardSigmoid(x, 1/6, 1/2)) -> hardswish(x): torch exports hardswish so
+    below opset 14."""
+    _fuse_gate_pattern(g, "hardsigmoid", lambda h: abs(h.attrs["alpha"] - 1 / 6) <= 1e-6
+                       and abs(h.attrs["beta"] - 0.5) <= 1e-6, "hardswish")
+
+
+def fuse_silu_pattern(g):
+    """Mul(x, Sigmoid(x)) -> silu(x): torch exports SiLU (EfficientNet) so, and
+    fuse_activations then folds it into the conv before it. A squeeze-excitation
+    gate, Mul(x, Sigmoid(s)) with s another value, is left alone."""
+    _fuse_gate_pattern(g, "sigmoid", lambda h: True, "silu")
 
 
 def fuse_dense_bias(g):
@@ -847,7 +859,7 @@ def fuse_dense_bias(g):
 
 
 def fuse_activations(g):
-    for a in [n for n in g.nodes if n.op in ("relu", "clip", "hardswish")]:
+    for a in [n for n in g.nodes if n.op in ("relu", "clip", "hardswish", "silu")]:
         x = a.inputs[0]
         p = g.producer(x)
         if p is None or p.op not in ("conv", "dense", "add") or not g.single_use(x) or \
@@ -881,6 +893,7 @@ def convert_graph(g):
     rewrite_ext.fuse_conv_bias(g)
     rewrite_ext.fuse_gelu(g)
     fuse_hardswish_pattern(g)
+    fuse_silu_pattern(g)
     fuse_dense_bias(g)
     fuse_activations(g)
     eliminate_dead(g)

@@ -70,6 +70,8 @@ static eex_status parse_act(const eex_fnode *fn, eex_act_params *a)
         a->act = EEX_ACT_RELU;
     else if (!strcmp(s, "hardswish"))
         a->act = EEX_ACT_HARDSWISH;
+    else if (!strcmp(s, "silu"))
+        a->act = EEX_ACT_SILU;
     else if (!strcmp(s, "clip")) {
         a->act = EEX_ACT_CLIP;
         if ((st = eex_attr_float(fn, "act_min", -3.4e38, &a->lo)) ||
@@ -478,7 +480,8 @@ static eex_status bind_node(binder *b, const eex_fnode *fn, eex_node *nd)
     case EEX_OP_CLIP:
     case EEX_OP_SIGMOID:
     case EEX_OP_HARDSIGMOID:
-    case EEX_OP_HARDSWISH: return bind_unary(b, fn, nd);
+    case EEX_OP_HARDSWISH:
+    case EEX_OP_SILU: return bind_unary(b, fn, nd);
     case EEX_OP_MAXPOOL:
     case EEX_OP_AVGPOOL: return bind_pool(b, fn, nd);
     case EEX_OP_GLOBALAVGPOOL:

@@ -1,6 +1,6 @@
-/* Filling an eex_exit_result: shared by the local executor (ee_run.c) and
- * the offload client, which applies the same answer rule (branches/exit_rule.c)
- * across the edge's exits and the cloud's classifiers. */
+/* Filling an eex_exit_result: shared by the local executor (ee_run.c,
+ * partial.c) and the offload client, which applies the same answer rule
+ * (branches/exit_rule.c) across the edge's exits and the cloud's classifiers. */
 #ifndef EEX_EE_RESULT_H
 #define EEX_EE_RESULT_H
 

@@ -1,7 +1,7 @@
 /* The early-exit executor: run with a policy (stop at the first confident
- * exit), run everything (evaluation), hand out the tensor at a cut, and
- * finish the network from a cut tensor (the cloud half). The node sets come
- * from engine/ee_bind.c; each run executes a subsequence of the planned
+ * exit), run everything (evaluation), hand out the tensor at a cut; runs that
+ * finish the network from a cut tensor are engine/partial.c's. The node sets
+ * come from engine/ee_bind.c; each run executes a subsequence of the planned
  * order, so partial runs never read a value that was overwritten. */
 #include <math.h>
 #include <stdio.h>
@@ -36,15 +36,6 @@ static void run_set(eex_session *s, const eex_exec_ctx *ctx, const eex_nodeset *
     for (int k = 0; k < set->n; k++)
         if (!s->done[set->idx[k]])
             eex_session_run_nodes(s, ctx, &set->idx[k], 1);
-}
-
-static void begin_run(eex_session *s)
-{
-    memset(s->done, 0, (size_t)s->m->n_nodes);
-    s->nodes_executed = 0;
-    s->ran = s->ee_ran = 0;
-    s->cut_ready = -1;
-    s->final_ready = 0;
 }
 
 /* Detector on image 0: class, probabilities and the expert it selects. */
@@ -127,7 +118,7 @@ eex_status eex_session_run_policy(eex_session *s, const eex_policy *p, eex_exit_
     r->detector_class = -1;
     r->cut = -1;
     r->expert = p->expert;
-    begin_run(s);
+    eex_session_begin_run(s);
     const eex_exec_ctx ctx = eex_session_ctx(s);
     if (p->expert == EEX_EXPERT_AUTO && (st = run_detector(s, &ctx, r)))
         return st;
@@ -353,49 +344,6 @@ eex_status eex_session_cut_tensor(const eex_session *s, int cut, float *dst, siz
         memcpy(shape, d, sizeof(int64_t) * (size_t)r);
     if (rank)
         *rank = r;
-    return EEX_OK;
-}
-
-eex_status eex_session_resume(eex_session *s, int cut, const float *data, const int64_t *shape, int rank, int expert,
-                              eex_metric metric, eex_exit_result *r)
-{
-    if (!s || !data || !shape || !r)
-        return eex_fail(EEX_ERR_ARGUMENT, "eex_session_resume: NULL argument");
-    const eex_model *m = s->m;
-    const eex_ee *ee = &m->ee;
-    eex_status st;
-    if ((st = need_ee(m, "resume")))
-        return st;
-    if (cut < 0 || cut >= ee->n_cuts)
-        return eex_fail(EEX_ERR_ARGUMENT, "resume: cut %d out of range (model has %d)", cut, ee->n_cuts);
-    if (expert < 0 || expert >= ee->n_experts)
-        return eex_fail(EEX_ERR_ARGUMENT, "resume: expert %d out of range (model has %d)", expert, ee->n_experts);
-    int64_t want[EEX_MAX_RANK];
-    const int wr = cut_shape(m, cut, 1, want);
-    int ok = rank == wr && shape[0] >= 1 && shape[0] <= 4096;
-    for (int d = 1; ok && d < rank; d++)
-        ok = shape[d] == want[d];
-    if (!ok)
-        return eex_fail(EEX_ERR_SHAPE, "resume: cut '%s' takes [N,%lld%s%s] tensors", m->values[ee->cut_value[cut]].name,
-                        (long long)want[1], wr == 4 ? ",H,W" : "", "");
-    if (shape[0] != s->batch && (st = eex_session_replan(s, (int)shape[0])))
-        return st;
-    begin_run(s);
-    eex_value_from_nchw(s, ee->cut_value[cut], data);
-    const eex_exec_ctx ctx = eex_session_ctx(s);
-    run_set(s, &ctx, &ee->after_cut[cut * ee->n_experts + expert]);
-    memset(r, 0, sizeof *r);
-    r->detector_class = -1;
-    r->cut = -1;
-    r->expert = expert;
-    const int E = ee->n_exits, k = E * ee->n_experts + expert;
-    if ((st = eex_confidence(eex_session_value(s, ee->logits[k]), ee->n_classes, ee->temperature[k], metric,
-                             &r->confidences[E], &r->predictions[E])))
-        return st;
-    r->n_computed = E + 1;
-    eex_result_answer(r, EEX_WHERE_LOCAL, E);
-    r->nodes_executed = s->nodes_executed;
-    s->final_ready = expert + 1;
     return EEX_OK;
 }
 

@@ -4,7 +4,8 @@
  *
  * Splits are static (eex_split) and every output element is computed by
  * exactly one task with the same arithmetic whatever the split, so results
- * are bit-identical for any thread count. */
+ * are bit-identical for any thread count. Dense layers at large batches may
+ * go through OpenBLAS instead (dense_blas.c). */
 #include "exec.h"
 
 #include "../kernels/dispatch.h"
@@ -16,10 +17,6 @@
 #include <stdlib.h>
 
 #include "../kernels/conv_fast.h"
-
-#ifndef EEX_NO_BLAS
-#include <cblas.h>
-#endif
 
 static float *value_ptr(const eex_exec_ctx *s, int v) { return (float *)(s->arena + s->offsets[v]); }
 
@@ -49,7 +46,7 @@ static const float *operand_ptr(const eex_exec_ctx *s, eex_operand o)
  * take over its share instead of waiting for it at the end of the node. */
 #define TASKS_PER_THREAD 4
 
-static int tasks_for(const eex_exec_ctx *s, int64_t bytes, int64_t units)
+int eex_exec_tasks(const eex_exec_ctx *s, int64_t bytes, int64_t units)
 {
     const int threads = eex_pool_threads(s->pool);
     if (threads == 1 || bytes < PARALLEL_MIN_BYTES)
@@ -147,7 +144,7 @@ static void run_dw(const eex_exec_ctx *s, const eex_conv_shape *cs, const float 
     }
     const int64_t rows = (int64_t)cs->n * cs->oh;
     const int64_t bytes = 4 * (int64_t)cs->n * cs->oc * ((int64_t)cs->ih * cs->iw + (int64_t)cs->oh * cs->ow);
-    eex_pool_run(s->pool, tasks_for(s, bytes, rows), dw_task, &j);
+    eex_pool_run(s->pool, eex_exec_tasks(s, bytes, rows), dw_task, &j);
 }
 
 /* ---- Winograd F(4x4, 3x3) ---- */
@@ -234,77 +231,9 @@ static void run_dense_half(const eex_exec_ctx *s, const eex_node *nd, const floa
     const eex_kernel_table *kt = eex_kernels_best();
     dense_half_job j = {.kt = kt, .nd = nd, .x = x, .y = y, .n = s->batch, .k = k, .m = m,
                         .panels = (m + kt->nr - 1) / kt->nr};
-    eex_pool_run(s->pool, tasks_for(s, 2 * (int64_t)k * m, j.panels), dense_half_task, &j);
+    eex_pool_run(s->pool, eex_exec_tasks(s, 2 * (int64_t)k * m, j.panels), dense_half_task, &j);
 }
 
-/* ---- dense through OpenBLAS (batched, float32 weights) ----
- *
- * At a large batch a dense layer is a real GEMM, where OpenBLAS's cache
- * blocking beats the built-in kernel, which streams each weight panel once
- * per tile of rows. From EEX_DENSE_BLAS_MIN images such a layer runs as
- * cblas_sgemm on the
- * file's [m][k] weights; their pages, released after packing, fault back in,
- * so a process that takes this path holds both copies of those layers. The
- * pool splits the output columns in whole blocks of DENSE_BLAS_COLS, one
- * sgemm call per block on one OpenBLAS thread (set once for the process),
- * so results do not depend on the thread count. Off by default: on the Zen 3
- * (AVX2) machine it was measured no faster than the built-in kernel at batch
- * 64 (AlexNet-EE's 9216 -> 4096 layer: 96-107 ms both) and up to 2x slower
- * at batch 16 (docs/performance.md). */
-#ifndef EEX_NO_BLAS
-#define DENSE_BLAS_COLS 512
-
-static int dense_blas_min_batch(void)
-{
-    static int v = -1;
-    if (v < 0) {
-        const char *e = getenv("EEX_DENSE_BLAS_MIN");
-        v = e && *e ? atoi(e) : 0;
-        if (v <= 0)
-            v = 1 << 30; /* unset or 0: never */
-    }
-    return v;
-}
-
-static void blas_one_thread(void) { openblas_set_num_threads(1); }
-
-typedef struct dense_blas_job {
-    int n, k, m;
-    const float *x, *w, *bias;
-    const eex_act_params *act;
-    float *y;
-} dense_blas_job;
-
-static void dense_blas_task(void *arg, int t, int n)
-{
-    const dense_blas_job *j = arg;
-    int64_t lo, hi;
-    eex_split(j->m, t, n, DENSE_BLAS_COLS, &lo, &hi);
-    for (int64_t c = lo; c < hi; c += DENSE_BLAS_COLS) {
-        const int cols = hi - c < DENSE_BLAS_COLS ? (int)(hi - c) : DENSE_BLAS_COLS;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n, cols, j->k, 1.0f, j->x, j->k,
-                    j->w + c * j->k, j->k, 0.0f, j->y + c, j->m);
-        eex_bias_act(j->n, cols, j->m, j->bias ? j->bias + c : NULL, j->act, j->y + c);
-    }
-}
-
-static int dense_uses_blas(const eex_exec_ctx *s, const eex_node *nd)
-{
-    return !nd->packed_half && nd->in[1].kind == EEX_OPND_CONST && s->batch >= dense_blas_min_batch();
-}
-
-static void run_dense_blas(const eex_exec_ctx *s, const eex_node *nd, const float *x, int k, int m, float *y)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, blas_one_thread);
-    dense_blas_job j = {.n = s->batch, .k = k, .m = m, .x = x, .w = eex_const_data(s->m, nd->in[1]),
-                        .bias = nd->n_in > 2 ? operand_ptr(s, nd->in[2]) : NULL, .act = &nd->act, .y = y};
-    const int64_t blocks = (m + DENSE_BLAS_COLS - 1) / DENSE_BLAS_COLS;
-    eex_pool_run(s->pool, tasks_for(s, 4 * (int64_t)k * m, blocks), dense_blas_task, &j);
-}
-#else
-static int dense_uses_blas(const eex_exec_ctx *s, const eex_node *nd) { return (void)s, (void)nd, 0; }
-#endif
 
 static void exec_dense(const eex_exec_ctx *s, const eex_node *nd, float *y)
 {
@@ -319,12 +248,11 @@ static void exec_dense(const eex_exec_ctx *s, const eex_node *nd, float *y)
         run_dense_half(s, nd, value_ptr(s, nd->in[0].index), x->c, out->c, y);
         return;
     }
-#ifndef EEX_NO_BLAS
-    if (dense_uses_blas(s, nd)) {
-        run_dense_blas(s, nd, value_ptr(s, nd->in[0].index), x->c, out->c, y);
+    if (eex_dense_uses_blas(s, nd)) {
+        eex_run_dense_blas(s, nd, value_ptr(s, nd->in[0].index), nd->n_in > 2 ? operand_ptr(s, nd->in[2]) : NULL,
+                           x->c, out->c, y);
         return;
     }
-#endif
     /* a dense layer is a 1x1 conv over `batch` one-pixel images */
     const eex_conv_shape cs = {.n = s->batch, .ih = 1, .iw = 1, .ic = x->c, .oh = 1, .ow = 1, .oc = out->c,
                                .kh = 1, .kw = 1, .sh = 1, .sw = 1, .dh = 1, .dw = 1, .group = 1};
@@ -368,7 +296,7 @@ static void exec_pool(const eex_exec_ctx *s, const eex_node *nd, float *y)
     const eex_kernel_table *kt = eex_kernels_best();
     pool_job j = {.fn = nd->op == EEX_OP_MAXPOOL ? kt->maxpool_f32 : kt->avgpool_f32, .ps = ps, .x = x, .y = y};
     const int64_t bytes = 4 * (int64_t)ps.n * ps.c * ((int64_t)ps.ih * ps.iw + (int64_t)ps.oh * ps.ow);
-    eex_pool_run(s->pool, tasks_for(s, bytes, (int64_t)ps.n * ps.oh), pool_task, &j);
+    eex_pool_run(s->pool, eex_exec_tasks(s, bytes, (int64_t)ps.n * ps.oh), pool_task, &j);
 }
 
 typedef struct gap_job {
@@ -430,7 +358,7 @@ static void exec_unary(const eex_exec_ctx *s, eex_unary op, float p0, float p1, 
         return;
     }
     unary_job j = {.kt = eex_kernels_best(), .op = op, .p0 = p0, .p1 = p1, .x = x, .y = y, .count = count};
-    eex_pool_run(s->pool, tasks_for(s, 8 * count, (count + 63) / 64), unary_task, &j);
+    eex_pool_run(s->pool, eex_exec_tasks(s, 8 * count, (count + 63) / 64), unary_task, &j);
 }
 
 /* ---- data movement and normalisation ---- */
@@ -477,7 +405,7 @@ static void eex_exec_more(const eex_exec_ctx *s, const eex_node *nd, float *y)
         }
         layernorm_job j = {.kt = eex_kernels_best(), .c = x->c, .eps = nd->p0, .scale = scale, .bias = bias,
                            .x = xp, .y = y, .pixels = pixels};
-        eex_pool_run(s->pool, tasks_for(s, 8 * pixels * x->c, pixels), layernorm_task, &j);
+        eex_pool_run(s->pool, eex_exec_tasks(s, 8 * pixels * x->c, pixels), layernorm_task, &j);
         break;
     }
     default: break; /* bind rejects every other op */
@@ -489,7 +417,7 @@ const char *eex_node_kernel_name(const eex_exec_ctx *s, const eex_node *nd)
     if (s->kernels == EEX_KERNELS_REF && (nd->op == EEX_OP_CONV || nd->op == EEX_OP_DENSE))
         return "ref";
     if (nd->op == EEX_OP_DENSE)
-        return nd->packed_half ? "gemv_f16" : dense_uses_blas(s, nd) ? "sgemm_blas" : "gemm";
+        return nd->packed_half ? "gemv_f16" : eex_dense_uses_blas(s, nd) ? "sgemm_blas" : "gemm";
     if (nd->op != EEX_OP_CONV)
         return eex_node_kernel_kind(nd);
     switch (nd->algo) {
@@ -551,7 +479,7 @@ void eex_exec_node(const eex_exec_ctx *s, const eex_node *nd)
         }
         binary_job j = {.kt = eex_kernels_best(), .op = nd->binop, .n = s->batch, .hw = hw, .c = out->c,
                         .a = a, .b = b, .mode = nd->bcast, .act = &nd->act, .y = y};
-        eex_pool_run(s->pool, tasks_for(s, 12 * count, (int64_t)s->batch * hw), binary_task, &j);
+        eex_pool_run(s->pool, eex_exec_tasks(s, 12 * count, (int64_t)s->batch * hw), binary_task, &j);
         break;
     }
     case EEX_OP_RELU: exec_unary(s, EEX_UNARY_RELU, 0, 0, count, operand_ptr(s, nd->in[0]), y); break;
@@ -561,6 +489,7 @@ void eex_exec_node(const eex_exec_ctx *s, const eex_node *nd)
         exec_unary(s, EEX_UNARY_HARDSIGMOID, nd->p0, nd->p1, count, operand_ptr(s, nd->in[0]), y);
         break;
     case EEX_OP_HARDSWISH: exec_unary(s, EEX_UNARY_HARDSWISH, 0, 0, count, operand_ptr(s, nd->in[0]), y); break;
+    case EEX_OP_SILU: exec_unary(s, EEX_UNARY_SILU, 0, 0, count, operand_ptr(s, nd->in[0]), y); break;
     case EEX_OP_TANH:
     case EEX_OP_LEAKYRELU:
     case EEX_OP_ELU:
@@ -582,7 +511,7 @@ void eex_exec_node(const eex_exec_ctx *s, const eex_node *nd)
             gap_job j = {.kt = eex_kernels_best(), .n = s->batch, .hw = x->h * x->w, .c = x->c,
                          .x = operand_ptr(s, nd->in[0]), .y = y};
             const int64_t bytes = 4 * (int64_t)s->batch * eex_value_elems(x);
-            eex_pool_run(s->pool, tasks_for(s, bytes, (x->c + j.kt->vl - 1) / j.kt->vl), gap_task, &j);
+            eex_pool_run(s->pool, eex_exec_tasks(s, bytes, (x->c + j.kt->vl - 1) / j.kt->vl), gap_task, &j);
         }
         break;
     case EEX_OP_FLATTEN: eex_flatten_ref(s->batch, x->h * x->w, x->c, operand_ptr(s, nd->in[0]), y); break;

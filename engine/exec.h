@@ -4,6 +4,7 @@
 #define EEX_EXEC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "graph.h"
 #include "threadpool.h"
@@ -20,6 +21,15 @@ typedef struct eex_exec_ctx {
 } eex_exec_ctx;
 
 void eex_exec_node(const eex_exec_ctx *ctx, const eex_node *node);
+/* How many pool tasks a node touching `bytes` over `units` independent
+ * pieces is split into (1: the calling thread alone). */
+int eex_exec_tasks(const eex_exec_ctx *ctx, int64_t bytes, int64_t units);
+
+/* dense_blas.c: whether a dense node runs as cblas_sgemm in this context
+ * (EEX_DENSE_BLAS_MIN; never without BLAS), and that run. */
+int eex_dense_uses_blas(const eex_exec_ctx *ctx, const eex_node *node);
+void eex_run_dense_blas(const eex_exec_ctx *ctx, const eex_node *node, const float *x, const float *bias, int k, int m,
+                        float *y);
 
 /* What the fast path runs for a node: "fast" (a kernel of the CPU's SIMD
  * table), "copy" (data movement, no arithmetic) or "ref" (a scalar reference

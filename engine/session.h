@@ -1,5 +1,8 @@
-/* The session's insides, shared by the plain executor (session.c) and the
- * early-exit executor (ee_run.c). */
+/* The session's insides, shared by the plain executor (session.c), the
+ * early-exit executor (ee_run.c) and the runs from a cut (partial.c). The run
+ * state (ran, ee_ran, cut_ready, final_ready, done, nodes_executed) is
+ * written by these three files only: offload/ finishes a network through
+ * eex_session_run_from_cut and reads values, never the run state. */
 #ifndef EEX_SESSION_H
 #define EEX_SESSION_H
 
@@ -57,5 +60,16 @@ eex_status eex_session_replan(eex_session *s, int batch);
 eex_exec_ctx eex_session_ctx(const eex_session *s);
 /* Runs the nodes of a set in order, counting them and (when profiling) timing them. */
 void eex_session_run_nodes(eex_session *s, const eex_exec_ctx *ctx, const int *nodes, int n);
+
+/* partial.c. Forgets the last run: no node done, no result readable. */
+void eex_session_begin_run(eex_session *s);
+/* A run from cut `cut`: n cut tensors (NCHW, back to back; the session is
+ * re-planned for batch n when it differs), then the nodes after the cut for
+ * the expert's final classifier and, with side_exits, the heads of every side
+ * exit after the cut. Afterwards those classifiers' logits are readable
+ * (eex_session_value of ee.logits, row b for image b) and so is the final's
+ * through eex_session_exit_logits. Errors name `what`. */
+eex_status eex_session_run_from_cut(eex_session *s, const char *what, int cut, const float *data, int n, int expert,
+                                    int side_exits);
 
 #endif

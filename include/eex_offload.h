@@ -144,6 +144,13 @@ typedef struct eex_server_log_rec {
     const char *reason;       /* "" or the error frame's reason */
     int exit, cls;            /* the cloud's choice (0, -1 on error) */
     float confidence;
+    /* where the time went (monotonic ms, eex_now_ms; the I/O thread's
+     * clock readings): frame complete -> a worker took it -> its run done ->
+     * the reply queued for writing (the log call) */
+    double recv_at;           /* the frame's last byte seen by the I/O thread */
+    double queue_ms;          /* recv_at -> a worker took it */
+    double compute_ms;        /* the worker's run (decode, layers, reply built) */
+    double handoff_ms;        /* run done -> the I/O thread queued the reply */
 } eex_server_log_rec;
 typedef void (*eex_server_log_fn)(void *user, const eex_server_log_rec *rec);
 
@@ -273,6 +280,19 @@ EEX_API double eex_cloud_client_probe_rtt_ms(const eex_cloud_client *client);
 /* The kernel's smoothed RTT of the current connection (TCP_INFO), ms; 0 when
  * there is none. */
 EEX_API double eex_cloud_client_tcp_rtt_ms(const eex_cloud_client *client);
+/* Where the client's last request spent its time: monotonic ms (eex_now_ms,
+ * the clock `eex serve --log` writes recv_at with, so the two can be joined
+ * on one machine), 0 for a point not reached. */
+typedef struct eex_cloud_timing {
+    double start;             /* eex_cloud_client_send entered (the cut tensor ready) */
+    double encoded;           /* the frame built: codec + pack */
+    double sent;              /* its last byte handed to the kernel */
+    double pong;              /* the PING's PONG read (0 without the probe) */
+    double reply_head;        /* the reply's header read */
+    double reply;             /* the whole reply read */
+    double done;              /* the reply checked and decoded */
+} eex_cloud_timing;
+EEX_API void eex_cloud_client_last_timing(const eex_cloud_client *client, eex_cloud_timing *timing);
 
 /* ---- split planner (offload/plan.c) -------------------------------------------
  * Latency of an offloaded request at cut c with wire w over a path:
@@ -344,6 +364,30 @@ typedef struct eex_autoplan {
 EEX_API void eex_autoplan_init(eex_autoplan *a, const eex_plan_costs *costs, unsigned wires);
 EEX_API void eex_autoplan_choose(eex_autoplan *a, int *cut, int *wire);
 EEX_API void eex_autoplan_update(eex_autoplan *a, int cut, int wire, const eex_offload_info *info, double rtt_ms);
+
+/* One request in the automatic mode (offload/autocut.c), as `eex run` and
+ * `eex eval` with --cut auto / --wire auto do it:
+ *   eex_autoplan_next(a, client, &step);     choose; set the client's wire and
+ *                                            its PING probe (on); step->cut to run
+ *   ... eex_session_run_offload with policy.cut = step.cut ...
+ *   eex_autoplan_done(a, client, &step, &info);  the PING's (else the kernel's)
+ *                                            RTT and the reply update the plan
+ * A caller with a fixed cut may overwrite step.cut between the two (the
+ * estimate still learns from the request); a fixed wire is a one-bit mask in
+ * eex_autoplan_init. step keeps what the per-request log wants. */
+typedef struct eex_autoplan_step {
+    int cut, wire;            /* the request's cut and wire id */
+    eex_path_est path;        /* the path estimate the choice was made on */
+    double predicted_ms;      /* its predicted request latency on that path */
+    double probe_rtt_ms;      /* after done: the request's PING round trip (0: none) */
+    double tcp_rtt_ms;        /* after done: the kernel's smoothed RTT (0: no connection) */
+} eex_autoplan_step;
+EEX_API eex_status eex_autoplan_next(eex_autoplan *a, eex_cloud_client *client, eex_autoplan_step *step);
+/* Does nothing to the plan for a request that was not offloaded. */
+EEX_API void eex_autoplan_done(eex_autoplan *a, const eex_cloud_client *client, eex_autoplan_step *step,
+                               const eex_offload_info *info);
+/* "f32", "f16", "i8", "q4" for wire ids 1..EEX_WIRE_COUNT, else "?". */
+EEX_API const char *eex_wire_name(int wire);
 
 #ifdef __cplusplus
 }

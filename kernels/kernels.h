@@ -28,6 +28,10 @@ static inline float eex_act_apply(float v, const eex_act_params *a)
         t = t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t);
         return v * t;
     }
+    case EEX_ACT_SILU:
+        /* x / (1 + e^-x): e^-x overflows to inf below x ~ -88.7 and the
+         * quotient is then -0, never NaN (the SIMD form clamps instead) */
+        return v / (1.0f + expf(-v));
     default:
         return v;
     }
@@ -120,6 +124,7 @@ typedef enum eex_unary {
     EEX_UNARY_NEG,
     EEX_UNARY_EXP,
     EEX_UNARY_SQRT,
+    EEX_UNARY_SILU,       /* x * sigmoid(x) */
     EEX_UNARY_COUNT
 } eex_unary;
 /* p0, p1: clip min/max, hardsigmoid alpha/beta, leakyrelu/elu alpha. */

@@ -62,7 +62,7 @@ static void sc_fill_nan(float *a, size_t n)
 
 static eex_act_params sc_act(sc_ctx *c)
 {
-    eex_act_params a = {.act = (eex_act)sc_int(c, 0, 3), .lo = 0.0f, .hi = 6.0f};
+    eex_act_params a = {.act = (eex_act)sc_int(c, 0, EEX_ACT_SILU), .lo = 0.0f, .hi = 6.0f};
     if (a.act == EEX_ACT_CLIP && sc_int(c, 0, 1))
         a.lo = -0.5f, a.hi = 0.75f;
     return a;
@@ -365,9 +365,10 @@ static int sc_unary(sc_ctx *c, const eex_kernel_table *kt, char *msg, size_t cap
     const int k = sc_slices(c, count, 1, cuts);
     for (int i = 0; i < k; i++)
         kt->unary_f32(op, p0, p1, x, got, cuts[i], cuts[i + 1]);
-    /* sigmoid, tanh, elu, erf and gelu are polynomial approximations in the
-     * SIMD tables (v_exp, v_erfc_abs: a few 1e-7 absolute at most) */
-    const int approx = op == EEX_UNARY_SIGMOID || (op >= EEX_UNARY_TANH && op <= EEX_UNARY_GELU);
+    /* sigmoid, silu, tanh, elu, erf and gelu are polynomial approximations in
+     * the SIMD tables (v_exp, v_erfc_abs: a few 1e-7 absolute at most) */
+    const int approx = op == EEX_UNARY_SIGMOID || op == EEX_UNARY_SILU ||
+                       (op >= EEX_UNARY_TANH && op <= EEX_UNARY_GELU);
     return sc_close(got, want, (size_t)count, approx ? 2e-6f : 1e-6f, msg, cap, what);
 }
 
@@ -405,9 +406,77 @@ static int sc_layernorm(sc_ctx *c, const eex_kernel_table *kt, char *msg, size_t
     return sc_close(got, want, na, (float)(2e-6 * cond), msg, cap, what);
 }
 
+/* The exp family element by element, relative to each value: sigmoid and
+ * silu through unary_f32, and the silu epilogue (vact_apply) through
+ * binary_f32 (x + 0) and through the GEMM tile's stores (a 1x1 conv from one
+ * input channel with unit weights, so y[p, o] = x[p] exactly before the
+ * activation). The inputs reach past the clamps of v_exp: +-87, +-88, +-89,
+ * +-100, +-1e4, +-FLT_MAX, where expf in the reference overflows to inf. No
+ * output may be NaN; each must be within 8 float ulps of the expf-based
+ * reference or 1e-30 absolute (below x = -87 the true values are < 1e-36). */
+static int sc_expfam(sc_ctx *c, const eex_kernel_table *kt, char *msg, size_t cap)
+{
+    static const float special[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 0.5f, -0.5f, 15.0f, -15.0f, 20.0f, -20.0f,
+                                    86.9f, -86.9f, 87.0f, -87.0f, 87.5f, -87.5f, 88.0f, -88.0f, 88.72f, -88.72f,
+                                    89.0f, -89.0f, 100.0f, -100.0f, 1e4f, -1e4f, FLT_MAX, -FLT_MAX};
+    const int nspecial = (int)(sizeof special / sizeof special[0]);
+    const int kind = sc_int(c, 0, 3); /* 0 sigmoid, 1 silu, 2 silu via binary, 3 silu via conv_gemm */
+    const int64_t count = sc_int(c, 1, 3 * kt->nr + 40);
+    const int oc = sc_int(c, 1, 2 * kt->nr + 5);
+    const float spread = (float[]){1.0f, 8.0f, 40.0f, 120.0f}[sc_int(c, 0, 3)];
+    char what[120];
+    snprintf(what, sizeof what, "%s %s count %lld spread %g", kt->name,
+             kind == 0 ? "sigmoid" : kind == 1 ? "silu" : kind == 2 ? "silu epilogue (binary)" : "silu epilogue (gemm)",
+             (long long)count, (double)spread);
+    const size_t ny = kind == 3 ? (size_t)count * oc : (size_t)count;
+    float *x = sc_array(c, (size_t)count), *zero = sc_floats(c, 1), *want = sc_floats(c, ny), *got = sc_floats(c, ny);
+    float *w1 = sc_floats(c, (size_t)oc);
+    float *p = kind == 3 ? sc_floats(c, (size_t)eex_pack_gemm_floats(oc, 1, 1, 1, 1, kt->nr)) : NULL;
+    if (c->oom)
+        return sc_oom(msg, cap, what);
+    for (int64_t i = 0; i < count; i++)
+        x[i] = sc_int(c, 0, 4) == 0 ? special[sc_int(c, 0, nspecial - 1)] : x[i] * spread;
+    zero[0] = 0.0f;
+    sc_fill_nan(got, ny);
+    const eex_act_params silu = {.act = EEX_ACT_SILU};
+    int64_t cuts[4];
+    const int k = sc_slices(c, count, kind == 3 ? kt->mr : 1, cuts);
+    if (kind <= 1) {
+        const eex_unary op = kind == 0 ? EEX_UNARY_SIGMOID : EEX_UNARY_SILU;
+        eex_unary_ref(op, 0.0f, 0.0f, count, x, want);
+        for (int i = 0; i < k; i++)
+            kt->unary_f32(op, 0.0f, 0.0f, x, got, cuts[i], cuts[i + 1]);
+    } else if (kind == 2) {
+        eex_binary_ref(EEX_BIN_ADD, 1, (int)count, 1, x, zero, EEX_BCAST_SCALAR, &silu, want);
+        for (int i = 0; i < k; i++)
+            kt->binary_f32(EEX_BIN_ADD, 1, (int)count, 1, x, zero, EEX_BCAST_SCALAR, &silu, got, cuts[i],
+                           cuts[i + 1]);
+    } else {
+        for (int o = 0; o < oc; o++)
+            w1[o] = 1.0f;
+        const eex_conv_shape s = {.n = (int)count, .ih = 1, .iw = 1, .ic = 1, .oh = 1, .ow = 1, .oc = oc, .kh = 1,
+                                  .kw = 1, .sh = 1, .sw = 1, .dh = 1, .dw = 1, .group = 1};
+        eex_conv_ref(&s, x, w1, NULL, &silu, want);
+        eex_pack_gemm_weights(w1, NULL, oc, 1, 1, 1, 1, kt->nr, p);
+        for (int i = 0; i < k; i++)
+            kt->conv_gemm_f32(&s, x, p, &silu, got, cuts[i], cuts[i + 1], 0, (oc + kt->nr - 1) / kt->nr, NULL);
+    }
+    for (size_t i = 0; i < ny; i++) {
+        const float d = fabsf(got[i] - want[i]);
+        if (isnan(got[i]) || !(d <= 8.0f * FLT_EPSILON * fabsf(want[i]) || d <= 1e-30f)) {
+            const float xi = x[kind == 3 ? i / (size_t)oc : i];
+            snprintf(msg, cap, "%s: x = %.9g gives %.9g, want %.9g (%.3g ulps)", what, (double)xi, (double)got[i],
+                     (double)want[i], (double)(d / (FLT_EPSILON * fabsf(want[i]))));
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static const char *const check_names[EEX_SELFCHECK_COUNT] = {
     "conv_gemm",    "dense",        "dense_half", "dwconv3x3_s1", "dwconv3x3_s2", "dwconv5x5_s1", "dwconv5x5_s2",
-    "dwconv",       "maxpool",      "avgpool",    "gap",          "binary",       "unary",        "layernorm"};
+    "dwconv",       "maxpool",      "avgpool",    "gap",          "binary",       "unary",        "layernorm",
+    "exp_family"};
 
 const char *eex_selfcheck_name(int check)
 {
@@ -455,6 +524,7 @@ int eex_selfcheck_kernel(const eex_kernel_table *kt, int check, int iters, uint6
         case EEX_SELFCHECK_GAP: r = sc_gap(&c, kt, msg, cap); break;
         case EEX_SELFCHECK_BINARY: r = sc_binary(&c, kt, msg, cap); break;
         case EEX_SELFCHECK_LAYERNORM: r = sc_layernorm(&c, kt, msg, cap); break;
+        case EEX_SELFCHECK_EXP_FAMILY: r = sc_expfam(&c, kt, msg, cap); break;
         default: r = sc_unary(&c, kt, msg, cap); break;
         }
         sc_release(&c);

@@ -23,11 +23,51 @@
 
 /* ---- fused activation ---------------------------------------------------- */
 
-/* Every activation but hardswish is a clamp to [lo, hi] (none: +-inf,
- * relu: [0, inf), relu6/clip: [lo, hi]), so the epilogues need one branch. */
+/* e^x: x = n ln2 + f with n = round(x log2 e), |f| <= ln2 / 2, f = x - n ln2
+ * in two steps (Cody and Waite: ln2 = C1 + C2, C1 with few enough bits that
+ * n C1 is exact) so that f keeps its relative precision for large |x| (f from
+ * (x log2 e - n) ln2 loses up to 12 ulps at |x| ~ 35); e^f from its Taylor
+ * series to degree 7 (truncation < 6e-9, 0.1 ulp), 2^n built in the exponent
+ * field: a few ulps in all. x is clamped to [-87, 88] so n stays a normal
+ * exponent: e^-87 ~ 1.6e-38 stands for 0 and e^88 ~ 1.7e38 for overflow. */
+static AINLINE vf v_exp(vf x)
+{
+    x = v_min(v_max(x, v_set1(-87.0f)), v_set1(88.0f));
+    const vf t = v_mul(x, v_set1(1.44269504088896341f));
+    /* round to nearest by the 1.5 * 2^23 trick (the default rounding mode) */
+    const vf magic = v_set1(12582912.0f);
+    const vf n = v_sub(v_add(t, magic), magic);
+    vf f = v_fma(n, v_set1(-0.693359375f), x);  /* C1 = 355/512: n C1 and x - n C1 exact */
+    f = v_fma(n, v_set1(2.12194440e-4f), f);     /* - n C2, C2 = ln2 - C1 = -2.12194440e-4 */
+    vf p = v_set1(1.0f / 5040.0f);
+    p = v_fma(p, f, v_set1(1.0f / 720.0f));
+    p = v_fma(p, f, v_set1(1.0f / 120.0f));
+    p = v_fma(p, f, v_set1(1.0f / 24.0f));
+    p = v_fma(p, f, v_set1(1.0f / 6.0f));
+    p = v_fma(p, f, v_set1(0.5f));
+    p = v_fma(p, f, v_set1(1.0f));
+    p = v_fma(p, f, v_set1(1.0f));
+    return v_mul(p, v_pow2i(n));
+}
+
+/* x * sigmoid(x) = x / (1 + e^-x). v_exp clamps its argument to [-87, 88],
+ * so the quotient is finite for every finite x: below x = -88 it is
+ * -88 / 1.7e38 ~ -5e-37 (the reference, with expf overflowing to inf, gives
+ * -0), above 87 it is x. */
+static AINLINE vf v_silu(vf x)
+{
+    /* the numerator clamped too: -FLT_MAX / e^88 would be -2, not ~0 (a NaN
+     * in x comes through v_max) */
+    return v_div(v_max(x, v_set1(-88.0f)), v_add(v_set1(1.0f), v_exp(v_sub(v_zero(), x))));
+}
+
+/* Every activation but hardswish and silu is a clamp to [lo, hi] (none:
+ * +-inf, relu: [0, inf), relu6/clip: [lo, hi]), so the epilogues need one
+ * branch for the clamps and one each for the two that compute. */
+enum { VACT_CLAMP = 0, VACT_HSWISH, VACT_SILU };
 typedef struct vact {
     vf lo, hi;
-    int hswish;
+    int kind; /* VACT_* */
 } vact;
 
 static inline vact vact_make(const eex_act_params *a)
@@ -37,16 +77,19 @@ static inline vact vact_make(const eex_act_params *a)
         lo = 0.0f;
     else if (a->act == EEX_ACT_CLIP)
         lo = a->lo, hi = a->hi;
-    return (vact){.lo = v_set1(lo), .hi = v_set1(hi), .hswish = a->act == EEX_ACT_HARDSWISH};
+    const int kind = a->act == EEX_ACT_HARDSWISH ? VACT_HSWISH : a->act == EEX_ACT_SILU ? VACT_SILU : VACT_CLAMP;
+    return (vact){.lo = v_set1(lo), .hi = v_set1(hi), .kind = kind};
 }
 
 static AINLINE vf vact_apply(vf x, const vact *a)
 {
-    if (a->hswish) {
+    if (a->kind == VACT_HSWISH) {
         vf t = v_fma(x, v_set1(1.0f / 6.0f), v_set1(0.5f));
         t = v_min(v_max(t, v_zero()), v_set1(1.0f));
         return v_mul(x, t);
     }
+    if (a->kind == VACT_SILU)
+        return v_silu(x);
     return v_min(v_max(x, a->lo), a->hi);
 }
 
@@ -106,7 +149,7 @@ static AINLINE void gemm_tile(const int mr, const int nv, int segs, int kc, cons
     }
     /* a local copy: the stores below cannot alias it; partial sums of a
      * K block that is not the last are stored without the activation */
-    const vact none = {.lo = v_set1(-INFINITY), .hi = v_set1(INFINITY), .hswish = 0};
+    const vact none = {.lo = v_set1(-INFINITY), .hi = v_set1(INFINITY), .kind = VACT_CLAMP};
     const vact va = last ? *act : none;
     UNROLL for (int i = 0; i < mr; i++)
     {
@@ -783,29 +826,6 @@ void FN(gap_f32)(int n, int hw, int c, const float *x, float *y, int c0, int c1)
 
 /* ---- element-wise ---------------------------------------------------------------- */
 
-/* e^x: x = n ln2 + f ln2 with n = round(x log2 e), |f| <= 1/2; 2^f from its
- * Taylor series to degree 7 (relative error < 1e-8 before rounding), 2^n
- * built in the exponent field. x is clamped to [-87, 88] so n stays a normal
- * exponent: e^-87 ~ 1.6e-38 stands for 0 and e^88 ~ 1.7e38 for overflow. */
-static AINLINE vf v_exp(vf x)
-{
-    x = v_min(v_max(x, v_set1(-87.0f)), v_set1(88.0f));
-    const vf t = v_mul(x, v_set1(1.44269504088896341f));
-    /* round to nearest by the 1.5 * 2^23 trick (the default rounding mode) */
-    const vf magic = v_set1(12582912.0f);
-    const vf n = v_sub(v_add(t, magic), magic);
-    const vf f = v_mul(v_sub(t, n), v_set1(0.693147180559945309f)); /* |f| <= ln2 / 2 */
-    vf p = v_set1(1.0f / 5040.0f);
-    p = v_fma(p, f, v_set1(1.0f / 720.0f));
-    p = v_fma(p, f, v_set1(1.0f / 120.0f));
-    p = v_fma(p, f, v_set1(1.0f / 24.0f));
-    p = v_fma(p, f, v_set1(1.0f / 6.0f));
-    p = v_fma(p, f, v_set1(0.5f));
-    p = v_fma(p, f, v_set1(1.0f));
-    p = v_fma(p, f, v_set1(1.0f));
-    return v_mul(p, v_pow2i(n));
-}
-
 /* 1 - erf(|x|) for the erf family, Abramowitz and Stegun 7.1.26 (absolute
  * error < 1.5e-7): t = 1 / (1 + p|x|), poly(t) e^(-x^2). */
 static AINLINE vf v_erfc_abs(vf x)
@@ -890,6 +910,7 @@ static AINLINE vf v_unary(eex_unary op, vf v, vf p0)
     case EEX_UNARY_ABS: return v_max(v_sub(v_zero(), v), v);
     case EEX_UNARY_NEG: return v_sub(v_zero(), v);
     case EEX_UNARY_EXP: return v_exp(v);
+    case EEX_UNARY_SILU: return v_silu(v);
     default: return v;
     }
 }

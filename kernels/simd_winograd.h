@@ -138,7 +138,7 @@ void FN(winograd43_f32)(const eex_conv_shape *s, const float *x, const float *u_
     const int64_t per_xi = eex_pack_gemm_floats(oc, ic, 1, 1, 1, GEMM_NR);
     const int64_t panel = eex_gemm_panel_floats(GEMM_NR, 1, ic);
     const vact va = vact_make(act);
-    const vact none = {.lo = v_set1(-INFINITY), .hi = v_set1(INFINITY), .hswish = 0};
+    const vact none = {.lo = v_set1(-INFINITY), .hi = v_set1(INFINITY), .kind = VACT_CLAMP};
     float *V = scratch, *M = scratch + (int64_t)EEX_WINO_XI * block * ic;
     for (int64_t tb = t0; tb < t1; tb += block) {
         const int nb = t1 - tb < block ? (int)(t1 - tb) : block;

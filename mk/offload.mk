@@ -8,8 +8,8 @@
 #                             file replaced, idle connections, log floods) and
 #                             the input budgets (tests/offload/test_budgets.py:
 #                             bombs, truncated images, FIFOs, huge arenas) and
-#                             the automatic cut + codec on an emulated path that
-#                             changes mid-run (tests/offload/test_adapt.py; needs
+#                             `eex eval --cut auto --wire auto` on an emulated path
+#                             that changes mid-run (tests/offload/test_adapt.py; needs
 #                             root for network namespaces, else it says so)
 #   make test-offload-asan    the hostile-frames, replay, hot-swap, idle,
 #                             log-flood and bad-reply tests and the input

@@ -8,16 +8,13 @@
  * so that a dead cloud costs the edge nothing. With a key every request is
  * tagged and every reply must be. */
 #include <errno.h>
-#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -52,6 +49,7 @@ struct eex_cloud_client {
     size_t ping_len;
     uint8_t ping_tag[EEXW_TAG];
     double ping_sent, probe_rtt;   /* ms, monotonic; the last PONG's round trip (0: none) */
+    eex_cloud_timing tm;           /* the last request's timestamps */
     uint8_t *frame;                /* request frame buffer, sized for the largest cut */
     size_t frame_cap;
     uint8_t *raw;                  /* the encoded tensor before packing */
@@ -61,32 +59,6 @@ struct eex_cloud_client {
     uint8_t req_tag[EEXW_TAG];     /* the tag of the request in flight: its reply's tag covers it */
     uint8_t reply[EEXW_HEADER + REPLY_CAP + EEXW_TAG + EEXW_TRAILER];
 };
-
-/* The first request id: random per client, so that two edge processes (or
- * one restarted) never number requests alike and a reply recorded for one
- * request id never meets a request with that id again (docs/protocol.md,
- * "Replies bound to requests"). Below 2^62: ids never wrap. */
-static uint64_t random_id_base(void)
-{
-    uint64_t v = 0;
-    size_t got = 0;
-    while (got < sizeof v) {
-        const ssize_t r = getrandom((uint8_t *)&v + got, sizeof v - got, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    if (got < sizeof v) {  /* no getrandom: a weaker mix, still different per process and instant */
-        const double t = eex_now_ms();
-        memcpy(&v, &t, sizeof v);
-        v ^= (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)&v;
-        v *= 0x9e3779b97f4a7c15ull;
-    }
-    v &= (1ull << 62) - 1;
-    return v ? v : 1;
-}
 
 eex_status eex_cloud_client_set_key(eex_cloud_client *c, const void *key, size_t len)
 {
@@ -136,7 +108,7 @@ eex_status eex_cloud_client_new(const eex_model *m, const char *host, int port, 
     c->m = m;
     c->o = o;
     c->fd = -1;
-    c->next_id = random_id_base();
+    c->next_id = eexw_random_id_base();  /* docs/protocol.md, "Replies bound to requests" */
     c->tcp_cc_default = 1;
     eex_status st = eex_model_digest(m, c->digest);
     if (st) {
@@ -165,13 +137,6 @@ static void drop(eex_cloud_client *c)
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
-}
-
-/* Milliseconds left to the deadline for poll(): at least 0, rounded up. */
-static int left_ms(double deadline)
-{
-    const double l = deadline - eex_now_ms();
-    return l <= 0 ? 0 : l > 1e9 ? 1000000000 : (int)ceil(l);
 }
 
 typedef struct fail_t {
@@ -224,16 +189,12 @@ eex_status eex_cloud_client_set_probe(eex_cloud_client *c, int on)
 
 double eex_cloud_client_probe_rtt_ms(const eex_cloud_client *c) { return c ? c->probe_rtt : 0.0; }
 
-double eex_cloud_client_tcp_rtt_ms(const eex_cloud_client *c)
+double eex_cloud_client_tcp_rtt_ms(const eex_cloud_client *c) { return c && c->fd >= 0 ? eex_sock_rtt_ms(c->fd) : 0.0; }
+
+void eex_cloud_client_last_timing(const eex_cloud_client *c, eex_cloud_timing *t)
 {
-    if (!c || c->fd < 0)
-        return 0.0;
-    struct tcp_info ti;
-    socklen_t len = sizeof ti;
-    memset(&ti, 0, sizeof ti);
-    if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
-        return 0.0;
-    return ti.tcpi_rtt / 1000.0;
+    if (t)
+        *t = c ? c->tm : (eex_cloud_timing){0};
 }
 
 /* Before connect: the congestion control (see eex_cloud_client_set_tcp_cc).
@@ -241,17 +202,11 @@ double eex_cloud_client_tcp_rtt_ms(const eex_cloud_client *c)
  * pacing once a pacing module initialised it). */
 static void set_cc(eex_cloud_client *c, int fd)
 {
-    if (c->tcp_cc_default) {
-        if (setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, "cubic", 5) < 0)
-            setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, "reno", 4);
-    } else if (c->tcp_cc[0])
+    if (c->tcp_cc_default)
+        eex_sock_default_cc(fd);
+    else if (c->tcp_cc[0])
         setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, c->tcp_cc, (socklen_t)strlen(c->tcp_cc));
-    char got[16] = "";
-    socklen_t gl = sizeof got - 1;
-    if (getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, got, &gl) < 0)
-        gl = 0;
-    got[gl < sizeof got ? gl : sizeof got - 1] = 0;
-    snprintf(c->tcp_cc_used, sizeof c->tcp_cc_used, "%s", got);
+    eex_sock_cc_name(fd, c->tcp_cc_used, sizeof c->tcp_cc_used);
 }
 
 static int do_connect(eex_cloud_client *c, double deadline, fail_t *f)
@@ -264,28 +219,13 @@ static int do_connect(eex_cloud_client *c, double deadline, fail_t *f)
         return failf(f, EEX_ERR_IO, 0, "socket options: %s", strerror(errno));
     }
     set_cc(c, fd);
-    if (connect(fd, (const struct sockaddr *)&c->addr, c->addrlen) < 0) {
-        if (errno != EINPROGRESS) {
-            const int e = errno;
-            close(fd);
-            return failf(f, EEX_ERR_IO, 1, "connect to %s: %s", c->where, strerror(e));
-        }
-        struct pollfd p = {.fd = fd, .events = POLLOUT};
-        int r;
-        do
-            r = poll(&p, 1, left_ms(deadline));
-        while (r < 0 && errno == EINTR);
-        if (r == 0) {
-            close(fd);
+    const int r = eex_connect_by(fd, (const struct sockaddr *)&c->addr, c->addrlen, deadline);
+    if (r) {
+        const int e = errno;
+        close(fd);
+        if (r > 0)
             return failf(f, EEX_ERR_IO, 0, "connect to %s: no answer before the deadline", c->where);
-        }
-        int err = 0;
-        socklen_t len = sizeof err;
-        if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
-            const int e = r < 0 ? errno : err ? err : errno;
-            close(fd);
-            return failf(f, EEX_ERR_IO, 1, "connect to %s: %s", c->where, strerror(e));
-        }
+        return failf(f, EEX_ERR_IO, 1, "connect to %s: %s", c->where, strerror(e));
     }
     c->fd = fd;
     return 0;
@@ -293,60 +233,25 @@ static int do_connect(eex_cloud_client *c, double deadline, fail_t *f)
 
 static int write_all(eex_cloud_client *c, const uint8_t *p, size_t n, double deadline, fail_t *f)
 {
-    while (n) {
-        const ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
-        if (w > 0) {
-            p += w, n -= (size_t)w;
-            continue;
-        }
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            struct pollfd q = {.fd = c->fd, .events = POLLOUT};
-            const int r = poll(&q, 1, left_ms(deadline));
-            if (r == 0)
-                return failf(f, EEX_ERR_IO, 0, "sending to %s: deadline reached", c->where);
-            continue;
-        }
-        return failf(f, EEX_ERR_IO, 1, "sending to %s: %s", c->where, w < 0 ? strerror(errno) : "closed");
-    }
+    const int r = eex_send_all(c->fd, p, n, deadline);
+    if (r > 0)
+        return failf(f, EEX_ERR_IO, 0, "sending to %s: deadline reached", c->where);
+    if (r < 0)
+        return failf(f, EEX_ERR_IO, 1, "sending to %s: %s", c->where, errno ? strerror(errno) : "closed");
     return 0;
 }
 
 /* Reads exactly n bytes; *got counts what arrived (to tell a clean close). */
 static int read_all(eex_cloud_client *c, uint8_t *p, size_t n, double deadline, size_t *got, fail_t *f)
 {
-    while (n) {
-        const ssize_t r = recv(c->fd, p, n, 0);
-        if (r > 0) {
-            p += r, n -= (size_t)r, *got += (size_t)r;
-            continue;
-        }
-        if (r == 0)
-            return failf(f, EEX_ERR_IO, 1, "%s closed the connection%s", c->where, *got ? " mid-reply" : "");
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            struct pollfd q = {.fd = c->fd, .events = POLLIN};
-            const int k = poll(&q, 1, left_ms(deadline));
-            if (k == 0)
-                return failf(f, EEX_ERR_IO, 0, "no answer from %s before the deadline", c->where);
-            continue;
-        }
+    const int r = eex_recv_all(c->fd, p, n, deadline, got);
+    if (r > 0)
+        return failf(f, EEX_ERR_IO, 0, "no answer from %s before the deadline", c->where);
+    if (r < 0 && !errno)
+        return failf(f, EEX_ERR_IO, 1, "%s closed the connection%s", c->where, *got ? " mid-reply" : "");
+    if (r < 0)
         return failf(f, EEX_ERR_IO, 1, "receiving from %s: %s", c->where, strerror(errno));
-    }
     return 0;
-}
-
-static eex_status status_of_error(int code)
-{
-    switch (code) {
-    case EEXW_E_DIGEST: return EEX_ERR_NOT_FOUND;
-    case EEXW_E_REQUEST: return EEX_ERR_ARGUMENT;
-    case EEXW_E_NUMERIC: return EEX_ERR_NUMERIC;
-    case EEXW_E_VERSION: return EEX_ERR_VERSION;
-    default: return EEX_ERR_IO;
-    }
 }
 
 /* A well-formed RESULT may still be nonsense (a broken or hostile server,
@@ -388,6 +293,7 @@ static int exchange(eex_cloud_client *c, size_t frame_len, uint64_t id, double d
     }
     if (write_all(c, c->frame, frame_len, deadline, f))
         return -1;
+    c->tm.sent = eex_now_ms();
     info->bytes_sent = frame_len;
     size_t got = 0;
     if (read_all(c, c->reply, EEXW_HEADER, deadline, &got, f))
@@ -408,6 +314,7 @@ static int exchange(eex_cloud_client *c, size_t frame_len, uint64_t id, double d
         if (c->has_key && eexw_auth_check_reply(c->reply, 0, &c->key, c->ping_tag))
             return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: PONG not authenticated", c->where);
         c->probe_rtt = at - c->ping_sent;
+        c->tm.pong = at;
         c->ping_id = 0;
         got = 0;
         if (read_all(c, c->reply, EEXW_HEADER, deadline, &got, f))
@@ -419,9 +326,11 @@ static int exchange(eex_cloud_client *c, size_t frame_len, uint64_t id, double d
                      herr == EEXW_E_VERSION ? "another protocol version's" : "not a wire");
     if ((h.type != EEXW_RESULT && h.type != EEXW_ERROR) || h.body_len > REPLY_CAP)
         return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: type %d with a %u-byte body", c->where, h.type, h.body_len);
+    c->tm.reply_head = eex_now_ms();
     const size_t trailer = eexw_trailer(h.flags);
     if (read_all(c, c->reply + EEXW_HEADER, h.body_len + trailer, deadline, &got, f))
         return -1;
+    c->tm.reply = eex_now_ms();
     info->bytes_received = EEXW_HEADER + (size_t)h.body_len + trailer;
     if (!eexw_crc_ok(c->reply, h.body_len))
         return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: CRC mismatch", c->where);
@@ -445,9 +354,9 @@ static int exchange(eex_cloud_client *c, size_t frame_len, uint64_t id, double d
         char reason[EEXW_MAX_REASON + 1];
         if (eexw_get_error(body, h.body_len, &code, reason, sizeof reason))
             return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: malformed error frame", c->where);
-        failf(f, status_of_error(code), 0, "cloud error %s: %s", eexw_error_name(code), reason);
+        failf(f, eexw_status_of_error(code), 0, "cloud error %s: %s", eexw_error_name(code), reason);
         /* the server keeps the connection only after these */
-        if (code != EEXW_E_DIGEST && code != EEXW_E_REQUEST && code != EEXW_E_NUMERIC && code != EEXW_E_INTERNAL)
+        if (!eexw_error_keeps_open(code))
             drop(c);
         return -1;
     }
@@ -464,6 +373,7 @@ static eex_status send_until(eex_cloud_client *c, int cut, int expert, eex_metri
                              eex_offload_info *info)
 {
     const double t0 = eex_now_ms();
+    c->tm = (eex_cloud_timing){.start = t0};
     fail_t f = {0};
     if (rank < 1 || rank > EEX_MAX_RANK)
         return eex_fail(EEX_ERR_ARGUMENT, "cloud: rank %d", rank);
@@ -515,6 +425,7 @@ static eex_status send_until(eex_cloud_client *c, int cut, int expert, eex_metri
     const size_t payload = eexw_pack(c->raw, rawn / esize, esize, b + off);
     const size_t body = off + payload;
     info->payload_bytes = payload;
+    c->tm.encoded = eex_now_ms();
 
     int rc = -1;
     c->probe_rtt = 0;
@@ -559,6 +470,7 @@ static eex_status send_until(eex_cloud_client *c, int cut, int expert, eex_metri
     if (!rc) {
         c->failures = 0;
         c->retry_at = 0;
+        c->tm.done = eex_now_ms();
         return EEX_OK;
     }
     if (f.st == EEX_ERR_IO || f.st == EEX_ERR_FORMAT || f.st == EEX_ERR_NOT_FOUND || f.st == EEX_ERR_VERSION) {

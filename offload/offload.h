@@ -1,12 +1,13 @@
 /* Internals of the partition executor: the v1 wire layout (docs/protocol.md
  * is the authority), the tensor codecs, socket helpers and the cloud-side
- * resume. Shared by client.c, server.c and the unit tests. What the CLI and
- * other programs use is public: include/eex_offload.h. */
+ * resume. Shared by the client, the server and the unit tests. What the CLI
+ * and other programs use is public: include/eex_offload.h. */
 #ifndef EEX_OFFLOAD_H
 #define EEX_OFFLOAD_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "../base/half.h"
 #include "eex_offload.h"
@@ -42,6 +43,15 @@ enum eexw_error {
     EEXW_E_REPLAY = EEX_WIRE_ERR_REPLAY
 };
 const char *eexw_error_name(int code);
+/* The one pair between statuses and error codes: the code a server's
+ * failure is sent as (EEXW_E_INTERNAL for a status without its own code)
+ * and the status an edge reports for a code (EEX_ERR_IO for one without). */
+int eexw_error_of_status(eex_status st);
+eex_status eexw_status_of_error(int code);
+/* 1 when the server keeps the connection open after this error code. */
+int eexw_error_keeps_open(int code);
+/* A client's first request id: random per process, below 2^62. */
+uint64_t eexw_random_id_base(void);
 
 #define EEXW_INFER_FIXED 52    /* INFER body before the dims */
 #define EEXW_RESULT_FIXED 16   /* RESULT body before the per-classifier entries */
@@ -204,10 +214,29 @@ static inline int8_t eex_i8_quantize(float x, float scale, int32_t zp)
     return (int8_t)q;
 }
 
-/* ---- time and sockets ---- */
+/* ---- time and sockets (net.c) ---- */
 double eex_now_ms(void);     /* CLOCK_MONOTONIC */
+int eex_set_nonblock(int fd);  /* 0, or -1 */
 /* Sets O_NONBLOCK and, for TCP, TCP_NODELAY. */
 int eex_sock_prepare(int fd);
+/* The congestion control both ends use unless told otherwise: cubic, else
+ * reno (a pacing one, BBR, delays a reply behind a PONG; see net.c). */
+void eex_sock_default_cc(int fd);
+/* The congestion control fd has ("" when unknown). */
+void eex_sock_cc_name(int fd, char *name, size_t cap);
+/* The kernel's smoothed RTT of a TCP socket in ms (0 when unknown). */
+double eex_sock_rtt_ms(int fd);
+/* A non-blocking listening TCP socket on host:port (SO_REUSEADDR, the
+ * default congestion control, which accepted sockets inherit); *bound is the
+ * port it got (port 0: any). On failure *fd may be open: the caller closes. */
+eex_status eex_listen(const char *host, int port, int *fd, int *bound);
+/* Loops on a non-blocking socket, every wait bounded by the absolute
+ * deadline (ms, eex_now_ms): 0 done, 1 the deadline came first, -1 failed
+ * with errno (0 when the peer closed or a send wrote nothing). eex_recv_all
+ * adds what arrived to *got. */
+int eex_connect_by(int fd, const struct sockaddr *addr, socklen_t len, double deadline);
+int eex_send_all(int fd, const uint8_t *p, size_t n, double deadline);
+int eex_recv_all(int fd, uint8_t *p, size_t n, double deadline, size_t *got);
 
 /* ---- the cloud half ---- */
 /* Finishes the network from a cut tensor (NCHW, batch 1): every side exit

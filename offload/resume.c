@@ -1,24 +1,17 @@
 /* The cloud half of a request: from the cut tensor, every side exit the edge
- * did not host and the final classifier, for one expert. eex_session_resume
- * computes only the final; the remaining exits are needed so that an
- * offloaded image gets the same answer as a local full run (an exit after
- * the cut may fire first). Their heads are merged into the after-cut nodes
- * in execution order, so every head runs while its attach value is live.
- * Batched: n tensors of one cut and expert go through the layers at once;
- * every image reads and writes only its own rows of each value. */
-#include <math.h>
-#include <stdlib.h>
+ * did not host and the final classifier, for one expert, and the exit rule's
+ * choice among them. The run itself is the engine's (eex_session_run_from_cut
+ * with the side exits, engine/partial.c); the public eex_session_resume is
+ * the same run without them (the final only). The remaining exits are needed
+ * so that an offloaded image gets the same answer as a local full run (an
+ * exit after the cut may fire first). Batched: n tensors of one cut and
+ * expert go through the layers at once; every image reads and writes only
+ * its own rows of each value. */
 #include <string.h>
 
 #include "../engine/session.h"
 #include "../base/status.h"
 #include "offload.h"
-
-static int cmp_int(const void *a, const void *b)
-{
-    const int x = *(const int *)a, y = *(const int *)b;
-    return (x > y) - (x < y);
-}
 
 /* The exit rule among the cloud's classifiers (the edge applies it again over
  * its own exits and these: offload/client.c). */
@@ -39,53 +32,15 @@ eex_status eex_offload_resume_batch(eex_session *s, int cut, const float *data, 
 {
     if (!s || !data || !metric || !threshold || !a || !each)
         return eex_fail(EEX_ERR_ARGUMENT, "offload resume: NULL argument");
-    const eex_model *m = s->m;
-    const eex_ee *ee = &m->ee;
-    if (!m->has_ee)
-        return eex_fail(EEX_ERR_UNSUPPORTED, "offload resume: the model has no early-exit structure");
-    if (cut < 0 || cut >= ee->n_cuts)
-        return eex_fail(EEX_ERR_ARGUMENT, "cut %d out of range (model has %d)", cut, ee->n_cuts);
-    if (expert < 0 || expert >= ee->n_experts)
-        return eex_fail(EEX_ERR_ARGUMENT, "expert %d out of range (model has %d)", expert, ee->n_experts);
-    if (nb < 1 || nb > 4096)
-        return eex_fail(EEX_ERR_ARGUMENT, "offload resume: batch %d out of range 1..4096", nb);
-    for (int i = 0; i < nb; i++)
+    const eex_ee *ee = &s->m->ee;
+    for (int i = 0; i < nb && i < 4096; i++)
         if (metric[i] != EEX_METRIC_MAXPROB && metric[i] != EEX_METRIC_ENTROPY)
             return eex_fail(EEX_ERR_ARGUMENT, "unknown metric %d", (int)metric[i]);
-    eex_status st;
-    if (s->batch != nb && (st = eex_session_replan(s, nb)))
+    /* the cut, expert and batch are checked there, before anything runs */
+    eex_status st = eex_session_run_from_cut(s, "offload resume", cut, data, nb, expert, 1);
+    if (st)
         return st;
     const int E = ee->n_exits, X = ee->n_experts, first = ee->cut_exit[cut];
-    const eex_nodeset *rest = &ee->after_cut[cut * X + expert];
-    int n = rest->n;
-    for (int k = first; k < E; k++)
-        n += ee->head[k * X + expert].n;
-    int *order = malloc(sizeof(int) * (size_t)(n ? n : 1));
-    if (!order)
-        return eex_fail(EEX_ERR_NOMEM, "offload resume: out of memory");
-    memcpy(order, rest->idx, sizeof(int) * (size_t)rest->n);
-    n = rest->n;
-    for (int k = first; k < E; k++) {
-        const eex_nodeset *h = &ee->head[k * X + expert];
-        memcpy(order + n, h->idx, sizeof(int) * (size_t)h->n);
-        n += h->n;
-    }
-    qsort(order, (size_t)n, sizeof(int), cmp_int);
-    int u = 0;  /* a node shared by a head and the backbone runs once */
-    for (int i = 0; i < n; i++)
-        if (!u || order[i] != order[u - 1])
-            order[u++] = order[i];
-
-    memset(s->done, 0, (size_t)m->n_nodes);
-    s->nodes_executed = 0;
-    s->ran = s->ee_ran = 0;
-    s->cut_ready = -1;
-    s->final_ready = 0;
-    eex_value_from_nchw(s, ee->cut_value[cut], data);
-    const eex_exec_ctx ctx = eex_session_ctx(s);
-    eex_session_run_nodes(s, &ctx, order, u);
-    free(order);
-    s->final_ready = expert + 1;
 
     /* logits of image b of a classifier: row b of its [N, classes] value */
     const size_t C = (size_t)ee->n_classes;

@@ -1,14 +1,13 @@
-/* The v1 frames: layout, CRC, and the three bodies (docs/protocol.md). All
- * integers little-endian; floats IEEE binary32 in little-endian byte order.
- * Readers check every length against what is left before reading it. */
+/* The v1 frames: layout, CRC, and the three bodies (docs/protocol.md), the
+ * error codes with the statuses they map to (the one table the server and
+ * the client use), and the client's first request id. All integers
+ * little-endian; floats IEEE binary32 in little-endian byte order. Readers
+ * check every length against what is left before reading it. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
-
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "../base/crc32.h"
 #include "offload.h"
@@ -34,6 +33,62 @@ const char *eexw_error_name(int code)
                                         "timeout", "shutdown", "numeric", "type", "internal",
                                         "auth", "replay"};
     return code > 0 && code <= EEXW_E_REPLAY ? names[code] : "?";
+}
+
+/* Error codes and the statuses they stand for, both ways. */
+static const struct {
+    int code;
+    eex_status st;
+} PAIRS[] = {{EEXW_E_DIGEST, EEX_ERR_NOT_FOUND},
+             {EEXW_E_REQUEST, EEX_ERR_ARGUMENT},
+             {EEXW_E_NUMERIC, EEX_ERR_NUMERIC},
+             {EEXW_E_VERSION, EEX_ERR_VERSION}};
+
+int eexw_error_of_status(eex_status st)
+{
+    for (size_t i = 0; i < sizeof PAIRS / sizeof PAIRS[0]; i++)
+        if (PAIRS[i].st == st)
+            return PAIRS[i].code;
+    return EEXW_E_INTERNAL;
+}
+
+eex_status eexw_status_of_error(int code)
+{
+    for (size_t i = 0; i < sizeof PAIRS / sizeof PAIRS[0]; i++)
+        if (PAIRS[i].code == code)
+            return PAIRS[i].st;
+    return EEX_ERR_IO;
+}
+
+int eexw_error_keeps_open(int code)
+{
+    return code == EEXW_E_DIGEST || code == EEXW_E_REQUEST || code == EEXW_E_NUMERIC || code == EEXW_E_INTERNAL;
+}
+
+/* Random per client, so that two edge processes (or one restarted) never
+ * number requests alike and a reply recorded for one request id never meets
+ * a request with that id again (docs/protocol.md, "Replies bound to
+ * requests"). Below 2^62: ids never wrap. */
+uint64_t eexw_random_id_base(void)
+{
+    uint64_t v = 0;
+    size_t got = 0;
+    while (got < sizeof v) {
+        const ssize_t r = getrandom((uint8_t *)&v + got, sizeof v - got, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    if (got < sizeof v) {  /* no getrandom: a weaker mix, still different per process and instant */
+        const double t = eex_now_ms();
+        memcpy(&v, &t, sizeof v);
+        v ^= (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)&v;
+        v *= 0x9e3779b97f4a7c15ull;
+    }
+    v &= (1ull << 62) - 1;
+    return v ? v : 1;
 }
 
 void eexw_put_header(uint8_t *p, int type, uint64_t request_id, uint32_t body_len)
@@ -264,22 +319,5 @@ int eexw_get_error(const uint8_t *b, uint32_t len, int *code, char *reason, size
     for (size_t i = 0; i < k; i++)  /* printable only: the reason goes to logs and terminals */
         reason[i] = b[4 + i] >= 0x20 && b[4 + i] < 0x7f ? (char)b[4 + i] : '?';
     reason[k] = '\0';
-    return 0;
-}
-
-double eex_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-int eex_sock_prepare(int fd)
-{
-    const int fl = fcntl(fd, F_GETFL, 0);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        return -1;
-    const int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  /* small frames go at once */
     return 0;
 }

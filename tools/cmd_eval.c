@@ -79,9 +79,15 @@ static const char help[] =
     "                           cloud, whose classifiers then decide every threshold;\n"
     "                           adds end-to-end latency (median, p95), bytes per\n"
     "                           offload and degraded answers to the report\n"
-    "  --cut N|NAME             cut point (default the last: the edge hosts every exit\n"
+    "  --cut N|NAME|auto        cut point (default the last: the edge hosts every exit\n"
     "                           it can)\n"
-    "  --wire f32|f16|i8|q4     tensor encoding (default f32)\n"
+    "  --wire f32|f16|i8|q4|auto  tensor encoding (default f32)\n"
+    CLI_AUTO_HELP("                           ")
+    "                           (--log: \"plan\" per offloaded image; --json: \"plan\",\n"
+    "                           the final estimate and the number of changes, and\n"
+    "                           \"plan_final\", the last choice and its costs).\n"
+    "                           With --cut auto each image's cut decides which exits\n"
+    "                           are on the edge for it\n"
     "  --deadline-ms D          per image (default 5000); past it the edge answers\n"
     "                           with its most confident exit, marked degraded. Given,\n"
     "                           it also reports the missed-deadline probability: the\n"
@@ -175,6 +181,7 @@ static int parse(int argc, char **argv, eval_opts *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const int has_val = i + 1 < argc;
+        int has_auto;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(help, stdout);
             return -1;
@@ -226,11 +233,18 @@ static int parse(int argc, char **argv, eval_opts *o)
             o->log = argv[++i];
         else if (!strcmp(a, "--cloud") && has_val)
             o->cloud = argv[++i];
-        else if (!strcmp(a, "--cut") && has_val)
+        else if (!strcmp(a, "--cut") && has_val) {
             o->cut = argv[++i];
-        else if (!strcmp(a, "--wire") && has_val) {
-            if (cli_parse_wire(argv[++i], &o->wire))
-                return cli_usage("eval", "--wire takes f32, f16, i8 or q4, not '%s'", argv[i]);
+            if (!strcmp(o->cut, "auto"))
+                o->autop.cut_auto = 1;
+        } else if (!strcmp(a, "--wire") && has_val) {
+            if (!strcmp(argv[++i], "auto"))
+                o->autop.wire_auto = 1;
+            else if (cli_parse_wire(argv[i], &o->wire))
+                return cli_usage("eval", "--wire takes f32, f16, i8, q4 or auto, not '%s'", argv[i]);
+        } else if ((has_auto = cli_auto_arg("eval", argc, argv, &i, &o->autop))) {
+            if (has_auto < 0)
+                return -has_auto;
         } else if (!strcmp(a, "--key") && has_val) {
             o->key = argv[++i];
         } else if (!strcmp(a, "--deadline-ms") && has_val) {
@@ -276,7 +290,7 @@ static int parse(int argc, char **argv, eval_opts *o)
         return cli_usage("eval", "missing --dataset DIR");
     if (!o->dist_spec)
         o->dist_spec = "none";
-    if ((o->cut || o->wire || o->deadline_ms || o->key) && !o->cloud)
+    if ((o->cut || o->wire || o->autop.wire_auto || o->deadline_ms || o->key) && !o->cloud)
         return cli_usage("eval", "--cut, --wire, --deadline-ms and --key go with --cloud HOST:PORT");
     if (!!o->outage_window != outage_target)
         return cli_usage("eval", "--outage-window W and --outage-target A go together");

@@ -38,8 +38,8 @@ static const char help[] =
     "  --expert auto|NAME expert set (default auto when the model has a detector,\n"
     "                     else its first set)\n"
     "  --metric maxprob|entropy   confidence metric (default maxprob)\n"
-    "  --cut N|NAME       stop at cut point N (0-based) or named value when no exit\n"
-    "                     answers before it\n"
+    "  --cut N|NAME|auto  stop at cut point N (0-based) or named value when no exit\n"
+    "                     answers before it (auto: with --cloud, see below)\n"
     "  --top K            classes to print for a plain model (default 5)\n"
     "  --threads N        worker threads (default 1)\n"
     "  --kernels ref|auto ref runs the scalar reference kernels (default auto)\n"
@@ -49,7 +49,11 @@ static const char help[] =
     "                     network; if the cloud is unreachable, too slow or answers\n"
     "                     an error, the most confident local exit answers, marked\n"
     "                     \"degraded\" with the reason\n"
-    "  --wire f32|f16|i8|q4  tensor encoding on the wire (default f32)\n"
+    "  --wire f32|f16|i8|q4|auto  tensor encoding on the wire (default f32)\n"
+    CLI_AUTO_HELP("                     ")
+    "                     (--json: cloud.plan). One image: the choice is made before\n"
+    "                     any reply, on 0 ms / 100 Mbit/s (`eex eval --cloud` learns\n"
+    "                     the path over many)\n"
     "  --deadline-ms D    answer within D ms of the start (default 5000)\n"
     "  --key FILE         shared key of an `eex serve --key FILE`: every frame carries\n"
     "                     an HMAC-SHA256 tag (docs/protocol.md, Authentication)\n"
@@ -66,6 +70,7 @@ static int parse(int argc, char **argv, run_opts *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const int has_val = i + 1 < argc;
+        int has_auto;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(help, stdout);
             return -1;
@@ -110,13 +115,20 @@ static int parse(int argc, char **argv, run_opts *o)
         else if (!strcmp(a, "--metric") && has_val) {
             if (cli_parse_metric(argv[++i], &o->metric))
                 return cli_usage("run", "--metric takes 'maxprob' or 'entropy', not '%s'", argv[i]);
-        } else if (!strcmp(a, "--cut") && has_val)
+        } else if (!strcmp(a, "--cut") && has_val) {
             o->cut = argv[++i];
-        else if (!strcmp(a, "--cloud") && has_val)
+            if (!strcmp(o->cut, "auto"))
+                o->cut = NULL, o->autop.cut_auto = 1;
+        } else if (!strcmp(a, "--cloud") && has_val)
             o->cloud = argv[++i];
         else if (!strcmp(a, "--wire") && has_val) {
-            if (cli_parse_wire(argv[++i], &o->wire))
-                return cli_usage("run", "--wire takes f32, f16, i8 or q4, not '%s'", argv[i]);
+            if (!strcmp(argv[++i], "auto"))
+                o->autop.wire_auto = 1;
+            else if (cli_parse_wire(argv[i], &o->wire))
+                return cli_usage("run", "--wire takes f32, f16, i8, q4 or auto, not '%s'", argv[i]);
+        } else if ((has_auto = cli_auto_arg("run", argc, argv, &i, &o->autop))) {
+            if (has_auto < 0)
+                return -has_auto;
         } else if (!strcmp(a, "--key") && has_val) {
             o->key = argv[++i];
         } else if (!strcmp(a, "--deadline-ms") && has_val) {
@@ -147,6 +159,8 @@ static int parse(int argc, char **argv, run_opts *o)
         return cli_usage("run", "give either an IMAGE or --input, not both");
     if (o->cloud && o->n_in)
         return cli_usage("run", "--cloud works on an IMAGE, not on --input arrays");
+    if ((o->autop.cut_auto || o->autop.wire_auto) && !o->cloud)
+        return cli_usage("run", "--cut auto and --wire auto need --cloud");
     return 0;
 }
 

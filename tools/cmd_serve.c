@@ -27,7 +27,9 @@ static const char help[] =
     "                          picks a free one, printed on stderr)\n"
     "  --threads N             worker sessions, 1..256 (default 1)\n"
     "  --log FILE.jsonl        one line per request: time, request id, peer, cut,\n"
-    "                          expert, dtype, bytes in/out, ms, error; refused\n"
+    "                          expert, dtype, bytes in/out, ms, error (answered:\n"
+    "                          recv_at, queue_ms, compute_ms, handoff_ms, where the\n"
+    "                          time went; recv_at in the monotonic clock); refused\n"
     "                          frames: 5 lines per client address and second, the\n"
     "                          rest counted in one line, 100 such lines a second\n"
     "  --max-conns N           open connections at most (default 256); when all are\n"
@@ -174,6 +176,9 @@ static void write_rec(FILE *f, const eex_server_log_rec *r)
     fprintf(f, ", \"type\": %d, \"cut\": %d, \"expert\": %d, \"dtype\": ", r->type, r->cut, r->expert);
     cli_json_string(f, r->dtype);
     fprintf(f, ", \"bytes_in\": %zu, \"bytes_out\": %zu, \"ms\": %.3f", r->bytes_in, r->bytes_out, r->ms);
+    if (r->compute_ms > 0)
+        fprintf(f, ", \"recv_at\": %.3f, \"queue_ms\": %.3f, \"compute_ms\": %.3f, \"handoff_ms\": %.3f", r->recv_at,
+                r->queue_ms, r->compute_ms, r->handoff_ms);
     if (r->error) {
         fprintf(f, ", \"error\": %d, \"reason\": ", r->error);
         cli_json_string(f, r->reason);

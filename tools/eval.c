@@ -240,7 +240,7 @@ static int cloud_open(const eval_opts *o, const eex_model *m, long N, cloud_eval
     snprintf(ce->where, sizeof ce->where, "%s", o->cloud);
     if (!eex_model_cut_count(m))
         return cli_error("eval", "--cloud: the model has no cut points (ee.cuts)");
-    if ((rc = resolve_cut("eval", m, o->cut, &ce->cut)))
+    if ((rc = resolve_cut("eval", m, o->autop.cut_auto ? NULL : o->cut, &ce->cut)))
         return rc;
     if (ce->cut == EEX_NO_CUT)
         ce->cut = eex_model_cut_count(m) - 1;
@@ -258,13 +258,18 @@ static int cloud_open(const eval_opts *o, const eex_model *m, long N, cloud_eval
     eex_session_opts so = {.batch = 1, .threads = o->threads};
     if (st || (st = eex_session_new(m, &so, &ce->s1)))
         return cli_status("eval", st);
-    if ((rc = cli_cloud_key("eval", ce->client, o->key)))
+    if ((rc = cli_cloud_key("eval", ce->client, o->key)) ||
+        (rc = cli_auto_open("eval", m, &o->autop, ce->cut, o->wire, &ce->autop)))
         return rc;
-    int64_t d[EEX_MAX_RANK];
-    const int r = eex_model_cut_shape(m, ce->cut, d);
     ce->tensor_cap = 1;
-    for (int i = 0; i < r; i++)
-        ce->tensor_cap *= (size_t)d[i];
+    for (int c = 0; c < eex_model_cut_count(m); c++) {  /* the largest: --cut auto uses any */
+        int64_t d[EEX_MAX_RANK];
+        const int r = eex_model_cut_shape(m, c, d);
+        size_t n = 1;
+        for (int i = 0; i < r; i++)
+            n *= (size_t)d[i];
+        ce->tensor_cap = n > ce->tensor_cap ? n : ce->tensor_cap;
+    }
     ce->tensor = malloc(sizeof(float) * ce->tensor_cap);
     ce->total_ms = malloc(sizeof(double) * (size_t)N);
     ce->offload_ms = malloc(sizeof(double) * (size_t)N);
@@ -289,7 +294,14 @@ static int cloud_image(const eval_opts *o, const eex_model *m, cloud_eval *ce, l
                        const float *det, int fixed_expert, image_rec *r)
 {
     const int E = eex_model_exit_count(m);
-    r->sent = r->degraded = 0;
+    int rc;
+    r->sent = r->degraded = r->planned = 0;
+    if (ce->autop.on) {  /* this image's cut and wire */
+        if ((rc = cli_auto_next("eval", &ce->autop, ce->client, &ce->cut)))
+            return rc;
+        ce->edge_exits = eex_model_cut_exit(m, ce->cut);
+    }
+    r->edge_exits = ce->edge_exits;
     for (int k = 0; k < ce->edge_exits; k++)
         if (r->conf[k] > ce->t_max[k])
             return CLI_OK;  /* answered on the edge at every threshold */
@@ -309,6 +321,11 @@ static int cloud_image(const eval_opts *o, const eex_model *m, cloud_eval *ce, l
     eex_offload_info info;
     if ((st = eex_session_run_offload(ce->s1, ce->client, &p, &res, &info)))
         return cli_status("eval", st);
+    if (ce->autop.on) {
+        cli_auto_done(&ce->autop, ce->client, &info);
+        r->plan = ce->autop.step;
+        r->planned = 1;
+    }
     if (!info.offloaded) {  /* batch-1 numbers put an edge exit just above the threshold */
         ce->path_mismatch++;
         return CLI_OK;
@@ -464,7 +481,7 @@ int eval_run(eval_opts *o, const eex_model *m, const idx_array *images, const id
                 conf_mat[true_det][r->det_class]++;
             for (int t = 0; t < o->n_thr; t++) {
                 int ans, where = 0;
-                const int k = ce ? eval_decide_cloud(r, E, ce->edge_exits, o->thv[t], &ans, &where) : eval_decide(r, E, o->thv[t], &ans);
+                const int k = ce ? eval_decide_cloud(r, E, r->edge_exits, o->thv[t], &ans, &where) : eval_decide(r, E, o->thv[t], &ans);
                 const int offloaded = ce ? where != 0 : k >= E;
                 outage_add(&ts[t].outage, !offloaded, ans == r->label);
                 /* an image the batch-1 path answered on the edge after all (not sent) was in time */
@@ -483,6 +500,8 @@ int eval_run(eval_opts *o, const eex_model *m, const idx_array *images, const id
             }
             if (log)
                 eval_write_log(log, m, o, first + i, r, E, ce);
+            if (log && ce && ce->autop.on)
+                fflush(log);  /* a run on a changing path is watched as it goes */
         }
         const double now = now_s();
         if (!o->quiet && now - last_progress > 2.0) {

@@ -7,6 +7,7 @@
 
 #include "eex.h"
 #include "idx.h"
+#include "offload_auto.h"
 
 #define EVAL_MAX_THRESHOLDS 32
 
@@ -30,6 +31,7 @@ typedef struct eval_opts {
     int deadline_ms;
     const char *key;       /* --key FILE: HMAC-authenticated frames, or NULL */
     int miss_deadline;     /* --deadline-ms given: report the missed-deadline probability */
+    cli_auto_opts autop;   /* --cut auto / --wire auto */
     int outage_window;     /* W > 0: report the edge-inference outage probability */
     double outage_target;
     /* --adaptive: the UCB bandit picks p_tar per detected distortion; no labels */

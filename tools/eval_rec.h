@@ -19,6 +19,9 @@ typedef struct image_rec {
     double total_ms, offload_ms, edge_ms;
     size_t bytes;
     char reason[96];
+    int edge_exits;          /* the exits before this image's cut (--cut auto: its own) */
+    int planned;             /* --cut/--wire auto: plan holds its request's choice */
+    eex_autoplan_step plan;
 } image_rec;
 
 typedef struct thr_stats {
@@ -42,6 +45,7 @@ typedef struct cloud_eval {
     long json_samples;
     float *tensor;
     size_t tensor_cap;
+    cli_auto autop;              /* --cut auto / --wire auto */
 } cloud_eval;
 
 /* The policy for one threshold setting t (one value per classifier) on one

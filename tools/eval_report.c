@@ -47,7 +47,7 @@ void eval_write_log(FILE *f, const eex_model *m, const eval_opts *o, long index,
     for (int t = 0; t < o->n_thr; t++) {
         where[t] = 0;
         eval_thr_name(o, t, name[t], sizeof name[t]);
-        const int k = ce ? eval_decide_cloud(r, E, ce->edge_exits, o->thv[t], &ans[t], &where[t]) : eval_decide(r, E, o->thv[t], &ans[t]);
+        const int k = ce ? eval_decide_cloud(r, E, r->edge_exits, o->thv[t], &ans[t], &where[t]) : eval_decide(r, E, o->thv[t], &ans[t]);
         fprintf(f, "%s\"%s\": %d", t ? ", " : "", name[t], k + 1);
     }
     fputs("}, \"answer\": {", f);
@@ -63,6 +63,8 @@ void eval_write_log(FILE *f, const eex_model *m, const eval_opts *o, long index,
         if (r->sent) {
             fprintf(f, ", \"latency_ms\": %.3f, \"edge_ms\": %.3f, \"offload_ms\": %.3f, \"bytes\": %zu", r->total_ms,
                     r->edge_ms, r->offload_ms, r->bytes);
+            if (r->planned)
+                cli_auto_json(f, &r->plan);
             if (r->degraded) {
                 fputs(", \"reason\": ", f);
                 cli_json_string(f, r->reason);
@@ -116,8 +118,21 @@ static void report_json(const eval_opts *o, const eex_model *m, long N, int E, c
         const double jpo = ce->json_samples ? ce->json_bytes_sum / (double)ce->json_samples : 0.0;
         printf(", \"cloud\": ");
         cli_json_string(stdout, ce->where);
-        printf(", \"wire\": \"%s\", \"cut\": %d, \"cut_name\": ", cli_wire_name(o->wire), ce->cut);
+        printf(", \"wire\": \"%s\", \"cut\": %d, \"cut_name\": ",
+               ce->autop.on ? eex_wire_name(ce->autop.plan.wire ? ce->autop.plan.wire : EEX_WIRE_F32) : cli_wire_name(o->wire),
+               ce->cut);
         cli_json_string(stdout, eex_model_cut_name(m, ce->cut));
+        if (ce->autop.on)
+            printf(", \"plan\": {\"cut\": \"%s\", \"wire\": \"%s\", \"changes\": %d, \"est_rtt_ms\": %.3f, "
+                   "\"est_mbit\": %.3f, \"cloud_extra_ms\": %.3f}",
+                   o->autop.cut_auto ? "auto" : "fixed", o->autop.wire_auto ? "auto" : "fixed", ce->autop.plan.changes,
+                   ce->autop.plan.path.rtt_ms, ce->autop.plan.path.mbit, ce->autop.plan.cloud_extra);
+        if (ce->autop.on) {  /* the final costs: what the last choice was made with */
+            printf(", \"plan_final\": {\"cut\": %d, \"wire\": \"%s\", ", ce->autop.plan.cut,
+                   eex_wire_name(ce->autop.plan.wire));
+            cli_auto_costs_json(stdout, &ce->autop);
+            printf("}");
+        }
         printf(", \"edge_exits\": %d, \"offloaded\": %ld, \"latency_ms\": {\"median\": %.3f, \"p95\": %.3f}, "
                "\"edge_ms\": {\"median\": %.3f, \"p95\": %.3f}, \"offload_ms\": {\"median\": %.3f, \"p95\": %.3f}, "
                "\"bytes_per_offload\": %.1f, \"payload_bytes_per_offload\": %.1f, \"json_bytes_per_offload\": %.1f, "
@@ -193,8 +208,14 @@ static void report_text(const eval_opts *o, const eex_model *m, long N, int E, c
                 v[n++] = ce->offload_ms[i];
         omed = eval_percentile(v, n, 0.5);
         free(v);
-        printf("cloud %s, %s wire, cut %d '%s' (%d exits on the edge): %ld images offloaded, %ld degraded\n", ce->where,
-               cli_wire_name(o->wire), ce->cut, eex_model_cut_name(m, ce->cut), ce->edge_exits, ce->sent, ce->degraded);
+        printf("cloud %s, %s wire, cut %d '%s' (%d exits on the edge)%s: %ld images offloaded, %ld degraded\n", ce->where,
+               ce->autop.on ? eex_wire_name(ce->autop.plan.wire ? ce->autop.plan.wire : EEX_WIRE_F32) : cli_wire_name(o->wire),
+               ce->cut, eex_model_cut_name(m, ce->cut), ce->edge_exits, ce->autop.on ? " at the end" : "", ce->sent,
+               ce->degraded);
+        if (ce->autop.on)
+            printf("  plan: cut %s, wire %s; %d changes; path estimate %.2f ms RTT, %.1f Mbit/s\n",
+                   o->autop.cut_auto ? "auto" : "fixed", o->autop.wire_auto ? "auto" : "fixed", ce->autop.plan.changes,
+                   ce->autop.plan.path.rtt_ms, ce->autop.plan.path.mbit);
         printf("  end-to-end latency median %.2f ms, p95 %.2f ms (median edge %.2f ms + offload %.2f ms)\n", med, p95,
                emed, omed);
         if (ce->sent)

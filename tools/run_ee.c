@@ -48,7 +48,7 @@ int resolve_cut(const char *cmd, const eex_model *m, const char *spec, int *cut)
 }
 
 static void print_json(const eex_model *m, const run_opts *o, const eex_exit_result *r, const eex_policy *p,
-                       const eex_offload_info *off)
+                       const eex_offload_info *off, const cli_auto *au)
 {
     FILE *f = stdout;
     fputs("{\"image\": ", f);
@@ -101,8 +101,11 @@ static void print_json(const eex_model *m, const run_opts *o, const eex_exit_res
         if (off->offloaded) {
             fputs("{\"address\": ", f);
             cli_json_string(f, o->cloud);
-            fprintf(f, ", \"wire\": \"%s\", \"cut\": %d, \"info\": ", cli_wire_name(o->wire), r->cut);
+            fprintf(f, ", \"wire\": \"%s\", \"cut\": %d, \"info\": ",
+                    au && au->on ? eex_wire_name(au->step.wire) : cli_wire_name(o->wire), r->cut);
             cli_offload_json(f, off);
+            if (au && au->on)
+                cli_auto_json(f, &au->step);
             fputs("}", f);
         } else
             fputs("null", f);
@@ -125,7 +128,7 @@ static void print_json(const eex_model *m, const run_opts *o, const eex_exit_res
 }
 
 static void print_text(const eex_model *m, const run_opts *o, const eex_exit_result *r, const eex_policy *p,
-                       const eex_offload_info *off)
+                       const eex_offload_info *off, const cli_auto *au)
 {
     const int E = eex_model_exit_count(m);
     char pb[256], cb[256];  /* names and labels from the file, made safe for a terminal */
@@ -157,8 +160,15 @@ static void print_text(const eex_model *m, const run_opts *o, const eex_exit_res
     const char *label = cli_printable(eex_model_label(m, r->cls), pb, sizeof pb);
     if (r->where == EEX_WHERE_CLOUD || r->where == EEX_WHERE_DEGRADED) {
         printf("  offload    cut %d '%s', %s wire, %zu bytes sent, %.2f ms edge + %.2f ms offload (server %.2f ms)\n",
-               r->cut, cli_printable(eex_model_cut_name(m, r->cut), cb, sizeof cb), cli_wire_name(o->wire), off->bytes_sent, off->edge_ms,
+               r->cut, cli_printable(eex_model_cut_name(m, r->cut), cb, sizeof cb),
+               au && au->on ? eex_wire_name(au->step.wire) : cli_wire_name(o->wire), off->bytes_sent, off->edge_ms,
                off->offload_ms, off->server_ms);
+        if (au && au->on)
+            printf("  plan       cut %d %s chosen on %s (predicted %.2f ms); this request's PING %.2f ms, path now "
+                   "%.2f ms / %.1f Mbit/s\n",
+                   au->step.cut, eex_wire_name(au->step.wire),
+                   au->step.path.samples ? "the estimated path" : "no measured path yet (0 ms / 100 Mbit/s)",
+                   au->step.predicted_ms, au->step.probe_rtt_ms, au->plan.path.rtt_ms, au->plan.path.mbit);
         if (r->where == EEX_WHERE_CLOUD)
             printf("  answer     class %d %s, confidence %.3f, %s %d (answered via the cloud at %s)\n", r->cls,
                    label ? label : "", r->confidence, r->exit == E + 1 ? "final classifier, exit" : "exit", r->exit,
@@ -221,22 +231,31 @@ int run_ee(const run_opts *o, const eex_model *m, eex_session *s)
             eex_cloud_client_free(c);
             return rc;
         }
+        cli_auto au;
+        if ((rc = cli_auto_open("run", m, &o->autop, p.cut == EEX_NO_CUT ? eex_model_cut_count(m) - 1 : p.cut, o->wire,
+                                &au)) ||
+            (au.on && (rc = cli_auto_next("run", &au, c, &p.cut)))) {
+            eex_cloud_client_free(c);
+            return rc;
+        }
         eex_offload_info off;
         st = eex_session_run_offload(s, c, &p, &r, &off);
+        if (!st && au.on)
+            cli_auto_done(&au, c, &off);
         eex_cloud_client_free(c);
         if (st)
             return cli_status("run", st);
         if (o->json)
-            print_json(m, o, &r, &p, &off);
+            print_json(m, o, &r, &p, &off, &au);
         else
-            print_text(m, o, &r, &p, &off);
+            print_text(m, o, &r, &p, &off, &au);
         return CLI_OK;
     }
     if ((st = eex_session_run_policy(s, &p, &r)))
         return cli_status("run", st);
     if (o->json)
-        print_json(m, o, &r, &p, NULL);
+        print_json(m, o, &r, &p, NULL, NULL);
     else
-        print_text(m, o, &r, &p, NULL);
+        print_text(m, o, &r, &p, NULL, NULL);
     return CLI_OK;
 }

@@ -3,6 +3,7 @@
 #define EEX_RUN_EE_H
 
 #include "eex.h"
+#include "offload_auto.h"
 
 typedef struct run_opts {
     const char *model, *image;
@@ -20,6 +21,7 @@ typedef struct run_opts {
     eex_wire wire;
     int deadline_ms;       /* 0: the client's default */
     const char *key;       /* --key FILE: HMAC-authenticated frames, or NULL */
+    cli_auto_opts autop;   /* --cut auto / --wire auto (with --cloud) */
 } run_opts;
 
 /* The image is already set on the session. */

@@ -648,7 +648,8 @@ def main(argv=None):
         save()
     runs = report.setdefault("runs", [])
     runs.append({"command": command_line(), "steps": steps, "threads": args.threads,
-                 "git_commit": git_commit(), "seconds": round(time.time() - T0, 1)})
+                 "git_commit": git_commit(), "seconds": round(time.time() - T0, 1),
+                 "cpu": cpu_kind()})
     save()
     times["total_this_run"] = round(time.time() - T0, 1)
     stats = {"name": name, "dir": args.dataset, "labels": labels,
@@ -657,6 +658,29 @@ def main(argv=None):
     write_json(json_path, model_path, net, ck, cfg, report, args, stats)
     log("done", f"wrote {json_path}")
     return 0
+
+
+def cpu_kind():
+    """The CPU the run trained on: torch's CPU kernels (its own vectorised ops and
+    oneDNN's convolutions) pick their code path by ISA, and the float sums then round
+    differently, so a run reproduces a model byte for byte only on a CPU with the
+    same vector ISA (docs/distortions.md, "Reproducing the shipped model")."""
+    name, flags = "unknown", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k.strip() == "model name" and name == "unknown":
+                    name = v.strip()
+                elif k.strip() in ("flags", "Features") and not flags:
+                    flags = set(v.split())
+    except OSError:
+        pass
+    isa = [f for f in ("avx512f", "avx2", "fma", "asimd") if f in flags]
+    cfg = torch.__config__.show()
+    key = "CPU capability usage: "
+    cap = cfg.split(key, 1)[1].split()[0] if key in cfg else "unknown"
+    return {"model": name, "isa": isa, "torch_capability": cap}
 
 
 def write_json(path, model_path, net, ck, cfg, report, args, stats):

@@ -115,16 +115,20 @@ def write_md(a, grid, meta, pngs):
              "on the edge; overall accuracy over all images.\n")
     L.append(f"## At p_tar = {KEY_T}, shaped like the paper's table\n")
     L.append("| input | pristine: P(offload) | pristine: edge acc | expert: P(offload) | expert: edge acc "
-             "| overall acc pristine -> expert | detector picks the right set |")
-    L.append("|---|---|---|---|---|---|---|")
+             "| overall acc pristine -> expert | detector picks the right set "
+             "| oracle: P(offload) / edge acc / overall acc |")
+    L.append("|---|---|---|---|---|---|---|---|")
     for kind, level in LEVELS:
         g = grid[(kind, level)]
-        p, e = at(g["pristine"], KEY_T), at(g["auto"], KEY_T)
+        p, e, o = at(g["pristine"], KEY_T), at(g["auto"], KEY_T), at(g["oracle"], KEY_T)
         det = g["auto"].get("detector_accuracy")
         L.append(f"| {label(kind, level)} | {pct(p['p_offload'])}% | {pct(p['edge_accuracy'])}% | "
                  f"{pct(e['p_offload'])}% | {pct(e['edge_accuracy'])}% | {pct(p['overall_accuracy'])}% -> "
-                 f"{pct(e['overall_accuracy'])}% | {pct2(det)}% |")
+                 f"{pct(e['overall_accuracy'])}% | {pct2(det)}% | {pct(o['p_offload'])}% / "
+                 f"{pct(o['edge_accuracy'])}% / {pct(o['overall_accuracy'])}% |")
     L.append("")
+    L.append("The expert columns are the detector's choice per image; the oracle column is the expert set "
+             "of the applied distortion, the best the detector could do.\n")
     L.append("Detector accuracy per level is the share of that level's images the detector assigns to the "
              "right class (pristine / blur / noise) from its input (the spectrum, and for a 2-channel "
              "detector the image too: docs/distortions.md); overall over the 11 conditions: "

@@ -9,9 +9,9 @@
  * Measures the costs here (eex_plan_measure, R runs; --edge-scale multiplies
  * the edge's times, to stand for a slower edge board), then sends N requests
  * of seeded random images, request i starting at i x I ms. With auto, each
- * request's cut and codec come from eex_autoplan_choose and every reply
- * updates the estimate; a PING ahead of each request times its round trip
- * (eex_cloud_client_set_probe). The log has one line per request: the
+ * request's cut and codec come from eex_autoplan_next and every reply
+ * updates the estimate (eex_autoplan_done, the calls `eex eval --cut auto
+ * --wire auto` makes); a PING ahead of each request times its round trip. The log has one line per request: the
  * choice, the estimated path (RTT, Mbit/s) it was made on, the PING's and
  * the kernel's RTT, the predicted and the measured latency. With --expect, the summary line tells which cut + codec
  * the final costs choose on each of those paths (what the test compares
@@ -30,7 +30,7 @@ static int die(const char *what)
     return 1;
 }
 
-static const char *wname(int w) { return w == 1 ? "f32" : w == 2 ? "f16" : w == 3 ? "i8" : w == 4 ? "q4" : "?"; }
+#define wname eex_wire_name
 
 static int wparse(const char *s)
 {
@@ -127,8 +127,7 @@ int main(int argc, char **argv)
     eex_session *s;
     eex_cloud_client *cl;
     const eex_cloud_opts co = {.wire = EEX_WIRE_F32, .deadline_ms = 10000, .retry_ms = -1};
-    if (eex_session_new(m, NULL, &s) || eex_cloud_client_new(m, host, atoi(colon + 1), &co, &cl) ||
-        eex_cloud_client_set_probe(cl, 1))
+    if (eex_session_new(m, NULL, &s) || eex_cloud_client_new(m, host, atoi(colon + 1), &co, &cl))
         return die("client");
     if (tcp_cc && eex_cloud_client_set_tcp_cc(cl, strcmp(tcp_cc, "system") ? tcp_cc : ""))
         return die("tcp-cc");
@@ -157,13 +156,12 @@ int main(int argc, char **argv)
             sleep_until(t0 + (double)r * interval);
         for (size_t q = 0; q < (size_t)H * W * C; q++)
             px[q] = (uint8_t)(eex_splitmix64(&seed) >> 56);
-        int cut, wire;
-        eex_autoplan_choose(&ap, &cut, &wire);
+        eex_autoplan_step step;
+        if (eex_autoplan_next(&ap, cl, &step))
+            return die("plan");
         if (cut_fixed >= 0)
-            cut = cut_fixed;
-        if (wire_fixed)
-            wire = wire_fixed;
-        eex_cloud_client_set_wire(cl, (eex_wire)wire);
+            step.cut = cut_fixed;
+        const int cut = step.cut, wire = step.wire;
         const eex_policy p = {.threshold = 1.0f, .metric = EEX_METRIC_MAXPROB,
                               .expert = eex_model_has_detector(m) ? EEX_EXPERT_AUTO : 0, .cut = cut};
         eex_exit_result res;
@@ -171,18 +169,27 @@ int main(int argc, char **argv)
         const double start = eex_now_ms() - t0;
         if (eex_session_set_image(s, px, H, W, C) || eex_session_run_offload(s, cl, &p, &res, &info))
             return die("request");
-        const double trtt = eex_cloud_client_tcp_rtt_ms(cl), prtt = eex_cloud_client_probe_rtt_ms(cl);
-        const double pred = ap.predicted_ms;
-        const eex_path_est before = ap.path;
-        eex_autoplan_update(&ap, cut, wire, &info, prtt > 0 ? prtt : trtt);
+        eex_autoplan_done(&ap, cl, &step, &info);
+        const double trtt = step.tcp_rtt_ms, prtt = step.probe_rtt_ms;
+        const double pred = step.predicted_ms;
+        const eex_path_est before = step.path;
         cloud_n += res.where == EEX_WHERE_CLOUD;
+        eex_cloud_timing tm;
+        eex_cloud_client_last_timing(cl, &tm);
         if (lf)
             fprintf(lf,
-                    "{\"i\": %d, \"start_ms\": %.3f, \"cut\": %d, \"wire\": \"%s\", \"where\": \"%s\", "
+                    "{\"i\": %d, \"id\": %llu, \"t_start\": %.3f, \"encoded\": %.3f, \"sent\": %.3f, \"pong\": %.3f, "
+                    "\"reply_head\": %.3f, \"reply\": %.3f, \"done\": %.3f, ",
+                    r, (unsigned long long)info.request_id, tm.start, tm.encoded - tm.start, tm.sent - tm.start,
+                    tm.pong > 0 ? tm.pong - tm.start : 0.0, tm.reply_head - tm.start, tm.reply - tm.start,
+                    tm.done - tm.start);
+        if (lf)
+            fprintf(lf,
+                    "\"start_ms\": %.3f, \"cut\": %d, \"wire\": \"%s\", \"where\": \"%s\", "
                     "\"est_rtt_ms\": %.3f, \"est_mbit\": %.3f, \"ping_ms\": %.3f, \"tcp_rtt_ms\": %.3f, \"predicted_ms\": %.3f, "
                     "\"total_ms\": %.3f, \"edge_ms\": %.3f, \"offload_ms\": %.3f, \"server_ms\": %.3f, \"bytes\": %zu, "
                     "\"tcp_cc\": \"%s\"}\n",
-                    r, start, cut, wname(wire), res.where == EEX_WHERE_CLOUD ? "cloud" : "degraded", before.rtt_ms,
+                    start, cut, wname(wire), res.where == EEX_WHERE_CLOUD ? "cloud" : "degraded", before.rtt_ms,
                     before.mbit, prtt, trtt, pred, info.total_ms, info.edge_ms, info.offload_ms, info.server_ms,
                     info.bytes_sent, eex_cloud_client_tcp_cc(cl));
         if (lf)

@@ -3,6 +3,7 @@
 
     run.py --eex build/eex --models-dir build/parity [--threads 1,2] [--rounds 5]
            [--models mobilenet_v2,resnet18,mobilenet_v3_small] [--out bench/results/peers.json]
+           [--eex-base OTHER/eex --base-models-dir DIR]
 
 For each model and thread count, `rounds` rounds run every engine once each in
 a fresh process, the engine order rotating from round to round, so that
@@ -13,6 +14,9 @@ largest its process reached. Engines:
   onnxruntime  bench/peers/ort_bench.js (onnxruntime-node, CPU provider,
                intra-op threads N, all graph optimizations)
   pytorch      bench/peers/torch_bench.py (torch.set_num_threads(N))
+  eex_base     with --eex-base: another eex build (say main's, for a before/after
+               in the same rounds) on the .eex files of --base-models-dir (made by
+               that build's converter)
 Also measures OpenBLAS sgemm 1024^3 on one thread (numpy, best of 5, at the
 start, the middle and the end of the run; the best is kept) and gives each
 model's FLOP limit at N threads: 2 * MACs (`eex info --json`) / (N * that
@@ -34,8 +38,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ENGINES = ("eex", "onnxruntime", "pytorch")
 # timed runs per round and warm-up runs per process, by engine (PyTorch is
 # several times slower; fewer runs keep the whole benchmark a few minutes)
-RUNS = {"eex": 20, "onnxruntime": 20, "pytorch": 8}
-WARMUP = {"eex": 5, "onnxruntime": 5, "pytorch": 3}
+RUNS = {"eex": 20, "eex_base": 20, "onnxruntime": 20, "pytorch": 8}
+WARMUP = {"eex": 5, "eex_base": 5, "onnxruntime": 5, "pytorch": 3}
 
 
 def machine():
@@ -81,10 +85,11 @@ def model_macs(eex, path):
     return json.loads(out)["macs"]
 
 
-def run_engine(engine, model, models_dir, eex, threads):
+def run_engine(engine, model, models_dir, eex, threads, base=None):
     runs, warmup = str(RUNS[engine]), str(WARMUP[engine])
-    if engine == "eex":
-        cmd = [eex, "bench", os.path.join(models_dir, model + ".eex"), "--threads", str(threads),
+    if engine in ("eex", "eex_base"):
+        exe, mdir = (eex, models_dir) if engine == "eex" else base
+        cmd = [exe, "bench", os.path.join(mdir, model + ".eex"), "--threads", str(threads),
                "--runs", runs, "--warmup", warmup, "--json"]
     elif engine == "onnxruntime":
         cmd = ["node", os.path.join(HERE, "ort_bench.js"), os.path.join(models_dir, model + ".onnx"),
@@ -100,7 +105,7 @@ def run_engine(engine, model, models_dir, eex, threads):
         raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}): {out.stderr.strip()[-500:]}")
     last = [line for line in out.stdout.splitlines() if line.startswith("{")]
     # eex bench --json prints one object spread over lines (the node table)
-    doc = json.loads(out.stdout if engine == "eex" else last[-1])
+    doc = json.loads(out.stdout if engine.startswith("eex") else last[-1])
     if engine == "eex":
         run_engine.isa = doc.get("isa", "?")
     return doc["times_ms"], doc["peak_rss_mb"]
@@ -115,8 +120,15 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--engines", default=",".join(ENGINES))
     ap.add_argument("--out", default="bench/results/peers.json")
+    ap.add_argument("--eex-base", help="a second eex build, timed in the same rounds as engine eex_base")
+    ap.add_argument("--base-models-dir", help="its .eex files (default: --models-dir)")
     a = ap.parse_args()
     engines = [e for e in a.engines.split(",") if e]
+    load0 = os.getloadavg()
+    base = None
+    if a.eex_base:
+        base = (a.eex_base, a.base_models_dir or a.models_dir)
+        engines.append("eex_base")
     rows, ratios = [], []
     sgemm = [sgemm_gflops()]
     n_models = len(a.models.split(","))
@@ -130,18 +142,26 @@ def main():
             for r in range(a.rounds):
                 order = engines[r % len(engines):] + engines[:r % len(engines)]
                 for e in order:
-                    t, m = run_engine(e, model, a.models_dir, a.eex, threads)
+                    t, m = run_engine(e, model, a.models_dir, a.eex, threads, base)
                     times[e] += t
                     rss[e] = max(rss[e], m)
             med = {e: statistics.median(times[e]) for e in engines}
             for e in engines:
                 rows.append({"model": model, "threads": threads, "engine": e, "median_ms": round(med[e], 4),
-                             "peak_rss_mb": round(rss[e], 2)})
+                             "min_ms": round(min(times[e]), 4), "peak_rss_mb": round(rss[e], 2)})
             ratio = {"model": model, "threads": threads, "macs": macs}
             if "eex" in med and "onnxruntime" in med:
                 ratio["eex_over_onnxruntime"] = round(med["eex"] / med["onnxruntime"], 4)
             if "eex" in med and "pytorch" in med:
                 ratio["eex_over_pytorch"] = round(med["eex"] / med["pytorch"], 4)
+            if "eex_base" in med and "onnxruntime" in med:
+                ratio["eex_base_over_onnxruntime"] = round(med["eex_base"] / med["onnxruntime"], 4)
+                ratio["eex_over_eex_base"] = round(med["eex"] / med["eex_base"], 4)
+                # on a loaded machine the fastest run is the least disturbed one
+                mins = {e: min(times[e]) for e in ("eex", "eex_base", "onnxruntime")}
+                ratio["by_min"] = {"eex_over_onnxruntime": round(mins["eex"] / mins["onnxruntime"], 4),
+                                   "eex_base_over_onnxruntime": round(mins["eex_base"] / mins["onnxruntime"], 4),
+                                   "eex_over_eex_base": round(mins["eex"] / mins["eex_base"], 4)}
             ratios.append(ratio)
             line = "  ".join(f"{e} {med[e]:7.2f} ms {rss[e]:6.1f} MB" for e in engines)
             print(f"{model:20s} threads {threads}: {line}", flush=True)
@@ -157,7 +177,10 @@ def main():
     doc = {"rows": rows, "ratios": ratios, "machine": machine(), "eex_isa": isa, "cpu_simd_flags": simd_flags(),
            "sgemm_1024_gflops_1thread": [round(g, 2) for g in sgemm],
            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "rounds": a.rounds, "runs_per_round": {e: RUNS[e] for e in engines}}
+           "rounds": a.rounds, "runs_per_round": {e: RUNS[e] for e in engines},
+           "load_average_start_end": [[round(v, 2) for v in load0], [round(v, 2) for v in os.getloadavg()]]}
+    if base:
+        doc["eex_base"] = {"binary": base[0], "models_dir": base[1]}
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as f:
         json.dump(doc, f, indent=1)
@@ -166,7 +189,7 @@ def main():
     print(f"\neex kernels {isa}; CPU flags {' '.join(simd_flags())}; OpenBLAS sgemm 1024^3, 1 thread: "
           + ", ".join(f"{g:.1f}" for g in sgemm) + f" GFLOP/s (limit uses {rate:.1f} per thread)")
     print(f"\n{'model':20s} {'N':>2s} " + " ".join(f"{e + ' ms':>15s} {'RSS MB':>7s}" for e in engines)
-          + "  eex/ORT  eex/PyT  limit ms  eex/limit")
+          + "  eex/ORT  eex/PyT  limit ms  eex/limit" + ("  base/ORT eex/base" if base else ""))
     for model in a.models.split(","):
         for threads in (int(t) for t in a.threads.split(",")):
             sel = {r["engine"]: r for r in rows if r["model"] == model and r["threads"] == threads}
@@ -175,7 +198,14 @@ def main():
             print(f"{model:20s} {threads:2d} " + " ".join(
                 f"{sel[e]['median_ms']:15.2f} {sel[e]['peak_rss_mb']:7.1f}" for e in engines)
                 + fmt("eex_over_onnxruntime") + fmt("eex_over_pytorch")
-                + f"  {x['flop_limit_ms']:8.2f}" + fmt("eex_over_flop_limit"))
+                + f"  {x['flop_limit_ms']:8.2f}" + fmt("eex_over_flop_limit")
+                + (fmt("eex_base_over_onnxruntime") + fmt("eex_over_eex_base") if base else ""))
+    for x in ratios:
+        if "by_min" in x:
+            print(f"{x['model']:20s} {x['threads']:2d} by the fastest run: " +
+                  "  ".join(f"{k} {v:.3f}" for k, v in x["by_min"].items()))
+    print(f"\nload average (1, 5, 15 min) at the start {doc['load_average_start_end'][0]}, "
+          f"at the end {doc['load_average_start_end'][1]}")
     print(f"\nwritten {a.out} ({doc['machine']}, {doc['date']})")
     return 0
 

@@ -43,6 +43,7 @@ void eex_unary_ref(eex_unary op, float p0, float p1, int64_t count, const float 
         case EEX_UNARY_NEG: y[i] = -v; break;
         case EEX_UNARY_EXP: y[i] = expf(v); break;
         case EEX_UNARY_SQRT: y[i] = sqrtf(v); break;
+        case EEX_UNARY_SILU: y[i] = v / (1.0f + expf(-v)); break;
         default: y[i] = v; break;
         }
     }

@@ -2,18 +2,22 @@
 """The edge's automatic cut and codec on an emulated path that changes mid-run
 (bench/offload/adapt, bench/netem/path.sh; docs/results/offload.md).
 
-    test_adapt.py [MODEL] [--long]
+    test_adapt.py [MODEL] [--long] [--adapt]
 
 The path starts at 93.6 Mbit/s, 10 ms RTT and, after request 20, becomes
 0.1 Mbit/s, 180 ms RTT (the relay's delay switches, the tbf rates change). The
-edge runs `adapt --cut auto --wire auto`; the test requires every answer to
+edge runs `eex eval --cloud ... --cut auto --wire auto` on Fashion-MNIST
+test images with threshold 1 (every image offloads; batch 1, its --log
+watched; with --adapt, bench/offload/adapt on random images instead: the
+same library calls, eex_autoplan_next / _done); the test requires every answer to
 come from the cloud, the estimated RTT to follow the path (within 5..20 ms
 before the change, within 15% of 180 ms at the end), and the choice to
 settle on the plan for the new path (what the run's own final costs choose
 for 180 ms / 1 Mbit/s) within 20 requests of the change, and keep it.
-The edge is taken as 20x slower than this machine (--edge-scale) and sends
-f32 only (2.7..4.1 KB frames: the tbf's 1600-byte bucket lets smaller ones
-through unserialised), and the test requires the two paths' plans to
+The edge is taken as 20x slower than this machine (--edge-scale) and --wire
+auto may pick f32 only (--wires f32; 2.7..4.1 KB frames: the tbf's 1600-byte
+bucket lets smaller ones through unserialised, so on this emulation an i8 or
+q4 frame would look free on the 0.1 Mbit/s path), and the test requires the two paths' plans to
 differ, so it proves a move.
 --long uses the issue's paths (93.6 / 10 -> 73.3 / 180), more requests and
 the edge as fast as this machine (on them the plan may not change).
@@ -21,6 +25,7 @@ Needs root (network namespaces); without them it says so and exits 0.
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +39,8 @@ ADAPT = os.path.join(ROOT, BUILD, "bench", "offload", "adapt")
 PATH_SH = os.path.join(ROOT, "bench", "netem", "path.sh")
 args = [a for a in sys.argv[1:] if not a.startswith("--")]
 LONG = "--long" in sys.argv
+USE_ADAPT = "--adapt" in sys.argv
+DATASET = "/usr/share/datasets/fashion-mnist"
 MODEL = args[0] if args else os.path.join(ROOT, "models", "fmnist-ee.eex")
 NET = f"eexad{os.getpid() % 100000}"
 ENV = dict(os.environ, EEXNET=NET, BUILD=BUILD)
@@ -65,6 +72,9 @@ def main():
     if os.geteuid() != 0:
         print("skip  test_adapt: needs root for network namespaces")
         return 0
+    if not USE_ADAPT and not os.path.isdir(DATASET):
+        print(f"skip  test_adapt: no Fashion-MNIST at {DATASET} (--adapt runs without it)")
+        return 0
     probe = f"{NET}-probe"
     r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
     if r.returncode:
@@ -89,32 +99,73 @@ def main():
                 raise RuntimeError("eex serve did not start: " + open(os.path.join(tmp, "serve.err")).read()[:300])
             time.sleep(0.1)
         log = os.path.join(tmp, "adapt.jsonl")
-        edge = subprocess.Popen(["sh", PATH_SH, "exec", "edge", ADAPT, MODEL, "--cloud", "198.18.0.2:7000",
-                                 "--requests", str(BEFORE + AFTER), "--cut", "auto", "--wire", "auto", "--runs", "30",
-                                 "--edge-scale", SCALE, *([] if LONG else ["--wires", "f32"]),
-                                 "--expect", f"{RTT1}:{RATE1},{RTT2}:{RATE2}", "--log", log],
+        wires = [] if LONG else ["--wires", "f32"]
+        if USE_ADAPT:
+            cmd = [ADAPT, MODEL, "--cloud", "198.18.0.2:7000", "--requests", str(BEFORE + AFTER), "--cut", "auto",
+                   "--wire", "auto", "--runs", "30", "--edge-scale", SCALE, *wires,
+                   "--expect", f"{RTT1}:{RATE1},{RTT2}:{RATE2}", "--log", log]
+        else:
+            cmd = [EEX, "eval", MODEL, "--dataset", DATASET, "--limit", str(BEFORE + AFTER), "--threshold", "1",
+                   "--batch", "1", "--quiet", "--json", "--cloud", "198.18.0.2:7000", "--cut", "auto", "--wire", "auto",
+                   *wires, "--plan-runs", "30", "--edge-scale", SCALE, "--deadline-ms", "10000", "--log", log]
+        print("      " + " ".join(os.path.basename(c) if c in (EEX, ADAPT, MODEL) else c for c in cmd))
+        edge = subprocess.Popen(["sh", PATH_SH, "exec", "edge", *cmd],
                                 env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         changed_at = None
         deadline = time.time() + 240
         while edge.poll() is None and time.time() < deadline:
             n = sum(1 for _ in open(log)) if os.path.exists(log) else 0
             if changed_at is None and n >= BEFORE:
-                sh("change", str(RATE2))
-                changed_at = n
-            time.sleep(0.02)
+                # the edge held while the path changes (a request takes
+                # 10 ms here, `path.sh change` longer): the change lands
+                # where the log says
+                os.kill(edge.pid, signal.SIGSTOP)
+                time.sleep(0.05)
+                changed_at = sum(1 for _ in open(log))
+                try:
+                    sh("change", str(RATE2))
+                finally:
+                    os.kill(edge.pid, signal.SIGCONT)
+            time.sleep(0.005)
         if edge.poll() is None:
             edge.kill()
         out, errtext = edge.communicate(timeout=30)
-        if not check(edge.returncode == 0 and changed_at is not None, "adapt ran through the change",
+        if not check(edge.returncode == 0 and changed_at is not None, "the edge ran through the change",
                      f"rc {edge.returncode}: {errtext.strip()[:300]}"):
             return 1
-        rows = [json.loads(l) for l in open(log)]
         summary = json.loads(out.strip().splitlines()[-1])
-        want, was = summary["expect"][1], summary["expect"][0]
+        if USE_ADAPT:
+            rows = [json.loads(l) for l in open(log)]
+            want, was = summary["expect"][1], summary["expect"][0]
+            end = summary["final"]["rtt_ms"]
+            costs = {"edge_ms": summary["edge_ms"], "cloud_ms": summary["cloud_ms"]}
+        else:
+            # the eval log's lines, as adapt's: the choice, the estimate, where
+            rows = []
+            for l in open(log):
+                r = json.loads(l)
+                p = r.get("plan", {})
+                rows.append({"i": r["index"], "cut": p.get("cut"), "wire": p.get("wire"),
+                             "est_rtt_ms": p.get("est_rtt_ms", -1), "where": r["where"]["1"]})
+            k = summary["plan_final"]["costs"]
+            names = ["f32", "f16", "i8", "q4"]
+
+            def plan_for(rtt, mbit):  # eex_plan_request_ms over the allowed wires (exit shares 0)
+                table = {}
+                for c in range(len(k["edge_ms"])):
+                    for w in range(4):
+                        if k["bytes"][c][w] > 0:
+                            table[f"{c}{names[w]}"] = (k["edge_ms"][c] + k["codec_ms"][c][w] + rtt +
+                                                       k["bytes"][c][w] * 8 / (mbit * 1000) + k["cloud_ms"][c])
+                best = min(table, key=table.get)
+                return {"cut": int(best[0]), "wire": best[1:], "ms": table[best], "table": table}
+            was, want = plan_for(RTT1, RATE1), plan_for(RTT2, RATE2)
+            end = summary["plan"]["est_rtt_ms"]
+            costs = {"edge_ms": k["edge_ms"], "cloud_ms": k["cloud_ms"]}
         print(f"      change after request {changed_at}; plan for {RTT2} ms / {RATE2} Mbit/s: cut {want['cut']} "
               f"{want['wire']}; choices: " +
               " ".join(f"{r['cut']}{r['wire']}" for r in rows))
-        print(f"      costs: edge ms {summary['edge_ms']}, cloud ms {summary['cloud_ms']}")
+        print(f"      costs: edge ms {costs['edge_ms']}, cloud ms {costs['cloud_ms']}")
         last = rows[max(0, changed_at - 10):changed_at]
         print(f"      plan for {RTT1} ms / {RATE1} Mbit/s: cut {was['cut']} {was['wire']}; "
               f"{sum(r['cut'] == was['cut'] and r['wire'] == was['wire'] for r in last)} of the last {len(last)} "
@@ -126,7 +177,6 @@ def main():
               str([r["i"] for r in rows if r["where"] != "cloud"]))
         pre = rows[changed_at - 1]["est_rtt_ms"]
         check(5 <= pre <= 20, f"estimated RTT before the change {pre:.1f} ms (path {RTT1})")
-        end = summary["final"]["rtt_ms"]
         check(abs(end - RTT2) <= 0.15 * RTT2, f"estimated RTT at the end {end:.1f} ms (path {RTT2})")
         after = rows[changed_at:]
         # on the plan: the best choice, or one the final costs predict within

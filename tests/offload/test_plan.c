@@ -203,3 +203,39 @@ Test(plan, autoplan_moves_with_the_path)
     cr_assert(moved_at >= 0 && moved_at <= 3, "moved after %d requests", moved_at);
     cr_assert_leq(a.changes, 2, "%d moves: flapping", a.changes);
 }
+
+/* One request's round through the library calls `eex run` / `eex eval`
+ * use: the step records the choice and the estimate it was made on, and
+ * the reply teaches the plan (no server needed: no request is sent). */
+Test(plan, autoplan_next_and_done)
+{
+    eex_model *m;
+    if (eex_model_open("models/fmnist-ee.eex", &m))
+        cr_skip_test("models/fmnist-ee.eex not found (run from the repository root)");
+    eex_cloud_client *cl;
+    const eex_cloud_opts co = {.wire = EEX_WIRE_F32};
+    cr_assert_eq(eex_cloud_client_new(m, "127.0.0.1", 9, &co, &cl), EEX_OK);
+    eex_cloud_timing tm;
+    eex_cloud_client_last_timing(cl, &tm);
+    cr_assert(tm.start == 0 && tm.done == 0, "no request yet");
+    const eex_plan_costs k = two_cuts();
+    eex_autoplan a;
+    eex_autoplan_init(&a, &k, 1u << EEX_WIRE_F16 | 1u << EEX_WIRE_Q4);
+    eex_autoplan_step st;
+    cr_assert_eq(eex_autoplan_next(&a, cl, &st), EEX_OK);
+    cr_assert(st.wire == EEX_WIRE_F16 || st.wire == EEX_WIRE_Q4, "wire %d not in the mask", st.wire);
+    cr_assert_eq(st.path.samples, 0);
+    cr_assert_gt(st.predicted_ms, 0);
+    const eex_offload_info i = reply(10 + k.cloud_ms[st.cut] + 1, k.cloud_ms[st.cut], (size_t)k.bytes[st.cut][st.wire], 0);
+    eex_autoplan_done(&a, cl, &st, &i);
+    cr_assert_eq(st.probe_rtt_ms, 0, "no PING was sent");
+    cr_assert_eq(a.path.samples, 1, "the reply is a sample");
+    eex_autoplan_step st2;
+    cr_assert_eq(eex_autoplan_next(&a, cl, &st2), EEX_OK);
+    cr_assert_eq(st2.path.samples, 1, "the next choice is made on the estimate");
+    cr_assert_neq(eex_autoplan_next(NULL, cl, &st2), EEX_OK);
+    cr_assert_str_eq(eex_wire_name(EEX_WIRE_Q4), "q4");
+    cr_assert_str_eq(eex_wire_name(0), "?");
+    eex_cloud_client_free(cl);
+    eex_model_close(m);
+}

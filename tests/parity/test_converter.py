@@ -274,6 +274,52 @@ def fusions_and_standalone_activations():
 
 
 @test
+def silu_fusion_and_standalone():
+    """Mul(x, Sigmoid(x)) (torch's SiLU export) -> silu, fused into the conv
+    before it when that conv's output has no other reader; standalone silu
+    otherwise; a Sigmoid read twice stays as it is."""
+    c = 3
+    inits = {"W": rand(c, c, 1, 1), "W2": rand(c, c, 1, 1)}
+    nodes = [
+        # graph input -> Mul(Sigmoid(x), x), operands swapped: standalone silu
+        helper.make_node("Sigmoid", ["x"], ["sx"], name="sig_x"),
+        helper.make_node("Mul", ["sx", "x"], ["s0"], name="silu_x"),
+        # conv -> silu: fused
+        helper.make_node("Conv", ["s0", "W"], ["c1"], name="c1"),
+        helper.make_node("Sigmoid", ["c1"], ["s1"], name="sig1"),
+        helper.make_node("Mul", ["c1", "s1"], ["a1"], name="silu1"),
+        # conv whose output is also added below: its silu stays standalone
+        helper.make_node("Conv", ["a1", "W2"], ["c2"], name="c2"),
+        helper.make_node("Sigmoid", ["c2"], ["s2"], name="sig2"),
+        helper.make_node("Mul", ["c2", "s2"], ["a2"], name="silu2"),
+        helper.make_node("Add", ["a2", "c2"], ["a3"], name="add"),
+        # a sigmoid read twice: no rewrite
+        helper.make_node("Sigmoid", ["a3"], ["s3"], name="sig3"),
+        helper.make_node("Mul", ["a3", "s3"], ["m3"], name="mul3"),
+        helper.make_node("Add", ["m3", "s3"], ["y"], name="add3"),
+    ]
+    m, path = convert(make_model(nodes, inits, ["N", c, 4, 4], opset=13), "silu")
+    ops = [(n["op"], n["attrs"].get("act", "none")) for n in m["nodes"]]
+    assert ops == [("silu", "none"), ("conv", "silu"), ("conv", "none"), ("silu", "none"),
+                   ("add", "none"), ("sigmoid", "none"), ("mul", "none"), ("add", "none")], ops
+    x = rand(2, c, 4, 4) * 40  # past e^-x's float range for some elements
+
+    def silu(v):
+        return v / (1 + np.exp(-v.astype(np.float64)))
+    conv = lambda w, v: np.einsum("oc,nchw->nohw", w[:, :, 0, 0], v)  # noqa: E731
+    a1 = silu(conv(inits["W"], silu(x)))
+    c2 = conv(inits["W2"], a1)
+    a3 = silu(c2) + c2
+    s3 = 1 / (1 + np.exp(-a3))
+    with np.errstate(over="ignore"):
+        got = eexref.run(m, x)["y"]
+    np.testing.assert_allclose(got, a3 * s3 + s3, rtol=1e-5, atol=1e-4)
+    got = run_engine(path, x, "silu")  # the C engine: fused epilogue and unary silu
+    if got is not None:
+        np.testing.assert_allclose(got, a3 * s3 + s3, rtol=1e-5, atol=1e-4)
+
+
+@test
 def dense_broadcast_reshape_softmax():
     inits = {"Wg": rand(6, 12), "Bg": rand(6), "Wm": rand(6, 5), "Bm": rand(5),
              "cs": rand(1, 3, 1, 1), "sc": np.float32(0.5), "shape": np.array([0, -1])}

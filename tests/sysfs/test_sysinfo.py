@@ -191,8 +191,8 @@ def test_selftest(runner):
     check(rc == 0 and "0 failed" in out and "isa " in out, f"selftest passes here and names the ISA ({rc}: {out.strip()[-80:]})")
     rc, out, err = eex(["selftest", "--iters", "5"], runner)
     check(rc == 0 and out.count("ok    model") == 3, "selftest: the embedded model passes with ref, fast 1 and 3 threads")
-    check(sum(line.startswith("ok    ") for line in out.splitlines()) == 3 + 14 * (out.split("kernel tables")[1].split(";")[0].count(" ")),
-          "selftest: 14 kernel checks per ISA table listed (kernels/selfcheck.h)")
+    check(sum(line.startswith("ok    ") for line in out.splitlines()) == 3 + 15 * (out.split("kernel tables")[1].split(";")[0].count(" ")),
+          "selftest: 15 kernel checks per ISA table listed (kernels/selfcheck.h)")
     rc, out, err = eex(["selftest", "--iters", "0"], runner)
     check(rc == 2, f"selftest --iters 0 is a usage error ({rc})")
 

@@ -77,3 +77,4 @@ Test(simd, gap_random_shapes) { check_all_tables(EEX_SELFCHECK_GAP, 60); }
 Test(simd, binary_random_shapes) { check_all_tables(EEX_SELFCHECK_BINARY, 100); }
 Test(simd, unary_random_shapes) { check_all_tables(EEX_SELFCHECK_UNARY, 300); }
 Test(simd, layernorm_random_shapes) { check_all_tables(EEX_SELFCHECK_LAYERNORM, 100); }
+Test(simd, exp_family_random_values) { check_all_tables(EEX_SELFCHECK_EXP_FAMILY, 300); }
