@@ -224,7 +224,7 @@ test-tsan:
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
-	install -m 644 include/eex.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(wildcard include/*.h) $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(BUILD)/libeex.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libeex.so.$(EEX_VERSION) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libeex.so.$(EEX_VERSION) $(DESTDIR)$(PREFIX)/lib/libeex.so.$(EEX_SOMAJOR)

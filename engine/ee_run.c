@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "../branches/bandit.h"
+#include "../kernels/kernels.h"
 #include "../weights/metawrite.h"
 #include "ee_result.h"
 #include "session.h"
@@ -37,18 +38,6 @@ static void run_set(eex_session *s, const eex_exec_ctx *ctx, const eex_nodeset *
             eex_session_run_nodes(s, ctx, &set->idx[k], 1);
 }
 
-static void softmax_row(const float *z, int n, float t, float *p)
-{
-    float mx = z[0];
-    for (int i = 1; i < n; i++)
-        mx = z[i] > mx ? z[i] : mx;
-    double sum = 0.0;
-    for (int i = 0; i < n; i++)
-        sum += exp(((double)z[i] - mx) / t);
-    for (int i = 0; i < n; i++)
-        p[i] = (float)(exp(((double)z[i] - mx) / t) / sum);
-}
-
 /* Detector on image 0: class, probabilities and the expert it selects. */
 static eex_status run_detector(eex_session *s, const eex_exec_ctx *ctx, eex_exit_result *r)
 {
@@ -59,7 +48,7 @@ static eex_status run_detector(eex_session *s, const eex_exec_ctx *ctx, eex_exit
     for (int i = 0; i < ee->n_det_classes; i++)
         if (!isfinite(z[i]))
             return eex_fail(EEX_ERR_NUMERIC, "detector: logit %d is not finite", i);
-    softmax_row(z, ee->n_det_classes, 1.0f, r->detector_probs);
+    eex_softmax_row(z, ee->n_det_classes, 1.0f, r->detector_probs);
     int best = 0;
     for (int i = 1; i < ee->n_det_classes; i++)
         if (r->detector_probs[i] > r->detector_probs[best])
@@ -200,7 +189,7 @@ static eex_status probs_of(const eex_session *s, int v, float t, float *probs, s
             if (!isfinite(z[(size_t)n * c + i]))
                 return eex_fail(EEX_ERR_NUMERIC, "probs: image %d logit %d of '%s' is not finite", n, i,
                                 s->m->values[v].name);
-        softmax_row(z + (size_t)n * c, c, t, probs + (size_t)n * c);
+        eex_softmax_row(z + (size_t)n * c, c, t, probs + (size_t)n * c);
     }
     return EEX_OK;
 }

@@ -10,6 +10,14 @@ static const char *const isa_names[EEX_ISA_COUNT] = {"scalar", "avx2", "avx512",
 
 const char *eex_isa_name(eex_isa isa) { return isa >= 0 && isa < EEX_ISA_COUNT ? isa_names[isa] : "?"; }
 
+eex_isa eex_isa_from_name(const char *name)
+{
+    int i = 0;
+    while (i < EEX_ISA_COUNT && !(name && !strcmp(name, isa_names[i])))
+        i++;
+    return (eex_isa)i;
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <cpuid.h>
 /* F16C (the AVX2 table's float16 loads): CPUID.1:ECX bit 29; GCC 12's
@@ -81,6 +89,20 @@ const eex_kernel_table *eex_kernels_best(void)
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, choose);
     return best;
+}
+
+const char *eex_kernel_isa(void) { return eex_kernels_best()->name; }
+
+int eex_kernel_isas(const char **names, int cap)
+{
+    int n = 0;
+    for (int isa = 0; isa < EEX_ISA_COUNT; isa++)
+        if (eex_kernels_for((eex_isa)isa)) {
+            if (names && n < cap)
+                names[n] = isa_names[isa];
+            n++;
+        }
+    return n;
 }
 
 int64_t eex_pack_gemm_floats(int oc, int icg, int kh, int kw, int group, int nr)

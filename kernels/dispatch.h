@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 
+#include "eex.h"  /* the public eex_kernel_isa, eex_kernel_isas */
 #include "kernels.h"
 
 typedef enum eex_isa {
@@ -89,6 +90,8 @@ const eex_kernel_table *eex_kernels_best(void);
 /* The table for one ISA, or NULL when this build or this CPU lacks it. */
 const eex_kernel_table *eex_kernels_for(eex_isa isa);
 const char *eex_isa_name(eex_isa isa);
+/* The ISA named "scalar", "avx2", ... (eex_isa_name), or EEX_ISA_COUNT. */
+eex_isa eex_isa_from_name(const char *name);
 
 /* Per-ISA tables (defined in the per-ISA files; absent ones are NULL). */
 extern const eex_kernel_table eex_kernel_table_scalar;

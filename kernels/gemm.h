@@ -4,12 +4,12 @@
 #ifndef EEX_GEMM_H
 #define EEX_GEMM_H
 
+#include "eex.h"  /* eex_gemm_backend(): "openblas" or "builtin" */
+
 void eex_gemm(int M, int N, int K, const float *A, int lda, const float *B, int ldb, int trans_b, float *C,
               int ldc);
 /* The built-in kernel, always compiled so tests can compare both. */
 void eex_gemm_builtin(int M, int N, int K, const float *A, int lda, const float *B, int ldb, int trans_b,
                       float *C, int ldc);
-/* "openblas" or "builtin". */
-const char *eex_gemm_backend(void);
 
 #endif

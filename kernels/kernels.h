@@ -129,8 +129,17 @@ typedef enum eex_unary {
 } eex_unary;
 /* p0, p1: clip min/max, hardsigmoid alpha/beta, leakyrelu/elu alpha. */
 void eex_unary_ref(eex_unary op, float p0, float p1, int64_t count, const float *x, float *y);
-/* Over the last axis of [n, k]. */
+/* Over the last axis of [n, k]: eex_softmax_row of each row, temperature 1. */
 void eex_softmax_ref(int n, int k, const float *x, float *y);
+/* Softmax with a temperature t > 0, the one every path uses (the Softmax op,
+ * exit probabilities, confidences, the detector, eex_softmax): in double,
+ * shifted by the row's largest value m,
+ *   p_i = exp((z_i - m) / t) / sum_j exp((z_j - m) / t).
+ * eex_softmax_sum returns the sum and sets *max = m (n >= 1); each term is
+ * eex_softmax_term(z_i, m, t). eex_softmax_row writes p (float; p may be z). */
+static inline double eex_softmax_term(float z, float max, float t) { return exp(((double)z - max) / t); }
+double eex_softmax_sum(const float *z, int n, float t, float *max);
+void eex_softmax_row(const float *z, int n, float t, float *p);
 /* NHWC [n, hw, c] -> [n, c*hw] in NCHW order (what PyTorch's flatten gives). */
 void eex_flatten_ref(int n, int hw, int c, const float *x, float *y);
 /* Channel concat of `count` NHWC tensors [n, hw, cs[i]]. */

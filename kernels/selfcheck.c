@@ -483,6 +483,18 @@ const char *eex_selfcheck_name(int check)
     return check >= 0 && check < EEX_SELFCHECK_COUNT ? check_names[check] : "?";
 }
 
+int eex_selfcheck_count(void) { return EEX_SELFCHECK_COUNT; }
+
+int eex_selfcheck(const char *isa, int check, int iters, uint64_t seed, char *msg, size_t cap)
+{
+    const eex_isa i = eex_isa_from_name(isa);
+    if (i == EEX_ISA_COUNT || !eex_kernels_for(i)) {
+        snprintf(msg, cap, "selfcheck: no kernels '%s' in this build on this CPU", isa ? isa : "(null)");
+        return -1;
+    }
+    return eex_selfcheck_kernel(eex_kernels_for(i), check, iters, seed, msg, cap);
+}
+
 int eex_selfcheck_kernel(const eex_kernel_table *kt, int check, int iters, uint64_t seed, char *msg, size_t cap)
 {
     if (cap)

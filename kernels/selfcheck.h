@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "dispatch.h"
+#include "eex.h"  /* the public entries: eex_selfcheck_count, eex_selfcheck_name, eex_selfcheck */
 
 /* The kernel checks, by index 0 .. EEX_SELFCHECK_COUNT-1. */
 enum {
@@ -32,15 +33,13 @@ enum {
     EEX_SELFCHECK_COUNT
 };
 
-/* "conv_gemm", "dense", ... (the table member it checks, without _f32). */
-const char *eex_selfcheck_name(int check);
-
 /* Runs `iters` random cases of one check on table kt, shapes drawn from
  * `seed` (the same seed gives the same shapes on every machine). Returns 0
  * when every case matched the reference within its tolerance, 1 on the
  * first mismatch (msg says which shape, where and by how much), -1 when
  * memory ran out or `check` is not one (msg says so). Allocates per case and
  * frees before returning; never exits. */
+/* The public eex_selfcheck(isa, ...) is this on eex_kernels_for(isa). */
 int eex_selfcheck_kernel(const eex_kernel_table *kt, int check, int iters, uint64_t seed, char *msg, size_t cap);
 
 #endif

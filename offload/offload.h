@@ -1,6 +1,7 @@
 /* Internals of the partition executor: the v1 wire layout (docs/protocol.md
  * is the authority), the tensor codecs, socket helpers and the cloud-side
- * resume. Shared by the client, the server and the unit tests. */
+ * resume. Shared by the client, the server and the unit tests. What the CLI
+ * and other programs use is public: include/eex_offload.h. */
 #ifndef EEX_OFFLOAD_H
 #define EEX_OFFLOAD_H
 
@@ -9,7 +10,7 @@
 #include <sys/socket.h>
 
 #include "../base/half.h"
-#include "eex.h"
+#include "eex_offload.h"
 
 /* ---- frames ---- */
 #define EEXW_MAGIC "EEXW"
@@ -25,21 +26,21 @@ enum eexw_type { EEXW_INFER = 1, EEXW_RESULT = 2, EEXW_ERROR = 3, EEXW_PING = 4,
 
 enum eexw_dtype { EEXW_F32 = 1, EEXW_F16 = 2, EEXW_I8 = 3, EEXW_Q4 = 4 };
 
-/* Error codes of an ERROR frame. */
+/* Error codes of an ERROR frame: the public eex_wire_error (include/eex_offload.h). */
 enum eexw_error {
-    EEXW_E_MALFORMED = 1,  /* bad magic or an unreadable header: closes */
-    EEXW_E_VERSION = 2,    /* another protocol version: closes */
-    EEXW_E_TOO_LARGE = 3,  /* body length over the receiver's limit: closes */
-    EEXW_E_CRC = 4,        /* CRC mismatch: closes */
-    EEXW_E_DIGEST = 5,     /* another model file: stays open */
-    EEXW_E_REQUEST = 6,    /* bad cut, expert, metric, dtype, shape or payload size: stays open */
-    EEXW_E_TIMEOUT = 7,    /* the frame did not arrive in time: closes */
-    EEXW_E_SHUTDOWN = 8,   /* the server is draining: closes */
-    EEXW_E_NUMERIC = 9,    /* the tensor gave non-finite logits: stays open */
-    EEXW_E_TYPE = 10,      /* a frame type the server does not take: closes */
-    EEXW_E_INTERNAL = 11,  /* anything else on the server: stays open */
-    EEXW_E_AUTH = 12,      /* missing or wrong HMAC tag (or a tag and no key): closes */
-    EEXW_E_REPLAY = 13     /* a request id not above the last one on this connection: closes */
+    EEXW_E_MALFORMED = EEX_WIRE_ERR_MALFORMED,
+    EEXW_E_VERSION = EEX_WIRE_ERR_VERSION,
+    EEXW_E_TOO_LARGE = EEX_WIRE_ERR_TOO_LARGE,
+    EEXW_E_CRC = EEX_WIRE_ERR_CRC,
+    EEXW_E_DIGEST = EEX_WIRE_ERR_DIGEST,
+    EEXW_E_REQUEST = EEX_WIRE_ERR_REQUEST,
+    EEXW_E_TIMEOUT = EEX_WIRE_ERR_TIMEOUT,
+    EEXW_E_SHUTDOWN = EEX_WIRE_ERR_SHUTDOWN,
+    EEXW_E_NUMERIC = EEX_WIRE_ERR_NUMERIC,
+    EEXW_E_TYPE = EEX_WIRE_ERR_TYPE,
+    EEXW_E_INTERNAL = EEX_WIRE_ERR_INTERNAL,
+    EEXW_E_AUTH = EEX_WIRE_ERR_AUTH,
+    EEXW_E_REPLAY = EEX_WIRE_ERR_REPLAY
 };
 const char *eexw_error_name(int code);
 /* The one pair between statuses and error codes: the code a server's

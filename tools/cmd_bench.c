@@ -14,8 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../kernels/dispatch.h"
-#include "../kernels/gemm.h"
 #include "bench_exits.h"
 #include "cli.h"
 #include "run_ee.h"
@@ -356,7 +354,7 @@ static int bench(const bench_opts *o, const bench_env *env, eex_model *m, eex_se
         nr->rate = nr->ms > 0 ? (nr->compute ? flops : bytes) / (nr->ms * 1e6) : 0.0;
     }
     const double rss = peak_rss_mb();
-    const char *isa = o->kernels == EEX_KERNELS_REF ? "ref" : eex_kernels_best()->name;
+    const char *isa = o->kernels == EEX_KERNELS_REF ? "ref" : eex_kernel_isa();
     int shown = o->nodes > 0 && o->nodes < n_nodes ? o->nodes : n_nodes;
     char shape[64], allowed[1024], ref_ops[256];
     int n_ref;

@@ -1,7 +1,6 @@
 /* eex info: what a model file holds and what running it costs. */
 #include <string.h>
 
-#include "../kernels/dispatch.h"
 #include "cli.h"
 
 static const char help[] =
@@ -151,7 +150,7 @@ int cmd_info(int argc, char **argv)
         const char *kn[32];
         int kc[32];
         const int nk = kernel_histogram(s, kn, kc, 32);
-        fprintf(o, "kernels     %s:", eex_kernels_best()->name);
+        fprintf(o, "kernels     %s:", eex_kernel_isa());
         for (int i = 0; i < nk; i++)
             fprintf(o, " %s %d", kn[i], kc[i]);
         fputc('\n', o);

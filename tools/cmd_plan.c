@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../offload/offload.h"
 #include "cli.h"
+#include "evlog.h"
 #include "offload_cli.h"
 
 #define MAX_PATHS 8
@@ -135,97 +135,38 @@ typedef struct logstats {
     double correct[MAX_THR];
 } logstats;
 
-/* The value after "key": in a flat JSON object line, as a pointer. */
-static const char *after_key(const char *line, const char *key)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    const char *p = strstr(line, pat);
-    return p ? p + strlen(pat) : NULL;
-}
-
-/* In an object {"T": V, ...} at p: the raw value text for threshold string ts. */
-static const char *obj_value(const char *p, const char *ts)
-{
-    if (!p || *p != '{')
-        return NULL;
-    char pat[48];
-    snprintf(pat, sizeof pat, "\"%.40s\": ", ts);
-    const char *end = strchr(p, '}');
-    const char *q = strstr(p, pat);
-    return q && end && q < end ? q + strlen(pat) : NULL;
-}
-
+/* The log's threshold settings (the keys of its "answer" objects) and, per
+ * setting, the exit shares and the accuracy of its answers. */
 static int read_log(const char *path, logstats *L, char thr_str[MAX_THR][24])
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
+    evlog log;
+    char err[256];
     memset(L, 0, sizeof *L);
-    char *line = NULL;
-    size_t cap = 0;
+    if (evlog_read(path, 1, &log, err, sizeof err))
+        return -1;
+    L->nthr = log.n_settings < MAX_THR ? log.n_settings : MAX_THR;
+    for (int t = 0; t < L->nthr; t++) {
+        snprintf(thr_str[t], 24, "%s", log.settings[t]);
+        L->thr[t] = atof(thr_str[t]);
+    }
     int rc = 0;
-    while (getline(&line, &cap, f) > 0) {
-        const char *ex = after_key(line, "exit"), *an = after_key(line, "answer"), *cf = after_key(line, "confidences"),
-                   *lb = after_key(line, "label");
-        if (!ex || !an || !cf || !lb || *ex != '{' || *cf != '[') {
-            rc = -1;
-            break;
-        }
-        if (!L->images) {  /* the thresholds, from the first line's "exit" object */
-            const char *p = ex + 1, *end = strchr(ex, '}');
-            while (L->nthr < MAX_THR && p && p < end) {
-                const char *q = strchr(p, '"');
-                if (!q || q > end)
-                    break;
-                const char *r = strchr(q + 1, '"');
-                if (!r || r - q - 1 >= 24)
-                    break;
-                memcpy(thr_str[L->nthr], q + 1, (size_t)(r - q - 1));
-                thr_str[L->nthr][r - q - 1] = 0;
-                L->thr[L->nthr] = atof(thr_str[L->nthr]);
-                L->nthr++;
-                p = strchr(r, ',');
-            }
-        }
-        const int label = atoi(lb);
-        /* every classifier's confidence, the final's last: an image exits on
-         * the edge at the first side exit above the threshold */
-        double conf[EEX_MAX_EXITS + 2];
-        int nc = 0;
-        for (const char *q = cf + 1; nc < EEX_MAX_EXITS + 2 && *q && *q != ']';) {
-            char *end;
-            conf[nc] = strtod(q, &end);
-            if (end == q)
-                break;
-            nc++;
-            q = end;
-            while (*q == ',' || *q == ' ')
-                q++;
-        }
-        if (nc < 1) {
-            rc = -1;
-            break;
-        }
+    for (long i = 0; !rc && i < log.n; i++) {
+        const evlog_rec *r = &log.r[i];
         for (int t = 0; t < L->nthr; t++) {
-            const char *a = obj_value(an, thr_str[t]);
-            if (!a) {
+            if (r->answer[t] < 0) {
                 rc = -1;
                 break;
             }
-            for (int k = 1; k < nc; k++)
-                if (conf[k - 1] > L->thr[t]) {
+            for (int k = 1; k <= log.exits; k++)
+                if (r->conf[k - 1] > (float)L->thr[t]) {
                     L->edge_at[t][k] += 1;
                     break;
                 }
-            L->correct[t] += atoi(a) == label;
+            L->correct[t] += r->answer[t] == r->label;
         }
-        if (rc)
-            break;
         L->images++;
     }
-    free(line);
-    fclose(f);
+    evlog_free(&log);
     return rc || !L->images || !L->nthr ? -1 : 0;
 }
 

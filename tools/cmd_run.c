@@ -249,7 +249,8 @@ static int run_npy(const run_opts *o, eex_model *m, eex_session *s)
     return CLI_OK;
 }
 
-static void to_probabilities(float *v, int n)
+/* Outputs that are not probabilities already go through a softmax. */
+static eex_status to_probabilities(float *v, int n)
 {
     double sum = 0.0;
     int is_prob = 1;
@@ -259,15 +260,8 @@ static void to_probabilities(float *v, int n)
         sum += v[i];
     }
     if (is_prob && fabs(sum - 1.0) < 1e-3)
-        return;
-    float mx = v[0];
-    for (int i = 1; i < n; i++)
-        mx = v[i] > mx ? v[i] : mx;
-    sum = 0.0;
-    for (int i = 0; i < n; i++)
-        sum += (v[i] = expf(v[i] - mx));
-    for (int i = 0; i < n; i++)
-        v[i] = (float)(v[i] / sum);
+        return EEX_OK;
+    return eex_softmax(v, n, 1.0f, v);
 }
 
 static int run_topk(const run_opts *o, eex_model *m, eex_session *s)
@@ -287,7 +281,11 @@ static int run_topk(const run_opts *o, eex_model *m, eex_session *s)
         free(idx);
         return st ? cli_status("run", st) : cli_error("run", "out of memory");
     }
-    to_probabilities(p, n);
+    if ((st = to_probabilities(p, n))) {
+        free(p);
+        free(idx);
+        return cli_status("run", st);
+    }
     const int top = o->top < n ? o->top : n;
     for (int i = 0; i < n; i++)
         idx[i] = i;

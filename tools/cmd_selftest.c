@@ -7,9 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../kernels/dispatch.h"
-#include "../kernels/gemm.h"
-#include "../kernels/selfcheck.h"
 #include "cli.h"
 #include "selftest_model.h"
 
@@ -124,28 +121,26 @@ int cmd_selftest(int argc, char **argv)
             return cli_usage("selftest", "unexpected argument '%s'", a);
     }
 
-    const eex_kernel_table *best = eex_kernels_best();
+    const char *best = eex_kernel_isa();
+    const char *isas[16];
+    const int n_isas = eex_kernel_isas(isas, 16);
     printf("eex %s selftest on %s: kernel tables", EEX_VERSION_STRING, arch_name());
-    for (int isa = 0; isa < EEX_ISA_COUNT; isa++)
-        if (eex_kernels_for((eex_isa)isa))
-            printf(" %s", eex_isa_name((eex_isa)isa));
-    printf("; isa %s (used by default), gemm %s\n", best->name, eex_gemm_backend());
+    for (int i = 0; i < n_isas && i < 16; i++)
+        printf(" %s", isas[i]);
+    printf("; isa %s (used by default), gemm %s\n", best, eex_gemm_backend());
 
     int passed = 0, failed = 0;
     char msg[512];
-    for (int isa = 0; isa < EEX_ISA_COUNT; isa++) {
-        const eex_kernel_table *kt = eex_kernels_for((eex_isa)isa);
-        if (!kt)
-            continue;
-        for (int c = 0; c < EEX_SELFCHECK_COUNT; c++) {
-            const int r = eex_selfcheck_kernel(kt, c, iters, (uint64_t)seed, msg, sizeof msg);
+    for (int i = 0; i < n_isas && i < 16; i++) {
+        for (int c = 0; c < eex_selfcheck_count(); c++) {
+            const int r = eex_selfcheck(isas[i], c, iters, (uint64_t)seed, msg, sizeof msg);
             if (r) {
                 failed++;
-                printf("FAIL  %-7s %-16s %s\n", kt->name, eex_selfcheck_name(c), msg);
+                printf("FAIL  %-7s %-16s %s\n", isas[i], eex_selfcheck_name(c), msg);
             } else {
                 passed++;
                 if (!quiet)
-                    printf("ok    %-7s %-16s %d random shapes\n", kt->name, eex_selfcheck_name(c), iters);
+                    printf("ok    %-7s %-16s %d random shapes\n", isas[i], eex_selfcheck_name(c), iters);
             }
         }
     }
@@ -156,7 +151,7 @@ int cmd_selftest(int argc, char **argv)
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
         const int bad = model_check(runs[i].kernels, runs[i].threads, msg, sizeof msg);
         char what[64];
-        snprintf(what, sizeof what, "%s, %d thread%s", runs[i].kernels == EEX_KERNELS_REF ? "ref" : best->name,
+        snprintf(what, sizeof what, "%s, %d thread%s", runs[i].kernels == EEX_KERNELS_REF ? "ref" : best,
                  runs[i].threads, runs[i].threads == 1 ? "" : "s");
         if (bad)
             failed++;
@@ -165,6 +160,6 @@ int cmd_selftest(int argc, char **argv)
         if (bad || !quiet)
             printf("%s  model   %-16s %s\n", bad ? "FAIL" : "ok  ", what, msg);
     }
-    printf("selftest: %d passed, %d failed (isa %s)\n", passed, failed, best->name);
+    printf("selftest: %d passed, %d failed (isa %s)\n", passed, failed, best);
     return failed ? CLI_FAIL : CLI_OK;
 }

@@ -6,8 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "../base/status.h"
-#include "../offload/offload.h"
 #include "cli.h"
 #include "offload_cli.h"
 
@@ -81,15 +79,16 @@ static const char *g_path;
 static served g_cur, g_next;
 static double g_reload_t0;
 
-static eex_status served_open(const char *path, served *out)
+/* On failure err says why (the file's error, or eex_last_error()). */
+static eex_status served_open(const char *path, served *out, char *err, size_t cap)
 {
-    char err[512];
     size_t size;
     out->m = NULL;
-    if (cli_read_file(path, "model", (size_t)-1, NULL, &out->buf, &size, err, sizeof err))
-        return eex_fail(EEX_ERR_IO, "%s", err);
+    if (cli_read_file(path, "model", (size_t)-1, NULL, &out->buf, &size, err, cap))
+        return EEX_ERR_IO;
     const eex_status st = eex_model_open_buffer(out->buf, size, &out->m);
     if (st) {
+        snprintf(err, cap, "%s", eex_last_error());
         free(out->buf);
         out->buf = NULL;
     }
@@ -117,9 +116,10 @@ static const eex_model *reload_open(void *user)
     char was[2 * EEX_DIGEST_BYTES + 1];
     digest_hex(g_cur.m, was);
     g_reload_t0 = cli_now_ms();
-    if (served_open(g_path, &g_next)) {
-        fprintf(stderr, "eex serve: reload of %s failed: %s; still serving sha256 %.12s...\n", g_path,
-                eex_last_error(), was);
+    char err[512];
+    if (served_open(g_path, &g_next, err, sizeof err)) {
+        fprintf(stderr, "eex serve: reload of %s failed: %s; still serving sha256 %.12s...\n", g_path, err,
+                was);
         fflush(stderr);
         return NULL;
     }
@@ -163,7 +163,7 @@ static void report_rejected(const eex_server_log_rec *r)
     }
     shown++;
     fprintf(stderr, "eex serve: refused a frame from %s (request id %llu): %s: %s", r->peer,
-            (unsigned long long)r->request_id, r->error == EEXW_E_AUTH ? "auth" : "replay", r->reason);
+            (unsigned long long)r->request_id, r->error == EEX_WIRE_ERR_AUTH ? "auth" : "replay", r->reason);
     if (suppressed)
         fprintf(stderr, " (%lu more not shown)", suppressed), suppressed = 0;
     fputc('\n', stderr);
@@ -305,7 +305,7 @@ static void log_refusal(FILE *f, const eex_server_log_rec *r)
 
 static void log_line(void *user, const eex_server_log_rec *r)
 {
-    if (r->error == EEXW_E_AUTH || r->error == EEXW_E_REPLAY)
+    if (r->error == EEX_WIRE_ERR_AUTH || r->error == EEX_WIRE_ERR_REPLAY)
         report_rejected(r);
     FILE *f = user;
     if (!f)
@@ -390,12 +390,13 @@ int cmd_serve(int argc, char **argv)
     o.log = log_line;  /* also reports refused frames on stderr */
     o.log_user = lf;
     g_path = model;
-    st = served_open(model, &g_cur);
+    char err[512];
+    st = served_open(model, &g_cur, err, sizeof err);
     eex_model *m = g_cur.m;
     if (st) {
         if (lf)
             fclose(lf);
-        return cli_status("serve", st);
+        return cli_error("serve", "%s (%s)", err, eex_status_name(st));
     }
     if ((st = eex_server_new(m, &o, &g_server)) || (st = eex_server_set_batch(g_server, batch, batch_wait_us)) ||
         (key_len && (st = eex_server_set_key(g_server, key, key_len))) ||

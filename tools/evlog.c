@@ -169,12 +169,21 @@ static int num_array(jp *j, double *out, int cap, int *count)
 
 enum { HAVE_LABEL = 1, HAVE_CONF = 2, HAVE_PRED = 4 };
 
-static int line(jp *j, evlog *log, evlog_rec *r, int *have, int *nconf, int *npred)
+/* What one line fills in, for the member callbacks. */
+typedef struct line_ctx {
+    evlog *log;
+    evlog_rec *r;
+    int have, nconf, npred;
+} line_ctx;
+
+typedef int (*member_fn)(jp *j, const char *key, line_ctx *c);
+
+/* An object {"key": value, ...} at j->p: member(key) reads each value
+ * (`not_obj`: the error when there is no '{'). */
+static int object(jp *j, const char *not_obj, member_fn member, line_ctx *c)
 {
-    double a[EEX_MAX_EXITS + 2];
-    ws(j);
     if (*j->p != '{')
-        return fail(j, "expected '{' (one JSON object per line)");
+        return fail(j, not_obj);
     j->p++;
     ws(j);
     if (*j->p == '}')
@@ -189,68 +198,112 @@ static int line(jp *j, evlog *log, evlog_rec *r, int *have, int *nconf, int *npr
             return fail(j, "expected ':'");
         j->p++;
         ws(j);
-        double v;
-        if (!strcmp(key, "label") || !strcmp(key, "index")) {
-            if (number(j, &v))
-                return -1;
-            if (v != floor(v) || v < 0 || v > 1e15)
-                return fail(j, "expected a non-negative integer");
-            if (key[0] == 'l') {
-                if (v > 1e6)
-                    return fail(j, "label out of range");
-                r->label = (int)v, *have |= HAVE_LABEL;
-            } else
-                r->index = (long)v;
-        } else if (!strcmp(key, "confidences") || !strcmp(key, "predictions")) {
-            int n = 0;
-            if (num_array(j, a, EEX_MAX_EXITS + 1, &n))
-                return -1;
-            for (int k = 0; k < n; k++) {
-                if (key[0] == 'c') {
-                    if (!(a[k] >= -1e-6 && a[k] <= 1 + 1e-6))
-                        return fail(j, "a confidence outside [0, 1]");
-                    r->conf[k] = (float)a[k];
-                } else {
-                    if (a[k] != floor(a[k]) || a[k] < 0 || a[k] > 1e6)
-                        return fail(j, "a prediction that is not a class index");
-                    r->pred[k] = (int)a[k];
-                }
-            }
-            if (key[0] == 'c')
-                *nconf = n, *have |= HAVE_CONF;
-            else
-                *npred = n, *have |= HAVE_PRED;
-        } else if (!strcmp(key, "detector")) {
-            char name[32];
-            if (!strncmp(j->p, "null", 4))
-                j->p += 4, r->context = -1;
-            else {
-                if (string(j, name, sizeof name))
-                    return -1;
-                int c = 0;
-                while (c < log->n_contexts && strcmp(log->contexts[c], name))
-                    c++;
-                if (c == log->n_contexts) {
-                    if (c == EEX_MAX_CLASSES_DET)
-                        return fail(j, "too many detector classes");
-                    snprintf(log->contexts[c], sizeof log->contexts[c], "%s", name);
-                    log->n_contexts++;
-                }
-                r->context = c;
-            }
-        } else if (value(j, 1))
+        if (member(j, key, c))
             return -1;
         ws(j);
         if (*j->p == ',') {
             j->p++;
             continue;
         }
-        if (*j->p == '}') {
-            j->p++;
-            break;
-        }
+        if (*j->p == '}')
+            return j->p++, 0;
         return fail(j, "expected ',' or '}'");
     }
+}
+
+/* The index of `name` (its first width - 1 bytes) among the *n names of a
+ * table of rows `width` bytes wide, added when new; -1 when max are there. */
+static int name_index(char *names, size_t width, int *n, int max, const char *name)
+{
+    int i = 0;
+    while (i < *n && strncmp(names + (size_t)i * width, name, width - 1))
+        i++;
+    if (i == *n) {
+        if (i == max)
+            return -1;
+        snprintf(names + (size_t)i * width, width, "%s", name);
+        (*n)++;
+    }
+    return i;
+}
+
+/* A member of "answer" {"SETTING": class, ...}: under the setting's index in log->settings. */
+static int answer(jp *j, const char *key, line_ctx *c)
+{
+    double v;
+    if (number(j, &v))
+        return -1;
+    if (v != floor(v) || v < 0 || v > 1e6)
+        return fail(j, "an answer that is not a class index");
+    evlog *log = c->log;
+    const int t = name_index(log->settings[0], sizeof log->settings[0], &log->n_settings, EVLOG_MAX_SETTINGS, key);
+    if (t < 0)
+        return fail(j, "too many threshold settings");
+    c->r->answer[t] = (int)v;
+    return 0;
+}
+
+/* A member of the line's object: the known keys are kept, the others only validated. */
+static int member(jp *j, const char *key, line_ctx *c)
+{
+    double a[EEX_MAX_EXITS + 2];
+    double v;
+    if (!strcmp(key, "label") || !strcmp(key, "index")) {
+        if (number(j, &v))
+            return -1;
+        if (v != floor(v) || v < 0 || v > 1e15)
+            return fail(j, "expected a non-negative integer");
+        if (key[0] == 'l') {
+            if (v > 1e6)
+                return fail(j, "label out of range");
+            c->r->label = (int)v, c->have |= HAVE_LABEL;
+        } else
+            c->r->index = (long)v;
+    } else if (!strcmp(key, "confidences") || !strcmp(key, "predictions")) {
+        int n = 0;
+        if (num_array(j, a, EEX_MAX_EXITS + 1, &n))
+            return -1;
+        for (int k = 0; k < n; k++) {
+            if (key[0] == 'c') {
+                if (!(a[k] >= -1e-6 && a[k] <= 1 + 1e-6))
+                    return fail(j, "a confidence outside [0, 1]");
+                c->r->conf[k] = (float)a[k];
+            } else {
+                if (a[k] != floor(a[k]) || a[k] < 0 || a[k] > 1e6)
+                    return fail(j, "a prediction that is not a class index");
+                c->r->pred[k] = (int)a[k];
+            }
+        }
+        if (key[0] == 'c')
+            c->nconf = n, c->have |= HAVE_CONF;
+        else
+            c->npred = n, c->have |= HAVE_PRED;
+    } else if (!strcmp(key, "answer")) {
+        return object(j, "expected an object", answer, c);
+    } else if (!strcmp(key, "detector")) {
+        char name[32];
+        if (!strncmp(j->p, "null", 4))
+            j->p += 4, c->r->context = -1;
+        else {
+            if (string(j, name, sizeof name))
+                return -1;
+            evlog *log = c->log;
+            const int d = name_index(log->contexts[0], sizeof log->contexts[0], &log->n_contexts,
+                                     EEX_MAX_CLASSES_DET, name);
+            if (d < 0)
+                return fail(j, "too many detector classes");
+            c->r->context = d;
+        }
+    } else
+        return value(j, 1);
+    return 0;
+}
+
+static int line(jp *j, line_ctx *c)
+{
+    ws(j);
+    if (object(j, "expected '{' (one JSON object per line)", member, c))
+        return -1;
     ws(j);
     if (*j->p && *j->p != '\n')
         return fail(j, "text after the object");
@@ -290,27 +343,29 @@ int evlog_read(const char *path, int need_labels, evlog *out, char *err, size_t 
         evlog_rec *r = &out->r[out->n];
         memset(r, 0, sizeof *r);
         r->label = -1, r->context = -1, r->index = out->n;
+        for (int t = 0; t < EVLOG_MAX_SETTINGS; t++)
+            r->answer[t] = -1;
         jp j = {.s = buf, .p = buf, .err = what, .errlen = sizeof what};
-        int have = 0, nconf = 0, npred = 0;
+        line_ctx c = {.log = out, .r = r};
         if (strlen(buf) != (size_t)len)
             snprintf(what, sizeof what, "a NUL byte in the line");
-        else if (line(&j, out, r, &have, &nconf, &npred))
+        else if (line(&j, &c))
             ; /* `what` says why */
-        else if (!(have & HAVE_CONF) || !(have & HAVE_PRED))
-            snprintf(what, sizeof what, "missing \"%s\"", have & HAVE_CONF ? "predictions" : "confidences");
-        else if (need_labels && !(have & HAVE_LABEL))
+        else if (!(c.have & HAVE_CONF) || !(c.have & HAVE_PRED))
+            snprintf(what, sizeof what, "missing \"%s\"", c.have & HAVE_CONF ? "predictions" : "confidences");
+        else if (need_labels && !(c.have & HAVE_LABEL))
             snprintf(what, sizeof what, "missing \"label\"");
-        else if (nconf != npred || nconf < 2)
-            snprintf(what, sizeof what, "%d confidences and %d predictions (need the same count, at least 2)", nconf,
-                     npred);
-        else if (out->exits >= 0 && nconf != out->exits + 1)
-            snprintf(what, sizeof what, "%d confidences, earlier lines have %d", nconf, out->exits + 1);
+        else if (c.nconf != c.npred || c.nconf < 2)
+            snprintf(what, sizeof what, "%d confidences and %d predictions (need the same count, at least 2)", c.nconf,
+                     c.npred);
+        else if (out->exits >= 0 && c.nconf != out->exits + 1)
+            snprintf(what, sizeof what, "%d confidences, earlier lines have %d", c.nconf, out->exits + 1);
         if (what[0]) {
             snprintf(err, errlen, "%s:%ld: %s", path, lineno, what);
             rc = -1;
             break;
         }
-        out->exits = nconf - 1;
+        out->exits = c.nconf - 1;
         out->n++;
     }
     if (!rc && ferror(f)) {

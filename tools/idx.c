@@ -7,8 +7,8 @@
 
 #include <stb/stb_image.h>
 
-#include "../base/crc32.h"
 #include "budget.h"
+#include "eex.h"  /* eex_crc32 */
 
 static int fail(char *err, size_t errlen, const char *msg)
 {

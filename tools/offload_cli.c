@@ -2,7 +2,6 @@
 
 #include <string.h>
 
-#include "../offload/offload.h"
 #include "cli.h"
 
 int cli_parse_hostport(const char *spec, const char *default_host, char *host, size_t cap, int *port)

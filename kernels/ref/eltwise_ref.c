@@ -49,23 +49,30 @@ void eex_unary_ref(eex_unary op, float p0, float p1, int64_t count, const float 
     }
 }
 
+double eex_softmax_sum(const float *z, int n, float t, float *max)
+{
+    float m = z[0];
+    for (int i = 1; i < n; i++)
+        m = z[i] > m ? z[i] : m;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++)
+        sum += eex_softmax_term(z[i], m, t);
+    *max = m;
+    return sum;
+}
+
+void eex_softmax_row(const float *z, int n, float t, float *p)
+{
+    float m;
+    const double sum = eex_softmax_sum(z, n, t, &m);
+    for (int i = 0; i < n; i++)
+        p[i] = (float)(eex_softmax_term(z[i], m, t) / sum);
+}
+
 void eex_softmax_ref(int n, int k, const float *x, float *y)
 {
-    for (int i = 0; i < n; i++) {
-        const float *xi = x + (int64_t)i * k;
-        float *yi = y + (int64_t)i * k;
-        float m = xi[0];
-        for (int j = 1; j < k; j++)
-            if (xi[j] > m)
-                m = xi[j];
-        double sum = 0.0;
-        for (int j = 0; j < k; j++) {
-            yi[j] = expf(xi[j] - m);
-            sum += yi[j];
-        }
-        for (int j = 0; j < k; j++)
-            yi[j] = (float)(yi[j] / sum);
-    }
+    for (int i = 0; i < n; i++)
+        eex_softmax_row(x + (int64_t)i * k, k, 1.0f, y + (int64_t)i * k);
 }
 
 void eex_flatten_ref(int n, int hw, int c, const float *x, float *y)

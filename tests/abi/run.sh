@@ -45,5 +45,16 @@ if [ -f "$lib/libeex.so.$ver" ] && [ "$(readlink "$lib/libeex.so.$major")" = "li
     [ "$(readlink "$lib/libeex.so")" = "libeex.so.$major" ] && grep -q "Version: $ver" "$lib/pkgconfig/eex.pc"; then
     ok "make install: libeex.so.$ver, libeex.so.$major and libeex.so links, eex.pc $ver"
 else bad "make install layout: $(ls -l "$lib" 2>&1 | tr '\n' ' ') $(head -c 300 "$T/inst")"; fi
+# every installed header stands alone: included first and by itself, it brings
+# what its declarations need (each includes eex.h, which includes the others)
+hdrs_ok=1
+for h in include/*.h; do
+    b=$(basename "$h")
+    [ -f "$T/root/usr/include/$b" ] || { hdrs_ok=0; bad "make install did not install $b"; continue; }
+    printf '#include <%s>\nint main(void) {\n    const float z[2] = {0.0f, 1.0f};\n    float p[2];\n    eex_cloud_client_free(NULL);\n    return eex_softmax(z, 2, 1.0f, p) != EEX_OK || !eex_kernel_isa();\n}\n' "$b" >"$T/h.c"
+    cc -std=c11 -Wall -Werror -I"$T/root/usr/include" -o "$T/h" "$T/h.c" -L"$BUILD" -leex 2>"$T/err" ||
+        { hdrs_ok=0; bad "#include <$b> alone: $(head -c 300 "$T/err")"; }
+done
+[ "$hdrs_ok" = 1 ] && ok "each installed header ($(cd include && echo *.h)) compiles alone"
 echo "abi: $pass passed, $fail failed"
 [ "$fail" = 0 ]

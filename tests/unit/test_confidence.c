@@ -55,3 +55,27 @@ Test(confidence, nan_and_inf_logits_are_errors)
     cr_assert_eq(eex_confidence(ok, 2, NAN, EEX_METRIC_MAXPROB, &c, NULL), EEX_ERR_NUMERIC, "T = NaN");
     cr_assert_eq(eex_confidence(ok, 2, 1.0f, (eex_metric)7, &c, NULL), EEX_ERR_ARGUMENT);
 }
+
+/* eex_softmax is the softmax eex_confidence scores: its largest probability
+ * is the maxprob confidence bit for bit, in place or not. */
+Test(confidence, softmax_is_the_one_confidence_uses)
+{
+    const float z[5] = {1.5f, -0.25f, 3.0f, 0.0f, 2.75f};
+    float p[5], q[5], c;
+    int cls;
+    cr_assert_eq(eex_softmax(z, 5, 1.7f, p), EEX_OK);
+    cr_assert_eq(eex_confidence(z, 5, 1.7f, EEX_METRIC_MAXPROB, &c, &cls), EEX_OK);
+    cr_assert_eq(cls, 2);
+    cr_assert_eq(memcmp(&p[2], &c, sizeof c), 0, "max probability %.9g, confidence %.9g", (double)p[2], (double)c);
+    double sum = 0.0;
+    for (int i = 0; i < 5; i++)
+        sum += p[i];
+    cr_assert_float_eq(sum, 1.0, 1e-6);
+    memcpy(q, z, sizeof q);
+    cr_assert_eq(eex_softmax(q, 5, 1.7f, q), EEX_OK);
+    cr_assert_eq(memcmp(p, q, sizeof p), 0, "in place must give the same probabilities");
+    const float bad[2] = {0.0f, NAN};
+    cr_assert_eq(eex_softmax(bad, 2, 1.0f, p), EEX_ERR_NUMERIC);
+    cr_assert_eq(eex_softmax(z, 5, 0.0f, p), EEX_ERR_NUMERIC);
+    cr_assert_eq(eex_softmax(NULL, 5, 1.0f, p), EEX_ERR_ARGUMENT);
+}

@@ -3,6 +3,7 @@
  * over randomized shapes: the checks of kernels/selfcheck.c, which `eex
  * selftest` also runs. */
 #include <criterion/criterion.h>
+#include <string.h>
 
 #include "../../kernels/selfcheck.h"
 
@@ -38,6 +39,28 @@ Test(simd, a_wrong_kernel_is_caught)
     cr_assert_eq(eex_selfcheck_kernel(&bad, EEX_SELFCHECK_MAXPOOL, 20, 1, msg, sizeof msg), 1);
     cr_assert(strstr(msg, "max diff") != NULL, "%s", msg);
     cr_assert_eq(eex_selfcheck_kernel(&bad, EEX_SELFCHECK_COUNT, 1, 1, msg, sizeof msg), -1);
+}
+
+/* The public face of the same checks (eex selftest): every ISA eex_kernel_isas
+ * lists, by name; the default ISA is among them; an unknown name is refused. */
+Test(simd, public_selfcheck_by_isa_name)
+{
+    const char *isas[8];
+    const int n = eex_kernel_isas(isas, 8);
+    cr_assert(n >= 1 && n <= 8);
+    int has_default = 0;
+    char msg[512];
+    for (int i = 0; i < n; i++) {
+        has_default |= !strcmp(isas[i], eex_kernel_isa());
+        for (int c = 0; c < eex_selfcheck_count(); c++)
+            cr_assert_eq(eex_selfcheck(isas[i], c, 3, 1, msg, sizeof msg), 0, "%s %s: %s", isas[i],
+                         eex_selfcheck_name(c), msg);
+    }
+    cr_assert(has_default, "eex_kernel_isa() %s is not listed", eex_kernel_isa());
+    cr_assert_str_eq(isas[0], "scalar");
+    cr_assert_eq(eex_selfcheck("no-such-isa", 0, 1, 1, msg, sizeof msg), -1);
+    cr_assert_eq(eex_selfcheck("scalar", eex_selfcheck_count(), 1, 1, msg, sizeof msg), -1);
+    cr_assert_str_eq(eex_selfcheck_name(-1), "?");
 }
 
 Test(simd, conv_gemm_random_shapes) { check_all_tables(EEX_SELFCHECK_CONV_GEMM, 120); }
