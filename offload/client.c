@@ -323,7 +323,7 @@ static int exchange(eex_cloud_client *c, size_t frame_len, uint64_t id, double d
     }
     if (herr)
         return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: %s header", c->where,
-                     herr == EEXW_E_VERSION ? "another protocol version's" : "not a wire");
+                     herr == EEX_WIRE_ERR_VERSION ? "another protocol version's" : "not a wire");
     if ((h.type != EEXW_RESULT && h.type != EEXW_ERROR) || h.body_len > REPLY_CAP)
         return failf(f, EEX_ERR_FORMAT, 0, "reply from %s: type %d with a %u-byte body", c->where, h.type, h.body_len);
     c->tm.reply_head = eex_now_ms();

@@ -26,25 +26,11 @@ enum eexw_type { EEXW_INFER = 1, EEXW_RESULT = 2, EEXW_ERROR = 3, EEXW_PING = 4,
 
 enum eexw_dtype { EEXW_F32 = 1, EEXW_F16 = 2, EEXW_I8 = 3, EEXW_Q4 = 4 };
 
-/* Error codes of an ERROR frame: the public eex_wire_error (include/eex_offload.h). */
-enum eexw_error {
-    EEXW_E_MALFORMED = EEX_WIRE_ERR_MALFORMED,
-    EEXW_E_VERSION = EEX_WIRE_ERR_VERSION,
-    EEXW_E_TOO_LARGE = EEX_WIRE_ERR_TOO_LARGE,
-    EEXW_E_CRC = EEX_WIRE_ERR_CRC,
-    EEXW_E_DIGEST = EEX_WIRE_ERR_DIGEST,
-    EEXW_E_REQUEST = EEX_WIRE_ERR_REQUEST,
-    EEXW_E_TIMEOUT = EEX_WIRE_ERR_TIMEOUT,
-    EEXW_E_SHUTDOWN = EEX_WIRE_ERR_SHUTDOWN,
-    EEXW_E_NUMERIC = EEX_WIRE_ERR_NUMERIC,
-    EEXW_E_TYPE = EEX_WIRE_ERR_TYPE,
-    EEXW_E_INTERNAL = EEX_WIRE_ERR_INTERNAL,
-    EEXW_E_AUTH = EEX_WIRE_ERR_AUTH,
-    EEXW_E_REPLAY = EEX_WIRE_ERR_REPLAY
-};
+/* Error codes of an ERROR frame: the public eex_wire_error (include/eex_offload.h),
+ * EEX_WIRE_ERR_*. */
 const char *eexw_error_name(int code);
 /* The one pair between statuses and error codes: the code a server's
- * failure is sent as (EEXW_E_INTERNAL for a status without its own code)
+ * failure is sent as (EEX_WIRE_ERR_INTERNAL for a status without its own code)
  * and the status an edge reports for a code (EEX_ERR_IO for one without). */
 int eexw_error_of_status(eex_status st);
 eex_status eexw_status_of_error(int code);
@@ -152,7 +138,7 @@ int eexw_unpack(const uint8_t *src, size_t len, size_t elems, size_t size, uint8
 /* Writes the INFER body fields (not the payload) into body; returns the
  * offset where the payload goes. */
 size_t eexw_put_infer(uint8_t *body, const eexw_infer *q);
-/* Parses and checks an INFER body of body_len bytes: 0, or EEXW_E_REQUEST
+/* Parses and checks an INFER body of body_len bytes: 0, or EEX_WIRE_ERR_REQUEST
  * with a reason. Every count is checked before it is used. */
 int eexw_get_infer(const uint8_t *body, uint32_t body_len, eexw_infer *q, char *reason, size_t cap);
 

@@ -148,15 +148,15 @@ static void frame_complete(eex_server *s, int ci, double now)
     c->done_at = now;
     c->frames++;
     if (!eexw_crc_ok(c->buf, c->h.body_len)) {
-        io_error(s, c, EEXW_E_CRC, "CRC-32 of the frame does not match", now);
+        io_error(s, c, EEX_WIRE_ERR_CRC, "CRC-32 of the frame does not match", now);
         return;
     }
     const int tagged = (c->h.flags & EEXW_F_AUTH) != 0;
     if (tagged)
         memcpy(c->req_tag, c->buf + EEXW_HEADER + c->h.body_len, EEXW_TAG);
     if (tagged != s->has_key) {  /* cheap to tell here; a wrong tag is the worker's to find */
-        eex_srv_count_refused(s, EEXW_E_AUTH);
-        io_error(s, c, EEXW_E_AUTH,
+        eex_srv_count_refused(s, EEX_WIRE_ERR_AUTH);
+        io_error(s, c, EEX_WIRE_ERR_AUTH,
                  tagged ? "frame carries an HMAC tag but this server has no key"
                         : "frame not authenticated: this server requires an HMAC-SHA256 tag (--key)", now);
         return;
@@ -223,7 +223,7 @@ static void on_readable(eex_server *s, int ci, double now)
                 continue;
             const int herr = eexw_get_header(c->hdr, &c->h);
             c->type = herr ? 0 : c->h.type;
-            if (herr == EEXW_E_MALFORMED) {
+            if (herr == EEX_WIRE_ERR_MALFORMED) {
                 if (memcmp(c->hdr, EEXW_MAGIC, 4))
                     snprintf(reason, sizeof reason, "not a wire frame (bad magic)");
                 else
@@ -232,20 +232,20 @@ static void on_readable(eex_server *s, int ci, double now)
                 io_error(s, c, herr, reason, now);
                 return;
             }
-            if (herr == EEXW_E_VERSION) {
+            if (herr == EEX_WIRE_ERR_VERSION) {
                 snprintf(reason, sizeof reason, "wire version %d; this server speaks version %d", c->h.version, EEXW_VERSION);
                 io_error(s, c, herr, reason, now);
                 return;
             }
             if (c->h.type != EEXW_INFER && c->h.type != EEXW_PING) {
                 snprintf(reason, sizeof reason, "frame type %d is not a request (1 INFER, 4 PING)", c->h.type);
-                io_error(s, c, EEXW_E_TYPE, reason, now);
+                io_error(s, c, EEX_WIRE_ERR_TYPE, reason, now);
                 return;
             }
             const size_t limit = c->h.type == EEXW_PING ? 0 : s->max_body;
             if (c->h.body_len > limit) {
                 snprintf(reason, sizeof reason, "body of %u bytes; the limit for this model is %zu", c->h.body_len, limit);
-                io_error(s, c, EEXW_E_TOO_LARGE, reason, now);
+                io_error(s, c, EEX_WIRE_ERR_TOO_LARGE, reason, now);
                 return;
             }
             /* bounded above: only now is memory committed for the body */
@@ -253,7 +253,7 @@ static void on_readable(eex_server *s, int ci, double now)
             if (c->need > c->cap) {
                 uint8_t *nb = realloc(c->buf, c->need);
                 if (!nb) {
-                    io_error(s, c, EEXW_E_INTERNAL, "out of memory", now);
+                    io_error(s, c, EEX_WIRE_ERR_INTERNAL, "out of memory", now);
                     return;
                 }
                 c->buf = nb, c->cap = c->need;
@@ -397,7 +397,7 @@ static void sweep(eex_server *s, double now, int draining)
             if (c->hgot == 0 && (draining || now - c->idle_since > idle_limit(s, c)))
                 close_conn(s, c, 0);
             else if (c->hgot > 0 && now - c->frame_start > s->o.frame_timeout_ms)
-                io_error(s, c, EEXW_E_TIMEOUT, "the frame did not arrive whole within the server's frame timeout", now);
+                io_error(s, c, EEX_WIRE_ERR_TIMEOUT, "the frame did not arrive whole within the server's frame timeout", now);
         } else if (c->state == C_WRITE && now - c->write_start > s->o.write_timeout_ms)
             close_conn(s, c, 1);
     }

@@ -101,7 +101,7 @@ void eex_srv_put_error(eex_server *s, conn *c, uint64_t id, int code, const char
 /* A tag and a fresh request id, when the server has a key: 0 or the error
  * code, with the reason. */
 int eex_srv_authenticate(eex_server *s, conn *c, char *reason, size_t cap);
-/* Counts a frame refused for its tag (EEXW_E_AUTH) or as a replay. */
+/* Counts a frame refused for its tag (EEX_WIRE_ERR_AUTH) or as a replay. */
 void eex_srv_count_refused(eex_server *s, int code);
 
 /* server_setup.c */

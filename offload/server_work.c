@@ -51,7 +51,7 @@ void eex_srv_put_error(eex_server *s, conn *c, uint64_t id, int code, const char
 void eex_srv_count_refused(eex_server *s, int code)
 {
     pthread_mutex_lock(&s->mu);
-    code == EEXW_E_AUTH ? s->xstats.auth_rejected++ : s->xstats.replays++;
+    code == EEX_WIRE_ERR_AUTH ? s->xstats.auth_rejected++ : s->xstats.replays++;
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -60,7 +60,7 @@ static void put_result(eex_server *s, conn *c, eex_cloud_answer *a)
     a->server_ms = eex_now_ms() - c->done_at;
     if (eex_srv_reserve_out(c, EEXW_HEADER + EEXW_RESULT_FIXED + EEXW_RESULT_ENTRY * (EEX_MAX_EXITS + 1) + EEXW_TAG +
                            EEXW_TRAILER)) {
-        eex_srv_put_error(s, c, c->h.request_id, EEXW_E_INTERNAL, "out of memory");
+        eex_srv_put_error(s, c, c->h.request_id, EEX_WIRE_ERR_INTERNAL, "out of memory");
         return;
     }
     const uint32_t n = eexw_put_result(c->out + EEXW_HEADER, a);
@@ -78,12 +78,12 @@ int eex_srv_authenticate(eex_server *s, conn *c, char *reason, size_t cap)
     if (r) {
         snprintf(reason, cap, "%s", r == 1 ? "frame not authenticated: this server requires an HMAC-SHA256 tag (--key)"
                                            : "wrong HMAC-SHA256 tag: another key, or the frame was altered");
-        return EEXW_E_AUTH;
+        return EEX_WIRE_ERR_AUTH;
     }
     if (c->has_id && c->h.request_id <= c->last_id) {
         snprintf(reason, cap, "request id %llu replayed: the last on this connection was %llu",
                  (unsigned long long)c->h.request_id, (unsigned long long)c->last_id);
-        return EEXW_E_REPLAY;
+        return EEX_WIRE_ERR_REPLAY;
     }
     c->last_id = c->h.request_id;
     c->has_id = 1;
@@ -96,7 +96,7 @@ int eex_srv_authenticate(eex_server *s, conn *c, char *reason, size_t cap)
         if (seen) {
             snprintf(reason, cap, "request id %llu: this very frame was accepted before (replayed, maybe on another "
                                   "connection)", (unsigned long long)c->h.request_id);
-            return EEXW_E_REPLAY;
+            return EEX_WIRE_ERR_REPLAY;
         }
     }
     return 0;
@@ -120,13 +120,13 @@ static int prepare(eex_server *s, worker *w, conn *c, float *x, eexw_infer *q)
         snprintf(reason, sizeof reason,
                  "model digest mismatch: this server runs '%s' (sha256 %.12s...), the request is for sha256 %s...",
                  eex_model_name(s->m) ? eex_model_name(s->m) : "?", s->digest_hex, hex);
-        err = EEXW_E_DIGEST;
+        err = EEX_WIRE_ERR_DIGEST;
     }
     if (!err && q->cut >= eex_model_cut_count(s->m))
-        err = EEXW_E_REQUEST,
+        err = EEX_WIRE_ERR_REQUEST,
         snprintf(reason, sizeof reason, "cut %d out of range (model has %d)", q->cut, eex_model_cut_count(s->m));
     if (!err && q->expert >= eex_model_expert_count(s->m))
-        err = EEXW_E_REQUEST,
+        err = EEX_WIRE_ERR_REQUEST,
         snprintf(reason, sizeof reason, "expert %d out of range (model has %d)", q->expert,
                  eex_model_expert_count(s->m));
     if (!err) {
@@ -136,7 +136,7 @@ static int prepare(eex_server *s, worker *w, conn *c, float *x, eexw_infer *q)
         for (int d = 1; ok && d < wr; d++)
             ok = q->dims[d] == want[d];
         if (!ok)
-            err = EEXW_E_REQUEST, snprintf(reason, sizeof reason, "cut %d '%s' takes a [1,%lld%s] tensor", q->cut,
+            err = EEX_WIRE_ERR_REQUEST, snprintf(reason, sizeof reason, "cut %d '%s' takes a [1,%lld%s] tensor", q->cut,
                                            eex_model_cut_name(s->m, q->cut), (long long)want[1], wr == 4 ? ",H,W" : "");
     }
     const uint8_t *raw = q->payload;
@@ -144,13 +144,13 @@ static int prepare(eex_server *s, worker *w, conn *c, float *x, eexw_infer *q)
     const size_t unit = q->dtype == EEXW_Q4 ? 1 : eexw_dtype_size(q->dtype);
     if (!err && q->packing == 1) {
         if (eexw_unpack(q->payload, q->payload_len, eexw_raw_bytes(q->dtype, q->elems, groups) / unit, unit, w->raw))
-            err = EEXW_E_REQUEST, snprintf(reason, sizeof reason, "malformed packed payload");
+            err = EEX_WIRE_ERR_REQUEST, snprintf(reason, sizeof reason, "malformed packed payload");
         raw = w->raw;
     }
     if (!err && eexw_decode_ch(raw, q->elems, groups, q->dtype, q->scale, q->zero_point, x))
-        err = EEXW_E_REQUEST, snprintf(reason, sizeof reason, "q4 channel parameters are not finite");
+        err = EEX_WIRE_ERR_REQUEST, snprintf(reason, sizeof reason, "q4 channel parameters are not finite");
     if (err) {
-        if (err == EEXW_E_AUTH || err == EEXW_E_REPLAY)
+        if (err == EEX_WIRE_ERR_AUTH || err == EEX_WIRE_ERR_REPLAY)
             eex_srv_count_refused(s, err);
         eex_srv_put_error(s, c, c->h.request_id, err, reason);
         return err;

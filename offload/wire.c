@@ -32,24 +32,24 @@ const char *eexw_error_name(int code)
     static const char *const names[] = {"?", "malformed", "version", "too_large", "crc", "digest", "request",
                                         "timeout", "shutdown", "numeric", "type", "internal",
                                         "auth", "replay"};
-    return code > 0 && code <= EEXW_E_REPLAY ? names[code] : "?";
+    return code > 0 && code <= EEX_WIRE_ERR_REPLAY ? names[code] : "?";
 }
 
 /* Error codes and the statuses they stand for, both ways. */
 static const struct {
     int code;
     eex_status st;
-} PAIRS[] = {{EEXW_E_DIGEST, EEX_ERR_NOT_FOUND},
-             {EEXW_E_REQUEST, EEX_ERR_ARGUMENT},
-             {EEXW_E_NUMERIC, EEX_ERR_NUMERIC},
-             {EEXW_E_VERSION, EEX_ERR_VERSION}};
+} PAIRS[] = {{EEX_WIRE_ERR_DIGEST, EEX_ERR_NOT_FOUND},
+             {EEX_WIRE_ERR_REQUEST, EEX_ERR_ARGUMENT},
+             {EEX_WIRE_ERR_NUMERIC, EEX_ERR_NUMERIC},
+             {EEX_WIRE_ERR_VERSION, EEX_ERR_VERSION}};
 
 int eexw_error_of_status(eex_status st)
 {
     for (size_t i = 0; i < sizeof PAIRS / sizeof PAIRS[0]; i++)
         if (PAIRS[i].st == st)
             return PAIRS[i].code;
-    return EEXW_E_INTERNAL;
+    return EEX_WIRE_ERR_INTERNAL;
 }
 
 eex_status eexw_status_of_error(int code)
@@ -62,7 +62,7 @@ eex_status eexw_status_of_error(int code)
 
 int eexw_error_keeps_open(int code)
 {
-    return code == EEXW_E_DIGEST || code == EEXW_E_REQUEST || code == EEXW_E_NUMERIC || code == EEXW_E_INTERNAL;
+    return code == EEX_WIRE_ERR_DIGEST || code == EEX_WIRE_ERR_REQUEST || code == EEX_WIRE_ERR_NUMERIC || code == EEX_WIRE_ERR_INTERNAL;
 }
 
 /* Random per client, so that two edge processes (or one restarted) never
@@ -104,16 +104,16 @@ void eexw_put_header(uint8_t *p, int type, uint64_t request_id, uint32_t body_le
 int eexw_get_header(const uint8_t *p, eexw_header *h)
 {
     if (memcmp(p, EEXW_MAGIC, 4))
-        return EEXW_E_MALFORMED;
+        return EEX_WIRE_ERR_MALFORMED;
     h->version = p[4];
     h->type = p[5];
     h->flags = eexw_u16(p + 6);
     h->request_id = eexw_u64(p + 8);
     h->body_len = eexw_u32(p + 16);
     if (h->version != EEXW_VERSION)
-        return EEXW_E_VERSION;
+        return EEX_WIRE_ERR_VERSION;
     if ((unsigned)h->flags & ~EEXW_F_KNOWN)
-        return EEXW_E_MALFORMED;
+        return EEX_WIRE_ERR_MALFORMED;
     return 0;
 }
 
@@ -195,7 +195,7 @@ size_t eexw_put_infer(uint8_t *b, const eexw_infer *q)
     return EEXW_INFER_FIXED + 4u * (size_t)q->rank;
 }
 
-#define BAD(...) (snprintf(reason, cap, __VA_ARGS__), EEXW_E_REQUEST)
+#define BAD(...) (snprintf(reason, cap, __VA_ARGS__), EEX_WIRE_ERR_REQUEST)
 
 int eexw_get_infer(const uint8_t *b, uint32_t len, eexw_infer *q, char *reason, size_t cap)
 {

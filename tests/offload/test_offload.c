@@ -234,10 +234,10 @@ Test(frames, header_errors)
     make_infer(frame, EEXW_F32);
     eexw_header h;
     frame[0] = 'X';
-    cr_assert_eq(eexw_get_header(frame, &h), EEXW_E_MALFORMED);
+    cr_assert_eq(eexw_get_header(frame, &h), EEX_WIRE_ERR_MALFORMED);
     frame[0] = 'E';
     frame[4] = 2;
-    cr_assert_eq(eexw_get_header(frame, &h), EEXW_E_VERSION);
+    cr_assert_eq(eexw_get_header(frame, &h), EEX_WIRE_ERR_VERSION);
     cr_assert_eq(h.version, 2);
 }
 
@@ -266,37 +266,37 @@ Test(frames, infer_body_checks_every_length)
     const uint32_t len = (uint32_t)make_infer(frame, EEXW_F32);
     memcpy(b, frame + EEXW_HEADER, len);
     for (uint32_t n = 0; n < len; n++)  /* every truncation is refused */
-        cr_assert_eq(infer_err(b, n), EEXW_E_REQUEST, "truncated to %u", n);
+        cr_assert_eq(infer_err(b, n), EEX_WIRE_ERR_REQUEST, "truncated to %u", n);
     cr_assert_eq(infer_err(b, len), 0);
     uint8_t c[512];
     memcpy(c, b, len);
     c[38] = 0;  /* rank 0 */
-    cr_assert_eq(infer_err(c, len), EEXW_E_REQUEST);
+    cr_assert_eq(infer_err(c, len), EEX_WIRE_ERR_REQUEST);
     c[38] = 9;
-    cr_assert_eq(infer_err(c, len), EEXW_E_REQUEST);
+    cr_assert_eq(infer_err(c, len), EEX_WIRE_ERR_REQUEST);
     memcpy(c, b, len);
     c[37] = 9;  /* dtype */
-    cr_assert_eq(infer_err(c, len), EEXW_E_REQUEST);
+    cr_assert_eq(infer_err(c, len), EEX_WIRE_ERR_REQUEST);
     memcpy(c, b, len);
     c[36] = 5;  /* metric */
-    cr_assert_eq(infer_err(c, len), EEXW_E_REQUEST);
+    cr_assert_eq(infer_err(c, len), EEX_WIRE_ERR_REQUEST);
     memcpy(c, b, len);
     eexw_put_u32(c + EEXW_INFER_FIXED, 0);  /* a zero dim */
-    cr_assert_eq(infer_err(c, len), EEXW_E_REQUEST);
+    cr_assert_eq(infer_err(c, len), EEX_WIRE_ERR_REQUEST);
     memcpy(c, b, len);
     for (int d = 0; d < 4; d++)  /* dims whose product overflows */
         eexw_put_u32(c + EEXW_INFER_FIXED + 4 * d, 0xffffffffu);
-    cr_assert_eq(infer_err(c, len), EEXW_E_REQUEST);
+    cr_assert_eq(infer_err(c, len), EEX_WIRE_ERR_REQUEST);
     memcpy(c, b, len);
     eexw_put_u32(c + EEXW_INFER_FIXED + 12, 5);  /* payload too short for the shape */
-    cr_assert_eq(infer_err(c, len), EEXW_E_REQUEST);
-    cr_assert_eq(infer_err(b, len - 1), EEXW_E_REQUEST);
+    cr_assert_eq(infer_err(c, len), EEX_WIRE_ERR_REQUEST);
+    cr_assert_eq(infer_err(b, len - 1), EEX_WIRE_ERR_REQUEST);
     uint8_t i8[512];
     const uint32_t l8 = (uint32_t)make_infer(i8, EEXW_I8);
     eexw_put_f32(i8 + EEXW_HEADER + 44, -1.0f);  /* negative int8 scale */
-    cr_assert_eq(infer_err(i8 + EEXW_HEADER, l8), EEXW_E_REQUEST);
+    cr_assert_eq(infer_err(i8 + EEXW_HEADER, l8), EEX_WIRE_ERR_REQUEST);
     eexw_put_f32(i8 + EEXW_HEADER + 44, NAN);
-    cr_assert_eq(infer_err(i8 + EEXW_HEADER, l8), EEXW_E_REQUEST);
+    cr_assert_eq(infer_err(i8 + EEXW_HEADER, l8), EEX_WIRE_ERR_REQUEST);
 }
 
 Test(frames, result_and_error_round_trip)
@@ -321,11 +321,11 @@ Test(frames, result_and_error_round_trip)
     cr_assert_neq(eexw_get_result(b, n, &g), 0);
 
     uint8_t e[600];
-    const uint32_t m = eexw_put_error(e, EEXW_E_DIGEST, "wrong\x01model");
+    const uint32_t m = eexw_put_error(e, EEX_WIRE_ERR_DIGEST, "wrong\x01model");
     int code;
     char reason[64];
     cr_assert_eq(eexw_get_error(e, m, &code, reason, sizeof reason), 0);
-    cr_assert_eq(code, EEXW_E_DIGEST);
+    cr_assert_eq(code, EEX_WIRE_ERR_DIGEST);
     cr_assert_str_eq(reason, "wrong?model", "control bytes are not passed on");
     cr_assert_neq(eexw_get_error(e, m + 1, &code, reason, sizeof reason), 0);
     eexw_put_u16(e + 2, 60000);
@@ -513,7 +513,7 @@ Test(frames, authenticated_frames)
     frame[6] ^= 0x01;
     /* unknown flags are refused by the header reader */
     frame[7] = 0x80;
-    cr_assert_eq(eexw_get_header(frame, &h), EEXW_E_MALFORMED);
+    cr_assert_eq(eexw_get_header(frame, &h), EEX_WIRE_ERR_MALFORMED);
 }
 
 Test(key, file_rules)
@@ -555,7 +555,7 @@ Test(frames, replies_bound_to_requests)
     memset(req1, 0x11, sizeof req1);
     memset(req2, 0x11, sizeof req2);
     req2[31] ^= 1;
-    const uint32_t n = eexw_put_error(frame + EEXW_HEADER, EEXW_E_DIGEST, "x");
+    const uint32_t n = eexw_put_error(frame + EEXW_HEADER, EEX_WIRE_ERR_DIGEST, "x");
     eexw_put_header(frame, EEXW_ERROR, 5, n);
     eexw_finish_reply(frame, n, &k, req1);
     cr_assert_eq(eexw_auth_check_reply(frame, n, &k, req1), 0);

@@ -83,14 +83,14 @@ Test(q4, get_infer_checks_the_payload)
     cr_assert_eq(eexw_get_infer(b, (uint32_t)n, &q, reason, sizeof reason), 0, "%s", reason);
     cr_assert_eq(q.dtype, EEXW_Q4);
     n = q4_body(b, 4, 3, 3, eexw_raw_bytes(EEXW_Q4, 36, 4) - 1);
-    cr_assert_eq(eexw_get_infer(b, (uint32_t)n, &q, reason, sizeof reason), EEXW_E_REQUEST, "a byte short");
+    cr_assert_eq(eexw_get_infer(b, (uint32_t)n, &q, reason, sizeof reason), EEX_WIRE_ERR_REQUEST, "a byte short");
     /* one element a channel: more raw bytes than 4 x elements, refused */
     n = q4_body(b, 8, 1, 1, eexw_raw_bytes(EEXW_Q4, 8, 8));
-    cr_assert_eq(eexw_get_infer(b, (uint32_t)n, &q, reason, sizeof reason), EEXW_E_REQUEST);
+    cr_assert_eq(eexw_get_infer(b, (uint32_t)n, &q, reason, sizeof reason), EEX_WIRE_ERR_REQUEST);
     cr_assert(strstr(reason, "q4"), "%s", reason);
     /* an unknown dtype is still refused */
     b[37] = 5;
-    cr_assert_eq(eexw_get_infer(b, (uint32_t)n, &q, reason, sizeof reason), EEXW_E_REQUEST);
+    cr_assert_eq(eexw_get_infer(b, (uint32_t)n, &q, reason, sizeof reason), EEX_WIRE_ERR_REQUEST);
 }
 
 static eex_plan_costs two_cuts(void)
