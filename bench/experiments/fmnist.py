@@ -130,8 +130,9 @@ def write_md(a, grid, meta, pngs):
     L.append("The expert columns are the detector's choice per image; the oracle column is the expert set "
              "of the applied distortion, the best the detector could do.\n")
     L.append("Detector accuracy per level is the share of that level's images the detector assigns to the "
-             "right class (pristine / blur / noise) from its input (the spectrum, and for a 2-channel "
-             "detector the image too: docs/distortions.md); overall over the 11 conditions: "
+             "right class (pristine / blur / noise) from its input (the spectrum; a 2-channel detector "
+             "also sees the image, a 3-channel one also a high-pass residual: docs/distortions.md); "
+             "overall over the 11 conditions: "
              f"{pct2(meta['detector_overall'])}%.\n")
     L.append("## Beside the paper (Caltech-256, p_tar = 0.8)\n")
     L.append("| input | paper P(offload) pristine / expert | ours | paper edge acc pristine / expert | ours "
