@@ -34,6 +34,14 @@ int cli_usage(const char *cmd, const char *fmt, ...)
     return CLI_USAGE;
 }
 
+const char *cli_parse_split(const char *cmd, const char *s)
+{
+    if (!strcmp(s, "test") || !strcmp(s, "train") || !strcmp(s, "val"))
+        return s;
+    cli_usage(cmd, "--split takes 'test', 'train' or 'val', not '%s'", s);
+    return NULL;
+}
+
 int cli_parse_int(const char *s, int lo, int hi)
 {
     if (!s || !*s)

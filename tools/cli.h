@@ -44,6 +44,9 @@ int cli_parse_metric(const char *s, eex_metric *out);
 int cli_parse_kernels(const char *s, eex_kernels *out);
 /* Parses a positive int option value; returns -1 when it is not one. */
 int cli_parse_int(const char *s, int lo, int hi);
+/* A --split value (test, train or val, tools/split.c): s itself, or NULL after a
+ * usage message naming cmd. */
+const char *cli_parse_split(const char *cmd, const char *s);
 /* A number in [lo, hi]: the whole string, not empty, not NaN. 0, or -1. */
 int cli_parse_float(const char *s, double lo, double hi, double *out);
 /* A non-negative integer that fits in 64 bits: digits only (no sign, no

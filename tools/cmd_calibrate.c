@@ -61,9 +61,8 @@ static int parse(int argc, char **argv, opts *o)
         } else if (!strcmp(a, "--dataset") && has_val)
             o->dataset = argv[++i];
         else if (!strcmp(a, "--split") && has_val) {
-            o->split = argv[++i];
-            if (strcmp(o->split, "val") && strcmp(o->split, "train") && strcmp(o->split, "test"))
-                return cli_usage("calibrate", "--split takes val, train or test, not '%s'", o->split);
+            if (!(o->split = cli_parse_split("calibrate", argv[++i])))
+                return CLI_USAGE;
         } else if (!strcmp(a, "--val-index") && has_val)
             o->val_index = argv[++i];
         else if (!strcmp(a, "-o") && has_val)

@@ -188,9 +188,8 @@ static int parse(int argc, char **argv, eval_opts *o)
         } else if (!strcmp(a, "--dataset") && has_val)
             o->dataset = argv[++i];
         else if (!strcmp(a, "--split") && has_val) {
-            o->split = argv[++i];
-            if (strcmp(o->split, "test") && strcmp(o->split, "train") && strcmp(o->split, "val"))
-                return cli_usage("eval", "--split takes 'test', 'train' or 'val', not '%s'", o->split);
+            if (!(o->split = cli_parse_split("eval", argv[++i])))
+                return CLI_USAGE;
         } else if (!strcmp(a, "--val-index") && has_val) {
             o->val_index = argv[++i];
         } else if (!strcmp(a, "--distortion") && has_val) {
@@ -237,12 +236,7 @@ static int parse(int argc, char **argv, eval_opts *o)
             o->cut = argv[++i];
             if (!strcmp(o->cut, "auto"))
                 o->autop.cut_auto = 1;
-        } else if (!strcmp(a, "--wire") && has_val) {
-            if (!strcmp(argv[++i], "auto"))
-                o->autop.wire_auto = 1;
-            else if (cli_parse_wire(argv[i], &o->wire))
-                return cli_usage("eval", "--wire takes f32, f16, i8, q4 or auto, not '%s'", argv[i]);
-        } else if ((has_auto = cli_auto_arg("eval", argc, argv, &i, &o->autop))) {
+        } else if ((has_auto = cli_auto_arg("eval", argc, argv, &i, &o->autop, &o->wire))) {
             if (has_auto < 0)
                 return -has_auto;
         } else if (!strcmp(a, "--key") && has_val) {

@@ -121,12 +121,7 @@ static int parse(int argc, char **argv, run_opts *o)
                 o->cut = NULL, o->autop.cut_auto = 1;
         } else if (!strcmp(a, "--cloud") && has_val)
             o->cloud = argv[++i];
-        else if (!strcmp(a, "--wire") && has_val) {
-            if (!strcmp(argv[++i], "auto"))
-                o->autop.wire_auto = 1;
-            else if (cli_parse_wire(argv[i], &o->wire))
-                return cli_usage("run", "--wire takes f32, f16, i8, q4 or auto, not '%s'", argv[i]);
-        } else if ((has_auto = cli_auto_arg("run", argc, argv, &i, &o->autop))) {
+        else if ((has_auto = cli_auto_arg("run", argc, argv, &i, &o->autop, &o->wire))) {
             if (has_auto < 0)
                 return -has_auto;
         } else if (!strcmp(a, "--key") && has_val) {

@@ -5,11 +5,18 @@
 #include "cli.h"
 #include "offload_cli.h"
 
-int cli_auto_arg(const char *cmd, int argc, char **argv, int *i, cli_auto_opts *o)
+int cli_auto_arg(const char *cmd, int argc, char **argv, int *i, cli_auto_opts *o, eex_wire *wire)
 {
     const char *a = argv[*i];
     if (*i + 1 >= argc)
         return 0;
+    if (!strcmp(a, "--wire")) {
+        if (!strcmp(argv[++*i], "auto"))
+            o->wire_auto = 1;
+        else if (cli_parse_wire(argv[*i], wire))
+            return -cli_usage(cmd, "--wire takes f32, f16, i8, q4 or auto, not '%s'", argv[*i]);
+        return 1;
+    }
     if (!strcmp(a, "--plan-runs")) {
         if ((o->runs = cli_parse_int(argv[++*i], 1, 100000)) < 0)
             return -cli_usage(cmd, "--plan-runs takes a positive integer, not '%s'", argv[*i]);

@@ -38,9 +38,10 @@ typedef struct cli_auto {
     I "choice and the estimate it was made on go into the\n" \
     I "output\n"
 
-/* Parses --plan-runs / --edge-scale / --wires at argv[*i] (advancing *i): 1 taken, 0
+/* Parses --wire (f32, f16, i8, q4 into *wire; auto) / --plan-runs / --edge-scale /
+ * --wires at argv[*i] (advancing *i): 1 taken, 0
  * not one of them, < 0 the usage error it printed (negated exit code). */
-int cli_auto_arg(const char *cmd, int argc, char **argv, int *i, cli_auto_opts *o);
+int cli_auto_arg(const char *cmd, int argc, char **argv, int *i, cli_auto_opts *o, eex_wire *wire);
 /* Sets a up (nothing to do unless o says auto): measures the costs. cut_fixed:
  * the cut when the cut is not auto; wire: the codec when the wire is not.
  * Returns CLI_OK or the exit code of the error it printed. */
