@@ -329,6 +329,12 @@ EEX_API double eex_plan_best(const eex_plan_costs *k, const eex_path_model *p, u
  * bytes and the codec's time (encode + pack + unpack + decode). exit_share is
  * left 0. */
 EEX_API eex_status eex_plan_measure(const eex_model *model, int runs, eex_plan_costs *costs);
+/* The same with idle_ms of sleep before every timed run, edge and cloud: a
+ * deployment runs one image and then waits a round trip, and a run after an
+ * idle gap is slower than one of a back-to-back loop (MobileNetV2-EE-224 to
+ * its cut 2 on one thread of a Zen 3: 9.4 against 7.0 ms after a 10-100 ms
+ * gap; docs/results/offload.md, "Where to cut"). eex_plan_measure is idle_ms 0. */
+EEX_API eex_status eex_plan_measure_idle(const eex_model *model, int runs, double idle_ms, eex_plan_costs *costs);
 
 /* The path as the edge sees it from its own requests: RTT (rtt_ms when
  * given: the request's PING, eex_cloud_client_probe_rtt_ms, or the kernel's

@@ -1,8 +1,12 @@
 /* eex_plan_measure: the split planner's costs measured on this machine
  * (include/eex.h). Seeded random inputs; every exit's threshold is out of
- * reach (p_tar 1), so every run goes to the cut. */
+ * reach (p_tar 1), so every run goes to the cut. With an idle gap every timed
+ * run comes after a sleep, as a deployment's runs come after a round trip:
+ * caches, TLBs and the worker threads have gone cold by then, and a
+ * back-to-back loop would time a machine the deployment never sees. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../base/status.h"
 #include "offload.h"
@@ -14,7 +18,18 @@ typedef struct bench_ctx {
     eex_session *s;
     uint8_t *px[IMAGES];
     int h, w, c, expert;
+    double idle_ms;
 } bench_ctx;
+
+static void idle(const bench_ctx *b)
+{
+    if (!(b->idle_ms > 0))
+        return;
+    const long ns = (long)(b->idle_ms * 1e6);
+    struct timespec ts = {.tv_sec = ns / 1000000000L, .tv_nsec = ns % 1000000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;  /* a signal cut it short: sleep the rest */
+}
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -42,6 +57,7 @@ static int time_policy(bench_ctx *b, const eex_policy *p, int runs, double *ms)
     for (int i = -2; i < runs; i++) {  /* two warm-up runs */
         if (set_img(b, i + 2))
             return free(v), -1;
+        idle(b);
         const double t0 = eex_now_ms();
         if (eex_session_run_policy(b->s, p, &r))
             return free(v), -1;
@@ -80,6 +96,7 @@ static int time_cut(bench_ctx *b, int cut, int runs, eex_plan_costs *k)
     }
     eex_cloud_answer a;
     for (int i = -2; i < runs; i++) {
+        idle(b);
         const double t0 = eex_now_ms();
         if (eex_offload_resume(b->s, cut, x + (size_t)((i + 2) % IMAGES) * elems, dims, rank, r.expert,
                                EEX_METRIC_MAXPROB, 1.0f, &a))
@@ -126,14 +143,18 @@ out:
 }
 
 
-eex_status eex_plan_measure(const eex_model *m, int runs, eex_plan_costs *k)
+eex_status eex_plan_measure(const eex_model *m, int runs, eex_plan_costs *k) { return eex_plan_measure_idle(m, runs, 0.0, k); }
+
+eex_status eex_plan_measure_idle(const eex_model *m, int runs, double idle_ms, eex_plan_costs *k)
 {
     if (!m || !k || runs < 1)
         return eex_fail(EEX_ERR_ARGUMENT, "eex_plan_measure: NULL argument or runs < 1");
+    if (!(idle_ms >= 0) || idle_ms > 10000)
+        return eex_fail(EEX_ERR_ARGUMENT, "eex_plan_measure: idle gap %g ms is not in 0..10000", idle_ms);
     memset(k, 0, sizeof *k);
     if (eex_model_cut_count(m) < 1)
         return eex_fail(EEX_ERR_ARGUMENT, "plan: the model has no cut points");
-    bench_ctx b = {.m = m};
+    bench_ctx b = {.m = m, .idle_ms = idle_ms};
     eex_status st = eex_session_new(m, NULL, &b.s);
     if (st)
         return st;

@@ -47,6 +47,11 @@ static const char *HELP =
     "  --edge-profile FILE.json  `eex bench MODEL --json` made on the edge machine\n"
     "  --cloud-profile FILE.json `eex bench MODEL --json` made on the cloud machine\n"
     "  --runs R                  timed runs per figure (default 20)\n"
+    "  --idle-ms MS              sleep before each timed edge and cloud run, as a\n"
+    "                            deployment waits a round trip between images: runs\n"
+    "                            after an idle gap are slower than back-to-back ones\n"
+    "                            (default the smallest --rtt, at most 50; 0: back to\n"
+    "                            back)\n"
     "  --measure HOST:PORT       also run R requests per cut and codec against an\n"
     "                            `eex serve` of this model over the (single) path given\n"
     "                            and print the measured medians beside the prediction\n"
@@ -62,7 +67,7 @@ typedef struct plan_opts {
     const char *model, *log, *edge_prof, *cloud_prof, *measure, *tcp_cc;
     double rtt[MAX_PATHS], mbit[MAX_PATHS];
     int paths, runs, json, objective;
-    double threshold;
+    double threshold, idle_ms;
     int has_threshold;
     unsigned wires;
 } plan_opts;
@@ -225,6 +230,7 @@ static int parse_args(int argc, char **argv, plan_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->runs = 20;
+    o->idle_ms = -1;  /* the smallest RTT, below */
     o->wires = 1u << EEX_WIRE_F32 | 1u << EEX_WIRE_F16 | 1u << EEX_WIRE_I8 | 1u << EEX_WIRE_Q4;
     int nr = 0, nb = 0;
     for (int i = 1; i < argc; i++) {
@@ -264,6 +270,9 @@ static int parse_args(int argc, char **argv, plan_opts *o)
         else if (!strcmp(a, "--runs") && has_val) {
             if ((o->runs = cli_parse_int(argv[++i], 1, 100000)) < 0)
                 return cli_usage("plan", "--runs takes 1..100000, not '%s'", argv[i]);
+        } else if (!strcmp(a, "--idle-ms") && has_val) {
+            if (cli_parse_float(argv[++i], 0, 10000, &o->idle_ms))
+                return cli_usage("plan", "--idle-ms takes 0..10000 ms, not '%s'", argv[i]);
         } else if (!strcmp(a, "--measure") && has_val)
             o->measure = argv[++i];
         else if (!strcmp(a, "--tcp-cc") && has_val)
@@ -284,6 +293,11 @@ static int parse_args(int argc, char **argv, plan_opts *o)
     if (nr != nb)
         return cli_usage("plan", "%d RTTs and %d bandwidths: give one of each per path", nr, nb);
     o->paths = nr;
+    if (o->idle_ms < 0) {
+        o->idle_ms = 50;
+        for (int p = 0; p < nr; p++)
+            o->idle_ms = o->rtt[p] < o->idle_ms ? o->rtt[p] : o->idle_ms;
+    }
     if (o->measure && o->paths != 1)
         return cli_usage("plan", "--measure runs over one path: give one --rtt and one --bandwidth");
     return 0;
@@ -378,7 +392,7 @@ int cmd_plan(int argc, char **argv)
     }
 
     eex_plan_costs k;
-    if ((st = eex_plan_measure(b.m, o.runs, &k))) {
+    if ((st = eex_plan_measure_idle(b.m, o.runs, o.idle_ms, &k))) {
         rc = cli_status("plan", st);
         goto done;
     }
@@ -412,7 +426,7 @@ int cmd_plan(int argc, char **argv)
             /* this cut's costs again, just before its requests: on a shared
              * machine the load changes over the minutes a table takes */
             eex_plan_costs again;
-            if ((st = eex_plan_measure(b.m, o.runs, &again))) {
+            if ((st = eex_plan_measure_idle(b.m, o.runs, o.idle_ms, &again))) {
                 rc = cli_status("plan", st);
                 goto done;
             }
@@ -439,8 +453,8 @@ int cmd_plan(int argc, char **argv)
     if (o.json) {
         printf("{\"model\": ");
         cli_json_string(stdout, o.model);
-        printf(", \"runs\": %d, \"edge_scale\": %.6g, \"cloud_scale\": %.6g, \"local_full_ms\": %.4f", o.runs, edge_scale,
-               cloud_scale, local_full);
+        printf(", \"runs\": %d, \"idle_ms\": %.6g, \"edge_scale\": %.6g, \"cloud_scale\": %.6g, \"local_full_ms\": %.4f",
+               o.runs, o.idle_ms, edge_scale, cloud_scale, local_full);
         if (ti >= 0)
             printf(", \"log\": {\"images\": %d, \"threshold\": %s, \"accuracy\": %.6f}", L.images, thr_str[ti], acc);
         if (cl)
@@ -492,7 +506,8 @@ int cmd_plan(int argc, char **argv)
         }
         printf("]}\n");
     } else {
-        printf("model %s: %d cut points, %d side exits; times measured here (%d runs)", o.model, k.cuts, k.exits, o.runs);
+        printf("model %s: %d cut points, %d side exits; times measured here (%d runs, %.3g ms idle before each)", o.model,
+               k.cuts, k.exits, o.runs, o.idle_ms);
         if (o.edge_prof || o.cloud_prof)
             printf(", scaled edge x%.3f cloud x%.3f by the profiles", edge_scale, cloud_scale);
         printf("\n");

@@ -343,7 +343,12 @@ def main():
         w("## Where to cut: the split planner (`eex plan`)\n")
         w("`eex plan MODEL --rtt MS --bandwidth MBIT` predicts, for every cut point and codec, the latency of "
           "an offloaded image as edge time to the cut + codec time + RTT + request bytes / bandwidth + the "
-          "cloud's time for the rest, each measured on this machine (seeded random inputs, medians); with "
+          "cloud's time for the rest, each measured on this machine (seeded random inputs, medians) with an "
+          "idle gap before every timed run (`--idle-ms`, by default the path's RTT up to 50 ms: a deployment's "
+          "edge and cloud run one image after a round trip of waiting, and such a run is slower than one of a "
+          "back-to-back loop: caches, TLBs and sleeping worker threads; the planner without the gap "
+          "underpredicted every cut-2 row of the 10 ms path by 15-17.5%, the edge's run to cut 2 "
+          "timed 7.3 ms where the offloaded requests' own took 9.5, the cloud's 2.2 where `eex serve` took 4.4); with "
           "`--measure HOST:PORT` it then sends the same requests to `eex serve` over the path (each cut's "
           "times measured again just before its requests, since the load on this shared machine moves). "
           "MobileNetV2-EE-224, every image offloaded:\n")

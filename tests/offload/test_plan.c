@@ -239,3 +239,29 @@ Test(plan, autoplan_next_and_done)
     eex_cloud_client_free(cl);
     eex_model_close(m);
 }
+
+/* eex_plan_measure_idle: the gap is slept before every timed run (nanosleep
+ * sleeps at least that long, so the lower bound on the wall time cannot fail
+ * by chance), the costs are filled, and a bad gap is refused with its value. */
+Test(plan, measure_idle_sleeps_before_each_run)
+{
+    eex_model *m;
+    cr_assert_eq(eex_model_open("models/fmnist-ee.eex", &m), EEX_OK, "%s", eex_last_error());
+    eex_plan_costs k;
+    cr_assert_eq(eex_plan_measure_idle(m, 2, -1.0, &k), EEX_ERR_ARGUMENT);
+    cr_assert(strstr(eex_last_error(), "idle gap -1"), "%s", eex_last_error());
+    const int runs = 2;
+    const double idle = 3.0, t0 = eex_now_ms();
+    cr_assert_eq(eex_plan_measure_idle(m, runs, idle, &k), EEX_OK, "%s", eex_last_error());
+    const double took = eex_now_ms() - t0;
+    cr_assert_gt(k.cuts, 0);
+    /* each exit's runs, each cut's edge runs and cloud runs: two warm-ups each */
+    const int timed = (k.exits + 2 * k.cuts) * (runs + 2);
+    cr_assert_geq(took, timed * idle, "%d runs with %.0f ms before each took %.1f ms", timed, idle, took);
+    for (int c = 0; c < k.cuts; c++) {
+        cr_assert_gt(k.edge_ms[c], 0);
+        cr_assert_gt(k.cloud_ms[c], 0);
+        cr_assert_gt(k.bytes[c][EEX_WIRE_F16], 0);
+    }
+    eex_model_close(m);
+}
