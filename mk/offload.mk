@@ -73,6 +73,7 @@ test-offload: test-offload-unit offload-tools
 	$(PY) tests/ee/make_tiny.py build/ee/tiny.eex
 	BUILD=$(BUILD) PY=$(PY) $(PY) tests/offload/test_offload.py
 	BUILD=$(BUILD) $(PY) tests/offload/test_budgets.py
+	BUILD=$(BUILD) $(PY) tests/offload/test_plan_cli.py
 	BUILD=$(BUILD) $(PY) tests/offload/test_adapt.py
 
 test-offload-asan:
