@@ -664,7 +664,7 @@ def cpu_kind():
     """The CPU the run trained on: torch's CPU kernels (its own vectorised ops and
     oneDNN's convolutions) pick their code path by ISA, and the float sums then round
     differently, so a run reproduces a model byte for byte only on a CPU with the
-    same vector ISA (docs/distortions.md, "Reproducing the shipped model")."""
+    same vector ISA (models/README.md, "fmnist-ee.eex")."""
     name, flags = "unknown", set()
     try:
         with open("/proc/cpuinfo") as f:
