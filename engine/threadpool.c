@@ -208,10 +208,11 @@ int eex_pool_threads(const eex_pool *p) { return p ? p->threads : 1; }
  * end up slower than one. So the caller compares, over windows of
  * PROBE_REGIONS parallel regions, what the workers cost it with what they
  * saved it. The cost: the time it spent waiting for them after it ran out
- * of tasks, plus the wake-up call when a worker was asleep (on the Zen 3 VM
- * 100-150 us per call beside other work: a vCPU has to be scheduled). The
- * saving: the time the workers' tasks would have taken the caller, at its
- * own pace per task in the same region. When the cost passes half the
+ * of tasks. The saving: the time the workers' tasks would have taken the
+ * caller, at its own pace per task in the same region. (Counting the
+ * wake-up call of a sleeping worker as cost too, 100-150 us per call on the
+ * Zen 3 VM beside other work, sent MobileNetV2 alone on a quiet machine:
+ * 2 threads 1.03x faster than 1 instead of 1.82x; docs/performance.md.) When the cost passes half the
  * saving in two windows in a row, it runs the next solo_len regions alone,
  * then probes again, doubling solo_len (up to SOLO_MAX) while the probes
  * keep failing. Tasks compute the same thing whichever thread runs them, so
@@ -321,5 +322,5 @@ void eex_pool_run(eex_pool *p, int n_tasks, eex_task_fn fn, void *arg)
     /* the workers ran n_tasks - mine tasks; at the caller's own pace in this
      * region that is what they saved it (all of the region if it ran none) */
     const long saved = mine > 0 ? (long)((double)(t_drained - t_woken) * (n_tasks - mine) / mine) : t_end - t_start;
-    pool_account(p, t_end - t_drained + (t_woken - t_start), saved);
+    pool_account(p, t_end - t_drained, saved);
 }
