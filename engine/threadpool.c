@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -28,7 +29,13 @@
  * gap between two nodes, short enough not to burn a core between runs or
  * take much from another process on a shared core (300 us before; 50 us
  * measured no worse alone and better beside a busy loop, see
- * docs/performance.md). */
+ * docs/performance.md). It counts from when the worker runs out of tasks,
+ * so a worker also sleeps while the caller finishes a long last task
+ * (MobileNetV2 at 2 threads: ~15 sleeps per run). Counting from the end of
+ * the region instead cut that to ~0.5 per run, but with other work on the
+ * machine the extra spinning took the share of CPU the caller needed (Linux
+ * autogroup shares CPU between sessions, not threads) and 2 threads ran
+ * 1.2-1.5x slower than 1 beside a busy loop, so it was not kept. */
 #define SPIN_NS 50000L
 
 /* One job's description. Two slots alternate by generation so that a worker
@@ -52,11 +59,17 @@ struct eex_pool {
     atomic_int finished;
     atomic_int sleepers;
     atomic_int stop;
+    atomic_long st_sleeps; /* EEX_POOL_STATS: times a worker went to sleep */
     /* the caller's own bookkeeping (only eex_pool_run's thread touches it):
      * see the comment on eex_pool_run */
-    long win_wait, win_total;
+    long win_wait, win_saved;
     int win_n;
-    int solo_left, solo_len;
+    int solo_left, solo_len, fails;
+    /* EEX_POOL_STATS=1: counters printed to stderr by eex_pool_free, to see
+     * how much of a run actually ran in parallel (caller's thread only) */
+    int stats;
+    long st_single, st_solo, st_par, st_episodes, st_caller_tasks, st_tasks;
+    long st_wait_ns, st_par_ns, st_solo_ns, st_hist[5], st_woke, st_woke_ns, st_gaps, st_last_end;
 };
 
 static long now_ns(void)
@@ -68,21 +81,24 @@ static long now_ns(void)
 
 static unsigned long long gen_of(unsigned long long ticket) { return ticket >> 32; }
 
-static void drain(eex_pool *p, unsigned long long gen)
+/* Runs tasks of generation gen until none is left; returns how many it ran. */
+static int drain(eex_pool *p, unsigned long long gen)
 {
     const job_slot *js = &p->slots[gen & 1];
-    for (;;) {
+    for (int ran = 0;; ran++) {
         unsigned long long t = atomic_load(&p->ticket);
         if (gen_of(t) != gen)
-            return;
+            return ran;
         const int i = (int)(t & 0xffffffffu);
         const int n = atomic_load_explicit(&js->n_tasks, memory_order_relaxed);
         if (i >= n)
-            return;
+            return ran;
         eex_task_fn fn = atomic_load_explicit(&js->fn, memory_order_relaxed);
         void *arg = atomic_load_explicit(&js->arg, memory_order_relaxed);
-        if (!atomic_compare_exchange_weak(&p->ticket, &t, t + 1))
+        if (!atomic_compare_exchange_weak(&p->ticket, &t, t + 1)) {
+            ran--;
             continue;
+        }
         fn(arg, i, n);
         atomic_fetch_add(&p->finished, 1);
     }
@@ -108,6 +124,7 @@ static void *worker(void *arg)
                 else if (t > deadline) {
                     pthread_mutex_lock(&p->mu);
                     atomic_fetch_add(&p->sleepers, 1);
+                    atomic_fetch_add_explicit(&p->st_sleeps, 1, memory_order_relaxed);
                     /* re-checked under the lock: eex_pool_run broadcasts under it */
                     while (!atomic_load(&p->stop) && gen_of(atomic_load(&p->ticket)) == seen)
                         pthread_cond_wait(&p->wake, &p->mu);
@@ -145,6 +162,9 @@ eex_pool *eex_pool_new(int threads)
     atomic_init(&p->finished, 0);
     atomic_init(&p->sleepers, 0);
     atomic_init(&p->stop, 0);
+    atomic_init(&p->st_sleeps, 0);
+    const char *st = getenv("EEX_POOL_STATS");
+    p->stats = st && *st && *st != '0';
     p->threads = 1;
     for (int i = 0; i < threads - 1; i++) {
         if (pthread_create(&p->workers[i], NULL, worker, p) != 0)
@@ -158,6 +178,16 @@ void eex_pool_free(eex_pool *p)
 {
     if (!p)
         return;
+    if (p->stats)
+        fprintf(stderr,
+                "eex pool: %d threads; regions: %ld one-task, %ld solo (%ld solo episodes, %.1f ms), "
+                "%ld parallel (%.1f ms, of which %.1f ms waiting for workers after the caller ran out of tasks); "
+                "caller ran %ld of %ld parallel tasks; windows by wait/saved <1/8 %ld, <1/4 %ld, <1/2 %ld, <1 %ld, >=1 %ld; "
+                "%ld regions woke a sleeping worker (%.1f ms in the wake-up call); workers slept %ld times; %ld gaps > SPIN_NS between parallel regions\n",
+                p->threads, p->st_single, p->st_solo, p->st_episodes, p->st_solo_ns / 1e6, p->st_par,
+                p->st_par_ns / 1e6, p->st_wait_ns / 1e6, p->st_caller_tasks, p->st_tasks, p->st_hist[0],
+                p->st_hist[1], p->st_hist[2], p->st_hist[3], p->st_hist[4], p->st_woke, p->st_woke_ns / 1e6,
+                atomic_load(&p->st_sleeps), p->st_gaps);
     pthread_mutex_lock(&p->mu);
     atomic_store(&p->stop, 1);
     pthread_cond_broadcast(&p->wake);
@@ -175,29 +205,58 @@ int eex_pool_threads(const eex_pool *p) { return p ? p->threads : 1; }
 /* When another process takes a core, a worker can be preempted in the
  * middle of a task; the caller then waits for it a scheduler time slice
  * (milliseconds) with nothing to do, region after region, and two threads
- * end up slower than one. So the caller measures, over windows of
- * PROBE_REGIONS regions, how much of their time it spent waiting for the
- * workers after it ran out of tasks; past an eighth (normally it is a few
- * percent: the tail of the last task), it runs the next solo_len regions
- * alone, then probes again, doubling solo_len (up to SOLO_MAX) while the
- * probes keep failing. Tasks compute the same thing whichever thread runs
- * them, so this changes no result. */
+ * end up slower than one. So the caller compares, over windows of
+ * PROBE_REGIONS parallel regions, what the workers cost it with what they
+ * saved it. The cost: the time it spent waiting for them after it ran out
+ * of tasks. The saving: the time the workers' tasks would have taken the
+ * caller, at its own pace per task in the same region. (Counting the
+ * wake-up call of a sleeping worker as cost too, 100-150 us per call on the
+ * Zen 3 VM beside other work, sent MobileNetV2 alone on a quiet machine:
+ * 2 threads 1.03x faster than 1 instead of 1.82x; docs/performance.md.) When the cost passes half the
+ * saving in two windows in a row, it runs the next solo_len regions alone,
+ * then probes again, doubling solo_len (up to SOLO_MAX) while the probes
+ * keep failing. Tasks compute the same thing whichever thread runs them, so
+ * this changes no result.
+ *
+ * It used to compare the wait alone with an eighth of the regions' time. On
+ * the Zen 3 at light load (load average 0.9) that fired on most runs:
+ * MobileNetV2 ran 45% and ResNet-18 38% of their parallel regions alone at
+ * --threads 2 (EEX_POOL_STATS=1), although the wait was 13% and 4% of their
+ * parallel time: with 8 tasks of unequal size on 2 threads, the last task's
+ * tail alone passes an eighth of a small region. Against the saving, a
+ * quiet worker costs a fraction of what it saves (mostly under 1/8), a
+ * preempted one milliseconds against tens of microseconds. One window is
+ * not enough to give up: a single preemption (another process waking for a
+ * moment) costs one time slice once, and 256 regions alone would cost more;
+ * a busy core fails window after window. */
 #define PROBE_REGIONS 32
 #define SOLO_MIN 256
 #define SOLO_MAX 16384
 
-static void pool_account(eex_pool *p, long wait, long total)
+static void pool_account(eex_pool *p, long wait, long saved)
 {
     p->win_wait += wait;
-    p->win_total += total;
+    p->win_saved += saved;
     if (++p->win_n < PROBE_REGIONS)
         return;
-    if (p->win_wait * 8 > p->win_total) {
+    if (p->stats) {
+        /* windows by wait / saved: < 1/8, < 1/4, < 1/2, < 1, >= 1 */
+        const long w = p->win_wait, sv = p->win_saved > 0 ? p->win_saved : 1;
+        p->st_hist[w * 8 < sv ? 0 : w * 4 < sv ? 1 : w * 2 < sv ? 2 : w < sv ? 3 : 4]++;
+    }
+    const int failed = p->win_wait * 2 > p->win_saved;
+    /* a first failure out of parallel running needs a second in a row: one
+     * preemption (another process waking for a moment) costs one time slice
+     * once, and 256 regions alone for it would cost far more; a busy core
+     * fails window after window */
+    p->fails = failed ? p->fails + 1 : 0;
+    if (failed && (p->solo_len || p->fails >= 2)) {
         p->solo_len = p->solo_len ? (p->solo_len * 2 < SOLO_MAX ? p->solo_len * 2 : SOLO_MAX) : SOLO_MIN;
         p->solo_left = p->solo_len;
+        p->st_episodes++;
     } else
         p->solo_len = 0;
-    p->win_wait = p->win_total = 0;
+    p->win_wait = p->win_saved = 0;
     p->win_n = 0;
 }
 
@@ -206,11 +265,22 @@ void eex_pool_run(eex_pool *p, int n_tasks, eex_task_fn fn, void *arg)
     if (n_tasks <= 0)
         return;
     if (!p || n_tasks == 1 || (p->solo_left > 0 && p->solo_left--)) {
+        const long t0 = p && p->stats ? now_ns() : 0;
         for (int t = 0; t < n_tasks; t++)
             fn(arg, t, n_tasks);
+        if (p && p->stats) {
+            if (n_tasks == 1)
+                p->st_single++;
+            else {
+                p->st_solo++;
+                p->st_solo_ns += now_ns() - t0;
+            }
+        }
         return;
     }
     const long t_start = now_ns();
+    if (p->stats && p->st_last_end && t_start - p->st_last_end > SPIN_NS)
+        p->st_gaps++;
     const unsigned long long gen = gen_of(atomic_load(&p->ticket)) + 1;
     job_slot *js = &p->slots[gen & 1];
     atomic_store_explicit(&js->fn, fn, memory_order_relaxed);
@@ -218,12 +288,14 @@ void eex_pool_run(eex_pool *p, int n_tasks, eex_task_fn fn, void *arg)
     atomic_store_explicit(&js->n_tasks, n_tasks, memory_order_relaxed);
     atomic_store(&p->finished, 0);
     atomic_store(&p->ticket, gen << 32); /* publishes the slot */
-    if (atomic_load(&p->sleepers) > 0) {
+    const int woke = atomic_load(&p->sleepers) > 0;
+    if (woke) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->mu);
     }
-    drain(p, gen);
+    const long t_woken = woke ? now_ns() : t_start;
+    const int mine = drain(p, gen);
     const long t_drained = now_ns();
     /* The last tasks are running on workers. If one of them was preempted
      * (more runnable threads than cores), yielding lets it back onto this
@@ -235,5 +307,20 @@ void eex_pool_run(eex_pool *p, int n_tasks, eex_task_fn fn, void *arg)
             sched_yield();
     }
     const long t_end = now_ns();
-    pool_account(p, t_end - t_drained, t_end - t_start);
+    if (p->stats) {
+        p->st_last_end = t_end;
+        p->st_par++;
+        p->st_tasks += n_tasks;
+        p->st_caller_tasks += mine;
+        p->st_wait_ns += t_end - t_drained;
+        if (woke) {
+            p->st_woke++;
+            p->st_woke_ns += t_woken - t_start;
+        }
+        p->st_par_ns += t_end - t_start;
+    }
+    /* the workers ran n_tasks - mine tasks; at the caller's own pace in this
+     * region that is what they saved it (all of the region if it ran none) */
+    const long saved = mine > 0 ? (long)((double)(t_drained - t_woken) * (n_tasks - mine) / mine) : t_end - t_start;
+    pool_account(p, t_end - t_drained, saved);
 }
