@@ -85,7 +85,8 @@ static unsigned long long gen_of(unsigned long long ticket) { return ticket >> 3
 static int drain(eex_pool *p, unsigned long long gen)
 {
     const job_slot *js = &p->slots[gen & 1];
-    for (int ran = 0;; ran++) {
+    int ran = 0;
+    for (;;) {
         unsigned long long t = atomic_load(&p->ticket);
         if (gen_of(t) != gen)
             return ran;
@@ -95,12 +96,11 @@ static int drain(eex_pool *p, unsigned long long gen)
             return ran;
         eex_task_fn fn = atomic_load_explicit(&js->fn, memory_order_relaxed);
         void *arg = atomic_load_explicit(&js->arg, memory_order_relaxed);
-        if (!atomic_compare_exchange_weak(&p->ticket, &t, t + 1)) {
-            ran--;
+        if (!atomic_compare_exchange_weak(&p->ticket, &t, t + 1))
             continue;
-        }
         fn(arg, i, n);
         atomic_fetch_add(&p->finished, 1);
+        ran++;
     }
 }
 
@@ -212,11 +212,12 @@ int eex_pool_threads(const eex_pool *p) { return p ? p->threads : 1; }
  * caller, at its own pace per task in the same region. (Counting the
  * wake-up call of a sleeping worker as cost too, 100-150 us per call on the
  * Zen 3 VM beside other work, sent MobileNetV2 alone on a quiet machine:
- * 2 threads 1.03x faster than 1 instead of 1.82x; docs/performance.md.) When the cost passes half the
- * saving in two windows in a row, it runs the next solo_len regions alone,
- * then probes again, doubling solo_len (up to SOLO_MAX) while the probes
- * keep failing. Tasks compute the same thing whichever thread runs them, so
- * this changes no result.
+ * 2 threads 1.03x faster than 1 instead of 1.82x; docs/performance.md.)
+ * When the cost passes half the saving in two windows in a row
+ * (pool_account), it runs the next solo_len regions alone, then probes
+ * again, doubling solo_len (up to SOLO_MAX) while the probes keep failing.
+ * Tasks compute the same thing whichever thread runs them, so this changes
+ * no result.
  *
  * It used to compare the wait alone with an eighth of the regions' time. On
  * the Zen 3 at light load (load average 0.9) that fired on most runs:
@@ -225,10 +226,7 @@ int eex_pool_threads(const eex_pool *p) { return p ? p->threads : 1; }
  * parallel time: with 8 tasks of unequal size on 2 threads, the last task's
  * tail alone passes an eighth of a small region. Against the saving, a
  * quiet worker costs a fraction of what it saves (mostly under 1/8), a
- * preempted one milliseconds against tens of microseconds. One window is
- * not enough to give up: a single preemption (another process waking for a
- * moment) costs one time slice once, and 256 regions alone would cost more;
- * a busy core fails window after window. */
+ * preempted one milliseconds against tens of microseconds. */
 #define PROBE_REGIONS 32
 #define SOLO_MIN 256
 #define SOLO_MAX 16384
