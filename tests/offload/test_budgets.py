@@ -20,6 +20,8 @@ import tempfile
 import time
 import zlib
 
+from checks import check, summary
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 BUILD = os.environ.get("BUILD", "build")
@@ -31,18 +33,6 @@ GUARD = 4 << 30 if SAN else 1536 << 20     # RLIMIT_AS: sanitizers reserve shado
 RSS_MB = 100
 SECONDS = 1.0 if not SAN else 5.0
 
-passed = failed = 0
-
-
-def check(cond, label, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok    {label}")
-    else:
-        failed += 1
-        print(f"FAIL  {label} {detail}")
-    return cond
 
 
 def guarded(*args, timeout=60, stdin=None):
@@ -313,8 +303,7 @@ def main():
                 f.write(data)
         print(f"      wrote {len(corpus)} inputs to tests/fuzz/corpus")
     shutil.rmtree(TMP, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ import threading
 import time
 import zlib
 
+from checks import check, summary
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 BUILD = os.environ.get("BUILD", "build")
@@ -37,19 +39,6 @@ ENV = dict(os.environ, ASAN_OPTIONS="quarantine_size_mb=4:detect_leaks=1:abort_o
            UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1",
            TSAN_OPTIONS="halt_on_error=0:report_signal_unsafe=0")
 SAN_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "WARNING: ThreadSanitizer")
-
-passed = failed = 0
-
-
-def check(cond, label, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok    {label}")
-    else:
-        failed += 1
-        print(f"FAIL  {label} {detail}")
-    return cond
 
 
 def sanitizer_report(text):
@@ -1186,8 +1175,7 @@ def main():
         tests[name]()
         print(f"   ({time.time() - t:.1f} s)")
     print(f"offload tests: {time.time() - t0:.1f} s")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":

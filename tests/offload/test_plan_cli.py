@@ -16,6 +16,8 @@ import subprocess
 import sys
 import tempfile
 
+from checks import check, summary
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 BUILD = os.environ.get("BUILD", "build")
@@ -24,17 +26,6 @@ MODEL = os.path.join(ROOT, "models", "fmnist-ee.eex")
 FMNIST = os.environ.get("FMNIST_DIR", "/usr/share/datasets/fashion-mnist")
 TMP = tempfile.mkdtemp(prefix="eex-plan-")
 
-passed = failed = 0
-
-
-def check(cond, label, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok    {label}")
-    else:
-        failed += 1
-        print(f"FAIL  {label}" + (f": {detail}" if detail else ""))
 
 
 def plan(*args):
@@ -117,8 +108,7 @@ def main():
     table_is_its_sum()
     idle_option()
     with_log()
-    print(f"plan cli: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return summary("plan cli")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,22 @@
+"""The ok / FAIL lines and their count, shared by the Python suites of
+tests/offload (each runs as a script from this folder, so `import checks`
+finds this file)."""
+passed = failed = 0
+
+
+def check(cond, label, detail=""):
+    """Prints `ok    label` or `FAIL  label detail`, counts it, returns cond."""
+    global passed, failed
+    if cond:
+        passed += 1
+        print(f"ok    {label}")
+    else:
+        failed += 1
+        print(f"FAIL  {label} {detail}")
+    return cond
+
+
+def summary(name=""):
+    """Prints `[name: ]P passed, F failed`; the suite's exit code (1 on any failure)."""
+    print(f"{name + ': ' if name else ''}{passed} passed, {failed} failed")
+    return 1 if failed else 0
