@@ -112,9 +112,10 @@ static AINLINE vf vact_apply(vf x, const vact *a)
  * sums already in C; wk points at the block's first row of weights. Only rows
  * i < mrv are stored; the others repeat row 0's pointers and cost a little
  * compute in the last tile only. */
-static AINLINE void gemm_tile(const int mr, const int nv, int segs, int kc, const float *const *a, int astride,
-                              const float *w, const float *wk, int first, int last, const vact *act, float *c,
-                              int64_t ldc, int mrv, int nlast)
+static AINLINE void gemm_tile(const int mr, const int nv, const int prefetch, int segs, int kc,
+                              const float *const *a, int astride, const float *w, const float *wk, int first,
+                              int last, const vact *act, float *c, int64_t ldc, int mrv, int nlast,
+                              const char *pf, int pf_sh)
 {
     vf acc[GEMM_MR][GEMM_NV];
     if (first) {
@@ -138,6 +139,9 @@ static AINLINE void gemm_tile(const int mr, const int nv, int segs, int kc, cons
         UNROLL for (int i = 0; i < mr; i++) ap[i] = a[sg * astride + i];
         for (int k = 0; k < kc; k++) {
             vf b[GEMM_NV];
+            /* one line of the next weight panel per k (see panel_prefetch) */
+            if (prefetch)
+                __builtin_prefetch(pf + (((int64_t)k * GEMM_NR * (int64_t)sizeof(float)) >> pf_sh), 0, 2);
             UNROLL for (int j = 0; j < nv; j++) b[j] = v_load(w + j * VL);
             UNROLL for (int i = 0; i < mr; i++)
             {
@@ -172,12 +176,41 @@ static AINLINE void gemm_tile(const int mr, const int nv, int segs, int kc, cons
  * one caller) the tile loop ran pointwise convs at half the speed on Zen 3
  * (measured: MobileNetV2's 1x1 convs 0.47-0.61x the time out of line), its
  * accumulators spilled among the caller's live values. */
+__attribute__((noinline)) static void gemm_tile_pf(int mr, int nv, int segs, int kc, const float *const *a,
+                                                  int astride, const float *w, const float *wk, int first, int last,
+                                                  const vact *act, float *c, int64_t ldc, int mrv, int nlast,
+                                                  const char *pf, int pf_sh);
+
 __attribute__((noinline)) static void gemm_tile_any(int mr, int nv, int segs, int kc, const float *const *a, int astride, const float *w,
                           const float *wk, int first, int last, const vact *act, float *c, int64_t ldc, int mrv,
                           int nlast)
 {
 #define NV_(n) ((n) < GEMM_NV ? (n) : GEMM_NV)
-#define GT_(m, n) gemm_tile(m, NV_(n), segs, kc, a, astride, w, wk, first, last, act, c, ldc, mrv, nlast)
+#define GT_(m, n) gemm_tile(m, NV_(n), 0, segs, kc, a, astride, w, wk, first, last, act, c, ldc, mrv, nlast, NULL, 0)
+    if (mr == 1) {
+        switch (nv) {
+        case 1: GT_(1, 1); return;
+        case 2: GT_(1, 2); return;
+        case 3: GT_(1, 3); return;
+        default: GT_(1, 4); return;
+        }
+    }
+    switch (nv) {
+    case 1: GT_(GEMM_MR, 1); return;
+    case 2: GT_(GEMM_MR, 2); return;
+    case 3: GT_(GEMM_MR, 3); return;
+    default: GT_(GEMM_MR, 4); return;
+    }
+#undef GT_
+}
+
+/* The same tiles, prefetching one line of the next panel per k. */
+__attribute__((noinline)) static void gemm_tile_pf(int mr, int nv, int segs, int kc, const float *const *a,
+                                                  int astride, const float *w, const float *wk, int first, int last,
+                                                  const vact *act, float *c, int64_t ldc, int mrv, int nlast,
+                                                  const char *pf, int pf_sh)
+{
+#define GT_(m, n) gemm_tile(m, NV_(n), 1, segs, kc, a, astride, w, wk, first, last, act, c, ldc, mrv, nlast, pf, pf_sh)
     if (mr == 1) {
         switch (nv) {
         case 1: GT_(1, 1); return;
@@ -194,6 +227,24 @@ __attribute__((noinline)) static void gemm_tile_any(int mr, int nv, int segs, in
     }
 #undef GT_
 #undef NV_
+}
+
+/* Pointwise convs on small maps (MobileNetV2's 7x7 tail, a dense layer at
+ * batch 1) use each weight panel for only a few tiles, and the first tile
+ * of each panel waited for it to come from L3 or memory. So the first
+ * 2^sh tiles of a panel each prefetch one slice of the next one: tile t
+ * issues one prefetch per k, (GEMM_NR floats >> sh) bytes apart, from
+ * offset t * (panel bytes >> sh). Returns sh, or -1 when the panel is used
+ * by enough tiles that the hardware prefetcher keeps up. */
+#define PREFETCH_MAX_TILES 32
+static inline int panel_prefetch_shift(int64_t ntiles)
+{
+    if (ntiles < 2 || ntiles > PREFETCH_MAX_TILES)
+        return -1;
+    int sh = 0;
+    while (((int64_t)1 << sh) < ntiles || ((GEMM_NR * (int)sizeof(float)) >> sh) > 64)
+        sh++;
+    return sh;
 }
 
 #define MAX_TAPS 64
@@ -367,12 +418,21 @@ void FN(conv_gemm_f32)(const eex_conv_shape *s, const float *x, const float *w_p
             const int nv = (ncols + VL - 1) / VL, nlast = ncols - (nv - 1) * VL;
             const float *w = w_packed + (int64_t)jp * panel;
             if (direct) {
-                for (int64_t p = pc; p < pe; p += GEMM_MR) {
+                const int sh = jp + 1 < j1 ? panel_prefetch_shift((pe - pc + GEMM_MR - 1) / GEMM_MR) : -1;
+                const char *next = (const char *)(w + panel);
+                const int64_t slice = sh >= 0 ? ((int64_t)panel * (int64_t)sizeof(float)) >> sh : 0;
+                int64_t t = 0;
+                for (int64_t p = pc; p < pe; p += GEMM_MR, t++) {
                     const int mrv = pe - p < GEMM_MR ? (int)(pe - p) : GEMM_MR;
                     for (int i = 0; i < GEMM_MR; i++)
                         ptrs[i] = x + (p + (i < mrv ? i : 0)) * s->ic + c0;
-                    gemm_tile_any(mrv == 1 ? 1 : GEMM_MR, nv, 1, icg, ptrs, GEMM_MR, w, w + GEMM_NR, 1, 1, &va,
-                                  y + p * s->oc + g * ocg + j * GEMM_NR, s->oc, mrv, nlast);
+                    float *c = y + p * s->oc + g * ocg + j * GEMM_NR;
+                    if (sh >= 0 && t < ((int64_t)1 << sh))
+                        gemm_tile_pf(mrv == 1 ? 1 : GEMM_MR, nv, 1, icg, ptrs, GEMM_MR, w, w + GEMM_NR, 1, 1, &va, c,
+                                     s->oc, mrv, nlast, next + t * slice, sh);
+                    else
+                        gemm_tile_any(mrv == 1 ? 1 : GEMM_MR, nv, 1, icg, ptrs, GEMM_MR, w, w + GEMM_NR, 1, 1, &va, c,
+                                      s->oc, mrv, nlast);
                 }
                 continue;
             }
