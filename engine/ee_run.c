@@ -30,12 +30,22 @@ static eex_status need_ee(const eex_model *m, const char *what)
     return EEX_OK;
 }
 
-/* Runs the nodes of `set` that this run has not executed yet. */
+/* Runs the nodes of `set` that this run has not executed yet, in runs of
+ * consecutive ones (so that a depthwise and a pointwise conv run as a pair,
+ * eex_session_run_nodes). */
 static void run_set(eex_session *s, const eex_exec_ctx *ctx, const eex_nodeset *set)
 {
-    for (int k = 0; k < set->n; k++)
-        if (!s->done[set->idx[k]])
-            eex_session_run_nodes(s, ctx, &set->idx[k], 1);
+    for (int k = 0; k < set->n;) {
+        if (s->done[set->idx[k]]) {
+            k++;
+            continue;
+        }
+        int e = k + 1;
+        while (e < set->n && !s->done[set->idx[e]])
+            e++;
+        eex_session_run_nodes(s, ctx, &set->idx[k], e - k);
+        k = e;
+    }
 }
 
 /* Detector on image 0: class, probabilities and the expert it selects. */

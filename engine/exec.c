@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../kernels/conv_fast.h"
 
@@ -131,20 +132,121 @@ static void dw_task(void *arg, int t, int n)
     j->fn(&j->cs, j->x, j->w, j->bias, j->act, j->y, lo, hi);
 }
 
+static dw_fn pick_dw(const eex_kernel_table *kt, const eex_conv_shape *cs)
+{
+    if (cs->dh == 1 && cs->dw == 1 && cs->sh == cs->sw && cs->sh <= 2 && cs->kh == cs->kw) {
+        if (cs->kh == 3)
+            return cs->sh == 1 ? kt->dwconv3x3_s1_f32 : kt->dwconv3x3_s2_f32;
+        if (cs->kh == 5)
+            return cs->sh == 1 ? kt->dwconv5x5_s1_f32 : kt->dwconv5x5_s2_f32;
+    }
+    return kt->dwconv_f32;
+}
+
 static void run_dw(const eex_exec_ctx *s, const eex_conv_shape *cs, const float *x, const float *w,
                    const float *bias, const eex_act_params *act, float *y)
 {
     const eex_kernel_table *kt = eex_kernels_best();
-    dw_job j = {.fn = kt->dwconv_f32, .cs = *cs, .x = x, .w = w, .bias = bias, .act = act, .y = y};
-    if (cs->dh == 1 && cs->dw == 1 && cs->sh == cs->sw && cs->sh <= 2 && cs->kh == cs->kw) {
-        if (cs->kh == 3)
-            j.fn = cs->sh == 1 ? kt->dwconv3x3_s1_f32 : kt->dwconv3x3_s2_f32;
-        else if (cs->kh == 5)
-            j.fn = cs->sh == 1 ? kt->dwconv5x5_s1_f32 : kt->dwconv5x5_s2_f32;
-    }
+    dw_job j = {.fn = pick_dw(kt, cs), .cs = *cs, .x = x, .w = w, .bias = bias, .act = act, .y = y};
     const int64_t rows = (int64_t)cs->n * cs->oh;
     const int64_t bytes = 4 * (int64_t)cs->n * cs->oc * ((int64_t)cs->ih * cs->iw + (int64_t)cs->oh * cs->ow);
     eex_pool_run(s->pool, eex_exec_tasks(s, bytes, rows), dw_task, &j);
+}
+
+/* ---- a depthwise conv and the pointwise conv after it, in row strips ---- */
+
+/* MobileNet-style blocks write a depthwise output of up to 112x112x96
+ * floats only for the next pointwise conv to read it back: at 1-2 MB it
+ * has left L2 by then. Run as a pair, each task computes a strip of a few
+ * depthwise rows into its thread's scratch and the pointwise conv of those
+ * pixels from there, so the depthwise output never goes to memory. Each
+ * output element gets the same arithmetic as apart (the depthwise kernel
+ * sees a shape whose padding is shifted to the strip; the 1x1 GEMM computes
+ * every pixel alike wherever its tile starts), so results are bit-identical
+ * to the unfused run: tests/parity/run.sh compares the two. */
+#define FUSE_MIN_BYTES (512 * 1024)      /* smaller depthwise outputs stay in L2 anyway */
+#define FUSE_MAX_PW_BYTES (256 * 1024)   /* pointwise weights, read again for every strip */
+#define FUSE_STRIP_FLOATS (8 * 1024)     /* a strip of depthwise rows: 32 KB, about L1 */
+
+static int fuse_enabled(void)
+{
+    static atomic_int v = -1; /* EEX_FUSE=0 turns the pairing off (A/B runs, debugging) */
+    int e = atomic_load_explicit(&v, memory_order_relaxed);
+    if (e < 0) {
+        const char *env = getenv("EEX_FUSE");
+        e = !(env && !strcmp(env, "0"));
+        atomic_store_explicit(&v, e, memory_order_relaxed);
+    }
+    return e;
+}
+
+int eex_exec_fuses(const eex_exec_ctx *s, const eex_node *nd)
+{
+    if (!nd->pw_next || s->kernels == EEX_KERNELS_REF || !fuse_enabled())
+        return 0;
+    const eex_value *mid = &s->m->values[nd->out], *out = &s->m->values[nd[1].out];
+    const int64_t mid_bytes = 4 * (int64_t)s->batch * eex_value_elems(mid);
+    const int64_t pw_bytes = 4 * (int64_t)mid->c * out->c;
+    return mid_bytes >= FUSE_MIN_BYTES && pw_bytes <= FUSE_MAX_PW_BYTES;
+}
+
+typedef struct dwpw_job {
+    const eex_kernel_table *kt;
+    dw_fn dw;
+    eex_conv_shape d, p;
+    const float *x, *wd, *bd, *wp, *zeros;
+    const eex_act_params *ad, *ap;
+    float *mid, *y; /* the depthwise output in the arena (used when scratch fails), the pair's output */
+    int strip_rows, panels;
+} dwpw_job;
+
+static void dwpw_task(void *arg, int t, int n)
+{
+    const dwpw_job *j = arg;
+    const eex_conv_shape *d = &j->d;
+    const int64_t row_floats = (int64_t)d->ow * d->oc;
+    int64_t lo, hi;
+    eex_split((int64_t)d->n * d->oh, t, n, 1, &lo, &hi);
+    if (lo >= hi)
+        return;
+    /* no scratch: the strips go through the arena's copy of the
+     * depthwise output instead, same arithmetic */
+    float *buf = eex_wino_scratch((int64_t)j->strip_rows * row_floats);
+    for (int64_t r = lo; r < hi;) {
+        const int img = (int)(r / d->oh), oy = (int)(r % d->oh);
+        int rows = j->strip_rows;
+        if (rows > d->oh - oy)
+            rows = d->oh - oy;
+        if (rows > hi - r)
+            rows = (int)(hi - r);
+        eex_conv_shape sd = *d;
+        sd.n = 1, sd.oh = rows, sd.pt = d->pt - oy * d->sh;
+        float *m = buf ? buf : j->mid + r * row_floats;
+        j->dw(&sd, j->x + (int64_t)img * d->ih * d->iw * d->ic, j->wd, j->bd, j->ad, m, 0, rows);
+        eex_conv_shape sp = j->p;
+        sp.n = 1, sp.ih = sp.oh = rows;
+        j->kt->conv_gemm_f32(&sp, m, j->wp, j->ap, j->y + r * d->ow * (int64_t)sp.oc, 0, (int64_t)rows * d->ow, 0,
+                             j->panels, j->zeros);
+        r += rows;
+    }
+}
+
+void eex_exec_dw_pw(const eex_exec_ctx *s, const eex_node *dn, const eex_node *pn)
+{
+    const eex_kernel_table *kt = eex_kernels_best();
+    dwpw_job j = {.kt = kt, .d = conv_shape(s, dn), .p = conv_shape(s, pn), .x = operand_ptr(s, dn->in[0]),
+                  .wd = dn->packed, .bd = dn->n_in > 2 ? operand_ptr(s, dn->in[2]) : NULL, .wp = pn->packed,
+                  .zeros = pn->zeros, .ad = &dn->act, .ap = &pn->act, .mid = value_ptr(s, dn->out),
+                  .y = value_ptr(s, pn->out)};
+    j.dw = pick_dw(kt, &j.d);
+    j.panels = (j.p.oc + kt->nr - 1) / kt->nr;
+    const int64_t row_floats = (int64_t)j.d.ow * j.d.oc;
+    j.strip_rows = (int)(FUSE_STRIP_FLOATS / row_floats);
+    if (j.strip_rows < 1)
+        j.strip_rows = 1;
+    const int64_t rows = (int64_t)j.d.n * j.d.oh;
+    const int64_t bytes = 4 * (int64_t)j.d.n * j.d.oc * ((int64_t)j.d.ih * j.d.iw + (int64_t)j.d.oh * j.d.ow);
+    eex_pool_run(s->pool, eex_exec_tasks(s, bytes, rows), dwpw_task, &j);
 }
 
 /* ---- Winograd F(4x4, 3x3) ---- */
@@ -421,9 +523,13 @@ const char *eex_node_kernel_name(const eex_exec_ctx *s, const eex_node *nd)
     if (nd->op != EEX_OP_CONV)
         return eex_node_kernel_kind(nd);
     switch (nd->algo) {
-    case EEX_CONV_GEMM_1X1: return "gemm_1x1";
+    case EEX_CONV_GEMM_1X1:
+        /* computed by the depthwise conv before it (eex_exec_dw_pw) */
+        return nd > s->m->nodes && eex_exec_fuses(s, nd - 1) ? "fused_above" : "gemm_1x1";
     case EEX_CONV_WINOGRAD: return "winograd_f4x4";
     case EEX_CONV_DEPTHWISE:
+        if (eex_exec_fuses(s, nd))
+            return nd->kh == 3 ? (nd->sh == 1 ? "dw3x3_s1+1x1" : "dw3x3_s2+1x1") : (nd->sh == 1 ? "dw5x5_s1+1x1" : "dw5x5_s2+1x1");
         if (nd->dh == 1 && nd->dw == 1 && nd->sh == nd->sw && nd->sh <= 2 && nd->kh == nd->kw &&
             (nd->kh == 3 || nd->kh == 5))
             return nd->kh == 3 ? (nd->sh == 1 ? "dw3x3_s1" : "dw3x3_s2") : (nd->sh == 1 ? "dw5x5_s1" : "dw5x5_s2");

@@ -21,6 +21,13 @@ typedef struct eex_exec_ctx {
 } eex_exec_ctx;
 
 void eex_exec_node(const eex_exec_ctx *ctx, const eex_node *node);
+
+/* 1 when `node`, a depthwise conv marked pw_next, and the pointwise conv
+ * after it run as one in this context (fast kernels, EEX_FUSE not 0, a
+ * depthwise output too large for L2): then eex_exec_dw_pw(ctx, node,
+ * node + 1) computes the second's output without writing the first's. */
+int eex_exec_fuses(const eex_exec_ctx *ctx, const eex_node *node);
+void eex_exec_dw_pw(const eex_exec_ctx *ctx, const eex_node *dw, const eex_node *pw);
 /* How many pool tasks a node touching `bytes` over `units` independent
  * pieces is split into (1: the calling thread alone). */
 int eex_exec_tasks(const eex_exec_ctx *ctx, int64_t bytes, int64_t units);

@@ -61,6 +61,8 @@ typedef struct eex_node {
     uint16_t *packed_half; /* dense with float16 weights: [panels][K][nr] float16 panels */
     float *packed_half_bias; /* and their bias, [panels * nr], zero-padded */
     int64_t scratch_floats;/* per-image scratch the fast kernel needs */
+    int pw_next;           /* depthwise conv whose output only the next node, a pointwise
+                              conv, reads: the pair may run as one (exec.c, eex_exec_fuses) */
     /* early-exit role (engine/ee_bind.c); see eex_node_info */
     int ee_stage, ee_head_exit, ee_detector;
     unsigned ee_head_experts;

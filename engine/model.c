@@ -4,6 +4,7 @@
 
 #include "../base/half.h"
 #include "graph.h"
+#include "pack.h"
 #include "../base/status.h"
 
 /* float16 tensors get a float32 copy that everything but the float16 dense
@@ -35,6 +36,8 @@ static eex_status finish_open(eex_model *m, eex_model **out)
         st = eex_graph_bind(m);
     if (!st)
         st = eex_ee_bind(m);
+    if (!st)
+        eex_mark_dw_pw_pairs(m);
     if (st) {
         eex_model_close(m);
         return st;

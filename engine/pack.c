@@ -130,6 +130,33 @@ static void release_const(eex_model *m, eex_operand o)
         (void)madvise((void *)a, e - a, MADV_DONTNEED);
 }
 
+/* A depthwise conv with a fast kernel (3x3 or 5x5, stride 1 or 2) followed
+ * by a pointwise conv that is the only reader of its output (not a graph
+ * output, not read by an exit head or a second branch): engine/exec.c may
+ * run the two row strip by row strip, the depthwise rows staying in cache
+ * (eex_exec_fuses decides per run). A node range that ends or starts
+ * between the two (a cut) runs them apart as before. Called once the node
+ * order is final (after eex_ee_bind's reordering). */
+void eex_mark_dw_pw_pairs(eex_model *m)
+{
+    for (int i = 0; i + 1 < m->n_nodes; i++) {
+        eex_node *d = &m->nodes[i];
+        const eex_node *p = &m->nodes[i + 1];
+        d->pw_next = 0;
+        if (d->op != EEX_OP_CONV || d->algo != EEX_CONV_DEPTHWISE || d->dh != 1 || d->dw != 1 ||
+            d->sh != d->sw || d->sh > 2 || d->kh != d->kw || (d->kh != 3 && d->kh != 5))
+            continue;
+        if (p->op != EEX_OP_CONV || p->algo != EEX_CONV_GEMM_1X1 || p->in[0].kind != EEX_OPND_VALUE ||
+            p->in[0].index != d->out || m->values[d->out].last_use != i + 1)
+            continue;
+        int readers = 0;
+        for (int j = 0; j < m->n_nodes; j++)
+            for (int k = 0; k < m->nodes[j].n_in; k++)
+                readers += m->nodes[j].in[k].kind == EEX_OPND_VALUE && m->nodes[j].in[k].index == d->out;
+        d->pw_next = readers == 1;
+    }
+}
+
 eex_status eex_pack_weights(eex_model *m)
 {
     const int nr = eex_kernels_best()->nr;

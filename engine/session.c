@@ -41,6 +41,18 @@ static eex_status plan(eex_session *s, int batch)
         items[v].first = val->producer;
         items[v].last = val->last_use > val->producer ? val->last_use : val->producer;
     }
+    /* A depthwise conv that may run paired with the pointwise conv after it
+     * (exec.c, eex_exec_dw_pw) still reads its input while the second
+     * writes its output: that input lives one node longer, so the two never
+     * share bytes. */
+    for (int i = 0; i + 1 < m->n_nodes; i++) {
+        const eex_node *nd = &m->nodes[i];
+        if (!nd->pw_next)
+            continue;
+        for (int k = 0; k < nd->n_in; k++)
+            if (nd->in[k].kind == EEX_OPND_VALUE && items[nd->in[k].index].last < i + 1)
+                items[nd->in[k].index].last = i + 1;
+    }
     int ok;
     size_t total = eex_plan(items, m->n_values, &ok);
     if (!ok) {
@@ -210,13 +222,24 @@ void eex_session_run_nodes(eex_session *s, const eex_exec_ctx *ctx, const int *n
 {
     for (int k = 0; k < n; k++) {
         const int i = nodes ? nodes[k] : k;
-        if (s->profiling) {
-            const double t0 = now_ms();
-            eex_exec_node(ctx, &s->m->nodes[i]);
+        const eex_node *nd = &s->m->nodes[i];
+        /* a depthwise conv and the pointwise conv after it, both in this
+         * run: one pass (exec.c); the profile gives the pair's time to the
+         * first and 0 to the second */
+        const int pair = k + 1 < n && (nodes ? nodes[k + 1] : k + 1) == i + 1 && eex_exec_fuses(ctx, nd);
+        const double t0 = s->profiling ? now_ms() : 0.0;
+        if (pair)
+            eex_exec_dw_pw(ctx, nd, nd + 1);
+        else
+            eex_exec_node(ctx, nd);
+        if (s->profiling)
             s->node_ms[i] = now_ms() - t0;
-        } else
-            eex_exec_node(ctx, &s->m->nodes[i]);
         s->done[i] = 1;
+        if (pair) {
+            k++;
+            s->done[i + 1] = 1;
+            s->node_ms[i + 1] = 0.0;
+        }
     }
     s->nodes_executed += n;
 }
@@ -303,13 +326,22 @@ eex_status eex_session_node_info(const eex_session *s, int index, eex_node_info 
         else if (nd->in[k].kind == EEX_OPND_CONST)
             bytes += (int64_t)s->m->file.tensors[nd->in[k].index].nbytes;
     }
+    const eex_exec_ctx ctx = eex_session_ctx(s);
+    if (nd->op == EEX_OP_CONV && eex_exec_fuses(&ctx, nd)) {
+        /* the pair's work: its input, its output and both weights */
+        const eex_node *pw = nd + 1;
+        info->macs += pw->macs * s->batch;
+        bytes += eex_value_elems(&s->m->values[pw->out]) * s->batch * 4 - eex_value_elems(y) * s->batch * 4;
+        if (pw->in[1].kind == EEX_OPND_CONST)
+            bytes += (int64_t)s->m->file.tensors[pw->in[1].index].nbytes;
+    } else if (nd->op == EEX_OP_CONV && index > 0 && eex_exec_fuses(&ctx, nd - 1))
+        info->macs = 0, bytes = 0; /* counted in the depthwise conv's row */
     info->bytes = bytes;
     info->ms = s->node_ms[index];
     info->stage = nd->ee_stage;
     info->head_exit = nd->ee_head_exit;
     info->head_experts = nd->ee_head_experts;
     info->detector = nd->ee_detector;
-    const eex_exec_ctx ctx = eex_session_ctx(s);
     info->kernel = s->kernels == EEX_KERNELS_REF ? "ref" : eex_node_kernel_name(&ctx, nd);
     return EEX_OK;
 }

@@ -309,6 +309,31 @@ static int tile_pointers(const eex_conv_shape *s, const float *x, const float *z
      * (they would cost as much as a small tile's FMAs) */
     int64_t n0 = p / ohw;
     int oy0 = (int)((p % ohw) / s->ow), ox0 = (int)((p % ohw) % s->ow);
+    /* Most tiles: every pixel on one output row, every window inside the
+     * input horizontally. Their row pointers are one base per kernel row
+     * plus a fixed step; the general loop below, with its per-pixel edge
+     * checks, cost a third of an RGB stem's time (K = 27 is few FMAs). */
+    if (row_segs && ox0 + mrv <= s->ow) {
+        const int ixa = ox0 * s->sw - s->pl, ixb = (ox0 + mrv - 1) * s->sw - s->pl;
+        if (ixa >= 0 && ixb + s->kw <= s->iw) {
+            const float *xn = x + n0 * s->ih * s->iw * s->ic + c0;
+            const int64_t step = (int64_t)s->sw * s->ic;
+            for (int ky = 0; ky < s->kh; ky++) {
+                const int iy = oy0 * s->sh - s->pt + ky * s->dh;
+                const float **row = ptrs + ky * GEMM_MR;
+                if (iy < 0 || iy >= s->ih) {
+                    for (int i = 0; i < GEMM_MR; i++)
+                        row[i] = zeros;
+                    continue;
+                }
+                const float *b = xn + ((int64_t)iy * s->iw + ixa) * s->ic;
+                for (int i = 0; i < GEMM_MR; i++)
+                    row[i] = b + (i < mrv ? i : 0) * step;
+            }
+            *segs = s->kh;
+            return rowlen;
+        }
+    }
     int pn[GEMM_MR] = {0}, py[GEMM_MR] = {0}, px[GEMM_MR] = {0};
     int full_rows = row_segs;
     for (int i = 0; i < GEMM_MR; i++) {

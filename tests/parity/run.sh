@@ -39,5 +39,20 @@ for m in $MODELS; do
         fi
     fi
 done
+# Depthwise -> pointwise pairs run as one pass (engine/exec.c, eex_exec_dw_pw) must
+# give the bytes of the two run apart (EEX_FUSE=0), at 1 and 2 threads, and must
+# have run paired (the bench's node table names such a kernel "dw...+1x1").
+for m in mobilenet_v2 mobilenet_v3_small; do
+    pairs=$("$BUILD/eex" bench "$PARITY_DIR/$m.eex" --batch 4 --runs 1 --warmup 0 --json | grep -c '"kernel": "dw[0-9x_s]*+1x1"' || true)
+    for t in $THREADS; do
+        fused="$PARITY_DIR/${m}_eex_b4_t${t}.npy" apart="$PARITY_DIR/${m}_apart_b4_t${t}.npy"
+        if [ "$pairs" -gt 0 ] && EEX_FUSE=0 "$BUILD/eex" run "$PARITY_DIR/$m.eex" --threads "$t" \
+                --input "$PARITY_DIR/${m}_in_b4.npy" --output "$apart" && cmp -s "$fused" "$apart"; then
+            pass=$((pass + 1)); echo "ok    $m batch 4 threads $t: $pairs depthwise+pointwise pairs, same bytes as EEX_FUSE=0"
+        else
+            fail=$((fail + 1)); echo "FAIL  $m batch 4 threads $t: paired run ($pairs pairs) differs from EEX_FUSE=0 or failed"
+        fi
+    done
+done
 echo "parity: $pass passed, $fail failed"
 [ "$fail" = 0 ]
