@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "../kernels/conv_fast.h"
+#include "../kernels/dw_pw.h"
 
 static float *value_ptr(const eex_exec_ctx *s, int v) { return (float *)(s->arena + s->offsets[v]); }
 
@@ -113,11 +114,8 @@ static void run_gemm(const eex_exec_ctx *s, const eex_conv_shape *cs, const floa
 
 /* ---- depthwise ---- */
 
-typedef void (*dw_fn)(const eex_conv_shape *, const float *, const float *, const float *, const eex_act_params *,
-                      float *, int64_t, int64_t);
-
 typedef struct dw_job {
-    dw_fn fn;
+    eex_dw_fn fn;
     eex_conv_shape cs;
     const float *x, *w, *bias;
     const eex_act_params *act;
@@ -132,22 +130,11 @@ static void dw_task(void *arg, int t, int n)
     j->fn(&j->cs, j->x, j->w, j->bias, j->act, j->y, lo, hi);
 }
 
-static dw_fn pick_dw(const eex_kernel_table *kt, const eex_conv_shape *cs)
-{
-    if (cs->dh == 1 && cs->dw == 1 && cs->sh == cs->sw && cs->sh <= 2 && cs->kh == cs->kw) {
-        if (cs->kh == 3)
-            return cs->sh == 1 ? kt->dwconv3x3_s1_f32 : kt->dwconv3x3_s2_f32;
-        if (cs->kh == 5)
-            return cs->sh == 1 ? kt->dwconv5x5_s1_f32 : kt->dwconv5x5_s2_f32;
-    }
-    return kt->dwconv_f32;
-}
-
 static void run_dw(const eex_exec_ctx *s, const eex_conv_shape *cs, const float *x, const float *w,
                    const float *bias, const eex_act_params *act, float *y)
 {
     const eex_kernel_table *kt = eex_kernels_best();
-    dw_job j = {.fn = pick_dw(kt, cs), .cs = *cs, .x = x, .w = w, .bias = bias, .act = act, .y = y};
+    dw_job j = {.fn = eex_dw_pick(kt, cs), .cs = *cs, .x = x, .w = w, .bias = bias, .act = act, .y = y};
     const int64_t rows = (int64_t)cs->n * cs->oh;
     const int64_t bytes = 4 * (int64_t)cs->n * cs->oc * ((int64_t)cs->ih * cs->iw + (int64_t)cs->oh * cs->ow);
     eex_pool_run(s->pool, eex_exec_tasks(s, bytes, rows), dw_task, &j);
@@ -159,11 +146,10 @@ static void run_dw(const eex_exec_ctx *s, const eex_conv_shape *cs, const float 
  * floats only for the next pointwise conv to read it back: at 1-2 MB it
  * has left L2 by then. Run as a pair, each task computes a strip of a few
  * depthwise rows into its thread's scratch and the pointwise conv of those
- * pixels from there, so the depthwise output never goes to memory. Each
- * output element gets the same arithmetic as apart (the depthwise kernel
- * sees a shape whose padding is shifted to the strip; the 1x1 GEMM computes
- * every pixel alike wherever its tile starts), so results are bit-identical
- * to the unfused run: tests/parity/run.sh compares the two. */
+ * pixels from there (kernels/dw_pw.c), so the depthwise output never goes
+ * to memory. Results are bit-identical to the unfused run: the selfcheck
+ * dw_pw compares the two on random shapes per ISA, tests/parity/run.sh on
+ * whole networks. */
 #define FUSE_MIN_BYTES (512 * 1024)      /* smaller depthwise outputs stay in L2 anyway */
 #define FUSE_MAX_PW_BYTES (256 * 1024)   /* pointwise weights, read again for every strip */
 #define FUSE_STRIP_FLOATS (8 * 1024)     /* a strip of depthwise rows: 32 KB, about L1 */
@@ -192,54 +178,36 @@ int eex_exec_fuses(const eex_exec_ctx *s, const eex_node *nd)
 
 typedef struct dwpw_job {
     const eex_kernel_table *kt;
-    dw_fn dw;
     eex_conv_shape d, p;
     const float *x, *wd, *bd, *wp, *zeros;
     const eex_act_params *ad, *ap;
     float *mid, *y; /* the depthwise output in the arena (used when scratch fails), the pair's output */
-    int strip_rows, panels;
+    int strip_rows;
 } dwpw_job;
 
 static void dwpw_task(void *arg, int t, int n)
 {
     const dwpw_job *j = arg;
-    const eex_conv_shape *d = &j->d;
-    const int64_t row_floats = (int64_t)d->ow * d->oc;
+    const int64_t row_floats = (int64_t)j->d.ow * j->d.oc;
     int64_t lo, hi;
-    eex_split((int64_t)d->n * d->oh, t, n, 1, &lo, &hi);
+    eex_split((int64_t)j->d.n * j->d.oh, t, n, 1, &lo, &hi);
     if (lo >= hi)
         return;
-    /* no scratch: the strips go through the arena's copy of the
-     * depthwise output instead, same arithmetic */
     float *buf = eex_wino_scratch((int64_t)j->strip_rows * row_floats);
-    for (int64_t r = lo; r < hi;) {
-        const int img = (int)(r / d->oh), oy = (int)(r % d->oh);
-        int rows = j->strip_rows;
-        if (rows > d->oh - oy)
-            rows = d->oh - oy;
-        if (rows > hi - r)
-            rows = (int)(hi - r);
-        eex_conv_shape sd = *d;
-        sd.n = 1, sd.oh = rows, sd.pt = d->pt - oy * d->sh;
-        float *m = buf ? buf : j->mid + r * row_floats;
-        j->dw(&sd, j->x + (int64_t)img * d->ih * d->iw * d->ic, j->wd, j->bd, j->ad, m, 0, rows);
-        eex_conv_shape sp = j->p;
-        sp.n = 1, sp.ih = sp.oh = rows;
-        j->kt->conv_gemm_f32(&sp, m, j->wp, j->ap, j->y + r * d->ow * (int64_t)sp.oc, 0, (int64_t)rows * d->ow, 0,
-                             j->panels, j->zeros);
-        r += rows;
-    }
+    if (buf)
+        eex_dw_pw_rows(j->kt, &j->d, j->x, j->wd, j->bd, j->ad, &j->p, j->wp, j->ap, j->zeros, buf, j->strip_rows,
+                       j->y, lo, hi);
+    else /* no scratch: the task's rows of the arena's depthwise output serve as the strip */
+        eex_dw_pw_rows(j->kt, &j->d, j->x, j->wd, j->bd, j->ad, &j->p, j->wp, j->ap, j->zeros,
+                       j->mid + lo * row_floats, (int)(hi - lo), j->y, lo, hi);
 }
 
 void eex_exec_dw_pw(const eex_exec_ctx *s, const eex_node *dn, const eex_node *pn)
 {
-    const eex_kernel_table *kt = eex_kernels_best();
-    dwpw_job j = {.kt = kt, .d = conv_shape(s, dn), .p = conv_shape(s, pn), .x = operand_ptr(s, dn->in[0]),
-                  .wd = dn->packed, .bd = dn->n_in > 2 ? operand_ptr(s, dn->in[2]) : NULL, .wp = pn->packed,
-                  .zeros = pn->zeros, .ad = &dn->act, .ap = &pn->act, .mid = value_ptr(s, dn->out),
+    dwpw_job j = {.kt = eex_kernels_best(), .d = conv_shape(s, dn), .p = conv_shape(s, pn),
+                  .x = operand_ptr(s, dn->in[0]), .wd = dn->packed, .bd = dn->n_in > 2 ? operand_ptr(s, dn->in[2]) : NULL,
+                  .wp = pn->packed, .zeros = pn->zeros, .ad = &dn->act, .ap = &pn->act, .mid = value_ptr(s, dn->out),
                   .y = value_ptr(s, pn->out)};
-    j.dw = pick_dw(kt, &j.d);
-    j.panels = (j.p.oc + kt->nr - 1) / kt->nr;
     const int64_t row_floats = (int64_t)j.d.ow * j.d.oc;
     j.strip_rows = (int)(FUSE_STRIP_FLOATS / row_floats);
     if (j.strip_rows < 1)

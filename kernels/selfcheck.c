@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../base/half.h"
+#include "dw_pw.h"
 #include "kernels.h"
 
 #define SC_MAX_BLOCKS 12
@@ -271,6 +272,68 @@ static int sc_dwconv(sc_ctx *c, const eex_kernel_table *kt, int kind, char *msg,
     return sc_close(got, want, ny, 1e-5f, msg, cap, what);
 }
 
+/* A depthwise conv (3x3 or 5x5, stride 1 or 2) and a 1x1 conv through
+ * eex_dw_pw_rows in random strips over random row ranges: within tolerance
+ * of the two reference kernels, and the same bytes as the table's own two
+ * kernels run apart over the whole shape (what engine/exec.c relies on). */
+static int sc_dw_pw(sc_ctx *c, const eex_kernel_table *kt, char *msg, size_t cap)
+{
+    eex_conv_shape d = {0}, p = {0};
+    d.n = sc_int(c, 1, 3);
+    d.ic = d.oc = d.group = sc_int(c, 1, 3 * kt->vl + 5);
+    d.kh = d.kw = sc_int(c, 0, 1) ? 3 : 5;
+    d.sh = d.sw = sc_int(c, 1, 2);
+    d.dh = d.dw = 1;
+    d.pt = sc_int(c, 0, d.kh - 1), d.pl = sc_int(c, 0, d.kw - 1);
+    const int pb = sc_int(c, 0, d.kh - 1), pr = sc_int(c, 0, d.kw - 1);
+    d.ih = sc_int(c, d.kh, 24), d.iw = sc_int(c, d.kw, 24);
+    d.oh = sc_out(d.ih, d.kh, d.sh, d.pt, pb, 1);
+    d.ow = sc_out(d.iw, d.kw, d.sw, d.pl, pr, 1);
+    p = (eex_conv_shape){.n = d.n, .ih = d.oh, .iw = d.ow, .ic = d.oc, .oh = d.oh, .ow = d.ow,
+                         .oc = sc_int(c, 1, 2 * kt->nr + 5), .kh = 1, .kw = 1, .sh = 1, .sw = 1, .dh = 1, .dw = 1,
+                         .group = 1};
+    const int C = d.oc, kk = d.kh * d.kw, strip_rows = sc_int(c, 1, 4);
+    const size_t nx = (size_t)d.n * d.ih * d.iw * C, nm = (size_t)d.n * d.oh * d.ow * C;
+    const size_t ny = (size_t)d.n * d.oh * d.ow * p.oc;
+    const eex_act_params ad = sc_act(c), ap = sc_act(c);
+    char what[200];
+    snprintf(what, sizeof what, "%s dw_pw n%d %dx%dx%d k%d s%d p%d,%d,%d,%d act%d -> 1x1 %d act%d, strips of %d rows",
+             kt->name, d.n, d.ih, d.iw, C, d.kh, d.sh, d.pt, d.pl, pb, pr, ad.act, p.oc, ap.act, strip_rows);
+    float *x = sc_array(c, nx), *w = sc_array(c, (size_t)C * kk), *b = sc_array(c, (size_t)C);
+    float *w1 = sc_array(c, (size_t)p.oc * C), *b1 = sc_array(c, (size_t)p.oc);
+    float *wd = sc_floats(c, (size_t)C * kk), *mid = sc_floats(c, nm), *want = sc_floats(c, ny);
+    float *apart = sc_floats(c, ny), *got = sc_floats(c, ny);
+    float *strip = sc_floats(c, (size_t)strip_rows * d.ow * C);
+    float *wp = sc_floats(c, (size_t)eex_pack_gemm_floats(p.oc, C, 1, 1, 1, kt->nr));
+    if (c->oom)
+        return sc_oom(msg, cap, what);
+    for (int ch = 0; ch < C; ch++)
+        for (int t = 0; t < kk; t++)
+            wd[(size_t)t * C + ch] = w[(size_t)ch * kk + t];
+    eex_pack_gemm_weights(w1, b1, p.oc, C, 1, 1, 1, kt->nr, wp);
+    /* the references, then the table's kernels apart over the whole shape */
+    eex_conv_ref(&d, x, w, b, &ad, mid);
+    eex_conv_ref(&p, mid, w1, b1, &ap, want);
+    const int64_t rows = (int64_t)d.n * d.oh, pixels = rows * d.ow;
+    eex_dw_pick(kt, &d)(&d, x, wd, b, &ad, mid, 0, rows);
+    kt->conv_gemm_f32(&p, mid, wp, &ap, apart, 0, pixels, 0, (p.oc + kt->nr - 1) / kt->nr, NULL);
+    sc_fill_nan(got, ny);
+    int64_t cuts[4];
+    const int k = sc_slices(c, rows, 1, cuts);
+    for (int i = 0; i < k; i++)
+        eex_dw_pw_rows(kt, &d, x, wd, b, &ad, &p, wp, &ap, NULL, strip, strip_rows, got, cuts[i], cuts[i + 1]);
+    if (memcmp(got, apart, sizeof(float) * ny)) {
+        size_t i = 0;
+        while (i < ny && !memcmp(got + i, apart + i, sizeof(float)))
+            i++;
+        snprintf(msg, cap, "%s: element %zu is %.9g in strips, %.9g with the kernels apart", what, i, (double)got[i],
+                 (double)apart[i]);
+        return 1;
+    }
+    const float tol = 1e-5f * (C > 256 ? (float)C / 256.0f : 1.0f) * 4.0f;
+    return sc_close(got, want, ny, tol, msg, cap, what);
+}
+
 static int sc_pool(sc_ctx *c, const eex_kernel_table *kt, int is_max, char *msg, size_t cap)
 {
     eex_pool_shape s = {0};
@@ -476,7 +539,7 @@ static int sc_expfam(sc_ctx *c, const eex_kernel_table *kt, char *msg, size_t ca
 static const char *const check_names[EEX_SELFCHECK_COUNT] = {
     "conv_gemm",    "dense",        "dense_half", "dwconv3x3_s1", "dwconv3x3_s2", "dwconv5x5_s1", "dwconv5x5_s2",
     "dwconv",       "maxpool",      "avgpool",    "gap",          "binary",       "unary",        "layernorm",
-    "exp_family"};
+    "exp_family",   "dw_pw"};
 
 const char *eex_selfcheck_name(int check)
 {
@@ -525,6 +588,7 @@ int eex_selfcheck_kernel(const eex_kernel_table *kt, int check, int iters, uint6
         case EEX_SELFCHECK_BINARY: r = sc_binary(&c, kt, msg, cap); break;
         case EEX_SELFCHECK_LAYERNORM: r = sc_layernorm(&c, kt, msg, cap); break;
         case EEX_SELFCHECK_EXP_FAMILY: r = sc_expfam(&c, kt, msg, cap); break;
+        case EEX_SELFCHECK_DW_PW: r = sc_dw_pw(&c, kt, msg, cap); break;
         default: r = sc_unary(&c, kt, msg, cap); break;
         }
         sc_release(&c);

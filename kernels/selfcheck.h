@@ -30,6 +30,7 @@ enum {
     EEX_SELFCHECK_UNARY,
     EEX_SELFCHECK_LAYERNORM,
     EEX_SELFCHECK_EXP_FAMILY, /* sigmoid, silu and the silu epilogue, ulp by ulp, to +-FLT_MAX */
+    EEX_SELFCHECK_DW_PW,      /* depthwise + pointwise in strips (dw_pw.c) against the two apart */
     EEX_SELFCHECK_COUNT
 };
 

@@ -176,32 +176,35 @@ static AINLINE void gemm_tile(const int mr, const int nv, const int prefetch, in
  * one caller) the tile loop ran pointwise convs at half the speed on Zen 3
  * (measured: MobileNetV2's 1x1 convs 0.47-0.61x the time out of line), its
  * accumulators spilled among the caller's live values. */
-__attribute__((noinline)) static void gemm_tile_pf(int mr, int nv, int segs, int kc, const float *const *a,
-                                                  int astride, const float *w, const float *wk, int first, int last,
-                                                  const vact *act, float *c, int64_t ldc, int mrv, int nlast,
-                                                  const char *pf, int pf_sh);
+/* The tile shape by (mr, nv) as compile-time constants, PF = prefetching
+ * (see panel_prefetch_shift); the caller's parameters by name. */
+#define NV_(n) ((n) < GEMM_NV ? (n) : GEMM_NV)
+#define GT_(m, n, PF) gemm_tile(m, NV_(n), PF, segs, kc, a, astride, w, wk, first, last, act, c, ldc, mrv, nlast, pf, pf_sh)
+#define GEMM_TILE_SWITCH(PF)                                                                                          \
+    do {                                                                                                               \
+        if (mr == 1) {                                                                                                 \
+            switch (nv) {                                                                                              \
+            case 1: GT_(1, 1, PF); return;                                                                             \
+            case 2: GT_(1, 2, PF); return;                                                                             \
+            case 3: GT_(1, 3, PF); return;                                                                             \
+            default: GT_(1, 4, PF); return;                                                                            \
+            }                                                                                                          \
+        }                                                                                                              \
+        switch (nv) {                                                                                                  \
+        case 1: GT_(GEMM_MR, 1, PF); return;                                                                           \
+        case 2: GT_(GEMM_MR, 2, PF); return;                                                                           \
+        case 3: GT_(GEMM_MR, 3, PF); return;                                                                           \
+        default: GT_(GEMM_MR, 4, PF); return;                                                                          \
+        }                                                                                                              \
+    } while (0)
 
 __attribute__((noinline)) static void gemm_tile_any(int mr, int nv, int segs, int kc, const float *const *a, int astride, const float *w,
                           const float *wk, int first, int last, const vact *act, float *c, int64_t ldc, int mrv,
                           int nlast)
 {
-#define NV_(n) ((n) < GEMM_NV ? (n) : GEMM_NV)
-#define GT_(m, n) gemm_tile(m, NV_(n), 0, segs, kc, a, astride, w, wk, first, last, act, c, ldc, mrv, nlast, NULL, 0)
-    if (mr == 1) {
-        switch (nv) {
-        case 1: GT_(1, 1); return;
-        case 2: GT_(1, 2); return;
-        case 3: GT_(1, 3); return;
-        default: GT_(1, 4); return;
-        }
-    }
-    switch (nv) {
-    case 1: GT_(GEMM_MR, 1); return;
-    case 2: GT_(GEMM_MR, 2); return;
-    case 3: GT_(GEMM_MR, 3); return;
-    default: GT_(GEMM_MR, 4); return;
-    }
-#undef GT_
+    const char *pf = NULL;
+    const int pf_sh = 0;
+    GEMM_TILE_SWITCH(0);
 }
 
 /* The same tiles, prefetching one line of the next panel per k. */
@@ -210,24 +213,11 @@ __attribute__((noinline)) static void gemm_tile_pf(int mr, int nv, int segs, int
                                                   const vact *act, float *c, int64_t ldc, int mrv, int nlast,
                                                   const char *pf, int pf_sh)
 {
-#define GT_(m, n) gemm_tile(m, NV_(n), 1, segs, kc, a, astride, w, wk, first, last, act, c, ldc, mrv, nlast, pf, pf_sh)
-    if (mr == 1) {
-        switch (nv) {
-        case 1: GT_(1, 1); return;
-        case 2: GT_(1, 2); return;
-        case 3: GT_(1, 3); return;
-        default: GT_(1, 4); return;
-        }
-    }
-    switch (nv) {
-    case 1: GT_(GEMM_MR, 1); return;
-    case 2: GT_(GEMM_MR, 2); return;
-    case 3: GT_(GEMM_MR, 3); return;
-    default: GT_(GEMM_MR, 4); return;
-    }
+    GEMM_TILE_SWITCH(1);
+}
+#undef GEMM_TILE_SWITCH
 #undef GT_
 #undef NV_
-}
 
 /* Pointwise convs on small maps (MobileNetV2's 7x7 tail, a dense layer at
  * batch 1) use each weight panel for only a few tiles, and the first tile
@@ -520,6 +510,17 @@ void FN(dense_half_f32)(int n, int k, int m, const float *x, const uint16_t *w, 
  * the inner loops need no vertical checks. Columns whose window crosses the
  * left or right edge take the checked path; the rest run unchecked, several
  * outputs per step so that neighbouring windows share their column loads. */
+/* With 16 vector registers (AVX2) the 4-output step's 9 weights, 4
+ * accumulators and 6 input columns do not fit: hoisted out of the loop, the
+ * weights were spilled and reloaded around every step, stalling it. A
+ * compiler barrier per step makes the weights plain loads from the caller's
+ * array (L1), 3 per kernel row, which the step has load slots for. */
+#if EEX_VREGS < 32
+#define DW_RELOAD_WEIGHTS() __asm__ volatile("" ::: "memory")
+#else
+#define DW_RELOAD_WEIGHTS() ((void)0)
+#endif
+
 static AINLINE void dw3x3_block(const int S, const int tail, int nt, const float *r0, const float *r1,
                                 const float *r2, int C, int iw, int ow, int pl, const vf *w, vf bv,
                                 const vact *act_in, float *out)
@@ -553,6 +554,7 @@ static AINLINE void dw3x3_block(const int S, const int tail, int nt, const float
         const int ox_end = ox_hi;
         if (S == 1) {
             for (; ox + 3 < ox_end; ox += 4) {
+                DW_RELOAD_WEIGHTS();
                 const int64_t ix = (int64_t)(ox - pl) * C;
                 vf a0 = bv, a1 = bv, a2 = bv, a3 = bv;
                 const float *rr[3] = {r0, r1, r2};
@@ -574,6 +576,7 @@ static AINLINE void dw3x3_block(const int S, const int tail, int nt, const float
             }
         } else {
             for (; ox + 1 < ox_end; ox += 2) {
+                DW_RELOAD_WEIGHTS();
                 const int64_t ix = (int64_t)(ox * S - pl) * C;
                 vf a0 = bv, a1 = bv;
                 const float *rr[3] = {r0, r1, r2};

@@ -12,6 +12,7 @@
 #define EEX_ISA_SUFFIX scalar
 #define EEX_ISA_NAME "scalar"
 #define EEX_ISA_ID EEX_ISA_SCALAR
+#define EEX_VREGS 32 /* vector registers */
 #define VL 1
 #define GEMM_MR 4
 #define GEMM_NV 4

@@ -10,6 +10,7 @@
 #define EEX_ISA_SUFFIX neon
 #define EEX_ISA_NAME "neon"
 #define EEX_ISA_ID EEX_ISA_NEON
+#define EEX_VREGS 32 /* vector registers */
 #define VL 4
 /* 8 x 3 vectors: 24 accumulators + 3 weight vectors + broadcasts of 32. */
 #define GEMM_MR 8

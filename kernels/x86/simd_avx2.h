@@ -8,6 +8,7 @@
 #define EEX_ISA_SUFFIX avx2
 #define EEX_ISA_NAME "avx2"
 #define EEX_ISA_ID EEX_ISA_AVX2
+#define EEX_VREGS 16 /* vector registers */
 #define VL 8
 /* 6 x 2 vectors: 12 accumulators + 2 weight vectors + 1 broadcast of 16
  * (4 x 3 measured no faster on Zen 4). */

@@ -8,6 +8,7 @@
 #define EEX_ISA_SUFFIX avx512
 #define EEX_ISA_NAME "avx512"
 #define EEX_ISA_ID EEX_ISA_AVX512
+#define EEX_VREGS 32 /* vector registers */
 #define VL 16
 /* 8 x 3 vectors: 24 accumulators + 3 weight vectors + 1 broadcast of the 32
  * registers, and 8 broadcast loads feed 24 FMAs per k. */

@@ -78,3 +78,5 @@ Test(simd, binary_random_shapes) { check_all_tables(EEX_SELFCHECK_BINARY, 100); 
 Test(simd, unary_random_shapes) { check_all_tables(EEX_SELFCHECK_UNARY, 300); }
 Test(simd, layernorm_random_shapes) { check_all_tables(EEX_SELFCHECK_LAYERNORM, 100); }
 Test(simd, exp_family_random_values) { check_all_tables(EEX_SELFCHECK_EXP_FAMILY, 300); }
+/* depthwise + pointwise in strips (kernels/dw_pw.c): the bytes of the two kernels apart */
+Test(simd, dw_pw_strips_random_shapes) { check_all_tables(EEX_SELFCHECK_DW_PW, 150); }
