@@ -226,6 +226,7 @@ typedef struct wino_job {
     const eex_act_params *act;
     float *y;
     int64_t tiles;
+    int panels, split_panels; /* tasks split output panels (1) or tiles (0) */
     atomic_int failed; /* a task found no scratch memory */
 } wino_job;
 
@@ -233,7 +234,7 @@ static void wino_task(void *arg, int t, int n)
 {
     wino_job *j = arg;
     int64_t lo, hi;
-    eex_split(j->tiles, t, n, 1, &lo, &hi);
+    eex_split(j->split_panels ? j->panels : j->tiles, t, n, 1, &lo, &hi);
     if (lo >= hi)
         return;
     float *scratch = eex_wino_scratch(eex_wino_scratch_floats(j->cs.ic, j->cs.oc, j->kt->mr));
@@ -241,12 +242,23 @@ static void wino_task(void *arg, int t, int n)
         atomic_store(&j->failed, 1);
         return;
     }
-    j->kt->winograd43_f32(&j->cs, j->x, j->u, j->bias, j->act, j->y, lo, hi, scratch);
+    if (j->split_panels)
+        j->kt->winograd43_f32(&j->cs, j->x, j->u, j->bias, j->act, j->y, 0, j->tiles, (int)lo, (int)hi, scratch);
+    else
+        j->kt->winograd43_f32(&j->cs, j->x, j->u, j->bias, j->act, j->y, lo, hi, 0, j->panels, scratch);
 }
 
-/* Tasks split the tiles; each tile is computed the same way whatever the
- * split. Without memory for a thread's scratch the node falls back to the
- * reference conv on the file's weights (the pages fault back in). */
+/* Tasks split the tiles, or the output panels when there are fewer tiles
+ * than a tile row per task: by tiles every task reads all 36 transformed
+ * weight matrices (4x the conv's weights), so on ResNet-18's 14x14 maps (16
+ * tiles, 9.4 MB of them) two threads were slower than one (1.44 -> 1.8-1.95
+ * ms per conv; 0.85-0.97x the 1-thread time by panels); by panels a task
+ * reads only its panels' share but transforms the whole input, which cost
+ * more than it saved on the 28x28 maps (49 tiles: 0.7x the 1-thread time by
+ * tiles, 0.9-1.0x by panels). Each output is
+ * computed the same way whatever the split. Without memory for a thread's
+ * scratch the node falls back to the reference conv on the file's weights
+ * (the pages fault back in). */
 static void run_winograd(const eex_exec_ctx *s, const eex_node *nd, const eex_conv_shape *cs, const float *x,
                          const float *bias, float *y)
 {
@@ -255,7 +267,10 @@ static void run_winograd(const eex_exec_ctx *s, const eex_node *nd, const eex_co
     atomic_init(&j.failed, 0);
     const int threads = eex_pool_threads(s->pool);
     const int64_t want = (int64_t)threads * TASKS_PER_THREAD;
-    const int tasks = threads == 1 ? 1 : (int)(j.tiles < want ? j.tiles : want);
+    j.panels = (cs->oc + j.kt->nr - 1) / j.kt->nr;
+    j.split_panels = threads > 1 && j.panels >= want && j.tiles < want * j.kt->mr;
+    const int64_t units = j.split_panels ? j.panels : j.tiles;
+    const int tasks = threads == 1 ? 1 : (int)(units < want ? units : want);
     eex_pool_run(s->pool, tasks, wino_task, &j);
     if (atomic_load(&j.failed))
         eex_conv_ref(cs, x, eex_const_data(s->m, nd->in[1]), bias, &nd->act, y);

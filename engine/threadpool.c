@@ -9,12 +9,17 @@
  * eex_pool_run). */
 #include "threadpool.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/syscall.h>
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -60,6 +65,13 @@ struct eex_pool {
     atomic_int sleepers;
     atomic_int stop;
     atomic_long st_sleeps; /* EEX_POOL_STATS: times a worker went to sleep */
+    /* Linux: each worker's thread id (0 until it has started) and, opened by
+     * the caller, its /proc/self/task/<tid>/schedstat, whose second field is
+     * the time the thread has spent runnable but waiting for a CPU */
+    atomic_int n_started;
+    atomic_int *tids;
+    int *sched_fd;
+    long win_t0, win_rq0;
     /* the caller's own bookkeeping (only eex_pool_run's thread touches it):
      * see the comment on eex_pool_run */
     long win_wait, win_saved;
@@ -69,7 +81,7 @@ struct eex_pool {
      * how much of a run actually ran in parallel (caller's thread only) */
     int stats;
     long st_single, st_solo, st_par, st_episodes, st_caller_tasks, st_tasks;
-    long st_wait_ns, st_par_ns, st_solo_ns, st_hist[5], st_woke, st_woke_ns, st_gaps, st_last_end;
+    long st_wait_ns, st_par_ns, st_solo_ns, st_hist[5], st_woke, st_woke_ns, st_gaps, st_last_end, st_queued;
 };
 
 static long now_ns(void)
@@ -108,6 +120,10 @@ static void *worker(void *arg)
 {
     eex_pool *p = arg;
     unsigned long long seen = 0;
+#ifdef __linux__
+    /* tids has room for every worker eex_pool_new may start */
+    atomic_store(&p->tids[atomic_fetch_add(&p->n_started, 1)], (int)syscall(SYS_gettid));
+#endif
     for (;;) {
         /* spin, then sleep, until a new generation or stop */
         long deadline = 0;
@@ -147,10 +163,18 @@ eex_pool *eex_pool_new(int threads)
     if (!p)
         return NULL;
     p->workers = calloc((size_t)threads, sizeof *p->workers);
-    if (!p->workers) {
+    p->tids = calloc((size_t)threads, sizeof *p->tids);
+    p->sched_fd = malloc((size_t)threads * sizeof *p->sched_fd);
+    if (!p->workers || !p->tids || !p->sched_fd) {
+        free(p->workers), free(p->tids), free(p->sched_fd);
         free(p);
         return NULL;
     }
+    for (int i = 0; i < threads; i++) {
+        atomic_init(&p->tids[i], 0);
+        p->sched_fd[i] = -1;
+    }
+    atomic_init(&p->n_started, 0);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     for (int i = 0; i < 2; i++) {
@@ -183,11 +207,12 @@ void eex_pool_free(eex_pool *p)
                 "eex pool: %d threads; regions: %ld one-task, %ld solo (%ld solo episodes, %.1f ms), "
                 "%ld parallel (%.1f ms, of which %.1f ms waiting for workers after the caller ran out of tasks); "
                 "caller ran %ld of %ld parallel tasks; windows by wait/saved <1/8 %ld, <1/4 %ld, <1/2 %ld, <1 %ld, >=1 %ld; "
-                "%ld regions woke a sleeping worker (%.1f ms in the wake-up call); workers slept %ld times; %ld gaps > SPIN_NS between parallel regions\n",
+                "%ld regions woke a sleeping worker (%.1f ms in the wake-up call); workers slept %ld times; %ld gaps > SPIN_NS between parallel regions; "
+                "%ld windows failed by the workers' run-queue wait\n",
                 p->threads, p->st_single, p->st_solo, p->st_episodes, p->st_solo_ns / 1e6, p->st_par,
                 p->st_par_ns / 1e6, p->st_wait_ns / 1e6, p->st_caller_tasks, p->st_tasks, p->st_hist[0],
                 p->st_hist[1], p->st_hist[2], p->st_hist[3], p->st_hist[4], p->st_woke, p->st_woke_ns / 1e6,
-                atomic_load(&p->st_sleeps), p->st_gaps);
+                atomic_load(&p->st_sleeps), p->st_gaps, p->st_queued);
     pthread_mutex_lock(&p->mu);
     atomic_store(&p->stop, 1);
     pthread_cond_broadcast(&p->wake);
@@ -196,7 +221,12 @@ void eex_pool_free(eex_pool *p)
         pthread_join(p->workers[i], NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->wake);
+    for (int i = 0; i < p->threads - 1; i++)
+        if (p->sched_fd[i] >= 0)
+            close(p->sched_fd[i]);
     free(p->workers);
+    free(p->tids);
+    free(p->sched_fd);
     free(p);
 }
 
@@ -213,9 +243,13 @@ int eex_pool_threads(const eex_pool *p) { return p ? p->threads : 1; }
  * wake-up call of a sleeping worker as cost too, 100-150 us per call on the
  * Zen 3 VM beside other work, sent MobileNetV2 alone on a quiet machine:
  * 2 threads 1.03x faster than 1 instead of 1.82x; docs/performance.md.)
- * When the cost passes half the saving in two windows in a row
- * (pool_account), it runs the next solo_len regions alone, then probes
- * again, doubling solo_len (up to SOLO_MAX) while the probes keep failing.
+ * When the cost passes half the saving, or (Linux) the workers waited for a
+ * CPU more than a quarter of the window (workers_queued_ns), in two windows
+ * in a row (pool_account), it runs the next solo_len regions alone, then
+ * probes again, doubling solo_len (up to SOLO_MAX) while the probes keep
+ * failing. Beside a busy loop the run-queue test keeps probes from passing
+ * in a window in which the worker happened to get its slices (busy_core.py
+ * 2T/1T: 1.04-1.07 with it, 0.95-1.36 without, MobileNetV2 on the Zen 3).
  * Tasks compute the same thing whichever thread runs them, so this changes
  * no result.
  *
@@ -231,7 +265,40 @@ int eex_pool_threads(const eex_pool *p) { return p ? p->threads : 1; }
 #define SOLO_MIN 256
 #define SOLO_MAX 16384
 
-static void pool_account(eex_pool *p, long wait, long saved)
+/* The workers' total time runnable but not running (ns), from
+ * /proc/self/task/<tid>/schedstat (Linux; -1 where it cannot be read). A
+ * worker that waits for a CPU is a worker sharing its core with another
+ * process: the clearest sign of a busy core, seen even in a window in which
+ * it happened to get its time slices when the caller needed it. */
+static long workers_queued_ns(eex_pool *p)
+{
+#ifdef __linux__
+    long sum = 0;
+    for (int i = 0; i < p->threads - 1; i++) {
+        if (p->sched_fd[i] < 0) {
+            const int tid = atomic_load(&p->tids[i]);
+            char path[64];
+            if (!tid || snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid) >= (int)sizeof path ||
+                (p->sched_fd[i] = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+                return -1;
+        }
+        char buf[96];
+        const ssize_t n = pread(p->sched_fd[i], buf, sizeof buf - 1, 0);
+        if (n <= 0)
+            return -1;
+        buf[n] = '\0';
+        char *end;
+        (void)strtoull(buf, &end, 10); /* time on a CPU */
+        sum += (long)strtoull(end, NULL, 10);
+    }
+    return sum;
+#else
+    (void)p;
+    return -1;
+#endif
+}
+
+static void pool_account(eex_pool *p, long t_end, long wait, long saved)
 {
     p->win_wait += wait;
     p->win_saved += saved;
@@ -242,7 +309,14 @@ static void pool_account(eex_pool *p, long wait, long saved)
         const long w = p->win_wait, sv = p->win_saved > 0 ? p->win_saved : 1;
         p->st_hist[w * 8 < sv ? 0 : w * 4 < sv ? 1 : w * 2 < sv ? 2 : w < sv ? 3 : 4]++;
     }
-    const int failed = p->win_wait * 2 > p->win_saved;
+    /* or the workers waited for a CPU more than a quarter of the window
+     * (beside a busy loop about half; on a quiet VM a sleeping worker's
+     * wake-up counts too, 4-6 windows of ~390 per 110 MobileNetV2 runs
+     * passed an eighth) */
+    const long rq = p->win_rq0 >= 0 ? workers_queued_ns(p) : -1;
+    const int queued = rq >= 0 && (rq - p->win_rq0) * 4 > (t_end - p->win_t0) * (long)(p->threads - 1);
+    p->st_queued += queued;
+    const int failed = p->win_wait * 2 > p->win_saved || queued;
     /* a first failure out of parallel running needs a second in a row: one
      * preemption (another process waking for a moment) costs one time slice
      * once, and 256 regions alone for it would cost far more; a busy core
@@ -279,6 +353,10 @@ void eex_pool_run(eex_pool *p, int n_tasks, eex_task_fn fn, void *arg)
     const long t_start = now_ns();
     if (p->stats && p->st_last_end && t_start - p->st_last_end > SPIN_NS)
         p->st_gaps++;
+    if (p->win_n == 0) {
+        p->win_t0 = t_start;
+        p->win_rq0 = workers_queued_ns(p);
+    }
     const unsigned long long gen = gen_of(atomic_load(&p->ticket)) + 1;
     job_slot *js = &p->slots[gen & 1];
     atomic_store_explicit(&js->fn, fn, memory_order_relaxed);
@@ -320,5 +398,5 @@ void eex_pool_run(eex_pool *p, int n_tasks, eex_task_fn fn, void *arg)
     /* the workers ran n_tasks - mine tasks; at the caller's own pace in this
      * region that is what they saved it (all of the region if it ran none) */
     const long saved = mine > 0 ? (long)((double)(t_drained - t_woken) * (n_tasks - mine) / mine) : t_end - t_start;
-    pool_account(p, t_end - t_drained, saved);
+    pool_account(p, t_end, t_end - t_drained, saved);
 }

@@ -45,11 +45,13 @@ typedef struct eex_kernel_table {
                           const eex_act_params *act, float *y, int64_t p0, int64_t p1, int j0, int j1,
                           const float *zeros);
     /* Winograd F(4x4, 3x3) for 3x3 stride-1 convs with one group
-     * (kernels/winograd.h): tiles [t0, t1) of eex_wino_tiles(s), weights
-     * from eex_wino_pack_weights with this table's nr, bias (or NULL) and act
-     * fused; scratch holds eex_wino_scratch_floats(ic, oc, mr) floats. */
+     * (kernels/winograd.h): tiles [t0, t1) of eex_wino_tiles(s) and output
+     * panels [j0, j1) of ceil(oc/nr), weights from eex_wino_pack_weights
+     * with this table's nr, bias (or NULL) and act fused; scratch holds
+     * eex_wino_scratch_floats(ic, oc, mr) floats. */
     void (*winograd43_f32)(const eex_conv_shape *s, const float *x, const float *u_packed, const float *bias,
-                           const eex_act_params *act, float *y, int64_t t0, int64_t t1, float *scratch);
+                           const eex_act_params *act, float *y, int64_t t0, int64_t t1, int j0, int j1,
+                           float *scratch);
     /* Dense layer y[n, m] = act(bias + x[n, k] W) with float16 weights in
      * [panels][k][nr] panels, zero-padded past m, and a float32 bias of
      * panels * nr (engine/pack.c); panels [j0, j1) of every image. */

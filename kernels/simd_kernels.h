@@ -139,9 +139,10 @@ static AINLINE void gemm_tile(const int mr, const int nv, const int prefetch, in
         UNROLL for (int i = 0; i < mr; i++) ap[i] = a[sg * astride + i];
         for (int k = 0; k < kc; k++) {
             vf b[GEMM_NV];
-            /* one line of the next weight panel per k (see panel_prefetch) */
+            /* one line of the next weight panel per k, counted over all
+             * segments (see panel_prefetch_shift) */
             if (prefetch)
-                __builtin_prefetch(pf + (((int64_t)k * GEMM_NR * (int64_t)sizeof(float)) >> pf_sh), 0, 2);
+                __builtin_prefetch(pf + (((w - wk) * (int64_t)sizeof(float)) >> pf_sh), 0, 2);
             UNROLL for (int j = 0; j < nv; j++) b[j] = v_load(w + j * VL);
             UNROLL for (int i = 0; i < mr; i++)
             {
@@ -227,9 +228,9 @@ __attribute__((noinline)) static void gemm_tile_pf(int mr, int nv, int segs, int
  * offset t * (panel bytes >> sh). Returns sh, or -1 when the panel is used
  * by enough tiles that the hardware prefetcher keeps up. */
 #define PREFETCH_MAX_TILES 32
-static inline int panel_prefetch_shift(int64_t ntiles)
+static inline int panel_prefetch_shift(int64_t ntiles, int64_t max_tiles)
 {
-    if (ntiles < 2 || ntiles > PREFETCH_MAX_TILES)
+    if (ntiles < 2 || ntiles > max_tiles)
         return -1;
     int sh = 0;
     while (((int64_t)1 << sh) < ntiles || ((GEMM_NR * (int)sizeof(float)) >> sh) > 64)
@@ -433,7 +434,7 @@ void FN(conv_gemm_f32)(const eex_conv_shape *s, const float *x, const float *w_p
             const int nv = (ncols + VL - 1) / VL, nlast = ncols - (nv - 1) * VL;
             const float *w = w_packed + (int64_t)jp * panel;
             if (direct) {
-                const int sh = jp + 1 < j1 ? panel_prefetch_shift((pe - pc + GEMM_MR - 1) / GEMM_MR) : -1;
+                const int sh = jp + 1 < j1 ? panel_prefetch_shift((pe - pc + GEMM_MR - 1) / GEMM_MR, PREFETCH_MAX_TILES) : -1;
                 const char *next = (const char *)(w + panel);
                 const int64_t slice = sh >= 0 ? ((int64_t)panel * (int64_t)sizeof(float)) >> sh : 0;
                 int64_t t = 0;
@@ -460,14 +461,26 @@ void FN(conv_gemm_f32)(const eex_conv_shape *s, const float *x, const float *w_p
             const int64_t block = (KC_TARGET / unit > 0 ? KC_TARGET / unit : 1) * unit;
             for (int64_t k0 = 0; k0 < kfl; k0 += block) {
                 const int64_t k1 = k0 + block < kfl ? k0 + block : kfl;
-                for (int64_t p = pc; p < pe; p += GEMM_MR) {
+                /* the weights this task reads next follow these in memory:
+                 * the panel's next K block, or the next panel's first */
+                const int last_chunk = k1 == kfl && jp + 1 == j1;
+                const int sh = last_chunk ? -1 : panel_prefetch_shift((pe - pc + GEMM_MR - 1) / GEMM_MR, PREFETCH_MAX_TILES);
+                const char *next = (const char *)(k1 < kfl ? w + GEMM_NR + k1 * GEMM_NR : w + panel);
+                const int64_t slice = sh >= 0 ? ((k1 - k0) * GEMM_NR * (int64_t)sizeof(float)) >> sh : 0;
+                int64_t t = 0;
+                for (int64_t p = pc; p < pe; p += GEMM_MR, t++) {
                     const int mrv = pe - p < GEMM_MR ? (int)(pe - p) : GEMM_MR;
                     int segs;
                     const int kc = tile_pointers(s, x, zeros, c0, p, mrv, row_segs, edge_buf, ptrs, &segs);
                     const int sb = (int)(k0 / kc), se = (int)(k1 / kc);
-                    gemm_tile_any(mrv == 1 ? 1 : GEMM_MR, nv, se - sb, kc, ptrs + (int64_t)sb * GEMM_MR, GEMM_MR, w,
-                                  w + GEMM_NR + k0 * GEMM_NR, k0 == 0, k1 == kfl, &va,
-                                  y + p * s->oc + g * ocg + j * GEMM_NR, s->oc, mrv, nlast);
+                    float *c = y + p * s->oc + g * ocg + j * GEMM_NR;
+                    if (sh >= 0 && t < ((int64_t)1 << sh))
+                        gemm_tile_pf(mrv == 1 ? 1 : GEMM_MR, nv, se - sb, kc, ptrs + (int64_t)sb * GEMM_MR, GEMM_MR,
+                                     w, w + GEMM_NR + k0 * GEMM_NR, k0 == 0, k1 == kfl, &va, c, s->oc, mrv, nlast,
+                                     next + t * slice, sh);
+                    else
+                        gemm_tile_any(mrv == 1 ? 1 : GEMM_MR, nv, se - sb, kc, ptrs + (int64_t)sb * GEMM_MR, GEMM_MR,
+                                      w, w + GEMM_NR + k0 * GEMM_NR, k0 == 0, k1 == kfl, &va, c, s->oc, mrv, nlast);
                 }
             }
         }

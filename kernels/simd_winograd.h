@@ -94,7 +94,7 @@ static void wino_input(const eex_conv_shape *s, const float *x, int64_t t, float
 }
 
 static void wino_output(const eex_conv_shape *s, const float *m, int64_t xi_stride, int64_t t, const float *bias,
-                        const vact *act, float *y)
+                        const vact *act, float *y, int ch0, int ch1)
 {
     int64_t n;
     int oy, ox;
@@ -102,7 +102,7 @@ static void wino_output(const eex_conv_shape *s, const float *m, int64_t xi_stri
     const int C = s->oc;
     const int rows = s->oh - oy < 4 ? s->oh - oy : 4, cols = s->ow - ox < 4 ? s->ow - ox : 4;
     float *yt = y + ((n * s->oh + oy) * s->ow + ox) * C;
-    for (int c0 = 0; c0 < C; c0 += VL) {
+    for (int c0 = ch0; c0 < ch1; c0 += VL) {
         const int nt = C - c0 < VL ? C - c0 : VL;
         vf mm[36], t2[24], r[4];
         UNROLL for (int k = 0; k < 36; k++) mm[k] = v_load(m + k * xi_stride + c0); /* rows are padded to VL */
@@ -126,9 +126,15 @@ static void wino_output(const eex_conv_shape *s, const float *m, int64_t xi_stri
     }
 }
 
-/* Tiles [t0, t1); scratch holds eex_wino_scratch_floats(ic, oc, GEMM_ALIGN) floats. */
+/* Tiles [t0, t1), output panels [j0, j1) (of GEMM_NR channels); scratch
+ * holds eex_wino_scratch_floats(ic, oc, GEMM_ALIGN) floats. A panel range
+ * still transforms the tiles' whole input (every output channel reads all
+ * of it): splitting by panels reads only those panels' share of the 36
+ * transformed weight matrices, which a split by tiles reads in full per
+ * task (9.4 MB for a 256 -> 256 conv). */
 void FN(winograd43_f32)(const eex_conv_shape *s, const float *x, const float *u_packed, const float *bias,
-                        const eex_act_params *act, float *y, int64_t t0, int64_t t1, float *scratch)
+                        const eex_act_params *act, float *y, int64_t t0, int64_t t1, int j0, int j1,
+                        float *scratch)
 {
     const int ic = s->ic, oc = s->oc, block = eex_wino_block(ic, GEMM_ALIGN);
     /* the products' rows are padded to whole vectors so the output
@@ -148,21 +154,40 @@ void FN(winograd43_f32)(const eex_conv_shape *s, const float *x, const float *u_
         for (int xi = 0; xi < EEX_WINO_XI; xi++) {
             const float *vx = V + xi * vs;
             float *mx = M + xi * ms;
-            for (int jp = 0; jp < panels; jp++) {
+            const int jend = j1 < panels ? j1 : panels;
+            for (int jp = j0; jp < jend; jp++) {
                 const int ncols = oc - jp * GEMM_NR < GEMM_NR ? oc - jp * GEMM_NR : GEMM_NR;
                 const int nv = (ncols + VL - 1) / VL, nlast = ncols - (nv - 1) * VL;
                 const float *w = u_packed + xi * per_xi + jp * panel;
+                /* with few tiles each panel serves a few tile rows and its
+                 * first waited for it from memory: prefetch the next one
+                 * (this xi's next panel of the range, or the next xi's first).
+                 * Up to 4 tile rows only: ResNet-18's 14x14 convs (3 rows)
+                 * took 0.82-0.84x the time at 1 thread; with 5 rows (its 56x56
+                 * convs at 2 threads) the prefetches evicted the block's
+                 * transformed input from L2 and took 1.1-1.2x. */
+                const float *nextw = jp + 1 < jend ? w + panel
+                                     : xi + 1 < EEX_WINO_XI ? u_packed + (xi + 1) * per_xi + j0 * panel : NULL;
+                const int sh = nextw ? panel_prefetch_shift((nb + GEMM_MR - 1) / GEMM_MR, 4) : -1;
+                const int64_t slice = sh >= 0 ? (panel * (int64_t)sizeof(float)) >> sh : 0;
                 for (int t = 0; t < nb; t += GEMM_MR) {
                     const int mrv = nb - t < GEMM_MR ? nb - t : GEMM_MR;
                     const float *ptrs[GEMM_MR];
                     for (int i = 0; i < GEMM_MR; i++)
                         ptrs[i] = vx + (int64_t)(t + (i < mrv ? i : 0)) * ic;
-                    gemm_tile_any(mrv == 1 ? 1 : GEMM_MR, nv, 1, ic, ptrs, GEMM_MR, w, w + GEMM_NR, 1, 1, &none,
-                                  mx + (int64_t)t * ocp + jp * GEMM_NR, ocp, mrv, nlast);
+                    const int64_t ti = t / GEMM_MR;
+                    if (sh >= 0 && ti < ((int64_t)1 << sh))
+                        gemm_tile_pf(mrv == 1 ? 1 : GEMM_MR, nv, 1, ic, ptrs, GEMM_MR, w, w + GEMM_NR, 1, 1, &none,
+                                     mx + (int64_t)t * ocp + jp * GEMM_NR, ocp, mrv, nlast,
+                                     (const char *)nextw + ti * slice, sh);
+                    else
+                        gemm_tile_any(mrv == 1 ? 1 : GEMM_MR, nv, 1, ic, ptrs, GEMM_MR, w, w + GEMM_NR, 1, 1, &none,
+                                      mx + (int64_t)t * ocp + jp * GEMM_NR, ocp, mrv, nlast);
                 }
             }
         }
+        const int ch0 = j0 * GEMM_NR, ch1 = j1 * GEMM_NR < oc ? j1 * GEMM_NR : oc;
         for (int t = 0; t < nb; t++)
-            wino_output(s, M + (int64_t)t * ocp, ms, tb + t, bias, &va, y);
+            wino_output(s, M + (int64_t)t * ocp, ms, tb + t, bias, &va, y, ch0, ch1);
     }
 }

@@ -22,7 +22,7 @@ $(ORT_NODE): bench/peers/package.json
 bench: $(BUILD)/eex $(ORT_NODE)
 	$(PY) tests/parity/make_models.py --out $(PARITY_DIR) --models $(BENCH_MODELS)
 	$(PY) bench/peers/run.py --eex $(BUILD)/eex --models-dir $(PARITY_DIR) --models $(BENCH_MODELS) \
-	    --threads $(BENCH_THREADS) --rounds $(BENCH_ROUNDS) --out bench/results/peers.json
+	    --threads $(BENCH_THREADS) --rounds $(BENCH_ROUNDS) --winograd --out bench/results/peers.json
 
 $(BUILD)/bench_kernels: bench/kernels/bench_kernels.c $(BUILD)/libeex.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeex.a $(LDLIBS)

@@ -14,6 +14,9 @@ largest its process reached. Engines:
   onnxruntime  bench/peers/ort_bench.js (onnxruntime-node, CPU provider,
                intra-op threads N, all graph optimizations)
   pytorch      bench/peers/torch_bench.py (torch.set_num_threads(N))
+  eex_winograd with --winograd: the same eex with EEX_WINOGRAD=1 (Winograd F(4x4,3x3)
+               for the 3x3 convs where it pays; off by default, as its rounding error
+               compounds over deep networks: docs/performance.md)
   eex_base     with --eex-base: another eex build (say main's, for a before/after
                in the same rounds) on the .eex files of --base-models-dir (made by
                that build's converter)
@@ -38,8 +41,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ENGINES = ("eex", "onnxruntime", "pytorch")
 # timed runs per round and warm-up runs per process, by engine (PyTorch is
 # several times slower; fewer runs keep the whole benchmark a few minutes)
-RUNS = {"eex": 20, "eex_base": 20, "onnxruntime": 20, "pytorch": 8}
-WARMUP = {"eex": 5, "eex_base": 5, "onnxruntime": 5, "pytorch": 3}
+RUNS = {"eex": 20, "eex_winograd": 20, "eex_base": 20, "onnxruntime": 20, "pytorch": 8}
+WARMUP = {"eex": 5, "eex_winograd": 5, "eex_base": 5, "onnxruntime": 5, "pytorch": 3}
 
 
 def machine():
@@ -87,8 +90,8 @@ def model_macs(eex, path):
 
 def run_engine(engine, model, models_dir, eex, threads, base=None):
     runs, warmup = str(RUNS[engine]), str(WARMUP[engine])
-    if engine in ("eex", "eex_base"):
-        exe, mdir = (eex, models_dir) if engine == "eex" else base
+    if engine in ("eex", "eex_winograd", "eex_base"):
+        exe, mdir = (eex, models_dir) if engine != "eex_base" else base
         cmd = [exe, "bench", os.path.join(mdir, model + ".eex"), "--threads", str(threads),
                "--runs", runs, "--warmup", warmup, "--json"]
     elif engine == "onnxruntime":
@@ -100,6 +103,10 @@ def run_engine(engine, model, models_dir, eex, threads, base=None):
     # OpenBLAS and OpenMP pools must not add threads beyond N in any engine
     env["OPENBLAS_NUM_THREADS"] = str(threads)
     env["OMP_NUM_THREADS"] = str(threads)
+    if engine == "eex_winograd":
+        env["EEX_WINOGRAD"] = "1"
+    else:
+        env.pop("EEX_WINOGRAD", None)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}): {out.stderr.strip()[-500:]}")
@@ -120,12 +127,15 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--engines", default=",".join(ENGINES))
     ap.add_argument("--out", default="bench/results/peers.json")
+    ap.add_argument("--winograd", action="store_true", help="also time eex with EEX_WINOGRAD=1 (engine eex_winograd)")
     ap.add_argument("--eex-base", help="a second eex build, timed in the same rounds as engine eex_base")
     ap.add_argument("--base-models-dir", help="its .eex files (default: --models-dir)")
     a = ap.parse_args()
     engines = [e for e in a.engines.split(",") if e]
     load0 = os.getloadavg()
     base = None
+    if a.winograd:
+        engines.append("eex_winograd")
     if a.eex_base:
         base = (a.eex_base, a.base_models_dir or a.models_dir)
         engines.append("eex_base")
@@ -154,6 +164,8 @@ def main():
                 ratio["eex_over_onnxruntime"] = round(med["eex"] / med["onnxruntime"], 4)
             if "eex" in med and "pytorch" in med:
                 ratio["eex_over_pytorch"] = round(med["eex"] / med["pytorch"], 4)
+            if "eex_winograd" in med and "onnxruntime" in med:
+                ratio["eex_winograd_over_onnxruntime"] = round(med["eex_winograd"] / med["onnxruntime"], 4)
             if "eex_base" in med and "onnxruntime" in med:
                 ratio["eex_base_over_onnxruntime"] = round(med["eex_base"] / med["onnxruntime"], 4)
                 ratio["eex_over_eex_base"] = round(med["eex"] / med["eex_base"], 4)
@@ -189,7 +201,8 @@ def main():
     print(f"\neex kernels {isa}; CPU flags {' '.join(simd_flags())}; OpenBLAS sgemm 1024^3, 1 thread: "
           + ", ".join(f"{g:.1f}" for g in sgemm) + f" GFLOP/s (limit uses {rate:.1f} per thread)")
     print(f"\n{'model':20s} {'N':>2s} " + " ".join(f"{e + ' ms':>15s} {'RSS MB':>7s}" for e in engines)
-          + "  eex/ORT  eex/PyT  limit ms  eex/limit" + ("  base/ORT eex/base" if base else ""))
+          + "  eex/ORT  eex/PyT  limit ms  eex/limit" + ("  wino/ORT" if a.winograd else "")
+          + ("  base/ORT eex/base" if base else ""))
     for model in a.models.split(","):
         for threads in (int(t) for t in a.threads.split(",")):
             sel = {r["engine"]: r for r in rows if r["model"] == model and r["threads"] == threads}
@@ -199,6 +212,7 @@ def main():
                 f"{sel[e]['median_ms']:15.2f} {sel[e]['peak_rss_mb']:7.1f}" for e in engines)
                 + fmt("eex_over_onnxruntime") + fmt("eex_over_pytorch")
                 + f"  {x['flop_limit_ms']:8.2f}" + fmt("eex_over_flop_limit")
+                + (fmt("eex_winograd_over_onnxruntime") if a.winograd else "")
                 + (fmt("eex_base_over_onnxruntime") + fmt("eex_over_eex_base") if base else ""))
     for x in ratios:
         if "by_min" in x:

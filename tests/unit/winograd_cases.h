@@ -136,10 +136,19 @@ static int sc_winograd(const eex_kernel_table *kt, int it, char *msg, size_t cap
     eex_wino_pack_weights(w, s.oc, s.ic, kt->nr, p);
     for (size_t i = 0; i < ny; i++)
         got[i] = NAN;
+    /* split by tiles or by output panels, as engine/exec.c does */
     int64_t cuts[4];
-    const int k = sc_slices(eex_wino_tiles(&s), 1, cuts);
-    for (int i = 0; i < k; i++)
-        kt->winograd43_f32(&s, x, p, use_bias ? b : NULL, &act, got, cuts[i], cuts[i + 1], scratch);
+    const int panels = (s.oc + kt->nr - 1) / kt->nr;
+    if (sc_int(0, 1)) {
+        const int k = sc_slices(eex_wino_tiles(&s), 1, cuts);
+        for (int i = 0; i < k; i++)
+            kt->winograd43_f32(&s, x, p, use_bias ? b : NULL, &act, got, cuts[i], cuts[i + 1], 0, panels, scratch);
+    } else {
+        const int k = sc_slices(panels, 1, cuts);
+        for (int i = 0; i < k; i++)
+            kt->winograd43_f32(&s, x, p, use_bias ? b : NULL, &act, got, 0, eex_wino_tiles(&s), (int)cuts[i],
+                               (int)cuts[i + 1], scratch);
+    }
     const float bound = 2e-5f * (s.ic > 16 ? sqrtf((float)s.ic / 16.0f) : 1.0f);
     char what[200];
     snprintf(what, sizeof what, "%s winograd43 n%d %dx%dx%d->%d p%d,%d,%d,%d act%d (bound %g)", kt->name, s.n, s.ih,
