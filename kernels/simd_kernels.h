@@ -427,8 +427,11 @@ void FN(conv_gemm_f32)(const eex_conv_shape *s, const float *x, const float *w_p
 
     /* K blocks prefetch the next one only when this task's panels do not
      * stay in L2 from one chunk of pixels to the next (ResNet's 14x14 and
-     * 7x7 convs: 2.4-9.4 MB); where they do (its 56x56 convs: 147 KB) the
-     * prefetches only cost: ResNet-18 at 1 thread took ~1.3x the time */
+     * 7x7 convs: 2.4-9.4 MB); where they do (its 56x56 convs: 147 KB) a
+     * prefetch cannot help. (Without this rule `make bench` gave ResNet-18
+     * 62 ms at 1 thread against 48 earlier that day, not in an A/B; with it,
+     * ResNet-18's 3x3 convs took 0.86-0.95x their time at the session's
+     * start in alternating runs.) */
     const int prefetch_blocks = (int64_t)(j1 - j0) * panel * (int64_t)sizeof(float) > 512 * 1024;
     for (int64_t pc = p0; pc < p1; pc += chunk) {
         const int64_t pe = pc + chunk < p1 ? pc + chunk : p1;
