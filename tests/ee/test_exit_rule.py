@@ -30,6 +30,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "export"))
 sys.path.insert(0, os.path.join(ROOT, "train"))
 import test_export as tx  # noqa: E402
 import eval_torch  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from checks import check, summary  # noqa: E402  (tests/checks.py)
 from variants import write_idx  # noqa: E402  (the dataset writer train/ uses)
 
 torch = tx.torch
@@ -40,14 +42,6 @@ CASES = {
     "exit-final": {"exit1": [0.0, 1.0], "exit2": [0.0, 0.5], "exit3": [0.2, 0.0], "final": [1.0, 0.0]},
     "two-exits": {"exit1": [0.0, 1.0], "exit2": [1.0, 0.0], "exit3": [0.0, 0.3], "final": [0.4, 0.0]},
 }
-passed = failed = 0
-
-
-def check(label, cond, detail=""):
-    global passed, failed
-    passed += bool(cond)
-    failed += not cond
-    print(f"{'ok   ' if cond else 'FAIL '} {label}{'' if cond else ' ' + str(detail)}")
 
 
 def make_model(biases, path):
@@ -91,19 +85,19 @@ def main():
         make_model(biases, path)
         want_exit, want_cls = 1, 1
         r = run_json("run", path, png, "--threshold", str(T))
-        check(f"{case}: eex run answers at exit 1, class 1",
-              r.get("exit") == want_exit and r.get("class") == want_cls, r)
+        check(r.get("exit") == want_exit and r.get("class") == want_cls,
+              f"{case}: eex run answers at exit 1, class 1", r)
         conf = r.get("confidences", [])
-        check(f"{case}: the tie is exact", len(conf) == 4 and conf[0] == max(conf) and
-              conf.count(conf[0]) == 2, conf)
+        check(len(conf) == 4 and conf[0] == max(conf) and conf.count(conf[0]) == 2,
+              f"{case}: the tie is exact", conf)
 
         log = f"{tmp}/{case}.jsonl"
         e = subprocess.run([EEX, "eval", path, "--dataset", tmp, "--threshold", str(T), "--expert", "pristine",
                             "--log", log, "--quiet", "--json"], capture_output=True, text=True)
         recs = [json.loads(x) for x in open(log)] if e.returncode == 0 else []
         key = next(iter(recs[0]["answer"])) if recs else None
-        check(f"{case}: eex eval --log answers like eex run",
-              len(recs) == 3 and all(x["answer"][key] == want_cls for x in recs), e.stderr.strip() or recs[:1])
+        check(len(recs) == 3 and all(x["answer"][key] == want_cls for x in recs),
+              f"{case}: eex eval --log answers like eex run", e.stderr.strip() or recs[:1])
 
         port = free_port()
         srv = subprocess.Popen([EEX, "serve", path, "--listen", f"127.0.0.1:{port}"],
@@ -116,8 +110,8 @@ def main():
                 if r.get("where") == "cloud":
                     break
                 time.sleep(0.1)
-            check(f"{case}: the offloaded path answers like eex run",
-                  r.get("where") == "cloud" and r.get("exit") == want_exit and r.get("class") == want_cls, r)
+            check(r.get("where") == "cloud" and r.get("exit") == want_exit and r.get("class") == want_cls,
+                  f"{case}: the offloaded path answers like eex run", r)
         finally:
             srv.terminate()
             srv.wait(timeout=10)
@@ -126,9 +120,8 @@ def main():
         c = np.array([[x] for x in conf], np.float32)
         p = np.array([[int(np.argmax(biases[n]))] for n in ("exit1", "exit2", "exit3", "final")])
         res = eval_torch.policy(c, p, np.array([want_cls]), [T])[0]
-        check(f"{case}: train/eval_torch.py answers like eex run", res["overall_accuracy"] == 1.0, res)
-    print(f"exit rule: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+        check(res["overall_accuracy"] == 1.0, f"{case}: train/eval_torch.py answers like eex run", res)
+    return summary("exit rule")
 
 
 if __name__ == "__main__":

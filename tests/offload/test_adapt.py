@@ -31,6 +31,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import checks  # noqa: E402  (tests/checks.py: the ok / FAIL lines and their count)
+from checks import check  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 BUILD = os.environ.get("BUILD", "build")
@@ -50,15 +54,6 @@ RATE2, RTT2 = (73.3, 180) if LONG else (0.1, 180)
 # the short version: an edge 20x slower than this machine, so that the fast
 # path favours the earliest cut and the slow one the fewest bytes
 SCALE = os.environ.get("EDGE_SCALE", "1" if LONG else "20")
-
-failed = 0
-
-
-def check(cond, label, detail=""):
-    global failed
-    print(("ok    " if cond else "FAIL  ") + label + ("" if cond else " " + detail))
-    failed += not cond
-    return cond
 
 
 def sh(*a, check_rc=True):
@@ -194,7 +189,7 @@ def main():
         check(settled is not None and settled <= 20,
               f"on the new path's plan (cut {want['cut']} {want['wire']}, or within 1% of it) {settled} requests "
               "after the change, and kept", f"(needs <= 20)")
-        return 1 if failed else 0
+        return 1 if checks.failed else 0
     finally:
         if serve:
             serve.terminate()

@@ -24,22 +24,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "train"))
 from data import read_idx  # noqa: E402  (the reader and writer train/ uses)
 from variants import write_idx  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from checks import check, summary  # noqa: E402  (tests/checks.py)
 FMNIST = os.environ.get("FMNIST_DIR", "/usr/share/datasets/fashion-mnist")
 KEEP = [0, 1, 5, 7, 8]
 NAMES = ["top", "trouser", "sandal", "sneaker", "bag"]
 SHIPPED = ["models/fmnist-ee.eex", "models/fmnist-ee.json", "models/fmnist-ee.pt"]
 
-passed = failed = 0
-
-
-def check(label, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok    {label}")
-    else:
-        failed += 1
-        print(f"FAIL  {label} {detail}")
 
 
 def make_dataset(out):
@@ -81,27 +72,27 @@ def main():
 
     r = make("train-fast", f"DATASET={ds}", f"LABELS={ds}/labels.txt", f"TRAIN_FAST_OUT={out}",
              f"BUILD={a.build}")
-    check("make train-fast DATASET=... LABELS=... runs", r.returncode == 0)
+    check(r.returncode == 0, "make train-fast DATASET=... LABELS=... runs")
     model, js = f"{out}/fm5-ee.eex", f"{out}/fm5-ee.json"
-    check("outputs named after the dataset, in its own folder",
-          os.path.exists(model) and os.path.exists(js), f"({model})")
+    check(os.path.exists(model) and os.path.exists(js),
+          "outputs named after the dataset, in its own folder", f"({model})")
     if not os.path.exists(js):
-        return finish()
+        return summary("pipeline")
     j = json.load(open(js))
     f = xtr.astype(np.float64) / 255
     d = j["dataset"]
-    check("dataset name recorded", d.get("name") == "fm5", d.get("name"))
-    check("labels from the file recorded", d.get("labels") == NAMES, d.get("labels"))
-    check("mean/std measured on the new training file",
-          abs(d["pixel_mean_measured"] - f.mean()) < 1e-6 and abs(d["pixel_std_measured"] - f.std()) < 1e-6,
+    check(d.get("name") == "fm5", "dataset name recorded", d.get("name"))
+    check(d.get("labels") == NAMES, "labels from the file recorded", d.get("labels"))
+    check(abs(d["pixel_mean_measured"] - f.mean()) < 1e-6 and abs(d["pixel_std_measured"] - f.std()) < 1e-6,
+          "mean/std measured on the new training file",
           f"{d['pixel_mean_measured']} {d['pixel_std_measured']} vs {f.mean()} {f.std()}")
-    check("stored normalisation is the measured one, rounded",
-          d["input.mean"] == round(f.mean(), 4) and d["input.std"] == round(f.std(), 4)
-          and abs(d["input.mean"] - 0.2860) > 1e-3, f"{d['input.mean']} {d['input.std']}")
-    check("no augmentation unless asked", d.get("augment") == [] and j["config"]["augment"] == [])
+    check(d["input.mean"] == round(f.mean(), 4) and d["input.std"] == round(f.std(), 4)
+          and abs(d["input.mean"] - 0.2860) > 1e-3,
+          "stored normalisation is the measured one, rounded", f"{d['input.mean']} {d['input.std']}")
+    check(d.get("augment") == [] and j["config"]["augment"] == [], "no augmentation unless asked")
 
     info = json.loads(subprocess.run([eex, "info", model, "--json"], capture_output=True, text=True).stdout)
-    check("eex info: 5 classes", info.get("labels") == 5, info.get("labels"))
+    check(info.get("labels") == 5, "eex info: 5 classes", info.get("labels"))
     # a test image of class 2 (Sandal in Fashion-MNIST, 'sandal' here), as PNG
     from PIL import Image
     xt = read_idx(f"{ds}/t10k-images-idx3-ubyte.gz")
@@ -111,25 +102,20 @@ def main():
     r = subprocess.run([eex, "run", model, img, "--json"], capture_output=True, text=True)
     run = json.loads(r.stdout) if r.returncode == 0 else {}
     cls = run.get("class", -1)
-    check("eex run names the class from the labels file",
-          0 <= cls < 5 and run.get("label") == NAMES[cls], f"{run} {r.stderr}")
+    check(0 <= cls < 5 and run.get("label") == NAMES[cls],
+          "eex run names the class from the labels file", f"{run} {r.stderr}")
 
     r = make("experiment", f"DATASET={ds}", f"EXPERIMENT_MODEL={model}", f"EXPERIMENT_OUT={out}/results",
              "EXPERIMENT_LIMIT=100", f"BUILD={a.build}")
     md = f"{out}/results/fm5.md"
-    check("make experiment DATASET=... runs", r.returncode == 0 and os.path.exists(md))
+    check(r.returncode == 0 and os.path.exists(md), "make experiment DATASET=... runs")
     if os.path.exists(md):
         text = open(md).read()
-        check("report titled with the dataset's name",
-              text.startswith("# fm5 reproduction") and "Fashion-MNIST" not in text.split("\n")[0]
-              and f"make experiment DATASET={ds}" in text, text.split("\n")[0])
-    check("shipped models untouched", {p: sha(p) for p in SHIPPED} == before)
-    return finish()
-
-
-def finish():
-    print(f"pipeline: {passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+        check(text.startswith("# fm5 reproduction") and "Fashion-MNIST" not in text.split("\n")[0]
+              and f"make experiment DATASET={ds}" in text,
+              "report titled with the dataset's name", text.split("\n")[0])
+    check({p: sha(p) for p in SHIPPED} == before, "shipped models untouched")
+    return summary("pipeline")
 
 
 if __name__ == "__main__":
