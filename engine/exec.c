@@ -194,12 +194,11 @@ static void dwpw_task(void *arg, int t, int n)
     if (lo >= hi)
         return;
     float *buf = eex_wino_scratch((int64_t)j->strip_rows * row_floats);
-    if (buf)
-        eex_dw_pw_rows(j->kt, &j->d, j->x, j->wd, j->bd, j->ad, &j->p, j->wp, j->ap, j->zeros, buf, j->strip_rows,
-                       j->y, lo, hi);
-    else /* no scratch: the task's rows of the arena's depthwise output serve as the strip */
-        eex_dw_pw_rows(j->kt, &j->d, j->x, j->wd, j->bd, j->ad, &j->p, j->wp, j->ap, j->zeros,
-                       j->mid + lo * row_floats, (int)(hi - lo), j->y, lo, hi);
+    int strip_rows = j->strip_rows;
+    if (!buf) /* no scratch: the task's rows of the arena's depthwise output serve as the strip */
+        buf = j->mid + lo * row_floats, strip_rows = (int)(hi - lo);
+    eex_dw_pw_rows(j->kt, &j->d, j->x, j->wd, j->bd, j->ad, &j->p, j->wp, j->ap, j->zeros, buf, strip_rows, j->y, lo,
+                   hi);
 }
 
 void eex_exec_dw_pw(const eex_exec_ctx *s, const eex_node *dn, const eex_node *pn)

@@ -238,6 +238,18 @@ static inline int panel_prefetch_shift(int64_t ntiles, int64_t max_tiles)
     return sh;
 }
 
+/* Tile t of a panel: with the prefetching variant while t < 2^sh (sh from
+ * panel_prefetch_shift, -1 for none), reading slice t of the next weights. */
+static inline void gemm_tile_next(int mr, int nv, int segs, int kc, const float *const *a, int astride,
+                                  const float *w, const float *wk, int first, int last, const vact *act, float *c,
+                                  int64_t ldc, int mrv, int nlast, const char *next, int sh, int64_t slice, int64_t t)
+{
+    if (sh >= 0 && t < ((int64_t)1 << sh))
+        gemm_tile_pf(mr, nv, segs, kc, a, astride, w, wk, first, last, act, c, ldc, mrv, nlast, next + t * slice, sh);
+    else
+        gemm_tile_any(mr, nv, segs, kc, a, astride, w, wk, first, last, act, c, ldc, mrv, nlast);
+}
+
 #define MAX_TAPS 64
 
 /* Kernels with more than MAX_TAPS taps (no such conv is in the networks eex
@@ -450,13 +462,8 @@ void FN(conv_gemm_f32)(const eex_conv_shape *s, const float *x, const float *w_p
                     const int mrv = pe - p < GEMM_MR ? (int)(pe - p) : GEMM_MR;
                     for (int i = 0; i < GEMM_MR; i++)
                         ptrs[i] = x + (p + (i < mrv ? i : 0)) * s->ic + c0;
-                    float *c = y + p * s->oc + g * ocg + j * GEMM_NR;
-                    if (sh >= 0 && t < ((int64_t)1 << sh))
-                        gemm_tile_pf(mrv == 1 ? 1 : GEMM_MR, nv, 1, icg, ptrs, GEMM_MR, w, w + GEMM_NR, 1, 1, &va, c,
-                                     s->oc, mrv, nlast, next + t * slice, sh);
-                    else
-                        gemm_tile_any(mrv == 1 ? 1 : GEMM_MR, nv, 1, icg, ptrs, GEMM_MR, w, w + GEMM_NR, 1, 1, &va, c,
-                                      s->oc, mrv, nlast);
+                    gemm_tile_next(mrv == 1 ? 1 : GEMM_MR, nv, 1, icg, ptrs, GEMM_MR, w, w + GEMM_NR, 1, 1, &va,
+                                   y + p * s->oc + g * ocg + j * GEMM_NR, s->oc, mrv, nlast, next, sh, slice, t);
                 }
                 continue;
             }
@@ -483,14 +490,9 @@ void FN(conv_gemm_f32)(const eex_conv_shape *s, const float *x, const float *w_p
                     int segs;
                     const int kc = tile_pointers(s, x, zeros, c0, p, mrv, row_segs, edge_buf, ptrs, &segs);
                     const int sb = (int)(k0 / kc), se = (int)(k1 / kc);
-                    float *c = y + p * s->oc + g * ocg + j * GEMM_NR;
-                    if (sh >= 0 && t < ((int64_t)1 << sh))
-                        gemm_tile_pf(mrv == 1 ? 1 : GEMM_MR, nv, se - sb, kc, ptrs + (int64_t)sb * GEMM_MR, GEMM_MR,
-                                     w, w + GEMM_NR + k0 * GEMM_NR, k0 == 0, k1 == kfl, &va, c, s->oc, mrv, nlast,
-                                     next + t * slice, sh);
-                    else
-                        gemm_tile_any(mrv == 1 ? 1 : GEMM_MR, nv, se - sb, kc, ptrs + (int64_t)sb * GEMM_MR, GEMM_MR,
-                                      w, w + GEMM_NR + k0 * GEMM_NR, k0 == 0, k1 == kfl, &va, c, s->oc, mrv, nlast);
+                    gemm_tile_next(mrv == 1 ? 1 : GEMM_MR, nv, se - sb, kc, ptrs + (int64_t)sb * GEMM_MR, GEMM_MR, w,
+                                   w + GEMM_NR + k0 * GEMM_NR, k0 == 0, k1 == kfl, &va,
+                                   y + p * s->oc + g * ocg + j * GEMM_NR, s->oc, mrv, nlast, next, sh, slice, t);
                 }
             }
         }

@@ -175,14 +175,9 @@ void FN(winograd43_f32)(const eex_conv_shape *s, const float *x, const float *u_
                     const float *ptrs[GEMM_MR];
                     for (int i = 0; i < GEMM_MR; i++)
                         ptrs[i] = vx + (int64_t)(t + (i < mrv ? i : 0)) * ic;
-                    const int64_t ti = t / GEMM_MR;
-                    if (sh >= 0 && ti < ((int64_t)1 << sh))
-                        gemm_tile_pf(mrv == 1 ? 1 : GEMM_MR, nv, 1, ic, ptrs, GEMM_MR, w, w + GEMM_NR, 1, 1, &none,
-                                     mx + (int64_t)t * ocp + jp * GEMM_NR, ocp, mrv, nlast,
-                                     (const char *)nextw + ti * slice, sh);
-                    else
-                        gemm_tile_any(mrv == 1 ? 1 : GEMM_MR, nv, 1, ic, ptrs, GEMM_MR, w, w + GEMM_NR, 1, 1, &none,
-                                      mx + (int64_t)t * ocp + jp * GEMM_NR, ocp, mrv, nlast);
+                    gemm_tile_next(mrv == 1 ? 1 : GEMM_MR, nv, 1, ic, ptrs, GEMM_MR, w, w + GEMM_NR, 1, 1, &none,
+                                   mx + (int64_t)t * ocp + jp * GEMM_NR, ocp, mrv, nlast, (const char *)nextw, sh,
+                                   slice, t / GEMM_MR);
                 }
             }
         }
