@@ -340,10 +340,13 @@ EEX_API eex_status eex_plan_measure_idle(const eex_model *model, int runs, doubl
  * given: the request's PING, eex_cloud_client_probe_rtt_ms, or the kernel's
  * RTT; else the reply time less the cloud's time and the transfer) and
  * throughput (bytes over what is left of the reply time after RTT and the
- * cloud's time), both smoothed. */
+ * cloud's time), both smoothed. The RTT is smoothed from the median of the
+ * last three samples, so one late reply (the edge preempted for a moment)
+ * moves it not at all, and a changed path after its second request. */
 typedef struct eex_path_est {
     double rtt_ms, mbit;      /* 0 until the first sample */
     int samples;
+    double last_rtt[2];       /* the two RTT samples before the newest */
 } eex_path_est;
 EEX_API void eex_path_est_update(eex_path_est *e, const eex_offload_info *info, double rtt_ms);
 

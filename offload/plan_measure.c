@@ -47,24 +47,32 @@ static double median_of(double *v, int n)
 
 static int set_img(bench_ctx *b, int i) { return eex_session_set_image(b->s, b->px[i % IMAGES], b->h, b->w, b->c) ? -1 : 0; }
 
-/* Median ms of a policy run (force_exit k, or to cut `cut`). */
-static int time_policy(bench_ctx *b, const eex_policy *p, int runs, double *ms)
+/* Median ms of each of n policy runs (force_exit k, or to cut `cut`), timed
+ * in rounds: every round runs each policy once, so a slow spell of the
+ * machine (another process, a frequency change) falls on all of them alike.
+ * Timed one after the other, a spell over one cut's runs made a deeper cut
+ * look cheaper on the edge than a shallower one, and the planner then chose
+ * between them on noise. */
+static int time_policies(bench_ctx *b, const eex_policy *p, int n, int runs, double *const *ms)
 {
-    double *v = malloc(sizeof(double) * (size_t)runs);
+    double *v = malloc(sizeof(double) * (size_t)runs * (size_t)n);
     if (!v)
         return -1;
     eex_exit_result r;
-    for (int i = -2; i < runs; i++) {  /* two warm-up runs */
-        if (set_img(b, i + 2))
-            return free(v), -1;
-        idle(b);
-        const double t0 = eex_now_ms();
-        if (eex_session_run_policy(b->s, p, &r))
-            return free(v), -1;
-        if (i >= 0)
-            v[i] = eex_now_ms() - t0;
+    for (int i = -2; i < runs; i++) {  /* two warm-up rounds */
+        for (int j = 0; j < n; j++) {
+            if (set_img(b, i + 2 + j))
+                return free(v), -1;
+            idle(b);
+            const double t0 = eex_now_ms();
+            if (eex_session_run_policy(b->s, &p[j], &r))
+                return free(v), -1;
+            if (i >= 0)
+                v[(size_t)j * runs + i] = eex_now_ms() - t0;
+        }
     }
-    *ms = median_of(v, runs);
+    for (int j = 0; j < n; j++)
+        *ms[j] = median_of(v + (size_t)j * runs, runs);
     free(v);
     return 0;
 }
@@ -177,18 +185,26 @@ eex_status eex_plan_measure_idle(const eex_model *m, int runs, double idle_ms, e
     if (k->cuts > EEX_PLAN_MAX_CUTS)
         k->cuts = EEX_PLAN_MAX_CUTS;
     k->exits = eex_model_exit_count(m);
-    for (int x = 1; !st && x <= k->exits && x <= EEX_MAX_EXITS; x++) {
-        const eex_policy p = {.threshold = 1.0f, .metric = EEX_METRIC_MAXPROB, .expert = b.expert, .cut = EEX_NO_CUT,
+    const int exits = k->exits < EEX_MAX_EXITS ? k->exits : EEX_MAX_EXITS;
+    /* the edge's runs: to each exit, then to each cut, timed in rounds */
+    eex_policy pol[EEX_MAX_EXITS + EEX_PLAN_MAX_CUTS];
+    double *out[EEX_MAX_EXITS + EEX_PLAN_MAX_CUTS];
+    int n = 0;
+    for (int x = 1; x <= exits; x++, n++) {
+        pol[n] = (eex_policy){.threshold = 1.0f, .metric = EEX_METRIC_MAXPROB, .expert = b.expert, .cut = EEX_NO_CUT,
                               .force_exit = x};
-        if (time_policy(&b, &p, runs, &k->exit_ms[x]))
-            st = eex_fail(EEX_ERR_STATE, "plan: timing exit %d: %s", x, eex_last_error());
+        out[n] = &k->exit_ms[x];
     }
-    for (int c = 0; !st && c < k->cuts; c++) {
+    for (int c = 0; c < k->cuts; c++, n++) {
         k->cut_exit[c] = eex_model_cut_exit(m, c);
-        const eex_policy p = {.threshold = 1.0f, .metric = EEX_METRIC_MAXPROB, .expert = b.expert, .cut = c};
-        if (time_policy(&b, &p, runs, &k->edge_ms[c]) || time_cut(&b, c, runs, k))
-            st = eex_fail(EEX_ERR_STATE, "plan: timing cut %d: %s", c, eex_last_error());
+        pol[n] = (eex_policy){.threshold = 1.0f, .metric = EEX_METRIC_MAXPROB, .expert = b.expert, .cut = c};
+        out[n] = &k->edge_ms[c];
     }
+    if (!st && time_policies(&b, pol, n, runs, out))
+        st = eex_fail(EEX_ERR_STATE, "plan: timing the edge's runs: %s", eex_last_error());
+    for (int c = 0; !st && c < k->cuts; c++)
+        if (time_cut(&b, c, runs, k))
+            st = eex_fail(EEX_ERR_STATE, "plan: timing cut %d: %s", c, eex_last_error());
     for (int i = 0; i < IMAGES; i++)
         free(b.px[i]);
     eex_session_free(b.s);

@@ -169,6 +169,19 @@ Test(plan, path_estimate)
         eex_path_est_update(&e, &i, 180);
     }
     cr_assert_float_eq(e.mbit, 1.0, 1e-3);
+    cr_assert_float_eq(e.rtt_ms, 180.0, 1e-6);
+    /* one late PING (an outlier) does not move the RTT; two in a row do */
+    i = reply(500 + 5 + 8, 5, 1000, 0);
+    eex_path_est_update(&e, &i, 500);
+    cr_assert_float_eq(e.rtt_ms, 180.0, 1e-6, "one outlier moved the RTT to %g", e.rtt_ms);
+    i = reply(10 + 5 + 8, 5, 1000, 0);
+    eex_path_est_update(&e, &i, 10);
+    eex_path_est_update(&e, &i, 10);
+    cr_assert(e.rtt_ms < 180.0 - 0.2 * 170.0, "a changed path (180 -> 10 ms) not followed after two samples: %g",
+              e.rtt_ms);
+    for (int r = 0; r < 30; r++)
+        eex_path_est_update(&e, &i, 10);
+    cr_assert_float_eq(e.rtt_ms, 10.0, 0.1, "after 32 samples of 10 ms the RTT is %g", e.rtt_ms);
     i = reply(0, 0, 1000, 0);
     i.degraded = 1;
     const eex_path_est before = e;
