@@ -142,8 +142,17 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libeex.a
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(filter-out tests/unit/testutil.c,$(TEST_SRC)))
 
-test-unit: $(UNIT_TESTS)
+test-unit: $(UNIT_TESTS) test-pool
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t --jobs 2; done
+
+# The thread pool under stress (plain C: it also runs under TSan, test-tsan).
+$(BUILD)/tests/test_pool: tests/pool/test_pool.c $(BUILD)/libeex.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libeex.a $(LDLIBS)
+
+.PHONY: test-pool
+test-pool: $(BUILD)/tests/test_pool
+	$(BUILD)/tests/test_pool $(POOL_REGIONS)
 
 PARITY_DIR := build/parity
 test-parity: $(BUILD)/eex
@@ -219,6 +228,7 @@ test-asan:
 # line, batching, authentication) and the scale-out kill test.
 test-tsan:
 	$(SAN_ENV) $(MAKE) SAN=tsan test-offload-threads offload-tools
+	$(SAN_ENV) $(MAKE) SAN=tsan POOL_REGIONS=1500 test-pool
 	BUILD=build-tsan PY=$(PY) $(PY) tests/offload/test_offload.py load hostile cli batch auth replay hotswap idle
 	BUILD=build-tsan PY=$(PY) $(PY) tests/scale/scale.py --label "scale-out under TSan" --clients 8 --requests 60
 
