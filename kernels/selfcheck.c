@@ -124,6 +124,8 @@ static int sc_conv_gemm(sc_ctx *c, const eex_kernel_table *kt, int it, char *msg
         s.kh = s.kw = 9; /* more taps than the pointer table: the slow path */
     s.sh = sc_int(c, 1, 3), s.sw = sc_int(c, 1, 3);
     s.dh = sc_int(c, 1, 3) == 3 ? 2 : 1, s.dw = sc_int(c, 1, 3) == 3 ? 2 : 1;
+    if (it == 7)
+        s.dw = 2; /* no row segments either: really the slow path */
     s.pt = sc_int(c, 0, s.kh - 1), s.pl = sc_int(c, 0, s.kw - 1);
     int pb = sc_int(c, 0, s.kh - 1), pr = sc_int(c, 0, s.kw - 1);
     if (it % 3 == 0)
@@ -135,6 +137,13 @@ static int sc_conv_gemm(sc_ctx *c, const eex_kernel_table *kt, int it, char *msg
         s.group = 1, s.ic = sc_int(c, 60, 260), s.kh = s.kw = 3, s.dh = s.dw = 1;
         s.pt = s.pl = pb = pr = sc_int(c, 0, 1);
         s.ih = sc_int(c, 3, 9), s.iw = sc_int(c, 3, 11);
+    }
+    if (it == 13) {
+        /* an 11x11 RGB stem at stride 4 (AlexNet's): 121 taps, but 11 row
+         * segments per tile, so the tiled path */
+        s.group = 1, s.ic = 3, s.kh = s.kw = 11, s.sh = s.sw = 4, s.dh = s.dw = 1;
+        s.pt = s.pl = pb = pr = 2;
+        s.ih = sc_int(c, 11, 40), s.iw = sc_int(c, 11, 45);
     }
     s.oh = sc_out(s.ih, s.kh, s.sh, s.pt, pb, s.dh);
     s.ow = sc_out(s.iw, s.kw, s.sw, s.pl, pr, s.dw);

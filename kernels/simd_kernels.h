@@ -276,7 +276,8 @@ static inline void gemm_tile_next(int mr, int nv, int segs, int kc, const float 
 
 #define MAX_TAPS 64
 
-/* Kernels with more than MAX_TAPS taps (no such conv is in the networks eex
+/* Kernels whose tiles would need more than MAX_TAPS segments (more than 64
+ * taps that do not group into kernel rows: no conv of the networks eex
  * targets): pixel by pixel, straight from the packed panels. */
 static void conv_gemm_slow(const eex_conv_shape *s, const float *x, const float *w_packed, const eex_act_params *act,
                            float *y, int64_t p0, int64_t p1, int j0, int j1)
@@ -428,7 +429,14 @@ void FN(conv_gemm_f32)(const eex_conv_shape *s, const float *x, const float *w_p
      * channels per tap), unless that makes segments longer than a K block */
     const int row_segs = s->group == 1 && s->dw == 1 && s->kw * icg <= KC_TARGET;
     const vact va = vact_make(act);
-    if (!direct && taps > MAX_TAPS) {
+    /* Segments a tile can need: with row segments and edge rows copied into
+     * edge_buf (see tile_pointers) one per kernel row, else one per tap. An
+     * 11x11 RGB stem (AlexNet's) has 121 taps but 11 rows: counted by taps it
+     * went pixel by pixel, at 9 GFLOP/s and 43% of AlexNet-EE's time at batch
+     * 64. */
+    const int max_segs =
+        row_segs && GEMM_MR * s->kh * s->kw * icg <= EDGE_BUF_FLOATS ? s->kh : taps;
+    if (!direct && max_segs > MAX_TAPS) {
         conv_gemm_slow(s, x, w_packed, act, y, p0, p1, j0, j1);
         return;
     }
