@@ -20,6 +20,10 @@ largest its process reached. Engines:
   eex_base     with --eex-base: another eex build (say main's, for a before/after
                in the same rounds) on the .eex files of --base-models-dir (made by
                that build's converter)
+With --winograd, on models where Winograd applies to no conv the eex and
+eex_winograd columns time the same code: the run prints (and writes as
+same_code_spread) how far apart their medians came out, the noise floor of
+that run's ratios.
 Also measures OpenBLAS sgemm 1024^3 on one thread (numpy, best of 5, at the
 start, the middle and the end of the run; the best is kept) and gives each
 model's FLOP limit at N threads: 2 * MACs (`eex info --json`) / (N * that
@@ -88,6 +92,15 @@ def model_macs(eex, path):
     return json.loads(out)["macs"]
 
 
+def winograd_nodes(eex, path):
+    """How many nodes run the Winograd kernel with EEX_WINOGRAD=1 (0: the
+    eex_winograd column times the same code as the eex one)."""
+    env = dict(os.environ, EEX_WINOGRAD="1")
+    out = subprocess.run([eex, "bench", path, "--runs", "1", "--warmup", "0", "--json"], capture_output=True,
+                         text=True, check=True, env=env).stdout
+    return sum(1 for n in json.loads(out)["nodes"] if n["kernel"].startswith("winograd"))
+
+
 def run_engine(engine, model, models_dir, eex, threads, base=None):
     runs, warmup = str(RUNS[engine]), str(WARMUP[engine])
     if engine in ("eex", "eex_winograd", "eex_base"):
@@ -146,6 +159,7 @@ def main():
         if mi == n_models // 2 and mi > 0:
             sgemm.append(sgemm_gflops())
         macs = model_macs(a.eex, os.path.join(a.models_dir, model + ".eex"))
+        wino = winograd_nodes(a.eex, os.path.join(a.models_dir, model + ".eex")) if a.winograd else None
         for threads in (int(t) for t in a.threads.split(",")):
             times = {e: [] for e in engines}
             rss = {e: 0.0 for e in engines}
@@ -166,6 +180,13 @@ def main():
                 ratio["eex_over_pytorch"] = round(med["eex"] / med["pytorch"], 4)
             if "eex_winograd" in med and "onnxruntime" in med:
                 ratio["eex_winograd_over_onnxruntime"] = round(med["eex_winograd"] / med["onnxruntime"], 4)
+            if "eex_winograd" in med:
+                ratio["winograd_nodes"] = wino
+                if wino == 0:
+                    # the same code timed twice, in the same rounds: how far
+                    # apart two medians of one thing come out in this run
+                    ratio["same_code_spread"] = round(max(med["eex"], med["eex_winograd"]) /
+                                                      min(med["eex"], med["eex_winograd"]) - 1, 4)
             if "eex_base" in med and "onnxruntime" in med:
                 ratio["eex_base_over_onnxruntime"] = round(med["eex_base"] / med["onnxruntime"], 4)
                 ratio["eex_over_eex_base"] = round(med["eex"] / med["eex_base"], 4)
@@ -214,6 +235,19 @@ def main():
                 + f"  {x['flop_limit_ms']:8.2f}" + fmt("eex_over_flop_limit")
                 + (fmt("eex_winograd_over_onnxruntime") if a.winograd else "")
                 + (fmt("eex_base_over_onnxruntime") + fmt("eex_over_eex_base") if base else ""))
+    spread = [x for x in ratios if "same_code_spread" in x]
+    if spread:
+        worst = max(spread, key=lambda x: x["same_code_spread"])
+        doc["same_code_spread_max"] = worst["same_code_spread"]
+        rows_s = f"{len(spread)} row" + ("s" if len(spread) != 1 else "")
+        th_s = f"{worst['threads']} thread" + ("s" if worst["threads"] != 1 else "")
+        print(f"\nnoise: on {rows_s} Winograd applies to no conv, so eex and eex_winograd ran the same "
+              f"code; their medians came out up to {100 * worst['same_code_spread']:.1f}% apart "
+              f"({worst['model']}, {th_s}): ratios closer than that to a target are not "
+              "resolved by this run")
+        with open(a.out, "w") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
     for x in ratios:
         if "by_min" in x:
             print(f"{x['model']:20s} {x['threads']:2d} by the fastest run: " +
