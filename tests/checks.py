@@ -1,6 +1,6 @@
 """The ok / FAIL lines and their count, shared by the Python suites under
-tests/ (tests/offload, tests/ee/test_exit_rule.py, tests/pipeline): each puts
-this folder on sys.path before `import checks`."""
+tests/ (tests/offload, tests/ee/test_exit_rule.py and test_distort.py,
+tests/pipeline): each puts this folder on sys.path before `import checks`."""
 passed = failed = 0
 
 

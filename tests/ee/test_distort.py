@@ -14,20 +14,12 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "converter"))
+sys.path.insert(0, os.path.join(HERE, ".."))
 import distort  # noqa: E402
+import checks  # noqa: E402  (tests/checks.py: the ok / FAIL lines and their count)
+from checks import check  # noqa: E402
 
 EEX = os.path.join(sys.argv[1] if len(sys.argv) > 1 else "build", "eex")
-passed = failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok    {name} {detail}")
-    else:
-        failed += 1
-        print(f"FAIL  {name} {detail}")
 
 
 def save_png(path, img):
@@ -69,18 +61,18 @@ with tempfile.TemporaryDirectory() as d:
             c = load_png(out).astype(int)
             p = distort.blur(img, sigma).astype(int)
             diff = np.abs(c - p).max()
-            check(f"blur {sigma} {name}", c.shape == p.shape and diff <= 1, f"max diff {diff}")
+            check(c.shape == p.shape and diff <= 1, f"blur {sigma} {name} max diff {diff}")
         for sigma, seed in ((5, 0), (20, 1), (40, 12345)):
             run(["distort", src, out, "--noise", str(sigma), "--seed", str(seed)])
             c = load_png(out)
             p = distort.add_noise(img, sigma, seed)
-            check(f"noise {sigma} seed {seed} {name}", c.shape == p.shape and np.array_equal(c, p),
-                  f"{int((c != p).sum())} pixels differ")
+            check(c.shape == p.shape and np.array_equal(c, p),
+                  f"noise {sigma} seed {seed} {name} {int((c != p).sum())} pixels differ")
         run(["spectrum", src, out])
         c = load_png(out).astype(int)
         p = distort.detector_spectrum_u8(img).astype(int)
         agree = float((np.abs(c - p) <= 1).mean())
-        check(f"spectrum {name}", c.shape == p.shape and agree >= 0.999, f"{agree * 100:.3f}% within 1 step")
+        check(c.shape == p.shape and agree >= 0.999, f"spectrum {name} {agree * 100:.3f}% within 1 step")
     # different seeds differ, same seed repeats
     img = next(images())[1]
     save_png(src, img)
@@ -90,7 +82,6 @@ with tempfile.TemporaryDirectory() as d:
     b = load_png(out)
     run(["distort", src, out, "--noise", "20", "--seed", "4"])
     c = load_png(out)
-    check("noise is repeatable per seed and differs across seeds", np.array_equal(a, b) and not np.array_equal(a, c))
+    check(np.array_equal(a, b) and not np.array_equal(a, c), "noise is repeatable per seed and differs across seeds")
 
-print(f"distort: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+sys.exit(checks.summary("distort"))
