@@ -128,9 +128,10 @@ static void run_gemm(const eex_exec_ctx *s, const eex_conv_shape *cs, const floa
              * balances better over the threads, one unit per task */
             const double by_pix = (double)((tiles + threads - 1) / threads) / (double)tiles;
             const double by_pan = (double)((j.panels + threads - 1) / threads) / (double)j.panels;
-            const int64_t units = by_pan < by_pix ? j.panels : tiles;
+            const int by_panels = by_pan < by_pix;
+            const int64_t units = by_panels ? j.panels : tiles;
             tasks = (int)(units < want ? units : want);
-            j.pgroups = by_pan < by_pix ? tasks : 1;
+            j.pgroups = by_panels ? tasks : 1;
         }
     }
     eex_pool_run(s->pool, tasks, gemm_task, &j);
@@ -256,19 +257,19 @@ typedef struct wino_job {
 static void wino_task(void *arg, int t, int n)
 {
     wino_job *j = arg;
-    int64_t lo, hi;
-    eex_split(j->split_panels ? j->panels : j->tiles, t, n, 1, &lo, &hi);
-    if (lo >= hi)
+    int64_t t0 = 0, t1 = j->tiles, j0 = 0, j1 = j->panels;
+    if (j->split_panels)
+        eex_split(j->panels, t, n, 1, &j0, &j1);
+    else
+        eex_split(j->tiles, t, n, 1, &t0, &t1);
+    if (t0 >= t1 || j0 >= j1)
         return;
     float *scratch = eex_wino_scratch(eex_wino_scratch_floats(j->cs.ic, j->cs.oc, j->kt->mr));
     if (!scratch) {
         atomic_store(&j->failed, 1);
         return;
     }
-    if (j->split_panels)
-        j->kt->winograd43_f32(&j->cs, j->x, j->u, j->bias, j->act, j->y, 0, j->tiles, (int)lo, (int)hi, scratch);
-    else
-        j->kt->winograd43_f32(&j->cs, j->x, j->u, j->bias, j->act, j->y, lo, hi, 0, j->panels, scratch);
+    j->kt->winograd43_f32(&j->cs, j->x, j->u, j->bias, j->act, j->y, t0, t1, (int)j0, (int)j1, scratch);
 }
 
 /* Tasks split the tiles, or the output panels when there are fewer tiles

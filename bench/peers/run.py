@@ -214,6 +214,10 @@ def main():
            "load_average_start_end": [[round(v, 2) for v in load0], [round(v, 2) for v in os.getloadavg()]]}
     if base:
         doc["eex_base"] = {"binary": base[0], "models_dir": base[1]}
+    spread = [x for x in ratios if "same_code_spread" in x]
+    worst = max(spread, key=lambda x: x["same_code_spread"]) if spread else None
+    if worst:
+        doc["same_code_spread_max"] = worst["same_code_spread"]
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as f:
         json.dump(doc, f, indent=1)
@@ -235,19 +239,13 @@ def main():
                 + f"  {x['flop_limit_ms']:8.2f}" + fmt("eex_over_flop_limit")
                 + (fmt("eex_winograd_over_onnxruntime") if a.winograd else "")
                 + (fmt("eex_base_over_onnxruntime") + fmt("eex_over_eex_base") if base else ""))
-    spread = [x for x in ratios if "same_code_spread" in x]
-    if spread:
-        worst = max(spread, key=lambda x: x["same_code_spread"])
-        doc["same_code_spread_max"] = worst["same_code_spread"]
+    if worst:
         rows_s = f"{len(spread)} row" + ("s" if len(spread) != 1 else "")
         th_s = f"{worst['threads']} thread" + ("s" if worst["threads"] != 1 else "")
         print(f"\nnoise: on {rows_s} Winograd applies to no conv, so eex and eex_winograd ran the same "
               f"code; their medians came out up to {100 * worst['same_code_spread']:.1f}% apart "
               f"({worst['model']}, {th_s}): ratios closer than that to a target are not "
               "resolved by this run")
-        with open(a.out, "w") as f:
-            json.dump(doc, f, indent=1)
-            f.write("\n")
     for x in ratios:
         if "by_min" in x:
             print(f"{x['model']:20s} {x['threads']:2d} by the fastest run: " +
